@@ -1,0 +1,19 @@
+// Every route plugin of the node, registered explicitly.
+import { nodeRoutes, SYSTEM_VERSION } from '@bioreactor/api';
+import type { Service } from '@bioreactor/service-kit';
+import type { NodeConfig } from '../config.js';
+
+export async function registerRoutes(app: Service, config: NodeConfig): Promise<void> {
+  const mode = config.HARDWARE_MODE ?? 'simulation';
+  app.route({
+    ...nodeRoutes.health,
+    handler: async () => ({
+      status: 'healthy' as const,
+      version: SYSTEM_VERSION,
+      hardware_mode: mode,
+      hardware_available: false,
+      initialized_components: {},
+      component_count: 0,
+    }),
+  });
+}

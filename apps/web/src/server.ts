@@ -1,0 +1,9 @@
+// Starts the web server: the only file that reads process.env, listens and handles signals.
+import { runService } from '@bioreactor/service-kit';
+import { buildApp } from './app.js';
+import { loadConfig } from './config.js';
+
+await runService('bioreactor-web-server', async () => {
+  const config = loadConfig(process.env);
+  return { app: await buildApp(config), port: config.PORT, host: config.HOST };
+});

@@ -1,0 +1,208 @@
+// The node's nine hardware components: names, capabilities, state bodies and control bodies (v3 and v2).
+import { type Static, type TSchema, Type } from 'typebox';
+
+/** The guide's component names, in the order the API lists them. */
+export const COMPONENT_NAMES = [
+  'co2_sensor',
+  'temp_sensor',
+  'optical_density',
+  'eyespy_adc',
+  'pumps',
+  'stirrer',
+  'peltier_driver',
+  'led',
+  'ring_light',
+] as const;
+export type ComponentName = (typeof COMPONENT_NAMES)[number];
+export const SENSOR_NAMES = ['co2_sensor', 'temp_sensor', 'optical_density', 'eyespy_adc'] as const;
+export const ACTUATOR_NAMES = ['pumps', 'stirrer', 'peltier_driver', 'led', 'ring_light'] as const;
+export type SensorName = (typeof SENSOR_NAMES)[number];
+export type ActuatorName = (typeof ACTUATOR_NAMES)[number];
+
+export const isComponentName = (v: string): v is ComponentName => (COMPONENT_NAMES as readonly string[]).includes(v);
+export const isActuatorName = (v: string): v is ActuatorName => (ACTUATOR_NAMES as readonly string[]).includes(v);
+
+export const ComponentNameSchema = Type.Union(
+  COMPONENT_NAMES.map((n) => Type.Literal(n)),
+  { description: COMPONENT_NAMES.join(' | ') },
+);
+
+export const PELTIER_DIRECTIONS = ['heat', 'cool', 'forward', 'reverse'] as const;
+export type PeltierDirection = (typeof PELTIER_DIRECTIONS)[number];
+export const PeltierDirectionSchema = Type.Union(PELTIER_DIRECTIONS.map((d) => Type.Literal(d)));
+
+const Reading = Type.Union([Type.Number(), Type.Null()], { description: 'null when unavailable' });
+
+/** Fields every state body carries. */
+const StateBase = {
+  status: Type.Union([Type.Literal('success'), Type.Literal('error')]),
+  message: Type.Union([Type.String(), Type.Null()]),
+  timestamp: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], {
+    description: 'When the cached sample was taken (sensors) or the last command applied (actuators)',
+  }),
+};
+
+function state<P extends Record<string, TSchema>>(name: string, props: P) {
+  return Type.Object({ ...StateBase, ...props }, { $id: `${name}State` });
+}
+
+export const Co2State = state('Co2', {
+  co2_ppm: Reading,
+  unit: Type.Literal('ppm'),
+});
+export const TemperatureState = state('Temperature', {
+  temperature: Type.Union([Type.Number(), Type.Null()], { description: 'The first sensor, °C' }),
+  temperatures: Type.Array(Reading, { description: 'Every DS18B20 in configured order, °C' }),
+  unit: Type.Literal('celsius'),
+});
+export const VoltagesState = (name: string) =>
+  state(name, {
+    voltages: Type.Array(Reading, { description: 'One per channel, in `channels` order' }),
+    channels: Type.Array(Type.String()),
+    unit: Type.Literal('volts'),
+  });
+export const OpticalDensityState = VoltagesState('OpticalDensity');
+export const EyespyState = VoltagesState('Eyespy');
+
+export const PumpState = Type.Object({
+  pump_name: Type.String(),
+  velocity: Type.Number({ description: 'mL/s; negative runs against the configured direction' }),
+  direction: Type.Union([Type.Literal('forward'), Type.Literal('reverse')]),
+  active: Type.Boolean(),
+  total_volume_ml: Type.Number({ description: 'Liquid moved since the node started' }),
+});
+export const PumpsState = state('Pumps', {
+  pump_name: Type.String({ description: 'Last commanded pump, or "all"' }),
+  velocity: Type.Number(),
+  active: Type.Boolean({ description: 'Any pump running' }),
+  pumps: Type.Array(PumpState),
+});
+export const StirrerState = state('Stirrer', {
+  duty_cycle: Type.Number({ minimum: 0, maximum: 100 }),
+  active: Type.Boolean(),
+});
+export const PeltierState = state('Peltier', {
+  duty_cycle: Type.Number({ minimum: 0, maximum: 100 }),
+  direction: PeltierDirectionSchema,
+  mode: Type.Union([Type.Literal('heat'), Type.Literal('cool'), Type.Literal('off')], {
+    description: 'What the peltier does, whatever word commanded it',
+  }),
+  active: Type.Boolean(),
+  cutoff: Type.Union([Type.String(), Type.Null()], {
+    description: 'Why the over-temperature cutoff holds the peltier off, if it does',
+  }),
+});
+export const LedState = state('Led', {
+  power: Type.Number({ minimum: 0, maximum: 100 }),
+  active: Type.Boolean(),
+});
+export const RingLightState = state('RingLight', {
+  red: Type.Integer({ minimum: 0, maximum: 255 }),
+  green: Type.Integer({ minimum: 0, maximum: 255 }),
+  blue: Type.Integer({ minimum: 0, maximum: 255 }),
+  active: Type.Boolean(),
+  pixel_count: Type.Integer(),
+});
+
+/** State body per component, for `GET /api/v3/{component}/state`. */
+export const COMPONENT_STATE_SCHEMAS = {
+  co2_sensor: Co2State,
+  temp_sensor: TemperatureState,
+  optical_density: OpticalDensityState,
+  eyespy_adc: EyespyState,
+  pumps: PumpsState,
+  stirrer: StirrerState,
+  peltier_driver: PeltierState,
+  led: LedState,
+  ring_light: RingLightState,
+} as const satisfies Record<ComponentName, TSchema>;
+export type ComponentStates = {
+  [K in ComponentName]: Static<(typeof COMPONENT_STATE_SCHEMAS)[K]>;
+};
+
+const Duty = Type.Number({ minimum: 0, maximum: 100, description: 'Percent, 0-100' });
+const Colour = Type.Integer({ minimum: 0, maximum: 255 });
+
+/** Control body per actuator, for `POST /api/v3/{component}/control`. */
+export const PeltierControl = Type.Object({ duty_cycle: Duty, direction: PeltierDirectionSchema });
+export const StirrerControl = Type.Object({ duty_cycle: Duty });
+export const LedControl = Type.Object({ power: Duty });
+export const RingLightControl = Type.Object({
+  red: Colour,
+  green: Colour,
+  blue: Colour,
+  pixel_index: Type.Optional(
+    Type.Union([Type.Integer({ minimum: 0 }), Type.Null()], {
+      description: 'One pixel (0..pixel_count-1); omit for the whole ring',
+    }),
+  ),
+});
+export const PumpControl = Type.Object({
+  pump_name: Type.String({ minLength: 1, description: 'A configured pump name, e.g. inflow' }),
+  velocity: Type.Number({ description: 'mL/s; 0 stops; negative runs in reverse' }),
+});
+export const COMPONENT_CONTROL_SCHEMAS = {
+  pumps: PumpControl,
+  stirrer: StirrerControl,
+  peltier_driver: PeltierControl,
+  led: LedControl,
+  ring_light: RingLightControl,
+} as const satisfies Record<ActuatorName, TSchema>;
+export type ComponentControls = {
+  [K in ActuatorName]: Static<(typeof COMPONENT_CONTROL_SCHEMAS)[K]>;
+};
+
+/** What one component can do: kind, units, ranges and names, as the hardware is configured. */
+export const Capability = Type.Object(
+  {
+    type: Type.Union([Type.Literal('sensor'), Type.Literal('actuator')]),
+    driver: Type.String({ description: 'The driver id behind it, e.g. atlas-ezo-co2' }),
+    unit: Type.Optional(Type.String()),
+    sensor_type: Type.Optional(Type.String()),
+    control_type: Type.Optional(Type.String()),
+    parameters: Type.Optional(Type.Array(Type.String())),
+    count: Type.Optional(Type.Integer()),
+    channels: Type.Optional(Type.Array(Type.String())),
+    sample_interval_s: Type.Optional(Type.Number()),
+  },
+  { additionalProperties: true },
+);
+export const Capabilities = Type.Record(Type.String(), Capability);
+
+/** The batched state of every available component: one request for `measure_all_data`. */
+export const AllStates = Type.Object({
+  timestamp: Type.String({ format: 'date-time' }),
+  hardware_mode: Type.Union([Type.Literal('real'), Type.Literal('simulation')]),
+  components: Type.Partial(Type.Object(COMPONENT_STATE_SCHEMAS)),
+  unavailable: Type.Record(Type.String(), Type.String(), {
+    description: 'Component → why it is unavailable',
+  }),
+});
+
+// ---- v2 (legacy) bodies, original-system.md §2.4 ----
+export const LegacyLedBody = Type.Object({ state: Type.Boolean() });
+export const LegacyPeltierBody = Type.Object({ power: Duty, forward: Type.Boolean() });
+export const LegacyRingLightBody = RingLightControl;
+export const LegacyPumpBody = Type.Object({ name: Type.String({ minLength: 1 }), velocity: Type.Number() });
+export const LegacyStirrerBody = Type.Object({ duty_cycle: Duty });
+export const LegacySensorsAll = Type.Object({
+  status: Type.Literal('success'),
+  temperature: Type.Optional(Type.Union([Type.Number(), Type.Null()])),
+  photodiodes: Type.Optional(Type.Array(Reading)),
+  co2_ppm: Type.Optional(Reading),
+});
+export const LegacyPhotodiodes = Type.Object({
+  status: Type.Literal('success'),
+  readings: Type.Array(Reading),
+});
+export const LegacyTemperature = Type.Object({
+  status: Type.Literal('success'),
+  temperature: Type.Union([Type.Number(), Type.Null()]),
+});
+export const LegacyControlResult = Type.Object(
+  {
+    status: Type.Union([Type.Literal('success'), Type.Literal('error')]),
+    message: Type.Union([Type.String(), Type.Null()]),
+  },
+  { additionalProperties: true },
+);

@@ -1,0 +1,227 @@
+// Route contracts of the hub (port 8000): the durable experiment queue and its nodes.
+import { type Static, Type } from 'typebox';
+import { defineRoute, IdParams, ServiceHealth } from './common.js';
+import { errorResponses } from './errors.js';
+import { ExperimentId, ExperimentStateSchema, Timestamp } from './experiments.js';
+
+/** One experiment as the hub reports it. */
+export const HubExperiment = Type.Object({
+  experiment_id: ExperimentId,
+  name: Type.Union([Type.String(), Type.Null()]),
+  user_session_id: Type.String({ description: 'Owner (X-Session-ID or account id)' }),
+  status: ExperimentStateSchema,
+  queue_position: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()], {
+    description: '1-based position among active experiments; null once started or finished',
+  }),
+  node: Type.Union([Type.String(), Type.Null()], { description: 'Node it runs (or ran) on, or is pinned to' }),
+  created_at: Type.String({ format: 'date-time' }),
+  started_at: Timestamp,
+  completed_at: Timestamp,
+  exit_code: Type.Union([Type.Integer(), Type.Null()]),
+  error_message: Type.Union([Type.String(), Type.Null()]),
+  max_duration_s: Type.Integer(),
+  estimated_start: Timestamp,
+});
+export type HubExperiment = Static<typeof HubExperiment>;
+
+export const SubmitRequest = Type.Object({
+  script_content: Type.String({ description: 'The Python script, as text' }),
+  name: Type.Optional(Type.String({ maxLength: 200 })),
+  max_duration_s: Type.Optional(Type.Integer({ minimum: 1 })),
+  node: Type.Optional(Type.String({ description: 'Run on this node only' })),
+});
+export type SubmitRequest = Static<typeof SubmitRequest>;
+
+export const SubmitResponse = Type.Object({
+  experiment_id: ExperimentId,
+  status: Type.Literal('queued'),
+  queue_position: Type.Integer({ minimum: 1 }),
+  estimated_start: Timestamp,
+  message: Type.String(),
+});
+
+export const QueueStatus = Type.Object({
+  total_queued: Type.Integer(),
+  total_running: Type.Integer(),
+  total_paused: Type.Integer(),
+  estimated_wait_minutes: Type.Number(),
+  queue: Type.Array(HubExperiment, { description: 'Active experiments: running first, then in queue order' }),
+});
+export type QueueStatus = Static<typeof QueueStatus>;
+
+export const ActionResponse = Type.Object({
+  success: Type.Literal(true),
+  message: Type.String(),
+  experiment: HubExperiment,
+});
+
+export const NodeInfo = Type.Object({
+  name: Type.String(),
+  url: Type.String(),
+  online: Type.Boolean(),
+  last_seen: Timestamp,
+  running_experiment: Type.Union([ExperimentId, Type.Null()]),
+  detail: Type.Union([Type.String(), Type.Null()], { description: 'Why it is offline, if it is' }),
+});
+export type NodeInfo = Static<typeof NodeInfo>;
+
+const q = ['queue'];
+const action = (url: string, summary: string) =>
+  defineRoute({
+    method: 'POST',
+    url,
+    schema: {
+      tags: q,
+      summary,
+      params: IdParams,
+      response: {
+        200: ActionResponse,
+        ...errorResponses('EXPERIMENT_NOT_FOUND', 'INVALID_STATE', 'FORBIDDEN', 'QUEUE_LIMIT_REACHED'),
+      },
+    },
+  });
+
+export const hubRoutes = {
+  health: defineRoute({
+    method: 'GET',
+    url: '/health',
+    schema: { tags: ['service'], response: { 200: ServiceHealth } },
+  }),
+  submit: defineRoute({
+    method: 'POST',
+    url: '/api/experiments/start',
+    schema: {
+      tags: q,
+      summary: 'Queue a script: JSON {script_content}, a raw text/x-python body, or a multipart file',
+      response: {
+        200: SubmitResponse,
+        ...errorResponses(
+          'INVALID_JSON',
+          'VALIDATION_FAILED',
+          'SCRIPT_REJECTED',
+          'PAYLOAD_TOO_LARGE',
+          'UNSUPPORTED_MEDIA_TYPE',
+          'QUEUE_LIMIT_REACHED',
+          'NODE_NOT_FOUND',
+        ),
+      },
+    },
+  }),
+  status: defineRoute({
+    method: 'GET',
+    url: '/api/experiments/:id/status',
+    schema: {
+      tags: q,
+      params: IdParams,
+      response: { 200: Type.Object({ experiment: HubExperiment }), ...errorResponses('EXPERIMENT_NOT_FOUND') },
+    },
+  }),
+  userExperiments: defineRoute({
+    method: 'GET',
+    url: '/api/experiments/user',
+    schema: {
+      tags: q,
+      summary: 'The caller’s experiments, newest first',
+      response: { 200: Type.Object({ experiments: Type.Array(HubExperiment) }) },
+    },
+  }),
+  queueStatus: defineRoute({
+    method: 'GET',
+    url: '/api/queue/status',
+    schema: { tags: q, response: { 200: QueueStatus } },
+  }),
+  cancel: action('/api/experiments/:id/cancel', 'Cancel (a running one is stopped on its node)'),
+  pause: action('/api/experiments/:id/pause', 'Hold a queued experiment back'),
+  resume: action('/api/experiments/:id/resume', 'Put a paused experiment back in its place'),
+  runNow: action('/api/experiments/:id/run-now', 'Move to the head of the queue, pre-empting the running one (admin)'),
+  reorder: defineRoute({
+    method: 'POST',
+    url: '/api/experiments/:id/reorder',
+    schema: {
+      tags: q,
+      summary: 'Move to a 0-based position among active experiments (admin)',
+      params: IdParams,
+      querystring: Type.Object({ new_position: Type.Integer({ minimum: 0 }) }),
+      response: { 200: ActionResponse, ...errorResponses('EXPERIMENT_NOT_FOUND', 'INVALID_STATE', 'FORBIDDEN') },
+    },
+  }),
+  download: defineRoute({
+    method: 'GET',
+    url: '/api/experiments/:id/download',
+    schema: {
+      tags: q,
+      summary: 'The results zip, streamed from the node',
+      params: IdParams,
+      response: { 200: Type.String(), ...errorResponses('EXPERIMENT_NOT_FOUND', 'NODE_UNREACHABLE') },
+    },
+  }),
+  logs: defineRoute({
+    method: 'GET',
+    url: '/api/experiments/:id/logs',
+    schema: {
+      tags: q,
+      params: IdParams,
+      response: {
+        200: Type.Object({}, { additionalProperties: true }),
+        ...errorResponses('EXPERIMENT_NOT_FOUND', 'NODE_UNREACHABLE'),
+      },
+    },
+  }),
+  data: defineRoute({
+    method: 'GET',
+    url: '/api/experiments/:id/data',
+    schema: {
+      tags: q,
+      params: IdParams,
+      response: { 200: Type.String(), ...errorResponses('EXPERIMENT_NOT_FOUND', 'FILE_NOT_FOUND', 'NODE_UNREACHABLE') },
+    },
+  }),
+  nodes: defineRoute({
+    method: 'GET',
+    url: '/api/nodes',
+    schema: { tags: ['nodes'], response: { 200: Type.Object({ nodes: Type.Array(NodeInfo) }) } },
+  }),
+  addNode: defineRoute({
+    method: 'POST',
+    url: '/api/nodes',
+    schema: {
+      tags: ['nodes'],
+      summary: 'Register a node at runtime (admin)',
+      body: Type.Object({
+        name: Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' }),
+        url: Type.String({ format: 'uri' }),
+      }),
+      response: { 200: NodeInfo, ...errorResponses('VALIDATION_FAILED', 'FORBIDDEN', 'INVALID_STATE') },
+    },
+  }),
+  removeNode: defineRoute({
+    method: 'DELETE',
+    url: '/api/nodes/:name',
+    schema: {
+      tags: ['nodes'],
+      params: Type.Object({ name: Type.String() }),
+      response: {
+        200: Type.Object({ success: Type.Literal(true), message: Type.String() }),
+        ...errorResponses('NODE_NOT_FOUND', 'FORBIDDEN', 'INVALID_STATE'),
+      },
+    },
+  }),
+  events: defineRoute({
+    method: 'GET',
+    url: '/api/events',
+    schema: {
+      tags: q,
+      summary: 'Server-Sent Events of queue, experiment and node changes',
+      response: { 200: Type.String() },
+    },
+  }),
+  exportQueue: defineRoute({
+    method: 'GET',
+    url: '/api/queue/export',
+    schema: {
+      tags: q,
+      summary: 'The queue as the original experiment_queue.json',
+      response: { 200: Type.Object({}, { additionalProperties: true }) },
+    },
+  }),
+} as const;

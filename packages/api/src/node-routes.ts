@@ -1,0 +1,314 @@
+// Route contracts of the node (port 9000): hardware v3 + v2, and experiment runs.
+import { type Static, Type } from 'typebox';
+import { Ack, defineRoute, IdParams } from './common.js';
+import {
+  AllStates,
+  Capabilities,
+  ComponentNameSchema,
+  LegacyControlResult,
+  LegacyLedBody,
+  LegacyPeltierBody,
+  LegacyPhotodiodes,
+  LegacyPumpBody,
+  LegacyRingLightBody,
+  LegacySensorsAll,
+  LegacyStirrerBody,
+  LegacyTemperature,
+} from './components.js';
+import { errorResponses } from './errors.js';
+import { ExperimentId, RunStateSchema, Timestamp } from './experiments.js';
+
+const HardwareMode = Type.Union([Type.Literal('real'), Type.Literal('simulation')]);
+
+export const NodeHealth = Type.Object({
+  status: Type.Literal('healthy'),
+  version: Type.String(),
+  hardware_mode: HardwareMode,
+  hardware_available: Type.Boolean(),
+  initialized_components: Type.Record(Type.String(), Type.Boolean()),
+  component_count: Type.Integer(),
+});
+
+export const RunnerInfo = Type.Object({
+  kind: Type.Union([Type.Literal('docker'), Type.Literal('local'), Type.Literal('none')]),
+  available: Type.Boolean(),
+  detail: Type.String({ description: 'Image, engine version, or why experiments cannot run' }),
+});
+
+export const NodeStatus = Type.Object({
+  status: Type.Literal('operational'),
+  version: Type.String(),
+  api_version: Type.Literal('v3_with_v2_compat'),
+  hardware_mode: HardwareMode,
+  hardware_available: Type.Boolean(),
+  initialized_components: Type.Record(Type.String(), Type.Boolean()),
+  unavailable_components: Type.Record(Type.String(), Type.String(), {
+    description: 'Component → reason it is disabled, missing or failing',
+  }),
+  runner: RunnerInfo,
+  active_experiment: Type.Union([ExperimentId, Type.Null()]),
+});
+
+const ComponentParams = Type.Object({ component: ComponentNameSchema });
+const hw = ['hardware'];
+
+export const nodeRoutes = {
+  health: defineRoute({
+    method: 'GET',
+    url: '/health',
+    schema: { tags: ['service'], summary: 'Liveness and hardware summary', response: { 200: NodeHealth } },
+  }),
+  status: defineRoute({
+    method: 'GET',
+    url: '/api/status',
+    schema: { tags: hw, summary: 'Node status, components and runner', response: { 200: NodeStatus } },
+  }),
+  capabilities: defineRoute({
+    method: 'GET',
+    url: '/api/v3/capabilities',
+    schema: { tags: hw, summary: 'Available components with units, ranges and names', response: { 200: Capabilities } },
+  }),
+  allStates: defineRoute({
+    method: 'GET',
+    url: '/api/v3/state',
+    schema: { tags: hw, summary: 'Every available component in one response', response: { 200: AllStates } },
+  }),
+  componentState: defineRoute({
+    method: 'GET',
+    url: '/api/v3/:component/state',
+    schema: {
+      tags: hw,
+      summary: 'Latest state of one component (sensors serve their cached sample)',
+      params: ComponentParams,
+      response: { 200: Type.Object({}, { additionalProperties: true }), ...errorResponses('COMPONENT_NOT_FOUND') },
+    },
+  }),
+  componentControl: defineRoute({
+    method: 'POST',
+    url: '/api/v3/:component/control',
+    schema: {
+      tags: hw,
+      summary: 'Command an actuator (JSON body per component)',
+      params: ComponentParams,
+      body: Type.Object({}, { additionalProperties: true }),
+      response: {
+        200: Type.Object({}, { additionalProperties: true }),
+        ...errorResponses('VALIDATION_FAILED', 'COMPONENT_NOT_FOUND', 'SAFETY_INTERLOCK', 'DEVICE_FAULT'),
+      },
+    },
+  }),
+  stream: defineRoute({
+    method: 'GET',
+    url: '/api/v3/stream',
+    schema: { tags: hw, summary: 'Server-Sent Events: samples and actuator changes', response: { 200: Type.String() } },
+  }),
+  legacyLed: defineRoute({
+    method: 'POST',
+    url: '/api/led',
+    schema: {
+      tags: ['v2'],
+      body: LegacyLedBody,
+      response: { 200: LegacyControlResult, ...errorResponses('COMPONENT_UNAVAILABLE') },
+    },
+  }),
+  legacyPeltier: defineRoute({
+    method: 'POST',
+    url: '/api/peltier',
+    schema: {
+      tags: ['v2'],
+      body: LegacyPeltierBody,
+      response: { 200: LegacyControlResult, ...errorResponses('COMPONENT_UNAVAILABLE') },
+    },
+  }),
+  legacyRingLight: defineRoute({
+    method: 'POST',
+    url: '/api/ring-light',
+    schema: {
+      tags: ['v2'],
+      body: LegacyRingLightBody,
+      response: { 200: LegacyControlResult, ...errorResponses('COMPONENT_UNAVAILABLE') },
+    },
+  }),
+  legacyPump: defineRoute({
+    method: 'POST',
+    url: '/api/pump',
+    schema: {
+      tags: ['v2'],
+      body: LegacyPumpBody,
+      response: { 200: LegacyControlResult, ...errorResponses('COMPONENT_UNAVAILABLE') },
+    },
+  }),
+  legacyStirrer: defineRoute({
+    method: 'POST',
+    url: '/api/stirrer',
+    schema: {
+      tags: ['v2'],
+      body: LegacyStirrerBody,
+      response: { 200: LegacyControlResult, ...errorResponses('COMPONENT_UNAVAILABLE') },
+    },
+  }),
+  legacySensorsAll: defineRoute({
+    method: 'GET',
+    url: '/api/sensors/all',
+    schema: { tags: ['v2'], response: { 200: LegacySensorsAll } },
+  }),
+  legacyPhotodiodes: defineRoute({
+    method: 'GET',
+    url: '/api/sensors/photodiodes',
+    schema: { tags: ['v2'], response: { 200: LegacyPhotodiodes, ...errorResponses('COMPONENT_UNAVAILABLE') } },
+  }),
+  legacyTemperature: defineRoute({
+    method: 'GET',
+    url: '/api/sensors/temperature',
+    schema: { tags: ['v2'], response: { 200: LegacyTemperature, ...errorResponses('COMPONENT_UNAVAILABLE') } },
+  }),
+} as const;
+
+// ---- experiment runs on the node (original-system.md §2.7, fixed) ----
+
+export const NodeStartRequest = Type.Object({
+  script_content: Type.String({ minLength: 1 }),
+  experiment_id: Type.Optional(ExperimentId),
+  max_duration_s: Type.Optional(Type.Integer({ minimum: 1, description: 'Stop the run after this many seconds' })),
+});
+export type NodeStartRequest = Static<typeof NodeStartRequest>;
+
+export const NodeStartResponse = Type.Object({
+  status: Type.Literal('success'),
+  experiment_id: ExperimentId,
+  message: Type.String(),
+});
+
+export const RunRecord = Type.Object({
+  experiment_id: ExperimentId,
+  status: RunStateSchema,
+  start_time: Timestamp,
+  end_time: Timestamp,
+  exit_code: Type.Union([Type.Integer(), Type.Null()]),
+  error_message: Type.Union([Type.String(), Type.Null()]),
+  oom_killed: Type.Boolean(),
+  max_duration_s: Type.Integer(),
+  runner: Type.String({ description: 'docker or local' }),
+  image: Type.Union([Type.String(), Type.Null()]),
+  image_digest: Type.Union([Type.String(), Type.Null()]),
+});
+export type RunRecord = Static<typeof RunRecord>;
+
+export const RunSummary = Type.Pick(RunRecord, ['experiment_id', 'status', 'start_time', 'end_time']);
+
+const runs = ['experiments'];
+const TailQuery = Type.Object({
+  tail: Type.Optional(Type.Integer({ minimum: 1, maximum: 100000, default: 100 })),
+  follow: Type.Optional(Type.Boolean({ description: 'Stream new lines as Server-Sent Events' })),
+});
+const DataQuery = Type.Object({
+  file: Type.Optional(Type.String({ description: 'CSV file under output/, default experiment_data.csv' })),
+  offset: Type.Optional(Type.Integer({ minimum: 0, default: 0, description: 'Byte offset to read from' })),
+  follow: Type.Optional(Type.Boolean({ description: 'Stream appended rows as Server-Sent Events' })),
+});
+
+export const nodeExperimentRoutes = {
+  start: defineRoute({
+    method: 'POST',
+    url: '/api/experiments/start',
+    schema: {
+      tags: runs,
+      summary: 'Start an experiment container (one at a time)',
+      body: NodeStartRequest,
+      response: {
+        200: NodeStartResponse,
+        ...errorResponses('VALIDATION_FAILED', 'NODE_BUSY', 'PAYLOAD_TOO_LARGE', 'RUNNER_UNAVAILABLE'),
+      },
+    },
+  }),
+  list: defineRoute({
+    method: 'GET',
+    url: '/api/experiments',
+    schema: {
+      tags: runs,
+      response: { 200: Type.Object({ status: Type.Literal('success'), experiments: Type.Array(RunSummary) }) },
+    },
+  }),
+  status: defineRoute({
+    method: 'GET',
+    url: '/api/experiments/:id/status',
+    schema: {
+      tags: runs,
+      params: IdParams,
+      response: {
+        200: Type.Object({ status: Type.Literal('success'), experiment: RunRecord }),
+        ...errorResponses('EXPERIMENT_NOT_FOUND'),
+      },
+    },
+  }),
+  logs: defineRoute({
+    method: 'GET',
+    url: '/api/experiments/:id/logs',
+    schema: {
+      tags: runs,
+      summary: 'Combined stdout/stderr (the last `tail` lines), or follow them over SSE',
+      params: IdParams,
+      querystring: TailQuery,
+      response: {
+        200: Type.Object({ status: Type.Literal('success'), logs: Type.String() }),
+        ...errorResponses('EXPERIMENT_NOT_FOUND'),
+      },
+    },
+  }),
+  results: defineRoute({
+    method: 'GET',
+    url: '/api/experiments/:id/results',
+    schema: {
+      tags: runs,
+      params: IdParams,
+      response: {
+        200: Type.Object({
+          status: Type.Literal('success'),
+          results: Type.Object({
+            experiment_id: ExperimentId,
+            output_files: Type.Array(Type.String()),
+            exit_code: Type.Union([Type.Integer(), Type.Null()]),
+          }),
+        }),
+        ...errorResponses('EXPERIMENT_NOT_FOUND'),
+      },
+    },
+  }),
+  data: defineRoute({
+    method: 'GET',
+    url: '/api/experiments/:id/data',
+    schema: {
+      tags: runs,
+      summary: 'CSV bytes from an offset (text/csv, X-Next-Offset header), or follow new rows over SSE',
+      params: IdParams,
+      querystring: DataQuery,
+      response: {
+        200: Type.String(),
+        ...errorResponses('EXPERIMENT_NOT_FOUND', 'FILE_NOT_FOUND', 'VALIDATION_FAILED'),
+      },
+    },
+  }),
+  download: defineRoute({
+    method: 'GET',
+    url: '/api/experiments/:id/download',
+    schema: {
+      tags: runs,
+      summary: 'Streamed zip: output/**, user_script.py and manifest.json',
+      params: IdParams,
+      response: { 200: Type.String(), ...errorResponses('EXPERIMENT_NOT_FOUND') },
+    },
+  }),
+  stop: defineRoute({
+    method: 'POST',
+    url: '/api/experiments/:id/stop',
+    schema: { tags: runs, params: IdParams, response: { 200: Ack, ...errorResponses('EXPERIMENT_NOT_FOUND') } },
+  }),
+  remove: defineRoute({
+    method: 'DELETE',
+    url: '/api/experiments/:id',
+    schema: { tags: runs, params: IdParams, response: { 200: Ack, ...errorResponses('EXPERIMENT_NOT_FOUND') } },
+  }),
+} as const;
+
+/** Name of the header carrying the next byte offset on `GET …/data`. */
+export const NEXT_OFFSET_HEADER = 'x-next-offset';

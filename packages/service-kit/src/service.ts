@@ -1,0 +1,108 @@
+// Builds the Fastify instance every service starts from: logging, errors, service token, OpenAPI docs.
+
+import { timingSafeEqual } from 'node:crypto';
+import { isPublicPath } from '@bioreactor/api';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type RawReplyDefaultExpression,
+  type RawRequestDefaultExpression,
+  type RawServerDefault,
+} from 'fastify';
+import type { TSchema } from 'typebox';
+import { Value } from 'typebox/value';
+import { pinoLevel } from './env.js';
+import { errorBody, installErrorHandlers } from './errors.js';
+
+export type Service = FastifyInstance<
+  RawServerDefault,
+  RawRequestDefaultExpression,
+  RawReplyDefaultExpression,
+  FastifyBaseLogger,
+  TypeBoxTypeProvider
+>;
+
+export interface ServiceOptions {
+  /** Service name in logs and docs, e.g. `bioreactor-hub`. */
+  name: string;
+  version: string;
+  description: string;
+  logLevel: string;
+  /** Shared service token; undefined leaves the API open (development). */
+  apiToken?: string | undefined;
+  /** Paths open without the token besides /health and the docs (the web server's own pages). */
+  isOpenPath?: (path: string) => boolean;
+  /** Check every response body against its route's schema and fail loudly (tests). */
+  strictResponses?: boolean;
+  bodyLimit?: number;
+  /** Custom logger stream (tests keep logs quiet). */
+  logger?: boolean;
+}
+
+function tokenMatches(header: string | undefined, token: string): boolean {
+  if (!header?.startsWith('Bearer ')) return false;
+  const given = Buffer.from(header.slice(7));
+  const want = Buffer.from(token);
+  return given.length === want.length && timingSafeEqual(given, want);
+}
+
+export async function createService(opts: ServiceOptions): Promise<Service> {
+  const app = Fastify({
+    logger: opts.logger === false ? false : { level: pinoLevel(opts.logLevel), base: { service: opts.name } },
+    bodyLimit: opts.bodyLimit ?? 2 * 1024 * 1024,
+    ajv: { customOptions: { allErrors: true, coerceTypes: 'array', removeAdditional: false } },
+    forceCloseConnections: true,
+    return503OnClosing: true,
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  installErrorHandlers(app);
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: opts.name, version: opts.version, description: opts.description },
+      components: opts.apiToken ? { securitySchemes: { serviceToken: { type: 'http', scheme: 'bearer' } } } : {},
+      security: opts.apiToken ? [{ serviceToken: [] }] : [],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/api/docs', staticCSP: true });
+  app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());
+  app.get('/docs', { schema: { hide: true } }, (_req, reply) => reply.redirect('/api/docs'));
+
+  if (opts.apiToken) {
+    const token = opts.apiToken;
+    app.addHook('onRequest', async (request, reply) => {
+      const path = request.url.split('?')[0] ?? request.url;
+      if (isPublicPath(path) || opts.isOpenPath?.(path)) return;
+      if (tokenMatches(request.headers.authorization, token)) return;
+      return reply
+        .status(401)
+        .send(
+          errorBody(
+            'UNAUTHORIZED',
+            'This service needs the service token: send Authorization: Bearer $BIOREACTOR_API_TOKEN',
+          ),
+        );
+    });
+  } else {
+    app.log.warn(
+      'BIOREACTOR_API_TOKEN is not set: the API is open to anyone who can reach this port (development mode)',
+    );
+  }
+
+  if (opts.strictResponses) {
+    app.addHook('preSerialization', async (request, reply, payload) => {
+      const responses = request.routeOptions.schema?.response as Record<string, TSchema> | undefined;
+      const schema = responses?.[String(reply.statusCode)];
+      if (schema && typeof payload === 'object' && payload !== null && !Value.Check(schema, payload)) {
+        const first = [...Value.Errors(schema, payload)].slice(0, 3).map((e) => `${e.instancePath} ${e.message}`);
+        throw new Error(`Response of ${request.method} ${request.url} breaks its contract: ${first.join('; ')}`);
+      }
+      return payload;
+    });
+  }
+  return app;
+}

@@ -1,0 +1,3 @@
+"""Drive a bioreactor node from a Python experiment script."""
+
+__version__ = "3.0.0"
