@@ -1,0 +1,385 @@
+"""The :class:`Bioreactor` an experiment script drives: commands, readings, periodic jobs, safe stop."""
+
+from __future__ import annotations
+
+import logging
+import numbers
+import threading
+import warnings
+from types import TracebackType
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Type, Union
+
+from . import config
+from .client import BioreactorClient
+from .errors import BioreactorAPIError, BioreactorError
+from .jobs import Job, JobRunner
+
+__all__ = ["Bioreactor"]
+
+logger = logging.getLogger("bioreactor_client")
+
+Number = Union[int, float]
+
+_PELTIER_DIRECTIONS = ("heat", "cool", "forward", "reverse")
+
+
+def _number(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, not {value!r}")
+    return float(value)
+
+
+def _pick(state: Dict[str, Any], keys: Sequence[str]) -> Dict[str, Any]:
+    return {key: state.get(key) for key in keys}
+
+
+class Bioreactor:
+    """One bioreactor node, driven from an experiment script.
+
+    Create it with no arguments inside an experiment container (the node sets
+    ``BIOREACTOR_NODE_API_URL``); on a laptop it talks to ``http://localhost:9000`` unless that
+    variable is set. Use it as a context manager so that every actuator is switched off when the
+    script ends, fails or is interrupted::
+
+        with Bioreactor() as bioreactor:
+            bioreactor.change_stirrer(40)
+            print(bioreactor.get_temperature())
+
+    Args:
+        api_url: the node's base URL (default ``BIOREACTOR_NODE_API_URL`` or ``http://localhost:9000``).
+        token: the node's service token (default ``BIOREACTOR_API_TOKEN``).
+        timeout: seconds to wait for each reply from the node.
+        retries: extra attempts when the connection is refused, reset or times out.
+        check: ask the node for its components at once, so that a wrong URL or a stopped node
+            fails here with a clear message rather than at the first reading.
+
+    Attributes:
+        client: the underlying :class:`~bioreactor_client.BioreactorClient`.
+        experiment_id: ``EXPERIMENT_ID`` inside a container, else ``None``.
+        capabilities: the node's available components (``GET /api/v3/capabilities``), read at
+            construction when ``check`` is true and refreshed by :meth:`stop_all`.
+
+    Readings: ``get_co2``, ``get_temperature``, ``get_od_voltages`` and ``get_eyespy_voltages``
+    return ``None`` (or ``None`` entries) when the component is fitted but has no valid value,
+    and raise :class:`~bioreactor_client.ComponentUnavailableError` when it is not available at
+    all; every method raises :class:`~bioreactor_client.BioreactorConnectionError` when the
+    node cannot be reached. Only :func:`~bioreactor_client.measure_all_data` is lenient.
+    """
+
+    def __init__(
+        self,
+        api_url: Optional[str] = None,
+        *,
+        token: Optional[str] = None,
+        timeout: float = config.DEFAULT_TIMEOUT_S,
+        retries: int = 2,
+        check: bool = True,
+    ) -> None:
+        self.client = BioreactorClient(api_url, token=token, timeout=timeout, retries=retries)
+        self.experiment_id = config.experiment_id()
+        self.capabilities: Dict[str, Dict[str, Any]] = {}
+        self._runner: Optional[JobRunner] = None
+        self._runner_lock = threading.Lock()
+        self._finished = False
+        # Controller memories for pid_controller and ring_light_cycle, kept per bioreactor.
+        self._pid: Dict[str, Any] = {}
+        self._ring_cycle: Dict[str, Any] = {}
+        if check:
+            self.capabilities = self.client.get_capabilities()
+            logger.info(
+                "connected to the bioreactor node at %s (components: %s)",
+                self.client.api_url,
+                ", ".join(self.capabilities) or "none",
+            )
+
+    def __repr__(self) -> str:
+        return f"Bioreactor({self.client.api_url!r})"
+
+    def __enter__(self) -> Bioreactor:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        if exc_type is None:
+            self.finish()
+            return
+        # The script is already failing: switch everything off as far as possible, but let
+        # the original error be the one the scientist sees.
+        try:
+            self.finish()
+        except Exception:
+            logger.warning("could not switch every actuator off while stopping after an error", exc_info=True)
+
+    # ---- actuators ----
+
+    def change_led(self, state: Union[bool, Number] = True) -> Dict[str, Any]:
+        """Switch the LED on (``True``, full power) or off (``False``), or set its power in percent (0-100).
+
+        Returns the node's reply (the LED's new state).
+        """
+        if isinstance(state, bool):
+            power = 100.0 if state else 0.0
+        else:
+            power = _number(state, "LED power")
+        return self.client.control("led", power=power)
+
+    def change_ring_light(
+        self,
+        red: Union[int, Sequence[int]],
+        green: Optional[int] = None,
+        blue: Optional[int] = None,
+        pixel: Optional[int] = None,
+    ) -> Dict[str, Any]:
+        """Set the ring light's colour (each channel 0-255), for the whole ring or one ``pixel``.
+
+        ``change_ring_light(50, 0, 20)`` or ``change_ring_light((50, 0, 20))``; ``(0, 0, 0)`` is off.
+        Returns the node's reply.
+        """
+        if green is None and blue is None and not isinstance(red, numbers.Real):
+            channels = tuple(red)
+            if len(channels) != 3:
+                raise ValueError(f"a colour is (red, green, blue), not {red!r}")
+            red, green, blue = channels
+        if green is None or blue is None:
+            raise TypeError("change_ring_light needs red, green and blue (or one (r, g, b) tuple)")
+        body: Dict[str, Any] = {"red": red, "green": green, "blue": blue}
+        for name, value in body.items():
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                if isinstance(value, float) and value.is_integer():
+                    body[name] = int(value)
+                    continue
+                raise TypeError(f"ring light {name} must be a whole number 0-255, not {value!r}")
+            body[name] = int(value)
+        if pixel is not None:
+            if isinstance(pixel, bool) or not isinstance(pixel, numbers.Integral):
+                raise TypeError(f"pixel must be a whole number, not {pixel!r}")
+            body["pixel_index"] = int(pixel)
+        return self.client.control("ring_light", **body)
+
+    def change_peltier(
+        self,
+        power: Number,
+        forward: Union[bool, str] = True,
+        *,
+        direction: Optional[str] = None,
+    ) -> Dict[str, Any]:
+        """Drive the peltier at ``power`` percent (0-100).
+
+        ``forward=True`` heats and ``forward=False`` cools, as in the original client. Pass
+        ``direction="heat"|"cool"|"forward"|"reverse"`` (or that word as ``forward``) to name the
+        direction outright. Returns the node's reply, whose ``mode`` says what the peltier does.
+        """
+        if direction is None:
+            direction = forward if isinstance(forward, str) else ("heat" if forward else "cool")
+        if direction not in _PELTIER_DIRECTIONS:
+            raise ValueError(f"peltier direction must be one of {', '.join(_PELTIER_DIRECTIONS)}, not {direction!r}")
+        return self.client.control(
+            "peltier_driver", duty_cycle=_number(power, "peltier power"), direction=direction
+        )
+
+    def change_pump(self, pump_name: str, ml_per_sec: Number) -> Dict[str, Any]:
+        """Run pump ``pump_name`` at ``ml_per_sec`` mL/s; 0 stops it, a negative rate runs it in reverse.
+
+        The names are the node's configured pumps (see :meth:`get_pump_names`). Returns the node's reply.
+        """
+        if not isinstance(pump_name, str) or not pump_name:
+            raise TypeError(f"pump_name must be a pump's name, not {pump_name!r}")
+        return self.client.control("pumps", pump_name=pump_name, velocity=_number(ml_per_sec, "pump rate"))
+
+    def change_stirrer(self, duty_cycle: Number) -> Dict[str, Any]:
+        """Set the stirrer's duty cycle in percent (0-100; 0 stops it). Returns the node's reply."""
+        return self.client.control("stirrer", duty_cycle=_number(duty_cycle, "stirrer duty cycle"))
+
+    # ---- sensors ----
+
+    def get_co2(self) -> Optional[float]:
+        """The CO2 concentration in ppm, or ``None`` if the sensor has no valid reading."""
+        return self.client.get_state("co2_sensor").get("co2_ppm")
+
+    def get_temperature(self) -> Optional[float]:
+        """The vessel temperature in °C (the first sensor), or ``None`` if it has no valid reading."""
+        return self.client.get_state("temp_sensor").get("temperature")
+
+    def get_temperatures(self) -> List[Optional[float]]:
+        """Every temperature sensor in °C, in configured order (``None`` for one without a valid reading)."""
+        return list(self.client.get_state("temp_sensor").get("temperatures") or [])
+
+    def get_od_voltages(self) -> List[Optional[float]]:
+        """The optical-density photodiode voltages, one per channel (see :meth:`get_od_channels`)."""
+        return list(self.client.get_state("optical_density").get("voltages") or [])
+
+    def get_od_channels(self) -> List[str]:
+        """The optical-density channel names, in the order of :meth:`get_od_voltages` (e.g. ``135, Ref, 90``)."""
+        return list(self.client.get_state("optical_density").get("channels") or [])
+
+    def get_eyespy_voltages(self) -> List[Optional[float]]:
+        """The eyespy ADC voltages, one per board."""
+        return list(self.client.get_state("eyespy_adc").get("voltages") or [])
+
+    # ---- actuator states ----
+
+    def get_peltier_state(self) -> Dict[str, Any]:
+        """The peltier's last command: ``{duty_cycle, direction, active, mode, cutoff}``.
+
+        ``mode`` is ``heat``, ``cool`` or ``off``; ``cutoff`` says why a safety cutoff holds it off, if one does.
+        """
+        state = self.client.get_state("peltier_driver")
+        return _pick(state, ("duty_cycle", "direction", "active", "mode", "cutoff"))
+
+    def get_stirrer_state(self) -> Dict[str, Any]:
+        """The stirrer's last command: ``{duty_cycle, active}``."""
+        return _pick(self.client.get_state("stirrer"), ("duty_cycle", "active"))
+
+    def get_ring_light_state(self) -> Dict[str, Any]:
+        """The ring light's last colour: ``{red, green, blue, active, pixel_count}``."""
+        return _pick(self.client.get_state("ring_light"), ("red", "green", "blue", "active", "pixel_count"))
+
+    def get_led_state(self) -> Dict[str, Any]:
+        """The LED's last command: ``{power, active}``."""
+        return _pick(self.client.get_state("led"), ("power", "active"))
+
+    def get_pump_states(self) -> List[Dict[str, Any]]:
+        """Every configured pump: ``[{pump_name, velocity, direction, active, total_volume_ml}]``."""
+        return list(self.client.get_state("pumps").get("pumps") or [])
+
+    def get_pump_names(self) -> List[str]:
+        """The configured pumps' names, e.g. ``["inflow", "outflow"]``."""
+        return [str(p.get("pump_name")) for p in self.get_pump_states()]
+
+    # ---- node ----
+
+    def get_status(self) -> Dict[str, Any]:
+        """The node's status: hardware mode, available and unavailable components, experiment runner."""
+        return self.client.get_status()
+
+    def get_all_states(self) -> Dict[str, Any]:
+        """Every available component's state in one request (``GET /api/v3/state``)."""
+        return self.client.get_all_states()
+
+    # ---- the original client's v2-era getters ----
+
+    def get_photodiodes(self) -> List[Optional[float]]:
+        """Deprecated name of :meth:`get_od_voltages` (the v2 photodiodes are the OD channels)."""
+        warnings.warn("get_photodiodes() is get_od_voltages()", DeprecationWarning, stacklevel=2)
+        return self.get_od_voltages()
+
+    def get_vial_temp(self) -> List[Optional[float]]:
+        """Deprecated name of :meth:`get_temperatures` (every temperature sensor, °C)."""
+        warnings.warn("get_vial_temp() is get_temperatures()", DeprecationWarning, stacklevel=2)
+        return self.get_temperatures()
+
+    def get_io_temp(self) -> List[Optional[float]]:
+        """Deprecated: the v3 hardware has no inflow/outflow temperature probes, so this is always ``[]``."""
+        warnings.warn("get_io_temp(): v3 hardware has no I/O temperature probes", DeprecationWarning, stacklevel=2)
+        return []
+
+    def get_peltier_curr(self) -> Optional[float]:
+        """Deprecated: the v3 peltier driver has no current sensor, so this is always ``None``."""
+        warnings.warn("get_peltier_curr(): v3 hardware has no peltier current sensor", DeprecationWarning, stacklevel=2)
+        return None
+
+    # ---- jobs and lifecycle ----
+
+    def run(self, jobs: Union[Sequence[Job], Job], *, block: bool = False, stop_on_error: bool = False) -> None:
+        """Run periodic jobs, each in its own thread.
+
+        Each job is ``(func, period_s, duration)``: ``func(bioreactor, elapsed)`` runs at once and
+        then every ``period_s`` seconds until ``duration`` seconds have passed, or, with
+        ``duration=True``, until :meth:`finish` (or the end of the ``with`` block).
+
+        As in the original library, ``run`` returns at once and the jobs run in the background,
+        so the script must keep running (a ``while`` loop, or :meth:`wait`). With ``block=True`` it
+        waits until every job has finished (for ``True`` jobs: until :meth:`finish` is called from
+        a job, or Ctrl-C).
+
+        A job that raises is logged with its traceback and runs again at its next tick; with
+        ``stop_on_error=True`` the first failure stops every job and :meth:`wait` (or
+        ``run(block=True)``) raises it.
+        """
+        if self._finished:
+            raise BioreactorError("this Bioreactor is finished; create a new one to run more jobs")
+        with self._runner_lock:
+            if self._runner is not None and self._runner.running():
+                raise BioreactorError("jobs are already running; call finish() or wait() before run() again")
+            runner = JobRunner(self, jobs if isinstance(jobs, (list, tuple)) else [jobs], stop_on_error=stop_on_error)
+            self._runner = runner
+            runner.start()
+        if block:
+            self.wait()
+
+    def wait(self, timeout: Optional[float] = None) -> bool:
+        """Block until the jobs of :meth:`run` are done; ``False`` if ``timeout`` seconds passed first.
+
+        Ctrl-C stops every job and is then raised as usual. If a job failed with
+        ``stop_on_error``, its exception is raised here.
+        """
+        runner = self._runner
+        if runner is None:
+            return True
+        try:
+            done = runner.wait(timeout)
+        except KeyboardInterrupt:
+            logger.info("interrupted: stopping the jobs")
+            runner.stop()
+            raise
+        if runner.error is not None:
+            raise runner.error
+        return done
+
+    @property
+    def job_calls(self) -> List[int]:
+        """How many times each job of the last :meth:`run` has been called, in job order."""
+        return list(self._runner.calls) if self._runner else []
+
+    def stop_jobs(self) -> None:
+        """Stop the jobs of :meth:`run`, waiting for calls in progress to return."""
+        runner = self._runner
+        if runner is not None:
+            runner.stop()
+
+    def stop_all(self) -> None:
+        """Switch every available actuator off: peltier, stirrer, every pump, LED and ring light.
+
+        Tries each one even if another fails, then raises a
+        :class:`~bioreactor_client.BioreactorError` listing the failures, if any.
+        """
+        self.capabilities = self.client.get_capabilities()
+        failures: List[Tuple[str, BaseException]] = []
+
+        def attempt(name: str, action: Any) -> None:
+            try:
+                action()
+            except BioreactorError as exc:
+                failures.append((name, exc))
+
+        if "peltier_driver" in self.capabilities:
+            attempt("peltier_driver", lambda: self.client.control("peltier_driver", duty_cycle=0, direction="heat"))
+        if "stirrer" in self.capabilities:
+            attempt("stirrer", lambda: self.client.control("stirrer", duty_cycle=0))
+        if "pumps" in self.capabilities:
+            try:
+                names = self.get_pump_names()
+            except BioreactorError as exc:
+                failures.append(("pumps", exc))
+                names = []
+            for name in names:
+                attempt(f"pump {name}", lambda n=name: self.client.control("pumps", pump_name=n, velocity=0))
+        if "led" in self.capabilities:
+            attempt("led", lambda: self.client.control("led", power=0))
+        if "ring_light" in self.capabilities:
+            attempt("ring_light", lambda: self.client.control("ring_light", red=0, green=0, blue=0))
+        if failures:
+            details = "; ".join(
+                f"{name}: {exc.message if isinstance(exc, BioreactorAPIError) else exc}" for name, exc in failures
+            )
+            raise BioreactorError(f"could not switch off {len(failures)} actuator(s): {details}")
+
+    def finish(self) -> None:
+        """End the experiment: stop the jobs of :meth:`run`, then switch every actuator off (:meth:`stop_all`)."""
+        self._finished = True
+        self.stop_jobs()
+        self.stop_all()

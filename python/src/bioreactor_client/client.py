@@ -1,0 +1,277 @@
+"""HTTP access to one node's hardware API: one method per route, timeouts, retries, typed errors."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import math
+import socket
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any, Dict, Optional, Tuple
+
+from . import config
+from .errors import (
+    BioreactorConnectionError,
+    BioreactorError,
+    BioreactorTimeoutError,
+    ValidationError,
+    api_error_from_response,
+)
+
+__all__ = ["BioreactorClient", "COMPONENT_NAMES", "ACTUATOR_NAMES"]
+
+logger = logging.getLogger("bioreactor_client")
+
+#: The node's component names (the deployment guide's), in the order the API lists them.
+COMPONENT_NAMES = (
+    "co2_sensor",
+    "temp_sensor",
+    "optical_density",
+    "eyespy_adc",
+    "pumps",
+    "stirrer",
+    "peltier_driver",
+    "led",
+    "ring_light",
+)
+#: The components that accept ``POST /api/v3/{name}/control``.
+ACTUATOR_NAMES = ("pumps", "stirrer", "peltier_driver", "led", "ring_light")
+
+_VERSION = "3.0.0"
+
+# Failures that happen before the node has processed anything, so repeating the request is safe.
+# A node restarting (npm start, a container restart) refuses connections for a second or two.
+_TRANSIENT_ERRORS: Tuple[type, ...] = (
+    ConnectionRefusedError,
+    ConnectionResetError,
+    ConnectionAbortedError,
+    BrokenPipeError,
+    http.client.RemoteDisconnected,
+    http.client.BadStatusLine,
+)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, urllib.error.URLError) and not isinstance(exc, urllib.error.HTTPError):
+        inner = exc.reason
+        if isinstance(inner, BaseException):
+            return _reason(inner)
+        return str(inner)
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, (ConnectionResetError, http.client.RemoteDisconnected)):
+        return "the connection was closed before a reply"
+    if isinstance(exc, socket.gaierror):
+        return f"unknown host ({exc.strerror or exc})"
+    return str(exc) or type(exc).__name__
+
+
+def _unwrap(exc: BaseException) -> BaseException:
+    if isinstance(exc, urllib.error.URLError) and isinstance(exc.reason, BaseException):
+        return exc.reason
+    return exc
+
+
+def _check_finite(body: Any, component: Optional[str], path: str = "") -> None:
+    """JSON has no NaN or infinity; catch them here with a message instead of an opaque node error."""
+    if isinstance(body, float) and not math.isfinite(body):
+        field = path or "value"
+        raise ValidationError(
+            "VALIDATION_FAILED",
+            0,
+            f"{field} is {body}; send a finite number",
+            component=component,
+            problems=[{"message": "must be a finite number", "field": field}],
+        )
+    if isinstance(body, dict):
+        for key, value in body.items():
+            _check_finite(value, component, f"{path}.{key}" if path else str(key))
+    elif isinstance(body, (list, tuple)):
+        for index, value in enumerate(body):
+            _check_finite(value, component, f"{path}[{index}]")
+
+
+class BioreactorClient:
+    """A synchronous client for one node's hardware API (standard library only).
+
+    Args:
+        api_url: the node's base URL; default ``BIOREACTOR_NODE_API_URL`` or ``http://localhost:9000``.
+        token: the node's service token; default ``BIOREACTOR_API_TOKEN``. Sent as
+            ``Authorization: Bearer <token>`` when set.
+        timeout: seconds to wait for each reply.
+        retries: extra attempts after a connection is refused, reset or times out. Every call
+            is safe to repeat: reads change nothing and controls set absolute values.
+        retry_delay: seconds before the first retry; doubles for each further one.
+
+    Every method raises :class:`~bioreactor_client.BioreactorConnectionError` (or its
+    :class:`~bioreactor_client.BioreactorTimeoutError`) when the node cannot be reached, and a
+    :class:`~bioreactor_client.BioreactorAPIError` subclass when the node reports an error.
+    """
+
+    def __init__(
+        self,
+        api_url: Optional[str] = None,
+        *,
+        token: Optional[str] = None,
+        timeout: float = config.DEFAULT_TIMEOUT_S,
+        retries: int = 2,
+        retry_delay: float = 0.25,
+    ) -> None:
+        url = (api_url or config.node_api_url()).strip().rstrip("/")
+        parsed = urllib.parse.urlparse(url)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ValueError(
+                f"The node URL {url!r} is not an http(s) URL; set BIOREACTOR_NODE_API_URL "
+                f"(or pass api_url) like http://localhost:9000"
+            )
+        if timeout <= 0:
+            raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
+        if retries < 0:
+            raise ValueError(f"retries must be 0 or more, not {retries!r}")
+        self.api_url = url
+        self.timeout = float(timeout)
+        self.retries = int(retries)
+        self.retry_delay = float(retry_delay)
+        self._token = token if token is not None else config.api_token()
+        # No proxy: the node is on the lab network or localhost, and a laptop's HTTP(S)_PROXY
+        # settings would otherwise send hardware commands through a corporate proxy.
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    def __repr__(self) -> str:
+        return f"BioreactorClient({self.api_url!r})"
+
+    # ---- transport ----
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Optional[Dict[str, Any]] = None,
+        *,
+        component: Optional[str] = None,
+    ) -> Any:
+        """Send one request and return the parsed JSON reply.
+
+        Args:
+            method: ``"GET"`` or ``"POST"``.
+            path: the route, e.g. ``"/api/v3/state"``.
+            body: the JSON body of a POST.
+            component: the component the request is about, named in error messages.
+        """
+        if body is not None:
+            _check_finite(body, component)
+        data = None if body is None else json.dumps(body).encode("utf-8")
+        headers = {
+            "Accept": "application/json",
+            "User-Agent": f"bioreactor-client/{_VERSION}",
+        }
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        url = self.api_url + path
+        what = f"{method} {path}"
+        attempts = self.retries + 1
+        delay = self.retry_delay
+        for attempt in range(1, attempts + 1):
+            request = urllib.request.Request(url, data=data, headers=headers, method=method)
+            try:
+                status, raw = self._send(request)
+            except urllib.error.HTTPError as exc:
+                try:
+                    raw_error = exc.read()
+                finally:
+                    exc.close()
+                raise api_error_from_response(exc.code, _parse(raw_error), component) from None
+            except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+                cause = _unwrap(exc)
+                timed_out = isinstance(cause, (socket.timeout, TimeoutError))
+                transient = timed_out or isinstance(cause, _TRANSIENT_ERRORS)
+                if transient and attempt < attempts:
+                    logger.debug("%s failed (%s); retry %d in %.2fs", what, _reason(cause), attempt, delay)
+                    time.sleep(delay)
+                    delay *= 2
+                    continue
+                tried = f" after {attempt} attempts" if attempt > 1 else ""
+                if timed_out:
+                    raise BioreactorTimeoutError(
+                        f"The bioreactor node at {self.api_url} did not answer {what} within "
+                        f"{self.timeout:g} s{tried}. It may be overloaded or stuck; check it with "
+                        f"curl {self.api_url}/health, or pass a longer timeout."
+                    ) from None
+                raise BioreactorConnectionError(
+                    f"Cannot reach the bioreactor node at {self.api_url} ({what}): "
+                    f"{_reason(cause)}{tried}. Is the node running? Outside an experiment "
+                    f"container, set BIOREACTOR_NODE_API_URL to its address (npm start serves "
+                    f"http://localhost:9000)."
+                ) from None
+            parsed = _parse(raw)
+            if status >= 400:
+                raise api_error_from_response(status, parsed, component)
+            if isinstance(parsed, str):
+                raise BioreactorError(
+                    f"The node answered {what} with something that is not JSON: {parsed[:200]!r}. "
+                    f"Is {self.api_url} really a bioreactor node?"
+                )
+            return parsed
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _send(self, request: urllib.request.Request) -> Tuple[int, bytes]:
+        with self._opener.open(request, timeout=self.timeout) as response:
+            return response.status, response.read()
+
+    # ---- routes ----
+
+    def get_health(self) -> Dict[str, Any]:
+        """``GET /health``: liveness, hardware mode and which components initialised (no token needed)."""
+        return self.request("GET", "/health")  # type: ignore[no-any-return]
+
+    def get_status(self) -> Dict[str, Any]:
+        """``GET /api/status``: node status, available and unavailable components, experiment runner."""
+        return self.request("GET", "/api/status")  # type: ignore[no-any-return]
+
+    def get_capabilities(self) -> Dict[str, Dict[str, Any]]:
+        """``GET /api/v3/capabilities``: every available component with its units, ranges and names."""
+        return self.request("GET", "/api/v3/capabilities")  # type: ignore[no-any-return]
+
+    def get_all_states(self) -> Dict[str, Any]:
+        """``GET /api/v3/state``: every available component's state in one reply.
+
+        Returns ``{"timestamp", "hardware_mode", "components": {name: state}, "unavailable": {name: why}}``.
+        """
+        return self.request("GET", "/api/v3/state")  # type: ignore[no-any-return]
+
+    def get_state(self, component: str) -> Dict[str, Any]:
+        """``GET /api/v3/{component}/state``: one component's latest state."""
+        _check_component(component)
+        return self.request(  # type: ignore[no-any-return]
+            "GET", f"/api/v3/{component}/state", component=component
+        )
+
+    def control(self, component: str, **fields: Any) -> Dict[str, Any]:
+        """``POST /api/v3/{component}/control`` with ``fields`` as the JSON body; returns the node's reply."""
+        _check_component(component, actuator=True)
+        return self.request(  # type: ignore[no-any-return]
+            "POST", f"/api/v3/{component}/control", fields, component=component
+        )
+
+
+def _check_component(component: str, actuator: bool = False) -> None:
+    names = ACTUATOR_NAMES if actuator else COMPONENT_NAMES
+    if component not in names:
+        kind = "actuator" if actuator else "component"
+        raise ValueError(f"{component!r} is not a {kind}; use one of {', '.join(names)}")
+
+
+def _parse(raw: bytes) -> Any:
+    text = raw.decode("utf-8", errors="replace")
+    if not text:
+        return {}
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
