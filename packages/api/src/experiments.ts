@@ -30,10 +30,10 @@ export const FINAL_STATES: readonly ExperimentState[] = Object.freeze([
 export const isActive = (s: ExperimentState): boolean => ACTIVE_STATES.includes(s);
 export const isFinal = (s: ExperimentState): boolean => FINAL_STATES.includes(s);
 
-export const ExperimentStateSchema = Type.Union(
-  EXPERIMENT_STATE_LIST.map((s) => Type.Literal(s)),
-  { description: 'queued | running | paused | completed | failed | cancelled | interrupted' },
-);
+// Type.Enum keeps the literal union in Static<> (a Union built by map() collapses to never).
+export const ExperimentStateSchema = Type.Enum(EXPERIMENT_STATE_LIST, {
+  description: 'queued | running | paused | completed | failed | cancelled | interrupted',
+});
 
 /** States of one run on a node (original-system.md §2.7, plus the ends the original lost). */
 export const RUN_STATES = Object.freeze({
@@ -57,10 +57,9 @@ export const RUN_FINAL_STATES: readonly RunState[] = Object.freeze([
 ]);
 export const isRunFinal = (s: RunState): boolean => RUN_FINAL_STATES.includes(s);
 
-export const RunStateSchema = Type.Union(
-  RUN_STATE_LIST.map((s) => Type.Literal(s)),
-  { description: 'starting | running | completed | failed | stopped | timed_out | interrupted' },
-);
+export const RunStateSchema = Type.Enum(RUN_STATE_LIST, {
+  description: 'starting | running | completed | failed | stopped | timed_out | interrupted',
+});
 
 /** Experiment ids: letters, digits, `-` and `_`, so an id is always a safe directory name. */
 export const EXPERIMENT_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$';
