@@ -1,13 +1,28 @@
-// Builds the web server (pages, live dashboard, settings) without listening.
+// Builds the web server (pages, live dashboard, settings, accounts) without listening.
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { SYSTEM_VERSION } from '@bioreactor/api';
-import { createService, type Service } from '@bioreactor/service-kit';
+import { createService, type Service, ServiceClient } from '@bioreactor/service-kit';
 import type { WebConfig } from './config.js';
+import type { WebContext } from './context.js';
+import { HubClient } from './hub-client.js';
+import { HubEventRelay } from './hub-events.js';
+import { AccountStore } from './identity/accounts.js';
+import { registerSessions } from './identity/session.js';
+import { SigningKey } from './identity/signing-key.js';
+import { type HardwareState, LiveData } from './live/live-data.js';
 import { registerRoutes } from './routes/index.js';
+import { SettingsStore } from './store/settings-store.js';
 
 export interface WebDeps {
   logger?: boolean;
   strictResponses?: boolean;
 }
+
+const DEFAULT_UI_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'ui', 'dist');
+/** The dashboard asks the hub which experiment runs; a slow hub must not hold up the live data. */
+const QUEUE_CHECK_TIMEOUT_MS = 3000;
+const NODE_READ_TIMEOUT_MS = 5000;
 
 export async function buildApp(config: WebConfig, deps: WebDeps = {}): Promise<Service> {
   const app = await createService({
@@ -20,6 +35,55 @@ export async function buildApp(config: WebConfig, deps: WebDeps = {}): Promise<S
     strictResponses: deps.strictResponses,
     logger: deps.logger,
   });
-  await registerRoutes(app, config);
+
+  const configDir = config.BIOREACTOR_CONFIG_DIR;
+  const hub = new HubClient(config.BIOREACTOR_HUB_API_URL, config.BIOREACTOR_API_TOKEN);
+  const nodeClient = new ServiceClient({
+    baseUrl: config.BIOREACTOR_NODE_API_URL,
+    token: config.BIOREACTOR_API_TOKEN,
+    unreachable: 'NODE_UNREACHABLE',
+    peerName: 'the node',
+    timeoutMs: NODE_READ_TIMEOUT_MS,
+  });
+  const accounts = new AccountStore(configDir, {
+    username: config.BIOREACTOR_ADMIN_USER,
+    password: config.BIOREACTOR_ADMIN_PASSWORD,
+  });
+  const settings = new SettingsStore(configDir, (message) => app.log.warn(message));
+  const live = new LiveData({
+    runningExperiment: async () => {
+      const queue = await hub.queueStatus(undefined, QUEUE_CHECK_TIMEOUT_MS);
+      return queue.queue.find((e) => e.status === 'running')?.experiment_id ?? null;
+    },
+    readCsv: (id, file, offset) => hub.data(undefined, id, file, offset),
+    readHardware: () => nodeClient.json<HardwareState>('GET', '/api/v3/state'),
+    settings: () => settings.get(),
+    onError: (message) => app.log.warn(message),
+  });
+  settings.on('change', () => live.settingsChanged());
+  const hubEvents = new HubEventRelay(hub, (message) => app.log.warn(message));
+  const sessions = await registerSessions(app, {
+    key: new SigningKey(configDir, config.BIOREACTOR_SESSION_SECRET),
+    accounts,
+    secureCookies: config.BIOREACTOR_SECURE_COOKIES,
+  });
+
+  const ctx: WebContext = {
+    hub,
+    nodeClient,
+    accounts,
+    sessions,
+    settings,
+    live,
+    hubEvents,
+    uiDir: config.BIOREACTOR_UI_DIR ?? DEFAULT_UI_DIR,
+  };
+  // The dashboard's history starts filling as soon as the server listens, so the first page load has a chart.
+  app.addHook('onListen', async () => live.start());
+  app.addHook('onClose', async () => {
+    live.stop();
+    hubEvents.stop();
+  });
+  await registerRoutes(app, config, ctx);
   return app;
 }

@@ -18,6 +18,27 @@ export const WebEnv = Type.Object({
   BIOREACTOR_API_TOKEN: Type.Optional(
     Type.String({ minLength: 16, description: 'Shared service token (16+ characters)' }),
   ),
+  BIOREACTOR_SESSION_SECRET: Type.Optional(
+    Type.String({
+      minLength: 32,
+      description: 'Key that signs session cookies (32+ characters); unset: generated once into the config dir',
+    }),
+  ),
+  BIOREACTOR_ADMIN_USER: Type.String({
+    default: 'admin',
+    pattern: '^[A-Za-z0-9_.-]{3,32}$',
+    description: 'Name of the admin account (3-32 letters, digits, _ . -)',
+  }),
+  BIOREACTOR_ADMIN_PASSWORD: Type.Optional(
+    Type.String({ minLength: 8, description: 'Password of the admin account (8+ characters); unset: no admin' }),
+  ),
+  BIOREACTOR_SECURE_COOKIES: Type.Boolean({
+    default: false,
+    description: 'true when browsers reach the web server over HTTPS (cookies get the Secure flag)',
+  }),
+  BIOREACTOR_UI_DIR: Type.Optional(
+    Type.String({ description: 'Built UI to serve (default: apps/web/ui/dist beside the sources)' }),
+  ),
 });
 export type WebConfig = Static<typeof WebEnv>;
 

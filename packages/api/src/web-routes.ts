@@ -1,7 +1,8 @@
 // Route contracts of the web server's JSON API (port 3000): live data and dashboard settings.
 import { type Static, Type } from 'typebox';
-import { defineRoute } from './common.js';
+import { defineRoute, IdParams } from './common.js';
 import { errorResponses } from './errors.js';
+import { HubExperiment, NodeInfo, SubmitResponse } from './hub-routes.js';
 
 /** Which series the dashboard shows (original keys kept; new ones follow the CSV columns). */
 export const DisplayComponents = Type.Object({
@@ -34,8 +35,9 @@ const Num = Type.Union([Type.Number(), Type.Null()]);
 export const LiveSample = Type.Object(
   {
     timestamp: Type.String(),
+    epoch_ms: Type.Optional(Type.Number({ description: 'The timestamp as milliseconds since the epoch (UTC)' })),
     status: Type.Union([Type.Literal('success'), Type.Literal('error')]),
-    source: Type.Union(DATA_SOURCES.map((s) => Type.Literal(s))),
+    source: Type.Union([Type.Literal('csv'), Type.Literal('hardware'), Type.Literal('unknown')]),
     experiment_id: Type.Optional(Type.Union([Type.String(), Type.Null()])),
     co2_ppm: Type.Optional(Num),
     temperature: Type.Optional(Num),
@@ -50,7 +52,233 @@ export const LiveSample = Type.Object(
 );
 export type LiveSample = Static<typeof LiveSample>;
 
+/** Who the browser is: its anonymous session, and the account it is signed in to, if any. */
+export const WebSession = Type.Object({
+  session_id: Type.String({
+    description: 'First 8 characters of the browser session (the full id stays in the cookie)',
+  }),
+  user: Type.Union([
+    Type.Object({
+      username: Type.String(),
+      role: Type.Union([Type.Literal('user'), Type.Literal('admin')]),
+    }),
+    Type.Null(),
+  ]),
+  csrf_token: Type.String({ description: 'Send back in X-CSRF-Token on every POST' }),
+  admin_available: Type.Boolean({ description: 'Whether an admin account is configured' }),
+});
+export type WebSession = Static<typeof WebSession>;
+
+export const Credentials = Type.Object({
+  username: Type.String({ minLength: 1, maxLength: 64 }),
+  password: Type.String({ minLength: 1, maxLength: 1024 }),
+});
+
+/** An experiment as one browser may see it: another user's is masked unless the viewer is admin. */
+export const WebExperiment = Type.Object({
+  ...HubExperiment.properties,
+  experiment_id: Type.String({ description: 'The full id, or its first 8 characters when masked' }),
+  mine: Type.Boolean({ description: 'Submitted by this browser or account' }),
+  owner: Type.String({ description: 'Account name, "anonymous …", or "another user" when masked' }),
+  masked: Type.Boolean({ description: 'The id is cut to 8 characters and details are hidden' }),
+});
+export type WebExperiment = Static<typeof WebExperiment>;
+
+export const WebQueue = Type.Object({
+  total_queued: Type.Integer(),
+  total_running: Type.Integer(),
+  total_paused: Type.Integer(),
+  estimated_wait_minutes: Type.Number(),
+  queue: Type.Array(WebExperiment),
+});
+export type WebQueue = Static<typeof WebQueue>;
+
+/** A chart-ready series of an experiment's CSV, downsampled on the server. */
+export const ExperimentSeries = Type.Object({
+  experiment_id: Type.String(),
+  file: Type.String(),
+  total_rows: Type.Integer(),
+  rows: Type.Array(LiveSample),
+});
+export type ExperimentSeries = Static<typeof ExperimentSeries>;
+
+const web = ['web'];
+const hubFailures = errorResponses('HUB_UNREACHABLE', 'CSRF_FAILED', 'FORBIDDEN', 'UNAUTHORIZED');
+const experimentAction = (url: string, summary: string) =>
+  defineRoute({
+    method: 'POST',
+    url,
+    schema: {
+      tags: web,
+      summary,
+      params: IdParams,
+      response: {
+        200: Type.Object({ success: Type.Literal(true), message: Type.String(), experiment: WebExperiment }),
+        ...errorResponses('EXPERIMENT_NOT_FOUND', 'INVALID_STATE', 'QUEUE_LIMIT_REACHED'),
+        ...hubFailures,
+      },
+    },
+  });
+
 export const webRoutes = {
+  session: defineRoute({
+    method: 'GET',
+    url: '/api/session',
+    schema: { tags: web, summary: 'This browser’s session, account and CSRF token', response: { 200: WebSession } },
+  }),
+  register: defineRoute({
+    method: 'POST',
+    url: '/api/account/register',
+    schema: {
+      tags: web,
+      summary: 'Create an account and sign in',
+      body: Credentials,
+      response: { 200: WebSession, ...errorResponses('VALIDATION_FAILED', 'INVALID_STATE', 'CSRF_FAILED') },
+    },
+  }),
+  login: defineRoute({
+    method: 'POST',
+    url: '/api/account/login',
+    schema: {
+      tags: web,
+      body: Credentials,
+      response: { 200: WebSession, ...errorResponses('UNAUTHORIZED', 'CSRF_FAILED') },
+    },
+  }),
+  logout: defineRoute({
+    method: 'POST',
+    url: '/api/account/logout',
+    schema: { tags: web, response: { 200: WebSession, ...errorResponses('CSRF_FAILED') } },
+  }),
+  upload: defineRoute({
+    method: 'POST',
+    url: '/api/experiments/upload',
+    schema: {
+      tags: web,
+      summary:
+        'Queue a script: multipart (file, name, max_duration_s) or JSON {script_content, name?, max_duration_s?}',
+      response: {
+        200: SubmitResponse,
+        ...errorResponses(
+          'VALIDATION_FAILED',
+          'SCRIPT_REJECTED',
+          'PAYLOAD_TOO_LARGE',
+          'UNSUPPORTED_MEDIA_TYPE',
+          'QUEUE_LIMIT_REACHED',
+        ),
+        ...hubFailures,
+      },
+    },
+  }),
+  queue: defineRoute({
+    method: 'GET',
+    url: '/api/queue',
+    schema: {
+      tags: web,
+      summary: 'The whole active queue, masked for non-admins',
+      response: { 200: WebQueue, ...hubFailures },
+    },
+  }),
+  mine: defineRoute({
+    method: 'GET',
+    url: '/api/experiments/mine',
+    schema: {
+      tags: web,
+      summary: 'This browser’s (or account’s) experiments, newest first',
+      response: { 200: Type.Object({ experiments: Type.Array(WebExperiment) }), ...hubFailures },
+    },
+  }),
+  experiment: defineRoute({
+    method: 'GET',
+    url: '/api/experiments/:id',
+    schema: {
+      tags: web,
+      params: IdParams,
+      response: {
+        200: Type.Object({ experiment: WebExperiment }),
+        ...errorResponses('EXPERIMENT_NOT_FOUND'),
+        ...hubFailures,
+      },
+    },
+  }),
+  logs: defineRoute({
+    method: 'GET',
+    url: '/api/experiments/:id/logs',
+    schema: {
+      tags: web,
+      params: IdParams,
+      querystring: Type.Object({ tail: Type.Optional(Type.Integer({ minimum: 1, maximum: 100000 })) }),
+      response: {
+        200: Type.Object({ logs: Type.String() }),
+        ...errorResponses('EXPERIMENT_NOT_FOUND', 'NODE_UNREACHABLE'),
+        ...hubFailures,
+      },
+    },
+  }),
+  series: defineRoute({
+    method: 'GET',
+    url: '/api/experiments/:id/series',
+    schema: {
+      tags: web,
+      summary: 'The experiment’s CSV as chart points (downsampled)',
+      params: IdParams,
+      querystring: Type.Object({
+        points: Type.Optional(Type.Integer({ minimum: 10, maximum: 5000 })),
+        file: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9._-]+\\.csv$' })),
+      }),
+      response: {
+        200: ExperimentSeries,
+        ...errorResponses('EXPERIMENT_NOT_FOUND', 'FILE_NOT_FOUND', 'NODE_UNREACHABLE'),
+        ...hubFailures,
+      },
+    },
+  }),
+  download: defineRoute({
+    method: 'GET',
+    url: '/experiment/:id/download',
+    schema: {
+      tags: web,
+      summary: 'The results zip, streamed from the hub (failed runs too)',
+      params: IdParams,
+      response: {
+        200: Type.String(),
+        ...errorResponses('EXPERIMENT_NOT_FOUND', 'NODE_UNREACHABLE', 'HUB_UNREACHABLE'),
+      },
+    },
+  }),
+  cancel: experimentAction('/api/experiments/:id/cancel', 'Cancel (a running one is stopped)'),
+  pause: experimentAction('/api/experiments/:id/pause', 'Hold a queued experiment back'),
+  resume: experimentAction('/api/experiments/:id/resume', 'Put a paused experiment back in its place'),
+  runNow: experimentAction('/api/experiments/:id/run-now', 'Run next, pre-empting the running one (admin)'),
+  reorder: defineRoute({
+    method: 'POST',
+    url: '/api/experiments/:id/reorder',
+    schema: {
+      tags: web,
+      summary: 'Move to a 0-based position among active experiments (admin)',
+      params: IdParams,
+      querystring: Type.Object({ new_position: Type.Integer({ minimum: 0 }) }),
+      response: {
+        200: Type.Object({ success: Type.Literal(true), message: Type.String(), experiment: WebExperiment }),
+        ...errorResponses('EXPERIMENT_NOT_FOUND', 'INVALID_STATE'),
+        ...hubFailures,
+      },
+    },
+  }),
+  nodes: defineRoute({
+    method: 'GET',
+    url: '/api/nodes',
+    schema: { tags: web, response: { 200: Type.Object({ nodes: Type.Array(NodeInfo) }), ...hubFailures } },
+  }),
+  events: defineRoute({
+    method: 'GET',
+    url: '/api/events',
+    schema: {
+      tags: web,
+      summary: 'Server-Sent Events: experiment.updated, queue.updated, node.updated (masked per user)',
+      response: { 200: Type.String() },
+    },
+  }),
   liveData: defineRoute({
     method: 'GET',
     url: '/api/live-data',

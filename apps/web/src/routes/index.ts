@@ -2,8 +2,13 @@
 import { ServiceHealth, SYSTEM_VERSION } from '@bioreactor/api';
 import type { Service } from '@bioreactor/service-kit';
 import type { WebConfig } from '../config.js';
+import type { WebContext } from '../context.js';
+import { accountRoutes } from './account-routes.js';
+import { experimentRoutes } from './experiment-routes.js';
+import { liveRoutes } from './live-routes.js';
+import { pageRoutes } from './page-routes.js';
 
-export async function registerRoutes(app: Service, _config: WebConfig): Promise<void> {
+export async function registerRoutes(app: Service, _config: WebConfig, ctx: WebContext): Promise<void> {
   const started = Date.now();
   app.get('/health', { schema: { tags: ['service'], response: { 200: ServiceHealth } } }, async () => ({
     status: 'healthy' as const,
@@ -11,4 +16,8 @@ export async function registerRoutes(app: Service, _config: WebConfig): Promise<
     version: SYSTEM_VERSION,
     uptime_s: (Date.now() - started) / 1000,
   }));
+  await accountRoutes(app, ctx);
+  await experimentRoutes(app, ctx);
+  await liveRoutes(app, ctx);
+  await pageRoutes(app, ctx);
 }

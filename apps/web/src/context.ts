@@ -1,0 +1,20 @@
+// The web server's long-lived parts, built once in app.ts and handed to every route plugin.
+import type { ServiceClient } from '@bioreactor/service-kit';
+import type { HubClient } from './hub-client.js';
+import type { HubEventRelay } from './hub-events.js';
+import type { AccountStore } from './identity/accounts.js';
+import type { SessionControl } from './identity/session.js';
+import type { LiveData } from './live/live-data.js';
+import type { SettingsStore } from './store/settings-store.js';
+
+export interface WebContext {
+  hub: HubClient;
+  nodeClient: ServiceClient;
+  accounts: AccountStore;
+  sessions: SessionControl;
+  settings: SettingsStore;
+  live: LiveData;
+  hubEvents: HubEventRelay;
+  /** Directory of the built UI (index.html + assets). */
+  uiDir: string;
+}

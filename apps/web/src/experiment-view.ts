@@ -1,0 +1,36 @@
+// What one user may see of an experiment: their own (or, for an admin, everyone's) in full; others' masked.
+import type { HubExperiment, QueueStatus, WebExperiment, WebQueue } from '@bioreactor/api';
+import type { HubCaller } from './hub-client.js';
+
+export const MASKED_ID_LENGTH = 8;
+
+export function ownerLabel(hubUser: string): string {
+  if (hubUser.startsWith('account-')) return hubUser.slice('account-'.length);
+  return `anonymous ${hubUser.slice(0, MASKED_ID_LENGTH)}`;
+}
+
+export function isOwner(experiment: HubExperiment, viewer: HubCaller): boolean {
+  return experiment.user_session_id === viewer.hubUser;
+}
+
+export function viewExperiment(experiment: HubExperiment, viewer: HubCaller): WebExperiment {
+  const mine = isOwner(experiment, viewer);
+  if (mine || viewer.role === 'admin') {
+    return { ...experiment, mine, owner: mine ? 'you' : ownerLabel(experiment.user_session_id), masked: false };
+  }
+  return {
+    ...experiment,
+    experiment_id: experiment.experiment_id.slice(0, MASKED_ID_LENGTH),
+    name: null,
+    user_session_id: 'another user',
+    error_message: null,
+    exit_code: null,
+    mine: false,
+    owner: 'another user',
+    masked: true,
+  };
+}
+
+export function viewQueue(queue: QueueStatus, viewer: HubCaller): WebQueue {
+  return { ...queue, queue: queue.queue.map((e) => viewExperiment(e, viewer)) };
+}

@@ -1,0 +1,161 @@
+// The web server's calls to the hub: the service token, the user in X-Session-ID / X-User-Role, explicit timeouts.
+import {
+  ApiError,
+  type HubExperiment,
+  NEXT_OFFSET_HEADER,
+  type NodeInfo,
+  type QueueStatus,
+  ROLE_HEADER,
+  SESSION_HEADER,
+  type SubmitRequest,
+} from '@bioreactor/api';
+import { peerError, ServiceClient } from '@bioreactor/service-kit';
+
+/** The user a call is made for; undefined for the web server's own calls (live data, the event relay). */
+export interface HubCaller {
+  hubUser: string;
+  role: 'user' | 'admin';
+}
+
+export interface SubmitResult {
+  experiment_id: string;
+  status: 'queued';
+  queue_position: number;
+  estimated_start: string | null;
+  message: string;
+}
+
+export type ExperimentAction = 'cancel' | 'pause' | 'resume' | 'run-now';
+
+// Cancelling a running experiment waits for its container to stop (up to 30 s on the node), so the web server
+// waits longer than that instead of reporting a failure for a cancel that goes ahead (original-system.md §4.3).
+const ACTION_TIMEOUT_MS = 45_000;
+const READ_TIMEOUT_MS = 10_000;
+
+export class HubClient {
+  readonly http: ServiceClient;
+
+  constructor(baseUrl: string, token: string | undefined) {
+    this.http = new ServiceClient({ baseUrl, token, unreachable: 'HUB_UNREACHABLE', peerName: 'the hub' });
+  }
+
+  private who(caller: HubCaller | undefined): Record<string, string> {
+    if (!caller) return { [ROLE_HEADER]: 'admin', [SESSION_HEADER]: 'web-server' };
+    return { [SESSION_HEADER]: caller.hubUser, [ROLE_HEADER]: caller.role };
+  }
+
+  submit(caller: HubCaller, body: SubmitRequest): Promise<SubmitResult> {
+    return this.http.json('POST', '/api/experiments/start', { body, headers: this.who(caller), timeoutMs: 30_000 });
+  }
+
+  async status(caller: HubCaller | undefined, id: string): Promise<HubExperiment> {
+    const res = await this.http.json<{ experiment: HubExperiment }>(
+      'GET',
+      `/api/experiments/${encodeURIComponent(id)}/status`,
+      { headers: this.who(caller), timeoutMs: READ_TIMEOUT_MS },
+    );
+    return res.experiment;
+  }
+
+  async userExperiments(caller: HubCaller): Promise<HubExperiment[]> {
+    const res = await this.http.json<{ experiments: HubExperiment[] }>('GET', '/api/experiments/user', {
+      headers: this.who(caller),
+      timeoutMs: READ_TIMEOUT_MS,
+    });
+    return res.experiments;
+  }
+
+  queueStatus(caller?: HubCaller, timeoutMs = READ_TIMEOUT_MS): Promise<QueueStatus> {
+    return this.http.json('GET', '/api/queue/status', { headers: this.who(caller), timeoutMs });
+  }
+
+  async action(
+    caller: HubCaller,
+    id: string,
+    action: ExperimentAction,
+  ): Promise<{ message: string; experiment: HubExperiment }> {
+    return this.http.json('POST', `/api/experiments/${encodeURIComponent(id)}/${action}`, {
+      headers: this.who(caller),
+      timeoutMs: ACTION_TIMEOUT_MS,
+    });
+  }
+
+  async reorder(
+    caller: HubCaller,
+    id: string,
+    newPosition: number,
+  ): Promise<{ message: string; experiment: HubExperiment }> {
+    return this.http.json('POST', `/api/experiments/${encodeURIComponent(id)}/reorder?new_position=${newPosition}`, {
+      headers: this.who(caller),
+      timeoutMs: ACTION_TIMEOUT_MS,
+    });
+  }
+
+  async logs(caller: HubCaller, id: string, tail: number): Promise<string> {
+    const res = await this.http.json<{ logs?: unknown }>(
+      'GET',
+      `/api/experiments/${encodeURIComponent(id)}/logs?tail=${tail}`,
+      {
+        headers: this.who(caller),
+        timeoutMs: READ_TIMEOUT_MS,
+      },
+    );
+    return typeof res?.logs === 'string' ? res.logs : '';
+  }
+
+  /** CSV bytes of an experiment's file from a byte offset, and where the next read starts. */
+  async data(
+    caller: HubCaller | undefined,
+    id: string,
+    file: string,
+    offset: number,
+    timeoutMs = READ_TIMEOUT_MS,
+  ): Promise<{ bytes: Buffer; nextOffset: number }> {
+    const path = `/api/experiments/${encodeURIComponent(id)}/data?offset=${offset}&file=${encodeURIComponent(file)}`;
+    const res = await this.http.fetch('GET', path, { headers: this.who(caller), timeoutMs });
+    if (!res.ok) throw await errorOf(res, `the hub answered ${res.status} to GET ${path}`);
+    const bytes = Buffer.from(await res.arrayBuffer());
+    const header = Number(res.headers.get(NEXT_OFFSET_HEADER));
+    return { bytes, nextOffset: Number.isFinite(header) && header >= offset ? header : offset + bytes.length };
+  }
+
+  /** The results zip as a stream; errors come back as ApiErrors with the hub's code (404, 503 …). */
+  async download(caller: HubCaller, id: string): Promise<Response> {
+    const path = `/api/experiments/${encodeURIComponent(id)}/download`;
+    const res = await this.http.fetch('GET', path, { headers: this.who(caller), timeoutMs: 60_000 });
+    if (!res.ok) throw await errorOf(res, `the hub answered ${res.status} to GET ${path}`);
+    return res;
+  }
+
+  async nodes(): Promise<NodeInfo[]> {
+    const res = await this.http.json<{ nodes: NodeInfo[] }>('GET', '/api/nodes', {
+      headers: this.who(undefined),
+      timeoutMs: READ_TIMEOUT_MS,
+    });
+    return res.nodes;
+  }
+
+  /** The hub's event stream (one long-lived request); aborting the signal ends it. */
+  async events(signal: AbortSignal): Promise<ReadableStream<Uint8Array>> {
+    const res = await this.http.fetch('GET', '/api/events', {
+      headers: { ...this.who(undefined), accept: 'text/event-stream' },
+      signal,
+      // The stream stays open for as long as the web server runs; only connecting is bounded.
+      timeoutMs: 2 ** 31 - 1,
+    });
+    if (!res.ok || !res.body) throw await errorOf(res, `the hub answered ${res.status} to GET /api/events`);
+    return res.body;
+  }
+}
+
+async function errorOf(res: Response, fallback: string): Promise<ApiError> {
+  let body: unknown;
+  try {
+    body = await res.json();
+  } catch {
+    body = undefined;
+  }
+  const err = peerError(res.status, body, fallback);
+  if (err.code === 'INTERNAL' && res.status === 503) return new ApiError('NODE_UNREACHABLE', fallback);
+  return err;
+}

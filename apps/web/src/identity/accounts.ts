@@ -1,0 +1,122 @@
+// User accounts (name + scrypt password hash) kept in <config>/accounts.json; the admin comes from configuration.
+import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import { join } from 'node:path';
+import { ApiError } from '@bioreactor/api';
+import { readJsonFile, writeJsonFile } from '../store/json-file.js';
+
+export const ACCOUNTS_FILE = 'accounts.json';
+export const USERNAME_PATTERN = /^[A-Za-z0-9_.-]{3,32}$/;
+export const MIN_PASSWORD_LENGTH = 8;
+
+// OWASP's scrypt floor is N=2^17 with r=8; 2^15 keeps a sign-in under ~100 ms on a Raspberry Pi 5 while still
+// costing an attacker 32 MiB per guess.
+const SCRYPT = { N: 2 ** 15, r: 8, p: 1, keylen: 32, maxmem: 64 * 1024 * 1024 } as const;
+
+interface StoredAccount {
+  username: string;
+  password_hash: string;
+  created_at: string;
+}
+
+export interface Account {
+  username: string;
+  role: 'user' | 'admin';
+}
+
+function derive(password: string, salt: Buffer, n: number, r: number, p: number, keylen: number): Promise<Buffer> {
+  return new Promise((resolve, reject) =>
+    scrypt(password, salt, keylen, { N: n, r, p, maxmem: SCRYPT.maxmem }, (err, key) =>
+      err ? reject(err) : resolve(key),
+    ),
+  );
+}
+
+/** `scrypt$N$r$p$salt$hash` (base64url), so the parameters can be raised later without breaking old hashes. */
+export async function hashPassword(password: string): Promise<string> {
+  const salt = randomBytes(16);
+  const key = await derive(password, salt, SCRYPT.N, SCRYPT.r, SCRYPT.p, SCRYPT.keylen);
+  return ['scrypt', SCRYPT.N, SCRYPT.r, SCRYPT.p, salt.toString('base64url'), key.toString('base64url')].join('$');
+}
+
+export async function verifyPassword(password: string, stored: string): Promise<boolean> {
+  const [kind, n, r, p, salt, hash] = stored.split('$');
+  if (kind !== 'scrypt' || !n || !r || !p || !salt || !hash) return false;
+  const want = Buffer.from(hash, 'base64url');
+  const got = await derive(password, Buffer.from(salt, 'base64url'), Number(n), Number(r), Number(p), want.length);
+  return got.length === want.length && timingSafeEqual(got, want);
+}
+
+export class AccountStore {
+  private readonly path: string;
+  private adminHash: Promise<string> | undefined;
+  /** Serialises writers so two sign-ups never overwrite each other's file. */
+  private writing: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    configDir: string,
+    private readonly admin: { username: string; password: string | undefined },
+  ) {
+    this.path = join(configDir, ACCOUNTS_FILE);
+  }
+
+  private load(): StoredAccount[] {
+    const data = readJsonFile(this.path) as { accounts?: StoredAccount[] } | undefined;
+    return Array.isArray(data?.accounts) ? data.accounts : [];
+  }
+
+  get adminConfigured(): boolean {
+    return this.admin.password !== undefined;
+  }
+
+  async create(username: string, password: string): Promise<Account> {
+    if (!USERNAME_PATTERN.test(username))
+      throw new ApiError('VALIDATION_FAILED', 'Choose a user name of 3-32 letters, digits, "_", "." or "-"', [
+        { field: 'username', message: 'user name must be 3-32 letters, digits, "_", "." or "-"' },
+      ]);
+    if (password.length < MIN_PASSWORD_LENGTH)
+      throw new ApiError('VALIDATION_FAILED', `Choose a password of at least ${MIN_PASSWORD_LENGTH} characters`, [
+        { field: 'password', message: `password must have at least ${MIN_PASSWORD_LENGTH} characters` },
+      ]);
+    const hash = await hashPassword(password);
+    const job = this.writing.then(() => {
+      const accounts = this.load();
+      const taken =
+        username.toLowerCase() === this.admin.username.toLowerCase() ||
+        accounts.some((a) => a.username.toLowerCase() === username.toLowerCase());
+      if (taken) throw new ApiError('INVALID_STATE', `The user name "${username}" is taken; choose another or sign in`);
+      accounts.push({ username, password_hash: hash, created_at: new Date().toISOString() });
+      writeJsonFile(this.path, { accounts }, 0o600);
+    });
+    this.writing = job.catch(() => undefined);
+    await job;
+    return { username, role: 'user' };
+  }
+
+  /** The account when name and password match; the same refusal for a wrong name or a wrong password. */
+  async authenticate(username: string, password: string): Promise<Account> {
+    const refuse = () => new ApiError('UNAUTHORIZED', 'Wrong user name or password; check both and try again');
+    if (this.admin.password !== undefined && username === this.admin.username) {
+      this.adminHash ??= hashPassword(this.admin.password);
+      if (await verifyPassword(password, await this.adminHash)) return { username, role: 'admin' };
+      throw refuse();
+    }
+    const found = this.load().find((a) => a.username === username);
+    // Hash anyway for an unknown name, so timing does not reveal which names exist.
+    const ok = await verifyPassword(password, found?.password_hash ?? (await this.dummyHash()));
+    if (!found || !ok) throw refuse();
+    return { username: found.username, role: 'user' };
+  }
+
+  /** Whether a signed-in name still exists (a deleted account's cookie stops working). */
+  lookup(username: string): Account | undefined {
+    if (this.admin.password !== undefined && username === this.admin.username) return { username, role: 'admin' };
+    const found = this.load().find((a) => a.username === username);
+    return found ? { username: found.username, role: 'user' } : undefined;
+  }
+
+  private dummy: Promise<string> | undefined;
+  private dummyHash(): Promise<string> {
+    this.dummy ??= hashPassword(randomBytes(12).toString('hex'));
+    return this.dummy;
+  }
+}

@@ -1,0 +1,291 @@
+// One follower of live data for every browser: the running experiment's CSV (through the hub, incrementally) or,
+// with none running, the node's hardware samples. Browsers subscribe; nothing is fetched per browser.
+import { ApiError, type DashboardSettings, type LiveSample } from '@bioreactor/api';
+import { CsvFollower, downsample } from './csv.js';
+
+/** What `GET {node}/api/v3/state` returns, as far as the dashboard reads it. */
+export interface HardwareState {
+  timestamp: string;
+  components: Partial<{
+    co2_sensor: { co2_ppm: number | null };
+    temp_sensor: { temperature: number | null };
+    optical_density: { voltages: (number | null)[] };
+    eyespy_adc: { voltages: (number | null)[] };
+    stirrer: { duty_cycle: number };
+    peltier_driver: { duty_cycle: number; direction: string };
+  }>;
+}
+
+export interface LiveDataDeps {
+  /** The running experiment's id, null when none runs; throws when the hub cannot be asked. */
+  runningExperiment(): Promise<string | null>;
+  /** Bytes of an experiment's CSV from an offset (throws FILE_NOT_FOUND until the script writes it). */
+  readCsv(experimentId: string, file: string, offset: number): Promise<{ bytes: Buffer; nextOffset: number }>;
+  readHardware(): Promise<HardwareState>;
+  settings(): DashboardSettings;
+  now?: () => number;
+  onError?: (message: string) => void;
+}
+
+export interface LiveEvent {
+  id: string;
+  event: 'snapshot' | 'sample';
+  /** JSON, serialised once for every subscriber. */
+  data: string;
+}
+
+export interface Snapshot {
+  sample: LiveSample;
+  history: LiveSample[];
+  settings: DashboardSettings;
+  connected_clients: number;
+}
+
+/** Rows kept per source: a day of 10-second samples, or ~11 h of 2-second hardware samples. */
+const HISTORY_LIMIT = 20_000;
+/** Points sent as backfill; long runs are downsampled to this. */
+export const BACKFILL_POINTS = 600;
+/** Events kept for Last-Event-ID resumes (a few minutes at the default interval). */
+const REPLAY_LIMIT = 300;
+/** Above this many new rows in one read, clients get a fresh snapshot instead of a burst of samples. */
+const BURST_LIMIT = 50;
+/** Bytes read per tick at most; a large backlog is caught up over several ticks without blocking. */
+const MAX_CHUNKS_PER_TICK = 16;
+
+export function hardwareSample(state: HardwareState): LiveSample {
+  const c = state.components;
+  const sample: LiveSample = {
+    timestamp: state.timestamp,
+    epoch_ms: Date.parse(state.timestamp),
+    status: 'success',
+    source: 'hardware',
+    experiment_id: null,
+  };
+  if (c.co2_sensor) sample.co2_ppm = c.co2_sensor.co2_ppm;
+  if (c.temp_sensor) sample.temperature = c.temp_sensor.temperature;
+  if (c.optical_density) sample.od_voltages = c.optical_density.voltages;
+  if (c.eyespy_adc) sample.eyespy_voltages = c.eyespy_adc.voltages;
+  if (c.stirrer) sample.stirrer_duty = c.stirrer.duty_cycle;
+  if (c.peltier_driver) {
+    sample.peltier_duty = c.peltier_driver.duty_cycle;
+    sample.peltier_direction = c.peltier_driver.direction;
+  }
+  return sample;
+}
+
+export class LiveData {
+  private readonly epoch: string;
+  private seq = 0;
+  private latest: LiveSample;
+  private readonly hardwareHistory: LiveSample[] = [];
+  private csvHistory: LiveSample[] = [];
+  private csv: { follower: CsvFollower; file: string; offset: number } | undefined;
+  private source: 'csv' | 'hardware' = 'hardware';
+  private readonly replay: LiveEvent[] = [];
+  private readonly subscribers = new Set<(event: LiveEvent) => void>();
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
+  private ticking: Promise<void> | undefined;
+  private lastError: string | undefined;
+  private readonly now: () => number;
+
+  constructor(private readonly deps: LiveDataDeps) {
+    this.now = deps.now ?? Date.now;
+    this.epoch = this.now().toString(36);
+    this.latest = this.unknown('No data yet: the first sample is on its way');
+  }
+
+  get clientCount(): number {
+    return this.subscribers.size;
+  }
+
+  get latestSample(): LiveSample {
+    return this.latest;
+  }
+
+  /** Polls at the settings' interval until stop(); a tick never overlaps the previous one. */
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.schedule(0);
+  }
+
+  stop(): void {
+    this.running = false;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  /** New settings apply at once: a changed CSV name restarts the follow, a new interval the timer. */
+  settingsChanged(): void {
+    if (this.csv && this.csv.file !== this.deps.settings().csv_file_path) {
+      this.csv = undefined;
+      this.csvHistory = [];
+    }
+    this.broadcast('snapshot', this.snapshot());
+    if (this.running) this.schedule(0);
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      void this.tick().finally(() => {
+        if (this.running) this.schedule(this.deps.settings().update_interval * 1000);
+      });
+    }, delayMs);
+    this.timer.unref();
+  }
+
+  /** One poll; concurrent callers share it. */
+  tick(): Promise<void> {
+    this.ticking ??= this.poll().finally(() => {
+      this.ticking = undefined;
+    });
+    return this.ticking;
+  }
+
+  private unknown(message: string): LiveSample {
+    return {
+      timestamp: new Date(this.now()).toISOString(),
+      epoch_ms: this.now(),
+      status: 'error',
+      source: 'unknown',
+      message,
+    };
+  }
+
+  private report(message: string): void {
+    // Log a failure once when it starts, not every two seconds while it lasts.
+    if (message !== this.lastError) this.deps.onError?.(message);
+    this.lastError = message;
+  }
+
+  private async poll(): Promise<void> {
+    let running: string | null = null;
+    let hubProblem: string | undefined;
+    try {
+      running = await this.deps.runningExperiment();
+    } catch (err) {
+      hubProblem = (err as Error).message;
+    }
+    if (running) {
+      const rows = await this.followCsv(running);
+      if (rows !== undefined) {
+        this.lastError = undefined;
+        return;
+      }
+    } else if (this.csv) {
+      this.csv = undefined;
+      this.csvHistory = [];
+    }
+    try {
+      const sample = hardwareSample(await this.deps.readHardware());
+      if (running) sample.experiment_id = running;
+      if (hubProblem) sample.message = `Queue unknown (${hubProblem}); showing the node's hardware samples`;
+      this.switchSource('hardware');
+      push(this.hardwareHistory, sample);
+      this.latest = sample;
+      this.broadcast('sample', sample);
+      this.lastError = undefined;
+    } catch (err) {
+      const message = `No live data: ${(err as Error).message}${hubProblem ? `; ${hubProblem}` : ''}`;
+      this.report(message);
+      this.latest = this.unknown(message);
+      this.broadcast('sample', this.latest);
+    }
+  }
+
+  /** New CSV rows of the running experiment; undefined when there is no CSV to show (yet). */
+  private async followCsv(experimentId: string): Promise<number | undefined> {
+    const file = this.deps.settings().csv_file_path;
+    if (!this.csv || this.csv.follower.experimentId !== experimentId || this.csv.file !== file) {
+      this.csv = { follower: new CsvFollower(experimentId), file, offset: 0 };
+      this.csvHistory = [];
+    }
+    const state = this.csv;
+    const fresh: LiveSample[] = [];
+    try {
+      for (let i = 0; i < MAX_CHUNKS_PER_TICK; i++) {
+        const { bytes, nextOffset } = await this.deps.readCsv(experimentId, file, state.offset);
+        if (this.csv !== state) return undefined;
+        state.offset = nextOffset;
+        fresh.push(...state.follower.push(bytes));
+        if (bytes.length === 0) break;
+      }
+    } catch (err) {
+      if (err instanceof ApiError && (err.code === 'FILE_NOT_FOUND' || err.code === 'EXPERIMENT_NOT_FOUND')) {
+        return state.follower.rows > 0 ? 0 : undefined;
+      }
+      this.report(`Cannot follow ${file} of experiment ${experimentId}: ${(err as Error).message}`);
+      return state.follower.rows > 0 ? 0 : undefined;
+    }
+    if (state.follower.rows === 0) return undefined;
+    for (const sample of fresh) push(this.csvHistory, sample);
+    const switched = this.switchSource('csv');
+    const last = fresh.at(-1);
+    if (last) this.latest = last;
+    if (switched || fresh.length > BURST_LIMIT) this.broadcast('snapshot', this.snapshot());
+    else for (const sample of fresh) this.broadcast('sample', sample);
+    return fresh.length;
+  }
+
+  private switchSource(source: 'csv' | 'hardware'): boolean {
+    if (this.source === source) return false;
+    this.source = source;
+    return true;
+  }
+
+  snapshot(points = BACKFILL_POINTS): Snapshot {
+    const history = this.source === 'csv' ? this.csvHistory : this.hardwareHistory;
+    return {
+      sample: this.latest,
+      history: downsample(history, points),
+      settings: this.deps.settings(),
+      connected_clients: this.subscribers.size,
+    };
+  }
+
+  private nextId(): string {
+    this.seq++;
+    return `${this.epoch}-${this.seq}`;
+  }
+
+  private broadcast(event: LiveEvent['event'], payload: unknown): void {
+    const live: LiveEvent = { id: this.nextId(), event, data: JSON.stringify(payload) };
+    if (event === 'sample') {
+      this.replay.push(live);
+      if (this.replay.length > REPLAY_LIMIT) this.replay.shift();
+    } else this.replay.length = 0;
+    for (const fn of this.subscribers) fn(live);
+  }
+
+  /**
+   * Events a reconnecting client missed after `lastEventId`, or undefined when they cannot be replayed
+   * (another server run, too old, or a snapshot since): the client then gets a fresh snapshot.
+   */
+  missedSince(lastEventId: string | undefined): LiveEvent[] | undefined {
+    if (!lastEventId) return undefined;
+    const [epoch, seqText] = lastEventId.split('-');
+    const seq = Number(seqText);
+    if (epoch !== this.epoch || !Number.isInteger(seq) || seq > this.seq) return undefined;
+    if (seq === this.seq) return [];
+    const first = this.replay[0];
+    if (!first || Number(first.id.split('-')[1]) > seq + 1) return undefined;
+    return this.replay.filter((e) => Number(e.id.split('-')[1]) > seq);
+  }
+
+  /** A snapshot event for a new client, with an id in the live sequence. */
+  snapshotEvent(): LiveEvent {
+    return { id: `${this.epoch}-${this.seq}`, event: 'snapshot', data: JSON.stringify(this.snapshot()) };
+  }
+
+  subscribe(fn: (event: LiveEvent) => void): () => void {
+    this.subscribers.add(fn);
+    return () => this.subscribers.delete(fn);
+  }
+}
+
+function push(list: LiveSample[], sample: LiveSample): void {
+  list.push(sample);
+  if (list.length > HISTORY_LIMIT) list.splice(0, list.length - HISTORY_LIMIT);
+}

@@ -1,0 +1,254 @@
+// Upload, the queue, a user's experiments, one experiment (status, logs, chart, download) and queue actions.
+import { Readable } from 'node:stream';
+import {
+  ApiError,
+  EVENT_TYPES,
+  type HubExperiment,
+  type LiveSample,
+  MAX_SCRIPT_BYTES,
+  type QueueStatus,
+  SubmitRequest,
+  webRoutes,
+} from '@bioreactor/api';
+import { openEventStream, type Service } from '@bioreactor/service-kit';
+import multipart from '@fastify/multipart';
+import type { FastifyRequest } from 'fastify';
+import { Value } from 'typebox/value';
+import type { WebContext } from '../context.js';
+import { isOwner, viewExperiment, viewQueue } from '../experiment-view.js';
+import type { ExperimentAction, HubCaller } from '../hub-client.js';
+import { CsvFollower, downsample } from '../live/csv.js';
+
+const MAX_DURATION_FIELD = /^\d{1,7}$/;
+/** A chart needs no more; the CSV of a long run is downsampled to this. */
+const DEFAULT_SERIES_POINTS = 1000;
+/** Stop reading a CSV for a chart after this many bytes (the zip has the whole file). */
+const SERIES_BYTE_LIMIT = 64 * 1024 * 1024;
+
+function caller(request: FastifyRequest): HubCaller {
+  return { hubUser: request.identity.hubUser, role: request.identity.role };
+}
+
+function requireAdmin(request: FastifyRequest, what: string): void {
+  if (request.identity.role !== 'admin')
+    throw new ApiError('FORBIDDEN', `Only an admin may ${what}: sign in with the admin account on the queue page`);
+}
+
+const notFound = (id: string) =>
+  new ApiError('EXPERIMENT_NOT_FOUND', `No experiment ${id} among yours; check the id on My Experiments`);
+
+/** The experiment when this user may see it in full; anyone else's is "not found", never "forbidden". */
+async function visibleExperiment(ctx: WebContext, request: FastifyRequest, id: string): Promise<HubExperiment> {
+  let experiment: HubExperiment;
+  try {
+    experiment = await ctx.hub.status(caller(request), id);
+  } catch (err) {
+    if (
+      err instanceof ApiError &&
+      (err.code === 'EXPERIMENT_NOT_FOUND' || err.code === 'FORBIDDEN' || err.code === 'NOT_FOUND')
+    )
+      throw notFound(id);
+    throw err;
+  }
+  if (!isOwner(experiment, caller(request)) && request.identity.role !== 'admin') throw notFound(id);
+  return experiment;
+}
+
+function decodeScript(bytes: Buffer): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes).replace(/^\uFEFF/, '');
+  } catch {
+    throw new ApiError('SCRIPT_REJECTED', 'The file is not UTF-8 text; save it as UTF-8 and upload it again', [
+      { line: 1, column: 1, message: 'not valid UTF-8' },
+    ]);
+  }
+}
+
+function parseDuration(text: string | undefined): number | undefined {
+  if (text === undefined || text.trim() === '') return undefined;
+  if (!MAX_DURATION_FIELD.test(text.trim()) || Number(text) < 1)
+    throw new ApiError('VALIDATION_FAILED', 'Maximum duration must be a whole number of seconds, 1 or more', [
+      { field: 'max_duration_s', message: 'a whole number of seconds, 1 or more' },
+    ]);
+  return Number(text);
+}
+
+async function readUpload(request: FastifyRequest): Promise<SubmitRequest> {
+  if (!request.isMultipart()) {
+    const body = request.body;
+    if (!Value.Check(SubmitRequest, body))
+      throw new ApiError(
+        'VALIDATION_FAILED',
+        'Send a multipart form with a .py file, or JSON {"script_content": "...", "name"?: "...", "max_duration_s"?: 300}',
+      );
+    return body;
+  }
+  let script: string | undefined;
+  const fields: Record<string, string> = {};
+  for await (const part of request.parts()) {
+    if (part.type === 'file') {
+      // The client's file name is only checked, never used as a path: uploads are not kept on disk.
+      if (!/\.py$/i.test(part.filename))
+        throw new ApiError(
+          'VALIDATION_FAILED',
+          `"${part.filename}" is not a Python file: choose a file ending in .py`,
+          [{ field: 'file', message: 'must end in .py' }],
+        );
+      const bytes = await part.toBuffer();
+      script = decodeScript(bytes);
+    } else if (typeof part.value === 'string') fields[part.fieldname] = part.value;
+  }
+  script ??= fields.script_content;
+  if (script === undefined || script.trim() === '')
+    throw new ApiError('VALIDATION_FAILED', 'Choose a .py file or write a script before submitting', [
+      { field: 'file', message: 'no script' },
+    ]);
+  const out: SubmitRequest = { script_content: script };
+  const name = fields.name?.trim();
+  if (name) out.name = name.slice(0, 200);
+  const duration = parseDuration(fields.max_duration_s);
+  if (duration !== undefined) out.max_duration_s = duration;
+  return out;
+}
+
+export async function experimentRoutes(app: Service, ctx: WebContext): Promise<void> {
+  await app.register(multipart, {
+    limits: { fileSize: MAX_SCRIPT_BYTES, files: 1, fields: 8, fieldSize: MAX_SCRIPT_BYTES, parts: 10 },
+    throwFileSizeLimit: true,
+  });
+
+  app.route({
+    ...webRoutes.upload,
+    bodyLimit: MAX_SCRIPT_BYTES * 2,
+    handler: async (request) => {
+      const submission = await readUpload(request);
+      if (Buffer.byteLength(submission.script_content) > MAX_SCRIPT_BYTES)
+        throw new ApiError('PAYLOAD_TOO_LARGE', `Scripts are limited to ${MAX_SCRIPT_BYTES / 1024} KiB`);
+      return ctx.hub.submit(caller(request), submission);
+    },
+  });
+
+  app.route({
+    ...webRoutes.queue,
+    handler: async (request) => viewQueue(await ctx.hub.queueStatus(caller(request)), caller(request)),
+  });
+
+  app.route({
+    ...webRoutes.mine,
+    handler: async (request) => ({
+      experiments: (await ctx.hub.userExperiments(caller(request))).map((e) => viewExperiment(e, caller(request))),
+    }),
+  });
+
+  app.route({
+    ...webRoutes.experiment,
+    handler: async (request) => ({
+      experiment: viewExperiment(await visibleExperiment(ctx, request, request.params.id), caller(request)),
+    }),
+  });
+
+  app.route({
+    ...webRoutes.logs,
+    handler: async (request) => {
+      await visibleExperiment(ctx, request, request.params.id);
+      return { logs: await ctx.hub.logs(caller(request), request.params.id, request.query.tail ?? 200) };
+    },
+  });
+
+  app.route({
+    ...webRoutes.series,
+    handler: async (request) => {
+      const { id } = request.params;
+      await visibleExperiment(ctx, request, id);
+      const file = request.query.file ?? ctx.settings.get().csv_file_path;
+      const follower = new CsvFollower(id);
+      const rows: LiveSample[] = [];
+      let offset = 0;
+      while (offset < SERIES_BYTE_LIMIT) {
+        const chunk = await ctx.hub.data(caller(request), id, file, offset);
+        rows.push(...follower.push(chunk.bytes));
+        if (chunk.bytes.length === 0 || chunk.nextOffset === offset) break;
+        offset = chunk.nextOffset;
+      }
+      return {
+        experiment_id: id,
+        file,
+        total_rows: rows.length,
+        rows: downsample(rows, request.query.points ?? DEFAULT_SERIES_POINTS),
+      };
+    },
+  });
+
+  app.route({
+    ...webRoutes.download,
+    handler: async (request, reply) => {
+      const { id } = request.params;
+      await visibleExperiment(ctx, request, id);
+      const res = await ctx.hub.download(caller(request), id);
+      reply.header('content-type', res.headers.get('content-type') ?? 'application/zip');
+      reply.header(
+        'content-disposition',
+        res.headers.get('content-disposition') ?? `attachment; filename="experiment_${id}_results.zip"`,
+      );
+      const length = res.headers.get('content-length');
+      if (length) reply.header('content-length', length);
+      if (!res.body) throw new ApiError('NODE_UNREACHABLE', 'The hub sent no results; try the download again');
+      // Streamed: a large zip never sits in the web server's memory.
+      const zip = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream);
+      // The contract documents the body as a string; Fastify streams any Readable it is given.
+      return reply.send(zip as unknown as string);
+    },
+  });
+
+  const action = (verb: ExperimentAction, route: typeof webRoutes.cancel) =>
+    app.route({
+      ...route,
+      handler: async (request) => {
+        const { id } = request.params;
+        if (verb === 'run-now') requireAdmin(request, 'run an experiment ahead of the queue');
+        else await visibleExperiment(ctx, request, id);
+        const res = await ctx.hub.action(caller(request), id, verb);
+        return {
+          success: true as const,
+          message: res.message,
+          experiment: viewExperiment(res.experiment, caller(request)),
+        };
+      },
+    });
+  action('cancel', webRoutes.cancel);
+  action('pause', webRoutes.pause);
+  action('resume', webRoutes.resume);
+  action('run-now', webRoutes.runNow);
+
+  app.route({
+    ...webRoutes.reorder,
+    handler: async (request) => {
+      requireAdmin(request, 'reorder the queue');
+      const res = await ctx.hub.reorder(caller(request), request.params.id, request.query.new_position);
+      return {
+        success: true as const,
+        message: res.message,
+        experiment: viewExperiment(res.experiment, caller(request)),
+      };
+    },
+  });
+
+  app.route({ ...webRoutes.nodes, handler: async () => ({ nodes: await ctx.hub.nodes() }) });
+
+  app.route({
+    ...webRoutes.events,
+    handler: async (request, reply) => {
+      const viewer = caller(request);
+      const stream = openEventStream(request, reply);
+      stream.send('hub.status', { connected: ctx.hubEvents.connected });
+      const unsubscribe = ctx.hubEvents.subscribe(({ event, data }) => {
+        if (event === EVENT_TYPES.queueUpdated) stream.send(event, viewQueue(data as QueueStatus, viewer));
+        else if (event === EVENT_TYPES.experimentUpdated) {
+          const experiment = (data as { experiment?: HubExperiment }).experiment;
+          if (experiment) stream.send(event, { experiment: viewExperiment(experiment, viewer) });
+        } else if (event === EVENT_TYPES.nodeUpdated || event === 'hub.status') stream.send(event, data);
+      });
+      stream.onClose(unsubscribe);
+    },
+  });
+}
