@@ -140,7 +140,7 @@ class Bioreactor:
         Returns the node's reply.
         """
         if green is None and blue is None and not isinstance(red, numbers.Real):
-            channels = tuple(red)
+            channels = tuple(red)  # type: ignore[arg-type]
             if len(channels) != 3:
                 raise ValueError(f"a colour is (red, green, blue), not {red!r}")
             red, green, blue = channels
@@ -305,7 +305,7 @@ class Bioreactor:
         with self._runner_lock:
             if self._runner is not None and self._runner.running():
                 raise BioreactorError("jobs are already running; call finish() or wait() before run() again")
-            runner = JobRunner(self, jobs if isinstance(jobs, (list, tuple)) else [jobs], stop_on_error=stop_on_error)
+            runner = JobRunner(self, jobs, stop_on_error=stop_on_error)
             self._runner = runner
             runner.start()
         if block:

@@ -14,7 +14,7 @@ import logging
 import math
 import threading
 import time
-from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 __all__ = ["Job", "JobRunner", "next_tick", "call_job"]
 
@@ -66,7 +66,12 @@ def call_job(func: Callable[..., Any], bioreactor: Any, elapsed: float) -> Any:
         signature = None
     if signature is None:
         return func(bioreactor, elapsed)
-    for args, kwargs in (((bioreactor, elapsed), {}), ((bioreactor,), {"elapsed": elapsed}), ((bioreactor,), {})):
+    attempts: Tuple[Tuple[Tuple[Any, ...], Dict[str, Any]], ...] = (
+        ((bioreactor, elapsed), {}),
+        ((bioreactor,), {"elapsed": elapsed}),
+        ((bioreactor,), {}),
+    )
+    for args, kwargs in attempts:
         try:
             signature.bind(*args, **kwargs)
         except TypeError:
@@ -83,16 +88,17 @@ class JobRunner:
     def __init__(
         self,
         bioreactor: Any,
-        jobs: Sequence[Job],
+        jobs: Union[Sequence[Job], Job],
         *,
         stop_on_error: bool = False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        listed: Sequence[Any] = jobs
         if isinstance(jobs, tuple) and len(jobs) == 3 and callable(jobs[0]):
-            jobs = [jobs]  # one job passed on its own
-        if not jobs:
+            listed = [jobs]  # one job passed on its own
+        if not listed:
             raise ValueError("run() needs at least one job: [(function, period_s, duration_s or True)]")
-        self._jobs = [_validate(job, i) for i, job in enumerate(jobs)]
+        self._jobs = [_validate(job, i) for i, job in enumerate(listed)]
         self._bioreactor = bioreactor
         self._stop_on_error = stop_on_error
         self._clock = clock
