@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import os
 import re
+import signal
+import subprocess
+import sys
 import tempfile
+import textwrap
 import unittest
 import warnings
 from typing import Any, List, Tuple
@@ -23,7 +27,7 @@ from bioreactor_client import (
     ring_light_cycle,
     write_data_to_csv,
 )
-from tests.node_process import FULL_HARDWARE, NodeTestCase, free_port
+from tests.node_process import FULL_HARDWARE, REPO_ROOT, NodeTestCase, free_port
 
 GUIDE_COLUMNS = [
     "timestamp",
@@ -204,6 +208,29 @@ class BioreactorTest(NodeTestCase):
                 bioreactor.change_peltier(25, True)
                 _ = 1 / 0
         self.assertEqual(self.bioreactor.get_peltier_state()["duty_cycle"], 0)
+
+    def test_a_stopped_experiment_sigterm_still_switches_everything_off(self) -> None:
+        script = textwrap.dedent(
+            f"""
+            import sys, time
+            sys.path.insert(0, {os.path.join(REPO_ROOT, "python", "src")!r})
+            from bioreactor_client import Bioreactor
+            with Bioreactor({self.node.url!r}) as bioreactor:
+                bioreactor.change_stirrer(55)
+                print("stirring", flush=True)
+                while True:
+                    time.sleep(0.05)
+            """
+        )
+        process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+        self.addCleanup(process.kill)
+        assert process.stdout is not None
+        self.assertEqual(process.stdout.readline().strip(), "stirring")
+        process.stdout.close()
+        self.assertEqual(self.bioreactor.get_stirrer_state()["duty_cycle"], 55)
+        process.send_signal(signal.SIGTERM)
+        self.assertEqual(process.wait(timeout=30), 143)
+        self.assertEqual(self.bioreactor.get_stirrer_state()["duty_cycle"], 0)
 
     # ---- rows ----
 

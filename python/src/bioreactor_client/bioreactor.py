@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import numbers
+import signal
 import threading
 import warnings
 from types import TracebackType
@@ -33,6 +34,23 @@ def _pick(state: Dict[str, Any], keys: Sequence[str]) -> Dict[str, Any]:
     return {key: state.get(key) for key in keys}
 
 
+def _raise_system_exit(signum: int, frame: Any) -> None:
+    logger.info("stopping: received signal %d", signum)
+    raise SystemExit(128 + signum)
+
+
+def _exit_cleanly_on_sigterm() -> None:
+    # Python's default for SIGTERM is to die at once, skipping every cleanup; docker stop (which
+    # ends a cancelled experiment) sends SIGTERM and waits before killing, time enough to clean up.
+    if threading.current_thread() is not threading.main_thread():
+        return
+    try:
+        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, _raise_system_exit)
+    except (ValueError, OSError, AttributeError):  # platforms or embedders without signals
+        return
+
+
 class Bioreactor:
     """One bioreactor node, driven from an experiment script.
 
@@ -52,6 +70,9 @@ class Bioreactor:
         retries: extra attempts when the connection is refused, reset or times out.
         check: ask the node for its components at once, so that a wrong URL or a stopped node
             fails here with a clear message rather than at the first reading.
+        handle_sigterm: turn SIGTERM (how an experiment is stopped or cancelled) into
+            ``SystemExit(143)`` so that ``with`` and ``finally`` blocks run and the actuators are
+            switched off. Only done in the main thread, and only if no other handler is installed.
 
     Attributes:
         client: the underlying :class:`~bioreactor_client.BioreactorClient`.
@@ -74,6 +95,7 @@ class Bioreactor:
         timeout: float = config.DEFAULT_TIMEOUT_S,
         retries: int = 2,
         check: bool = True,
+        handle_sigterm: bool = True,
     ) -> None:
         self.client = BioreactorClient(api_url, token=token, timeout=timeout, retries=retries)
         self.experiment_id = config.experiment_id()
@@ -84,6 +106,8 @@ class Bioreactor:
         # Controller memories for pid_controller and ring_light_cycle, kept per bioreactor.
         self._pid: Dict[str, Any] = {}
         self._ring_cycle: Dict[str, Any] = {}
+        if handle_sigterm:
+            _exit_cleanly_on_sigterm()
         if check:
             self.capabilities = self.client.get_capabilities()
             logger.info(
