@@ -2,11 +2,23 @@
 import { SYSTEM_VERSION } from '@bioreactor/api';
 import { createService, type Service } from '@bioreactor/service-kit';
 import type { HubConfig } from './config.js';
+import { Hub } from './hub.js';
 import { registerRoutes } from './routes/index.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The hub's domain parts (tests and benchmarks reach the queue through it). */
+    hub: Hub;
+  }
+}
 
 export interface HubDeps {
   logger?: boolean;
   strictResponses?: boolean;
+  /** Clock in ms since the epoch (tests move it). */
+  now?: () => number;
+  /** Leave the dispatcher stopped (tests that look at the queue alone). */
+  noDispatch?: boolean;
 }
 
 export async function buildApp(config: HubConfig, deps: HubDeps = {}): Promise<Service> {
@@ -18,7 +30,22 @@ export async function buildApp(config: HubConfig, deps: HubDeps = {}): Promise<S
     apiToken: config.BIOREACTOR_API_TOKEN,
     strictResponses: deps.strictResponses,
     logger: deps.logger,
+    // A script of the largest size, JSON-escaped, plus the envelope.
+    bodyLimit: config.BIOREACTOR_MAX_SCRIPT_BYTES * 2 + 64 * 1024,
   });
-  await registerRoutes(app, config);
+  const hub = new Hub(config, {
+    log: {
+      info: (o, m) => app.log.info(o, m),
+      warn: (o, m) => app.log.warn(o, m),
+      error: (o, m) => app.log.error(o, m),
+    },
+    ...(deps.now ? { now: deps.now } : {}),
+  });
+  app.decorate('hub', hub);
+  await registerRoutes(app, config, hub);
+  app.addHook('onReady', async () => {
+    if (!deps.noDispatch) hub.start();
+  });
+  app.addHook('onClose', async () => hub.stop());
   return app;
 }

@@ -18,6 +18,60 @@ export const HubEnv = Type.Object({
   BIOREACTOR_API_TOKEN: Type.Optional(
     Type.String({ minLength: 16, description: 'Shared service token (16+ characters)' }),
   ),
+  BIOREACTOR_RETENTION_HOURS: Type.Number({
+    minimum: 0,
+    default: 24,
+    description: 'hours a finished experiment stays listed before the sweep removes it',
+  }),
+  BIOREACTOR_SWEEP_INTERVAL_S: Type.Integer({
+    minimum: 1,
+    default: 600,
+    description: 'seconds between sweeps of expired finished experiments',
+  }),
+  BIOREACTOR_MAX_ACTIVE_PER_USER: Type.Integer({
+    minimum: 1,
+    default: 5,
+    description: 'queued, running or paused experiments one user may have at once',
+  }),
+  BIOREACTOR_MAX_SCRIPT_BYTES: Type.Integer({
+    minimum: 1024,
+    default: 1024 * 1024,
+    description: 'largest accepted script in bytes',
+  }),
+  BIOREACTOR_DEFAULT_MAX_DURATION_S: Type.Integer({
+    minimum: 1,
+    default: 3600,
+    description: 'seconds an experiment may run when it declares no max_duration_s',
+  }),
+  BIOREACTOR_MAX_DURATION_LIMIT_S: Type.Integer({
+    minimum: 1,
+    default: 7 * 24 * 3600,
+    description: 'largest max_duration_s a submission may declare',
+  }),
+  BIOREACTOR_NODE_TIMEOUT_MS: Type.Integer({
+    minimum: 100,
+    default: 10_000,
+    description: 'milliseconds the hub waits for one node request',
+  }),
+  BIOREACTOR_NODE_POLL_MS: Type.Integer({
+    minimum: 50,
+    default: 1000,
+    description: 'milliseconds between status polls of a running experiment when the node has no event stream',
+  }),
+  BIOREACTOR_NODE_HEALTH_INTERVAL_MS: Type.Integer({
+    minimum: 50,
+    default: 5000,
+    description: 'milliseconds between health probes of each node',
+  }),
+  BIOREACTOR_NODE_LOST_TIMEOUT_S: Type.Integer({
+    minimum: 1,
+    default: 600,
+    description: 'seconds a node may stay offline before its running experiment is marked interrupted',
+  }),
+  BIOREACTOR_PYTHON: Type.String({
+    default: 'python3',
+    description: 'Python 3.11 interpreter used to check script syntax and imports',
+  }),
 });
 export type HubConfig = Static<typeof HubEnv>;
 

@@ -76,7 +76,7 @@ const action = (url: string, summary: string) =>
       params: IdParams,
       response: {
         200: ActionResponse,
-        ...errorResponses('EXPERIMENT_NOT_FOUND', 'INVALID_STATE', 'FORBIDDEN', 'QUEUE_LIMIT_REACHED'),
+        ...errorResponses('EXPERIMENT_NOT_FOUND', 'INVALID_STATE', 'FORBIDDEN', 'VALIDATION_FAILED'),
       },
     },
   });
@@ -152,7 +152,10 @@ export const hubRoutes = {
       tags: q,
       summary: 'The results zip, streamed from the node',
       params: IdParams,
-      response: { 200: Type.String(), ...errorResponses('EXPERIMENT_NOT_FOUND', 'NODE_UNREACHABLE') },
+      response: {
+        200: Type.String(),
+        ...errorResponses('EXPERIMENT_NOT_FOUND', 'FORBIDDEN', 'INVALID_STATE', 'NODE_NOT_FOUND', 'NODE_UNREACHABLE'),
+      },
     },
   }),
   logs: defineRoute({
@@ -160,10 +163,11 @@ export const hubRoutes = {
     url: '/api/experiments/:id/logs',
     schema: {
       tags: q,
+      summary: 'The node’s logs (?tail=N), or follow them as Server-Sent Events (?follow=true), streamed through',
       params: IdParams,
       response: {
         200: Type.Object({}, { additionalProperties: true }),
-        ...errorResponses('EXPERIMENT_NOT_FOUND', 'NODE_UNREACHABLE'),
+        ...errorResponses('EXPERIMENT_NOT_FOUND', 'FORBIDDEN', 'INVALID_STATE', 'NODE_NOT_FOUND', 'NODE_UNREACHABLE'),
       },
     },
   }),
@@ -172,8 +176,19 @@ export const hubRoutes = {
     url: '/api/experiments/:id/data',
     schema: {
       tags: q,
+      summary: 'CSV bytes from ?offset= (X-Next-Offset header), or new rows as Server-Sent Events (?follow=true)',
       params: IdParams,
-      response: { 200: Type.String(), ...errorResponses('EXPERIMENT_NOT_FOUND', 'FILE_NOT_FOUND', 'NODE_UNREACHABLE') },
+      response: {
+        200: Type.String(),
+        ...errorResponses(
+          'EXPERIMENT_NOT_FOUND',
+          'FORBIDDEN',
+          'INVALID_STATE',
+          'FILE_NOT_FOUND',
+          'NODE_NOT_FOUND',
+          'NODE_UNREACHABLE',
+        ),
+      },
     },
   }),
   nodes: defineRoute({
@@ -220,8 +235,29 @@ export const hubRoutes = {
     url: '/api/queue/export',
     schema: {
       tags: q,
-      summary: 'The queue as the original experiment_queue.json',
-      response: { 200: Type.Object({}, { additionalProperties: true }) },
+      summary: 'The queue as the original experiment_queue.json (admin: it holds every script)',
+      response: { 200: Type.Object({}, { additionalProperties: true }), ...errorResponses('FORBIDDEN') },
+    },
+  }),
+  importQueue: defineRoute({
+    method: 'POST',
+    url: '/api/queue/import',
+    schema: {
+      tags: q,
+      summary: 'Take over an original installation’s experiment_queue.json, once (admin)',
+      body: Type.Object({
+        experiments: Type.Record(Type.String(), Type.Object({}, { additionalProperties: true })),
+        queue_order: Type.Optional(Type.Array(Type.String())),
+      }),
+      response: {
+        200: Type.Object({
+          success: Type.Literal(true),
+          imported: Type.Integer(),
+          skipped: Type.Array(Type.String()),
+          message: Type.String(),
+        }),
+        ...errorResponses('VALIDATION_FAILED', 'FORBIDDEN'),
+      },
     },
   }),
 } as const;

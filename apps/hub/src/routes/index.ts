@@ -2,16 +2,33 @@
 import { hubRoutes, SYSTEM_VERSION } from '@bioreactor/api';
 import type { Service } from '@bioreactor/service-kit';
 import type { HubConfig } from '../config.js';
+import type { Hub } from '../hub.js';
+import { eventRoutes } from './events.js';
+import { experimentRoutes } from './experiments.js';
+import { nodeRoutes } from './nodes.js';
+import { queueRoutes } from './queue.js';
 
-export async function registerRoutes(app: Service, _config: HubConfig): Promise<void> {
+export async function registerRoutes(app: Service, config: HubConfig, hub: Hub): Promise<void> {
   const started = Date.now();
   app.route({
     ...hubRoutes.health,
-    handler: async () => ({
-      status: 'healthy' as const,
-      service: 'bioreactor-hub',
-      version: SYSTEM_VERSION,
-      uptime_s: (Date.now() - started) / 1000,
-    }),
+    handler: async () => {
+      const nodes = hub.registry.list();
+      const online = nodes.filter((n) => n.online === true).length;
+      return {
+        status: online > 0 ? ('healthy' as const) : ('degraded' as const),
+        service: 'bioreactor-hub',
+        version: SYSTEM_VERSION,
+        uptime_s: (Date.now() - started) / 1000,
+        checks: {
+          database: { ok: true },
+          nodes: { ok: online > 0, message: `${online} of ${nodes.length} nodes online` },
+        },
+      };
+    },
   });
+  await experimentRoutes(app, config, hub);
+  await queueRoutes(app, config, hub);
+  await nodeRoutes(app, hub);
+  await eventRoutes(app, hub);
 }

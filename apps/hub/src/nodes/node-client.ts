@@ -1,0 +1,125 @@
+// Talks to one node's experiment API (the contract in @bioreactor/api node-routes) over ServiceClient.
+import { ApiError, type NodeStartRequest, type RunRecord } from '@bioreactor/api';
+import { readEventStream, ServiceClient } from '@bioreactor/service-kit';
+
+/** The node's stream of run changes (`run.updated`); a node without it is followed by polling. */
+export const NODE_RUN_EVENTS_PATH = '/api/experiments/events';
+
+/** Streams through the hub live as long as the caller keeps them open. */
+const STREAM_TIMEOUT_MS = 7 * 24 * 3600 * 1000;
+
+export interface NodeClientOptions {
+  name: string;
+  url: string;
+  token?: string | undefined;
+  timeoutMs: number;
+}
+
+export class NodeClient {
+  readonly http: ServiceClient;
+  readonly name: string;
+  readonly url: string;
+
+  constructor(opts: NodeClientOptions) {
+    this.name = opts.name;
+    this.url = opts.url.replace(/\/+$/, '');
+    this.http = new ServiceClient({
+      baseUrl: this.url,
+      token: opts.token,
+      unreachable: 'NODE_UNREACHABLE',
+      peerName: `node ${opts.name}`,
+      timeoutMs: opts.timeoutMs,
+    });
+  }
+
+  async health(signal?: AbortSignal): Promise<void> {
+    await this.http.json('GET', '/health', signal ? { signal } : {});
+  }
+
+  async start(body: NodeStartRequest): Promise<void> {
+    // Creating a container can take a while on a Pi; a start is never retried blindly, so allow it time.
+    await this.http.json('POST', '/api/experiments/start', { body, timeoutMs: 60_000 });
+  }
+
+  /** The node's record of a run, or undefined when the node has none. */
+  async run(id: string): Promise<RunRecord | undefined> {
+    try {
+      const reply = await this.http.json<{ experiment: RunRecord }>(
+        'GET',
+        `/api/experiments/${encodeURIComponent(id)}/status`,
+      );
+      return reply.experiment;
+    } catch (err) {
+      if (err instanceof ApiError && (err.code === 'EXPERIMENT_NOT_FOUND' || err.code === 'NOT_FOUND'))
+        return undefined;
+      throw err;
+    }
+  }
+
+  async list(): Promise<{ experiment_id: string; status: string }[]> {
+    const reply = await this.http.json<{ experiments: { experiment_id: string; status: string }[] }>(
+      'GET',
+      '/api/experiments',
+    );
+    return reply.experiments ?? [];
+  }
+
+  async stop(id: string): Promise<void> {
+    try {
+      await this.http.json('POST', `/api/experiments/${encodeURIComponent(id)}/stop`, { timeoutMs: 60_000 });
+    } catch (err) {
+      if (err instanceof ApiError && (err.code === 'EXPERIMENT_NOT_FOUND' || err.code === 'NOT_FOUND')) return;
+      throw err;
+    }
+  }
+
+  /**
+   * Opens the node's run events. Undefined when the node has no event stream (the caller polls); otherwise the
+   * RunRecords of `run.updated` events until the stream ends or `signal` aborts.
+   */
+  async openRunEvents(signal: AbortSignal): Promise<AsyncGenerator<RunRecord> | undefined> {
+    const res = await this.http.fetch('GET', NODE_RUN_EVENTS_PATH, {
+      headers: { accept: 'text/event-stream' },
+      signal,
+      timeoutMs: STREAM_TIMEOUT_MS,
+    });
+    if (!res.ok || !res.body || !(res.headers.get('content-type') ?? '').includes('text/event-stream')) {
+      await res.body?.cancel();
+      return undefined;
+    }
+    return runRecords(res.body, signal);
+  }
+
+  /** A raw request whose body the hub streams through to its own caller. */
+  async passThrough(path: string, accept: string, signal: AbortSignal, connectTimeoutMs: number): Promise<Response> {
+    // The whole stream may last hours, but the node must start answering promptly.
+    const connect = new AbortController();
+    const timer = setTimeout(() => connect.abort(new Error('timed out')), connectTimeoutMs);
+    try {
+      return await this.http.fetch('GET', path, {
+        headers: { accept },
+        signal: AbortSignal.any([signal, connect.signal]),
+        timeoutMs: STREAM_TIMEOUT_MS,
+      });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+async function* runRecords(body: ReadableStream<Uint8Array>, signal: AbortSignal): AsyncGenerator<RunRecord> {
+  try {
+    for await (const ev of readEventStream(body)) {
+      if (ev.event !== 'run.updated') continue;
+      let parsed: { experiment?: RunRecord } | undefined;
+      try {
+        parsed = JSON.parse(ev.data) as { experiment?: RunRecord };
+      } catch {
+        // A malformed event is skipped; the poll behind the stream catches up.
+      }
+      if (parsed?.experiment) yield parsed.experiment;
+    }
+  } catch (err) {
+    if (!signal.aborted) throw err;
+  }
+}

@@ -1,0 +1,173 @@
+// The nodes the hub drives: those named in BIOREACTOR_NODE_API_URL plus those an admin added (kept in SQLite).
+import { EventEmitter } from 'node:events';
+import { ApiError, type NodeInfo } from '@bioreactor/api';
+import type { Db } from '../queue/store.js';
+import { NodeClient } from './node-client.js';
+
+export interface NodeEntry {
+  name: string;
+  url: string;
+  source: 'config' | 'admin';
+  client: NodeClient;
+  /** Unknown until the first probe answers or fails. */
+  online: boolean | null;
+  lastSeen: number | null;
+  offlineSince: number | null;
+  detail: string | null;
+  /** The run occupying the node (ours or one the hub does not know); nothing new starts until it ends. */
+  busyWith: string | null;
+  /** A start is in flight. */
+  starting: boolean;
+  /** Starts are held back until then (after the node refused one). */
+  retryAt: number;
+  backoffMs: number;
+  /** Stops the node's probe and follower loops. */
+  abort: AbortController;
+}
+
+export interface RegistryEvents {
+  node: [entry: NodeEntry];
+  removed: [name: string];
+}
+
+const NAME_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** A readable name from a URL: its host, with the port when the host alone is taken. */
+export function nameFromUrl(url: string, taken: (name: string) => boolean): string {
+  const u = new URL(url);
+  const host = u.hostname.replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 50) || 'node';
+  const candidates = [host, `${host}-${u.port || (u.protocol === 'https:' ? '443' : '80')}`];
+  for (const c of candidates) if (!taken(c)) return c;
+  let i = 2;
+  while (taken(`${candidates[1]}-${i}`)) i++;
+  return `${candidates[1]}-${i}`;
+}
+
+export class NodeRegistry extends EventEmitter<RegistryEvents> {
+  private readonly nodes = new Map<string, NodeEntry>();
+
+  constructor(
+    private readonly db: Db,
+    private readonly opts: { token?: string | undefined; timeoutMs: number; now: () => number },
+  ) {
+    super();
+  }
+
+  /** Loads the configured URLs and the stored admin-added nodes. */
+  load(configUrls: string[]): void {
+    for (const url of configUrls) {
+      if ([...this.nodes.values()].some((n) => n.url === url.replace(/\/+$/, ''))) continue;
+      this.put(
+        nameFromUrl(url, (n) => this.nodes.has(n)),
+        url,
+        'config',
+      );
+    }
+    const stored = this.db.prepare('SELECT name, url FROM nodes ORDER BY added_at').all() as {
+      name: string;
+      url: string;
+    }[];
+    for (const s of stored) if (!this.nodes.has(s.name)) this.put(s.name, s.url, 'admin');
+  }
+
+  private put(name: string, url: string, source: NodeEntry['source']): NodeEntry {
+    const entry: NodeEntry = {
+      name,
+      url: url.replace(/\/+$/, ''),
+      source,
+      client: new NodeClient({ name, url, token: this.opts.token, timeoutMs: this.opts.timeoutMs }),
+      online: null,
+      lastSeen: null,
+      offlineSince: null,
+      detail: 'not contacted yet',
+      busyWith: null,
+      starting: false,
+      retryAt: 0,
+      backoffMs: 0,
+      abort: new AbortController(),
+    };
+    this.nodes.set(name, entry);
+    return entry;
+  }
+
+  add(name: string, url: string): NodeEntry {
+    if (!NAME_PATTERN.test(name)) {
+      throw new ApiError('VALIDATION_FAILED', 'A node name is 1-64 letters, digits, - or _');
+    }
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new ApiError('VALIDATION_FAILED', `'${url}' is not a URL; give the node's address, e.g. http://pi-2:9000`);
+    }
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+      throw new ApiError('VALIDATION_FAILED', `'${url}' must start with http:// or https://`);
+    }
+    if (this.nodes.has(name)) throw new ApiError('INVALID_STATE', `A node named '${name}' is already registered`);
+    const same = [...this.nodes.values()].find((n) => n.url === url.replace(/\/+$/, ''));
+    if (same) throw new ApiError('INVALID_STATE', `${url} is already registered as node '${same.name}'`);
+    this.db
+      .prepare('INSERT INTO nodes (name, url, added_at) VALUES (?, ?, ?)')
+      .run(name, url, new Date(this.opts.now()).toISOString());
+    const entry = this.put(name, url, 'admin');
+    this.emit('node', entry);
+    return entry;
+  }
+
+  remove(name: string): NodeEntry {
+    const entry = this.mustGet(name);
+    if (entry.busyWith || entry.starting) {
+      throw new ApiError(
+        'INVALID_STATE',
+        `Node '${name}' is running experiment '${entry.busyWith ?? 'being started'}'; cancel it or wait for it to end, then remove the node`,
+      );
+    }
+    entry.abort.abort();
+    this.nodes.delete(name);
+    this.db.prepare('DELETE FROM nodes WHERE name = ?').run(name);
+    this.emit('removed', name);
+    return entry;
+  }
+
+  get(name: string): NodeEntry | undefined {
+    return this.nodes.get(name);
+  }
+
+  mustGet(name: string): NodeEntry {
+    const entry = this.nodes.get(name);
+    if (!entry) {
+      const known = [...this.nodes.keys()].join(', ') || 'none';
+      throw new ApiError('NODE_NOT_FOUND', `No node named '${name}' (registered: ${known}); GET /api/nodes lists them`);
+    }
+    return entry;
+  }
+
+  list(): NodeEntry[] {
+    return [...this.nodes.values()];
+  }
+
+  onlineNames(): string[] {
+    return this.list()
+      .filter((n) => n.online === true)
+      .map((n) => n.name);
+  }
+
+  changed(entry: NodeEntry): void {
+    if (this.nodes.get(entry.name) === entry) this.emit('node', entry);
+  }
+
+  info(entry: NodeEntry): NodeInfo {
+    return {
+      name: entry.name,
+      url: entry.url,
+      online: entry.online === true,
+      last_seen: entry.lastSeen === null ? null : new Date(entry.lastSeen).toISOString(),
+      running_experiment: entry.busyWith,
+      detail: entry.detail,
+    };
+  }
+
+  closeAll(): void {
+    for (const n of this.nodes.values()) n.abort.abort();
+  }
+}

@@ -1,0 +1,412 @@
+// Drives the nodes: starts the next experiment the moment a node frees, follows runs through the node's event
+// stream (polling behind it), marks silent nodes offline and settles what ran on them when they return.
+import { ApiError, isRunFinal, type RunRecord } from '@bioreactor/api';
+import type { NodeEntry, NodeRegistry } from '../nodes/registry.js';
+import type { ExperimentQueue, ExperimentRow } from './queue.js';
+
+export interface DispatcherOptions {
+  pollMs: number;
+  healthIntervalMs: number;
+  lostTimeoutMs: number;
+  sweepIntervalMs: number;
+  /** Extra time past max_duration_s before the hub stops a run itself (the node should have already). */
+  overtimeGraceMs?: number;
+  log: {
+    info: (obj: object, msg: string) => void;
+    warn: (obj: object, msg: string) => void;
+    error: (obj: object, msg: string) => void;
+  };
+}
+
+const MAX_BACKOFF_MS = 60_000;
+
+/** What the hub records when a node reports a run's end. */
+export function outcomeOf(
+  run: RunRecord,
+  stoppedForOvertime: boolean,
+): { status: 'completed' | 'failed' | 'interrupted'; exitCode: number | null; error: string | null } {
+  const exitCode = run.exit_code;
+  switch (run.status) {
+    case 'completed':
+      if (exitCode === 0 || exitCode === null) return { status: 'completed', exitCode, error: null };
+      return { status: 'failed', exitCode, error: run.error_message ?? `The script exited with code ${exitCode}` };
+    case 'timed_out':
+      return {
+        status: 'failed',
+        exitCode,
+        error: `Stopped after reaching its maximum duration of ${run.max_duration_s} s`,
+      };
+    case 'stopped':
+      return {
+        status: 'failed',
+        exitCode,
+        error: stoppedForOvertime
+          ? `Stopped by the hub after running past its maximum duration of ${run.max_duration_s} s`
+          : 'Stopped on the node (not through the hub)',
+      };
+    case 'interrupted':
+      return {
+        status: 'interrupted',
+        exitCode,
+        error: run.error_message ?? 'The node restarted while the experiment ran',
+      };
+    default:
+      if (run.oom_killed) return { status: 'failed', exitCode, error: 'Out of memory (512 MB limit)' };
+      return {
+        status: 'failed',
+        exitCode,
+        error: run.error_message ?? (exitCode === null ? 'The run failed' : `The script exited with code ${exitCode}`),
+      };
+  }
+}
+
+export class Dispatcher {
+  private readonly stopping = new AbortController();
+  private passQueued = false;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  /** Runs the hub stopped for running past their maximum duration. */
+  private readonly overtime = new Set<string>();
+  private readonly watched = new Set<NodeEntry>();
+
+  constructor(
+    private readonly queue: ExperimentQueue,
+    private readonly registry: NodeRegistry,
+    private readonly opts: DispatcherOptions,
+  ) {}
+
+  start(): void {
+    // After a restart every running record belongs to its node until that node says otherwise.
+    for (const row of this.queue.running()) {
+      const node = row.node ? this.registry.get(row.node) : undefined;
+      if (!node) {
+        this.queue.settle(
+          row.id,
+          'interrupted',
+          null,
+          `Node '${row.node ?? '?'}' is no longer registered with the hub`,
+        );
+        continue;
+      }
+      node.busyWith = row.id;
+    }
+    for (const node of this.registry.list()) this.watch(node);
+    this.registry.on('node', (node) => {
+      if (!this.watched.has(node)) this.watch(node);
+    });
+    this.registry.on('removed', () => this.kick());
+    this.queue.on('experiment', (row) => {
+      if (row.status === 'queued') this.kick();
+    });
+    this.sweepTimer = setInterval(() => {
+      try {
+        this.queue.sweep();
+      } catch (err) {
+        this.opts.log.error({ err }, 'sweep failed');
+      }
+    }, this.opts.sweepIntervalMs);
+    this.sweepTimer.unref();
+    this.queue.sweep();
+  }
+
+  stop(): void {
+    this.stopping.abort();
+    clearInterval(this.sweepTimer);
+    this.registry.closeAll();
+  }
+
+  /** Schedules one dispatch pass (many kicks in one tick make one pass). */
+  kick(): void {
+    if (this.passQueued || this.stopping.signal.aborted) return;
+    this.passQueued = true;
+    queueMicrotask(() => {
+      this.passQueued = false;
+      this.pass();
+    });
+  }
+
+  private pass(): void {
+    const now = this.queue.now();
+    for (const node of this.registry.list()) {
+      if (node.online !== true || node.busyWith || node.starting || node.retryAt > now) continue;
+      const row = this.queue.claimNext(node.name);
+      if (!row) continue;
+      node.busyWith = row.id;
+      node.starting = true;
+      this.registry.changed(node);
+      void this.startOn(node, row);
+    }
+  }
+
+  private async startOn(node: NodeEntry, row: ExperimentRow): Promise<void> {
+    try {
+      await node.client.start({
+        script_content: row.script_content,
+        experiment_id: row.id,
+        max_duration_s: row.max_duration_s,
+      });
+      node.starting = false;
+      node.backoffMs = 0;
+      if (!this.queue.markDispatched(row.id)) {
+        // Cancelled while the node was starting it: stop what just began.
+        this.stopInBackground(node, row.id);
+      }
+      this.opts.log.info({ experiment_id: row.id, node: node.name }, 'experiment started');
+      this.registry.changed(node);
+    } catch (err) {
+      node.starting = false;
+      const e = err instanceof ApiError ? err : new ApiError('INTERNAL', (err as Error).message);
+      if (e.code === 'NODE_UNREACHABLE') {
+        // It may have started before the connection broke; the node's own record decides when it is back.
+        this.opts.log.warn({ experiment_id: row.id, node: node.name, err: e.message }, 'start did not get through');
+        this.markOffline(node, e.message);
+        return;
+      }
+      if (node.busyWith === row.id) node.busyWith = null;
+      if (e.code === 'NODE_BUSY' || e.code === 'RUNNER_UNAVAILABLE') {
+        this.queue.requeue(row.id);
+        node.backoffMs = Math.min(MAX_BACKOFF_MS, node.backoffMs === 0 ? this.opts.pollMs : node.backoffMs * 2);
+        node.retryAt = this.queue.now() + node.backoffMs;
+        node.detail = e.code === 'NODE_BUSY' ? `busy with a run the hub did not start: ${e.message}` : e.message;
+        this.opts.log.warn({ node: node.name, err: e.message }, 'node refused a start; retrying later');
+        setTimeout(() => this.kick(), node.backoffMs).unref();
+        if (e.code === 'NODE_BUSY') void this.reconcile(node);
+      } else {
+        this.queue.settle(row.id, 'failed', null, `Node '${node.name}' refused to start it: ${e.message}`);
+      }
+      this.registry.changed(node);
+      this.kick();
+    }
+  }
+
+  /** Cancels an experiment; a running one is stopped on its node without waiting for the stop to finish. */
+  cancel(id: string, reason: string | null = null): ExperimentRow {
+    const { before, after } = this.queue.cancel(id, reason);
+    if (before.status === 'running' && before.node) {
+      const node = this.registry.get(before.node);
+      if (node) this.stopInBackground(node, id);
+    }
+    return after;
+  }
+
+  /** Moves a waiting experiment to the head and, when no node it may use is free, pre-empts one. */
+  runNow(id: string): ExperimentRow {
+    const row = this.queue.moveToFront(id);
+    const eligible = this.registry
+      .list()
+      .filter((n) => n.online === true && (row.node_pin === null || row.node_pin === n.name));
+    if (eligible.some((n) => !n.busyWith && !n.starting)) {
+      this.kick();
+      return row;
+    }
+    const victims = this.queue
+      .running()
+      .filter((r) => r.node !== null && eligible.some((n) => n.name === r.node))
+      .sort((a, b) => (b.started_at ?? '').localeCompare(a.started_at ?? ''));
+    const victim = victims[0];
+    if (victim) this.cancel(victim.id, `Cancelled to make way for experiment '${id}' (run now)`);
+    return this.queue.mustGet(id);
+  }
+
+  private stopInBackground(node: NodeEntry, id: string): void {
+    node.client.stop(id).then(
+      () => this.pollSoon(node),
+      (err: Error) => this.opts.log.warn({ node: node.name, experiment_id: id, err: err.message }, 'stop failed'),
+    );
+  }
+
+  private pollSoon(node: NodeEntry): void {
+    if (node.busyWith) void this.checkRun(node, node.busyWith);
+  }
+
+  private watch(node: NodeEntry): void {
+    this.watched.add(node);
+    const signal = AbortSignal.any([node.abort.signal, this.stopping.signal]);
+    void this.probeLoop(node, signal);
+    void this.followLoop(node, signal);
+  }
+
+  private wait(ms: number, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      if (signal.aborted) return resolve();
+      const t = setTimeout(done, ms);
+      function done() {
+        clearTimeout(t);
+        signal.removeEventListener('abort', done);
+        resolve();
+      }
+      signal.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  /** Health probes; the first answer after silence reconciles the node and lets work flow to it. */
+  private async probeLoop(node: NodeEntry, signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      try {
+        await node.client.health(signal);
+        if (signal.aborted) return;
+        node.lastSeen = this.queue.now();
+        if (node.online !== true) {
+          node.online = true;
+          node.offlineSince = null;
+          node.detail = null;
+          this.opts.log.info({ node: node.name }, 'node online');
+          await this.reconcile(node);
+          this.registry.changed(node);
+          this.kick();
+        }
+      } catch (err) {
+        if (signal.aborted) return;
+        this.markOffline(node, (err as Error).message);
+      }
+      this.enforceLimits(node);
+      await this.wait(node.online ? this.opts.healthIntervalMs : Math.min(this.opts.healthIntervalMs, 2000), signal);
+    }
+  }
+
+  private markOffline(node: NodeEntry, why: string): void {
+    if (node.online === false) return;
+    node.online = false;
+    node.offlineSince = this.queue.now();
+    node.detail = why;
+    this.opts.log.warn({ node: node.name, why }, 'node offline');
+    this.registry.changed(node);
+  }
+
+  /** Overtime runs are stopped; a run on a node silent for too long is given up as interrupted. */
+  private enforceLimits(node: NodeEntry): void {
+    const now = this.queue.now();
+    for (const row of this.queue.running()) {
+      if (row.node !== node.name) continue;
+      if (node.online === false && node.offlineSince !== null && now - node.offlineSince > this.opts.lostTimeoutMs) {
+        this.queue.settle(
+          row.id,
+          'interrupted',
+          null,
+          `Node '${node.name}' stopped answering ${Math.round((now - node.offlineSince) / 1000)} s ago; the run's end is unknown`,
+        );
+        if (node.busyWith === row.id) node.busyWith = null;
+        this.registry.changed(node);
+        continue;
+      }
+      const started = row.started_at ? Date.parse(row.started_at) : now;
+      const limit = started + row.max_duration_s * 1000 + (this.opts.overtimeGraceMs ?? 60_000);
+      if (node.online && row.dispatched && now > limit && !this.overtime.has(row.id)) {
+        this.overtime.add(row.id);
+        this.opts.log.warn({ experiment_id: row.id }, 'run past its maximum duration; stopping it');
+        this.stopInBackground(node, row.id);
+      }
+    }
+  }
+
+  /** Follows the node's run events; without a stream (or between reconnects) polls the occupying run. */
+  private async followLoop(node: NodeEntry, signal: AbortSignal): Promise<void> {
+    let streaming = false;
+    const poller = (async () => {
+      while (!signal.aborted) {
+        // With a live stream polling is only a safety net, so it runs five times less often.
+        await this.wait(streaming ? this.opts.pollMs * 5 : this.opts.pollMs, signal);
+        if (node.online === true && node.busyWith && !node.starting) await this.checkRun(node, node.busyWith);
+      }
+    })();
+    while (!signal.aborted) {
+      if (node.online !== true) {
+        await this.wait(Math.min(this.opts.healthIntervalMs, 500), signal);
+        continue;
+      }
+      try {
+        const events = await node.client.openRunEvents(signal);
+        if (!events) {
+          // No event stream on this node: polling alone, checking again later in case it is upgraded.
+          await this.wait(60_000, signal);
+          continue;
+        }
+        streaming = true;
+        // Catch up on what happened before the stream opened.
+        if (node.busyWith) void this.checkRun(node, node.busyWith);
+        for await (const run of events) this.onRun(node, run);
+      } catch (err) {
+        if (signal.aborted) break;
+        this.opts.log.warn({ node: node.name, err: (err as Error).message }, 'node event stream broke');
+      }
+      streaming = false;
+      await this.wait(this.opts.pollMs, signal);
+    }
+    await poller;
+  }
+
+  private async checkRun(node: NodeEntry, id: string): Promise<void> {
+    try {
+      const run = await node.client.run(id);
+      if (run) this.onRun(node, run);
+      else if (node.busyWith === id) await this.reconcile(node);
+    } catch (err) {
+      if (err instanceof ApiError && err.code === 'NODE_UNREACHABLE') this.markOffline(node, err.message);
+    }
+  }
+
+  /** One report of a run from a node (event or poll). */
+  private onRun(node: NodeEntry, run: RunRecord): void {
+    const row = this.queue.get(run.experiment_id);
+    if (!isRunFinal(run.status)) {
+      if (row?.status === 'running' && row.node === node.name && !row.dispatched) this.queue.markDispatched(row.id);
+      return;
+    }
+    if (row?.status === 'running' && row.node === node.name) {
+      const o = outcomeOf(run, this.overtime.has(row.id));
+      this.queue.settle(row.id, o.status, o.exitCode, o.error);
+      this.overtime.delete(row.id);
+    }
+    if (node.busyWith === run.experiment_id && !node.starting) {
+      node.busyWith = null;
+      node.detail = null;
+      this.registry.changed(node);
+      this.kick();
+    }
+  }
+
+  /**
+   * Brings the hub's view of one node in line with the node's own records: runs the hub thinks are running there
+   * are followed or settled, and runs the hub did not expect are stopped (if cancelled here) or waited out.
+   */
+  async reconcile(node: NodeEntry): Promise<void> {
+    try {
+      for (const row of this.queue.running()) {
+        if (row.node !== node.name || (node.starting && node.busyWith === row.id)) continue;
+        const run = await node.client.run(row.id);
+        if (!run) {
+          if (row.dispatched) {
+            this.queue.settle(row.id, 'interrupted', null, `Node '${node.name}' has no record of this run any more`);
+          } else {
+            this.queue.requeue(row.id);
+          }
+          if (node.busyWith === row.id) node.busyWith = null;
+          continue;
+        }
+        node.busyWith = row.id;
+        this.onRun(node, run);
+      }
+      let list: { experiment_id: string; status: string }[] = [];
+      try {
+        list = await node.client.list();
+      } catch (err) {
+        if (err instanceof ApiError && err.code === 'NODE_UNREACHABLE') throw err;
+      }
+      const live = list.filter((r) => r.status === 'starting' || r.status === 'running');
+      for (const r of live) {
+        const row = this.queue.get(r.experiment_id);
+        if (row?.status === 'running' && row.node === node.name) continue;
+        node.busyWith = r.experiment_id;
+        // Cancelled while the node was away (or never ours to run now): stop it.
+        if (row && row.status !== 'running') this.stopInBackground(node, r.experiment_id);
+      }
+      if (live.length === 0 && node.busyWith && !this.queue.running().some((r) => r.id === node.busyWith)) {
+        node.busyWith = null;
+      }
+    } catch (err) {
+      if (err instanceof ApiError && err.code === 'NODE_UNREACHABLE') this.markOffline(node, err.message);
+      else this.opts.log.error({ node: node.name, err }, 'reconciling the node failed');
+    }
+    this.registry.changed(node);
+    this.kick();
+  }
+}

@@ -1,0 +1,302 @@
+// Experiment routes: submit (JSON, raw script or multipart file), status, the caller's list, queue actions,
+// and the node's logs, data and results streamed through.
+import { Readable } from 'node:stream';
+import { ApiError, hubRoutes, type Problem } from '@bioreactor/api';
+import { peerError, type Service } from '@bioreactor/service-kit';
+import multipart from '@fastify/multipart';
+import type { FastifyRequest } from 'fastify';
+import type { HubConfig } from '../config.js';
+import type { Hub } from '../hub.js';
+import { requireAdmin, requireOwner, viewerOf } from './identity.js';
+
+/** Content types taken as the script itself. */
+const RAW_SCRIPT_TYPES = ['text/x-python', 'text/plain', 'application/x-python', 'application/octet-stream'];
+
+/** Shown wherever an upload goes wrong, so the fix is one copy away. */
+export const WORKING_UPLOAD = `curl -X POST http://localhost:8000/api/experiments/start -H 'X-Session-ID: your-name' -H 'Content-Type: text/x-python' --data-binary @test_experiment.py`;
+
+interface Submission {
+  script?: string;
+  bytes?: Buffer;
+  name?: string | undefined;
+  maxDurationS?: number | undefined;
+  node?: string | undefined;
+}
+
+function invalidJson(detail: string): ApiError {
+  return new ApiError(
+    'INVALID_JSON',
+    `The body is not valid JSON (${detail}). A script with quotes or line breaks cannot be pasted into a JSON string by the shell; send the file as it is instead: ${WORKING_UPLOAD} (or as a form: curl -F file=@test_experiment.py …). See docs/queue.md`,
+  );
+}
+
+function optionalString(v: unknown, field: string, max: number, problems: Problem[]): string | undefined {
+  if (v === undefined || v === null || v === '') return undefined;
+  if (typeof v !== 'string') {
+    problems.push({ field, message: `${field} must be a string` });
+    return undefined;
+  }
+  if (v.length > max) problems.push({ field, message: `${field} is longer than ${max} characters` });
+  return v;
+}
+
+function optionalDuration(v: unknown, limit: number, problems: Problem[]): number | undefined {
+  if (v === undefined || v === null || v === '') return undefined;
+  const n = typeof v === 'string' ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) {
+    problems.push({ field: 'max_duration_s', message: 'max_duration_s must be a whole number of seconds, at least 1' });
+    return undefined;
+  }
+  if (n > limit) {
+    problems.push({ field: 'max_duration_s', message: `max_duration_s may be at most ${limit} s on this hub` });
+    return undefined;
+  }
+  return n;
+}
+
+function fieldsOf(source: Record<string, unknown>, config: HubConfig): Omit<Submission, 'script' | 'bytes'> {
+  const problems: Problem[] = [];
+  const out = {
+    name: optionalString(source.name, 'name', 200, problems),
+    maxDurationS: optionalDuration(source.max_duration_s, config.BIOREACTOR_MAX_DURATION_LIMIT_S, problems),
+    node: optionalString(source.node, 'node', 64, problems),
+  };
+  if (problems.length > 0) throw new ApiError('VALIDATION_FAILED', problems.map((p) => p.message).join('; '), problems);
+  return out;
+}
+
+function safeName(filename: string | undefined): string | undefined {
+  if (!filename) return undefined;
+  const base = filename.split(/[\\/]/).pop() ?? '';
+  const clean = base.replace(/[^\w.\- ]/g, '_').slice(0, 200);
+  return clean === '' ? undefined : clean;
+}
+
+async function readSubmission(request: FastifyRequest, config: HubConfig): Promise<Submission> {
+  const query = (request.query ?? {}) as Record<string, unknown>;
+  if (request.isMultipart()) {
+    const fields: Record<string, unknown> = {};
+    let bytes: Buffer | undefined;
+    let filename: string | undefined;
+    for await (const part of request.parts()) {
+      if (part.type === 'file') {
+        if (bytes) throw new ApiError('VALIDATION_FAILED', 'Send one script file per submission');
+        bytes = await part.toBuffer();
+        filename = part.filename;
+      } else {
+        fields[part.fieldname] = part.value;
+      }
+    }
+    if (!bytes) {
+      if (typeof fields.script_content === 'string')
+        return { script: fields.script_content, ...fieldsOf(fields, config) };
+      throw new ApiError(
+        'VALIDATION_FAILED',
+        'The form has no file: send the script as a file field, e.g. curl -F file=@test_experiment.py',
+      );
+    }
+    const f = fieldsOf({ ...query, ...fields }, config);
+    return { bytes, ...f, name: f.name ?? safeName(filename) };
+  }
+  const body = request.body;
+  if (Buffer.isBuffer(body)) return { bytes: body, ...fieldsOf(query, config) };
+  if (body === undefined || body === null) {
+    throw new ApiError(
+      'VALIDATION_FAILED',
+      `No script was sent. Send it as the body: ${WORKING_UPLOAD}, or as JSON {"script_content": "..."}`,
+    );
+  }
+  if (typeof body !== 'object' || Array.isArray(body)) {
+    throw new ApiError('VALIDATION_FAILED', 'The JSON body must be an object: {"script_content": "..."}');
+  }
+  const json = body as Record<string, unknown>;
+  if (typeof json.script_content !== 'string') {
+    throw new ApiError(
+      'VALIDATION_FAILED',
+      `body.script_content is required and must be a string (the script's text). Or send the file as it is: ${WORKING_UPLOAD}`,
+      [{ field: 'body.script_content', message: 'required string' }],
+    );
+  }
+  return { script: json.script_content, ...fieldsOf({ ...query, ...json }, config) };
+}
+
+export async function experimentRoutes(app: Service, config: HubConfig, hub: Hub): Promise<void> {
+  const { queue, dispatcher, views, validator, registry } = hub;
+
+  // Parsers of this scope only: the raw script forms, and JSON with a message that shows a working command.
+  // A callback plugin: Fastify queues the nested register itself, so nothing here needs awaiting.
+  const uploads = (scope: Service, _opts: unknown, done: (err?: Error) => void): void => {
+    scope.removeContentTypeParser('application/json');
+    scope.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+      const text = String(body);
+      if (text.trim() === '') return done(null, undefined);
+      try {
+        done(null, JSON.parse(text));
+      } catch (err) {
+        done(invalidJson((err as Error).message), undefined);
+      }
+    });
+    scope.addContentTypeParser(RAW_SCRIPT_TYPES, { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+    void scope.register(multipart, {
+      limits: { fileSize: config.BIOREACTOR_MAX_SCRIPT_BYTES, files: 1, fields: 20, fieldSize: 1024 * 1024 },
+      throwFileSizeLimit: true,
+    });
+
+    scope.route({
+      ...hubRoutes.submit,
+      handler: async (request) => {
+        const viewer = viewerOf(request);
+        const sub = await readSubmission(request, config);
+        const script = sub.bytes
+          ? await validator.validateBytes(sub.bytes)
+          : await validator.validate(sub.script ?? '').then(() => sub.script ?? '');
+        if (sub.node) registry.mustGet(sub.node);
+        const row = queue.submit({
+          userId: viewer.userId ?? 'operator',
+          script,
+          name: sub.name ?? null,
+          maxDurationS: sub.maxDurationS ?? config.BIOREACTOR_DEFAULT_MAX_DURATION_S,
+          nodePin: sub.node ?? null,
+        });
+        const view = views.experiment(row, viewer);
+        return {
+          experiment_id: row.id,
+          status: 'queued' as const,
+          queue_position: view.queue_position ?? 1,
+          estimated_start: view.estimated_start,
+          message: `Experiment added to queue at position ${view.queue_position ?? 1}; follow it at GET /api/experiments/${row.id}/status`,
+        };
+      },
+    });
+    done();
+  };
+  await app.register(uploads);
+
+  app.route({
+    ...hubRoutes.status,
+    handler: async (request) => {
+      const viewer = viewerOf(request);
+      return { experiment: views.experiment(queue.mustGet(request.params.id), viewer) };
+    },
+  });
+
+  app.route({
+    ...hubRoutes.userExperiments,
+    handler: async (request) => {
+      const viewer = viewerOf(request);
+      const rows = viewer.userId === null ? queue.all().reverse() : queue.byUser(viewer.userId);
+      return { experiments: views.list(rows, viewer) };
+    },
+  });
+
+  const act = (
+    route: (typeof hubRoutes)['cancel' | 'pause' | 'resume' | 'runNow'],
+    verb: string,
+    adminOnly: boolean,
+    run: (id: string) => import('../queue/queue.js').ExperimentRow,
+    message: (id: string) => string,
+  ) =>
+    app.route({
+      ...route,
+      handler: async (request) => {
+        const viewer = viewerOf(request);
+        const row = queue.mustGet(request.params.id);
+        if (adminOnly) requireAdmin(viewer, verb);
+        else requireOwner(viewer, row, verb);
+        const after = run(row.id);
+        return { success: true as const, message: message(row.id), experiment: views.experiment(after, viewer) };
+      },
+    });
+
+  act(
+    hubRoutes.cancel,
+    'cancel it',
+    false,
+    (id) => dispatcher.cancel(id),
+    (id) => `Experiment ${id} cancelled`,
+  );
+  act(
+    hubRoutes.pause,
+    'pause it',
+    false,
+    (id) => queue.pause(id),
+    (id) => `Experiment ${id} paused`,
+  );
+  act(
+    hubRoutes.resume,
+    'resume it',
+    false,
+    (id) => queue.resume(id),
+    (id) => `Experiment ${id} resumed`,
+  );
+  act(
+    hubRoutes.runNow,
+    'run an experiment ahead of the queue',
+    true,
+    (id) => dispatcher.runNow(id),
+    (id) => `Experiment ${id} moved to the front of the queue`,
+  );
+
+  app.route({
+    ...hubRoutes.reorder,
+    handler: async (request) => {
+      const viewer = viewerOf(request);
+      requireAdmin(viewer, 'reorder the queue');
+      const row = queue.reorder(request.params.id, request.query.new_position);
+      const view = views.experiment(row, viewer);
+      return {
+        success: true as const,
+        message: `Experiment ${row.id} moved to position ${view.queue_position ?? '?'}`,
+        experiment: view,
+      };
+    },
+  });
+
+  /** Streams one node response through: status, the headers that matter, and the body as it arrives. */
+  const passThrough =
+    (suffix: string, accept: string, what: string) =>
+    async (request: FastifyRequest<{ Params: { id: string } }>, reply: import('fastify').FastifyReply) => {
+      const viewer = viewerOf(request);
+      const row = queue.mustGet(request.params.id);
+      requireOwner(viewer, row, `read its ${what}`);
+      if (!row.node) {
+        throw new ApiError(
+          'INVALID_STATE',
+          `Experiment '${row.id}' is ${row.status} and has not run on a node yet, so it has no ${what}`,
+        );
+      }
+      const node = registry.mustGet(row.node);
+      const search = request.url.includes('?') ? request.url.slice(request.url.indexOf('?')) : '';
+      const upstream = new AbortController();
+      request.raw.on('close', () => upstream.abort());
+      const wantsStream =
+        (request.headers.accept ?? '').includes('text/event-stream') || /[?&]follow=true/.test(search);
+      const res = await node.client.passThrough(
+        `/api/experiments/${encodeURIComponent(row.id)}/${suffix}${search}`,
+        wantsStream ? 'text/event-stream' : accept,
+        upstream.signal,
+        config.BIOREACTOR_NODE_TIMEOUT_MS,
+      );
+      if (!res.ok) {
+        const text = await res.text();
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(text);
+        } catch {
+          parsed = undefined;
+        }
+        throw peerError(res.status, parsed, `Node '${node.name}' answered ${res.status} for the ${what}`);
+      }
+      for (const h of ['content-type', 'content-disposition', 'content-length', 'x-next-offset', 'cache-control']) {
+        const v = res.headers.get(h);
+        if (v !== null) reply.header(h, v);
+      }
+      reply.header('x-accel-buffering', 'no');
+      if (!res.body) return reply.send('');
+      return reply.send(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream));
+    };
+
+  app.route({ ...hubRoutes.download, handler: passThrough('download', 'application/zip', 'results') });
+  app.route({ ...hubRoutes.logs, handler: passThrough('logs', 'application/json', 'logs') });
+  app.route({ ...hubRoutes.data, handler: passThrough('data', 'text/csv', 'data') });
+}

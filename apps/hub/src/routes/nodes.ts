@@ -1,0 +1,34 @@
+// Node routes: the nodes the hub drives, and adding or removing one at runtime (admin).
+import { hubRoutes } from '@bioreactor/api';
+import type { Service } from '@bioreactor/service-kit';
+import type { Hub } from '../hub.js';
+import { requireAdmin, viewerOf } from './identity.js';
+
+export async function nodeRoutes(app: Service, hub: Hub): Promise<void> {
+  const { registry } = hub;
+  app.route({
+    ...hubRoutes.nodes,
+    handler: async () => ({ nodes: registry.list().map((n) => registry.info(n)) }),
+  });
+
+  app.route({
+    ...hubRoutes.addNode,
+    handler: async (request) => {
+      requireAdmin(viewerOf(request), 'add a node');
+      return registry.info(registry.add(request.body.name, request.body.url));
+    },
+  });
+
+  app.route({
+    ...hubRoutes.removeNode,
+    handler: async (request) => {
+      requireAdmin(viewerOf(request), 'remove a node');
+      const entry = registry.remove(request.params.name);
+      const note =
+        entry.source === 'config'
+          ? '; it is listed in BIOREACTOR_NODE_API_URL, so it returns when the hub restarts'
+          : '';
+      return { success: true as const, message: `Node ${entry.name} removed${note}` };
+    },
+  });
+}

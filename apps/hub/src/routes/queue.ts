@@ -1,0 +1,45 @@
+// Queue-wide routes: the status the guide shows, and the original experiment_queue.json as an export or import.
+import { hubRoutes } from '@bioreactor/api';
+import type { Service } from '@bioreactor/service-kit';
+import type { HubConfig } from '../config.js';
+import type { Hub } from '../hub.js';
+import { exportOriginal, importOriginal, type OriginalQueueFile } from '../queue/original-json.js';
+import { requireAdmin, viewerOf } from './identity.js';
+
+export async function queueRoutes(app: Service, config: HubConfig, hub: Hub): Promise<void> {
+  app.route({
+    ...hubRoutes.queueStatus,
+    handler: async (request) => hub.views.queueStatus(viewerOf(request)),
+  });
+
+  app.route({
+    ...hubRoutes.exportQueue,
+    handler: async (request, reply) => {
+      // It holds every user's script.
+      requireAdmin(viewerOf(request), 'export the queue');
+      reply.header('content-disposition', 'attachment; filename="experiment_queue.json"');
+      return exportOriginal(hub.queue);
+    },
+  });
+
+  app.route({
+    ...hubRoutes.importQueue,
+    handler: async (request) => {
+      requireAdmin(viewerOf(request), 'import a queue file');
+      const result = importOriginal(
+        hub.queue,
+        request.body as unknown as OriginalQueueFile,
+        config.BIOREACTOR_DEFAULT_MAX_DURATION_S,
+      );
+      return {
+        success: true as const,
+        imported: result.imported,
+        skipped: result.skipped,
+        message:
+          result.imported === 0 && result.skipped.length === 0
+            ? 'Nothing imported: this hub has already imported an original queue file (it is done once)'
+            : `Imported ${result.imported} experiments`,
+      };
+    },
+  });
+}
