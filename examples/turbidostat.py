@@ -13,8 +13,8 @@ from bioreactor_client import Bioreactor, balanced_flow, measure_all_data, write
 DURATION_S = 24 * 60 * 60  # one day
 PERIOD_S = 5
 OD_CHANNEL = "90"
-UPPER_V = 1.6
-LOWER_V = 1.4
+UPPER_V = 0.6  # tune both thresholds to your culture and optics: record a growth curve first
+LOWER_V = 0.5
 DILUTION_ML_PER_S = 0.05
 STIRRER_DUTY = 50
 

@@ -35,9 +35,19 @@ FULL_HARDWARE: Dict[str, Any] = {
             "ring_light",
         )
     },
+    # Pins with hardware PWM on a Pi 5 (12, 13, 18, 19): the node refuses the others.
+    "stirrer": {"pwm_pin": 12, "frequency_hz": 1000},
+    "peltier_driver": {"pwm_pin": 18, "dir_pin": 20, "frequency_hz": 1000},
+    "led": {"pwm_pin": 13, "frequency_hz": 500},
+    "eyespy_adc": {
+        "boards": {
+            "eyespy1": {"i2c_address": "0x49", "gain": 1, "chip": "ads1114"},
+            "eyespy2": {"i2c_address": "0x4a", "gain": 1, "chip": "ads1114"},
+        }
+    },
     "pumps": {
-        "inflow": {"serial": "00473498", "steps_per_ml": 10000000, "direction": "forward"},
-        "outflow": {"serial": "00473497", "steps_per_ml": 10000000, "direction": "forward"},
+        name: {"serial": serial, "steps_per_ml": 10000000, "direction": "forward", "step_mode": 3, "current_limit": 32}
+        for name, serial in (("inflow", "00473498"), ("outflow", "00473497"))
     },
 }
 
@@ -94,6 +104,7 @@ class SimulatedNode:
         finally:
             log.close()
         self._wait_healthy()
+        self._wait_first_samples()
         return self
 
     def _wait_healthy(self) -> None:
@@ -112,6 +123,22 @@ class SimulatedNode:
                 self.stop()
                 raise RuntimeError(f"the simulated node did not answer /health in {STARTUP_TIMEOUT_S:g} s:\n{self.log()}")
             time.sleep(0.1)  # polling interval while waiting for the condition (/health answering)
+
+    def _wait_first_samples(self) -> None:
+        """Until each sensor has taken its first sample (the CO2 sensor's takes two seconds), its
+        reading is null; tests that compare readings wait for them."""
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while True:
+            request = urllib.request.Request(self.url + "/api/v3/state", headers=headers)
+            with urllib.request.urlopen(request, timeout=5) as response:
+                components = json.loads(response.read())["components"]
+            sensors = [components[n] for n in ("co2_sensor", "temp_sensor", "optical_density", "eyespy_adc") if n in components]
+            if all(s.get("timestamp") for s in sensors):
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the simulated node's sensors gave no sample in {STARTUP_TIMEOUT_S:g} s: {sensors}")
+            time.sleep(0.1)  # polling interval while waiting for the condition (a first sample)
 
     def log(self) -> str:
         try:

@@ -104,7 +104,7 @@ class ExampleRunTest(NodeTestCase):
         self.assertEqual(rows[1][6], "40.0", "the stirrer ran at 40 % during the run")
 
     def test_turbidostat(self) -> None:
-        stdout = self.run_example("turbidostat.py", {"DURATION_S": "1.0", "PERIOD_S": "0.25", "UPPER_V": "0.0"})
+        stdout = self.run_example("turbidostat.py", {"DURATION_S": "1.0", "PERIOD_S": "0.25", "UPPER_V": "-1.0", "LOWER_V": "-2.0"})
         self.assertIn("diluting", stdout)
         rows = self.rows()
         self.assertEqual(rows[0][-2:], ["dilution_ml_per_s", "medium_added_ml"])

@@ -12,6 +12,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Type, Union
 
 from . import config
 from .client import BioreactorClient
+from .data import as_float
 from .errors import BioreactorAPIError, BioreactorError
 from .jobs import Job, JobRunner
 
@@ -30,8 +31,8 @@ def _number(value: Any, name: str) -> float:
     return float(value)
 
 
-def _pick(state: Dict[str, Any], keys: Sequence[str]) -> Dict[str, Any]:
-    return {key: state.get(key) for key in keys}
+def _pick(state: Dict[str, Any], keys: Sequence[str], numeric: Sequence[str] = ()) -> Dict[str, Any]:
+    return {key: as_float(state.get(key)) if key in numeric else state.get(key) for key in keys}
 
 
 def _raise_system_exit(signum: int, frame: Any) -> None:
@@ -222,19 +223,19 @@ class Bioreactor:
 
     def get_co2(self) -> Optional[float]:
         """The CO2 concentration in ppm, or ``None`` if the sensor has no valid reading."""
-        return self.client.get_state("co2_sensor").get("co2_ppm")
+        return as_float(self.client.get_state("co2_sensor").get("co2_ppm"))  # type: ignore[no-any-return]
 
     def get_temperature(self) -> Optional[float]:
         """The vessel temperature in °C (the first sensor), or ``None`` if it has no valid reading."""
-        return self.client.get_state("temp_sensor").get("temperature")
+        return as_float(self.client.get_state("temp_sensor").get("temperature"))  # type: ignore[no-any-return]
 
     def get_temperatures(self) -> List[Optional[float]]:
         """Every temperature sensor in °C, in configured order (``None`` for one without a valid reading)."""
-        return list(self.client.get_state("temp_sensor").get("temperatures") or [])
+        return list(as_float(self.client.get_state("temp_sensor").get("temperatures") or []))
 
     def get_od_voltages(self) -> List[Optional[float]]:
         """The optical-density photodiode voltages, one per channel (see :meth:`get_od_channels`)."""
-        return list(self.client.get_state("optical_density").get("voltages") or [])
+        return list(as_float(self.client.get_state("optical_density").get("voltages") or []))
 
     def get_od_channels(self) -> List[str]:
         """The optical-density channel names, in the order of :meth:`get_od_voltages` (e.g. ``135, Ref, 90``)."""
@@ -242,7 +243,7 @@ class Bioreactor:
 
     def get_eyespy_voltages(self) -> List[Optional[float]]:
         """The eyespy ADC voltages, one per board."""
-        return list(self.client.get_state("eyespy_adc").get("voltages") or [])
+        return list(as_float(self.client.get_state("eyespy_adc").get("voltages") or []))
 
     # ---- actuator states ----
 
@@ -252,11 +253,11 @@ class Bioreactor:
         ``mode`` is ``heat``, ``cool`` or ``off``; ``cutoff`` says why a safety cutoff holds it off, if one does.
         """
         state = self.client.get_state("peltier_driver")
-        return _pick(state, ("duty_cycle", "direction", "active", "mode", "cutoff"))
+        return _pick(state, ("duty_cycle", "direction", "active", "mode", "cutoff"), numeric=("duty_cycle",))
 
     def get_stirrer_state(self) -> Dict[str, Any]:
         """The stirrer's last command: ``{duty_cycle, active}``."""
-        return _pick(self.client.get_state("stirrer"), ("duty_cycle", "active"))
+        return _pick(self.client.get_state("stirrer"), ("duty_cycle", "active"), numeric=("duty_cycle",))
 
     def get_ring_light_state(self) -> Dict[str, Any]:
         """The ring light's last colour: ``{red, green, blue, active, pixel_count}``."""
@@ -264,11 +265,12 @@ class Bioreactor:
 
     def get_led_state(self) -> Dict[str, Any]:
         """The LED's last command: ``{power, active}``."""
-        return _pick(self.client.get_state("led"), ("power", "active"))
+        return _pick(self.client.get_state("led"), ("power", "active"), numeric=("power",))
 
     def get_pump_states(self) -> List[Dict[str, Any]]:
         """Every configured pump: ``[{pump_name, velocity, direction, active, total_volume_ml}]``."""
-        return list(self.client.get_state("pumps").get("pumps") or [])
+        pumps = self.client.get_state("pumps").get("pumps") or []
+        return [_pick(p, ("pump_name", "velocity", "direction", "active", "total_volume_ml"), ("velocity", "total_volume_ml")) for p in pumps]
 
     def get_pump_names(self) -> List[str]:
         """The configured pumps' names, e.g. ``["inflow", "outflow"]``."""

@@ -90,12 +90,23 @@ def _states(bioreactor: Any) -> Dict[str, Dict[str, Any]]:
     return components if isinstance(components, dict) else {}
 
 
-def _field(states: Mapping[str, Any], component: str, key: str) -> Any:
+def as_float(value: Any) -> Any:
+    """A JSON number as a float (the node sends ``428`` for 428.0); lists element-wise; anything else as is."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return float(value)
+    if isinstance(value, list):
+        return [as_float(v) for v in value]
+    return value
+
+
+def _field(states: Mapping[str, Any], component: str, key: str, numeric: bool = True) -> Any:
     state = states.get(component)
     if not isinstance(state, dict):
         return None
     value = state.get(key)
-    return list(value) if isinstance(value, list) else value
+    return as_float(value) if numeric else value
 
 
 def measure_all_data(
@@ -129,11 +140,11 @@ def measure_all_data(
     if include_controls:
         row["stirrer_duty"] = _field(states, "stirrer", "duty_cycle")
         row["peltier_duty"] = _field(states, "peltier_driver", "duty_cycle")
-        row["peltier_direction"] = _field(states, "peltier_driver", "direction")
+        row["peltier_direction"] = _field(states, "peltier_driver", "direction", numeric=False)
     if include_ring_light:
-        row["ring_light_r"] = _field(states, "ring_light", "red")
-        row["ring_light_g"] = _field(states, "ring_light", "green")
-        row["ring_light_b"] = _field(states, "ring_light", "blue")
+        row["ring_light_r"] = _field(states, "ring_light", "red", numeric=False)
+        row["ring_light_g"] = _field(states, "ring_light", "green", numeric=False)
+        row["ring_light_b"] = _field(states, "ring_light", "blue", numeric=False)
     return row
 
 
