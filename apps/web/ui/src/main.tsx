@@ -1,8 +1,115 @@
-// Browser entry: mounts the single-page UI.
+// Browser entry: the page frame (navigation, connection state, account) and the page for the current path.
 import { createRoot } from 'react-dom/client';
+import { HubEventsProvider, useHubConnected } from './hub-events.js';
+import { AccountPage } from './pages/account-page.js';
+import { DashboardPage } from './pages/dashboard-page.js';
+import { ExperimentPage } from './pages/experiment-page.js';
+import { HomePage } from './pages/home-page.js';
+import { MyExperimentsPage } from './pages/my-experiments-page.js';
+import { QueuePage } from './pages/queue-page.js';
+import { SettingsPage } from './pages/settings-page.js';
+import { UploadPage } from './pages/upload-page.js';
+import { Link, RouterProvider, usePath } from './router.js';
+import { SessionProvider, useSession } from './session.js';
+import './styles.css';
+
+const NAV = [
+  { href: '/', label: 'Overview' },
+  { href: '/upload', label: 'Upload' },
+  { href: '/queue', label: 'Queue' },
+  { href: '/my-experiments', label: 'My experiments' },
+  { href: '/dashboard', label: 'Dashboard' },
+  { href: '/settings', label: 'Settings' },
+];
+
+function Page() {
+  const path = usePath();
+  const experiment = path.match(/^\/experiment\/([A-Za-z0-9_-]+)\/?$/);
+  if (experiment?.[1]) return <ExperimentPage id={experiment[1]} />;
+  switch (path.replace(/\/+$/, '') || '/') {
+    case '/':
+      return <HomePage />;
+    case '/upload':
+      return <UploadPage />;
+    case '/queue':
+      return <QueuePage />;
+    case '/my-experiments':
+      return <MyExperimentsPage />;
+    case '/dashboard':
+      return <DashboardPage />;
+    case '/settings':
+      return <SettingsPage />;
+    case '/account':
+      return <AccountPage />;
+    default:
+      return (
+        <div className="card">
+          <h1>Page not found</h1>
+          <p>
+            There is no page at <code>{path}</code>. <Link href="/">Go to the overview</Link>.
+          </p>
+        </div>
+      );
+  }
+}
+
+function Header() {
+  const path = usePath();
+  const { session } = useSession();
+  const hubConnected = useHubConnected();
+  const active = (href: string) => (href === '/' ? path === '/' : path.startsWith(href));
+  return (
+    <header className="topbar">
+      <div className="topbar-inner">
+        <Link href="/" className="brand">
+          <span className="brand-mark" aria-hidden="true">
+            ◉
+          </span>
+          Bioreactor
+        </Link>
+        <nav className="nav" aria-label="Main">
+          {NAV.map((n) => (
+            <Link key={n.href} href={n.href} className={active(n.href) ? 'active' : ''}>
+              {n.label}
+            </Link>
+          ))}
+        </nav>
+        <div className="topbar-right">
+          <span
+            className={`dot ${hubConnected ? 'dot-ok' : 'dot-bad'}`}
+            title={hubConnected ? 'Live updates from the hub' : 'Not receiving live updates from the hub'}
+            data-testid="hub-connection"
+          />
+          <Link href="/account" className="account-link" data-testid="account-link">
+            {session?.user ? (
+              <>
+                {session.user.username}
+                {session.user.role === 'admin' && <span className="badge badge-admin">admin</span>}
+              </>
+            ) : (
+              'Sign in'
+            )}
+          </Link>
+        </div>
+      </div>
+    </header>
+  );
+}
 
 function App() {
-  return <h1>Bioreactor</h1>;
+  return (
+    <RouterProvider>
+      <SessionProvider>
+        <HubEventsProvider>
+          <Header />
+          <main className="content">
+            <Page />
+          </main>
+          <footer className="footer">Bioreactor v3 · web server · hub · node</footer>
+        </HubEventsProvider>
+      </SessionProvider>
+    </RouterProvider>
+  );
 }
 
 const root = document.getElementById('root');

@@ -1,0 +1,118 @@
+// Sign in, create an account (experiments then follow you across browsers), or sign out.
+import type { WebSession } from '@bioreactor/api';
+import { type FormEvent, useState } from 'react';
+import { api, errorText } from '../api.js';
+import { Link } from '../router.js';
+import { useSession } from '../session.js';
+
+export function AccountPage() {
+  const { session, setSession } = useSession();
+  const [mode, setMode] = useState<'login' | 'register'>('login');
+  const [username, setUsername] = useState('');
+  const [password, setPassword] = useState('');
+  const [error, setError] = useState<string>();
+  const [busy, setBusy] = useState(false);
+
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    setError(undefined);
+    setBusy(true);
+    try {
+      setSession(
+        await api<WebSession>(`/api/account/${mode}`, {
+          method: 'POST',
+          body: { username: username.trim(), password },
+        }),
+      );
+      setPassword('');
+    } catch (err) {
+      setError(errorText(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const logout = async () => {
+    setSession(await api<WebSession>('/api/account/logout', { method: 'POST' }));
+  };
+
+  if (session?.user)
+    return (
+      <div className="page narrow">
+        <div className="card">
+          <h1>Signed in</h1>
+          <p data-testid="signed-in-as">
+            You are signed in as <strong>{session.user.username}</strong>
+            {session.user.role === 'admin' ? ' (admin: you can reorder and manage the whole queue)' : ''}.
+          </p>
+          <p>
+            <Link href="/my-experiments">My experiments</Link> · <Link href="/queue">Queue</Link>
+          </p>
+          <button type="button" className="btn" onClick={logout} data-testid="sign-out">
+            Sign out
+          </button>
+        </div>
+      </div>
+    );
+
+  return (
+    <div className="page narrow">
+      <div className="card">
+        <div className="tabs">
+          <button type="button" className={mode === 'login' ? 'tab active' : 'tab'} onClick={() => setMode('login')}>
+            Sign in
+          </button>
+          <button
+            type="button"
+            className={mode === 'register' ? 'tab active' : 'tab'}
+            onClick={() => setMode('register')}
+            data-testid="tab-register"
+          >
+            Create account
+          </button>
+        </div>
+        <p className="muted">
+          {mode === 'login'
+            ? 'Without an account, your experiments belong to this browser. Signed in, they follow you to any browser.'
+            : 'Choose a name (3–32 letters, digits, _ . -) and a password of at least 8 characters.'}
+        </p>
+        <form onSubmit={submit} className="stack">
+          <label>
+            User name
+            <input
+              value={username}
+              onChange={(e) => setUsername(e.target.value)}
+              autoComplete="username"
+              required
+              data-testid="account-username"
+            />
+          </label>
+          <label>
+            Password
+            <input
+              type="password"
+              value={password}
+              onChange={(e) => setPassword(e.target.value)}
+              autoComplete={mode === 'login' ? 'current-password' : 'new-password'}
+              required
+              data-testid="account-password"
+            />
+          </label>
+          {error && (
+            <div className="notice notice-error" role="alert" data-testid="account-error">
+              {error}
+            </div>
+          )}
+          <button type="submit" className="btn btn-primary" disabled={busy} data-testid="account-submit">
+            {mode === 'login' ? 'Sign in' : 'Create account'}
+          </button>
+        </form>
+        {session && (
+          <p className="muted small">
+            This browser's anonymous session: <span className="mono">{session.session_id}…</span>
+          </p>
+        )}
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,170 @@
+// One experiment: state and timing, actions, a live tail of its log, a chart of its CSV, the download.
+import type { ExperimentSeries, WebExperiment } from '@bioreactor/api';
+import { useEffect, useRef, useState } from 'react';
+import { api } from '../api.js';
+import { ExperimentActions } from '../components/experiment-actions.js';
+import { SampleCharts } from '../components/sample-charts.js';
+import { StatusBadge } from '../components/status-badge.js';
+import { elapsedSeconds, formatDuration, formatTime, relativeStart } from '../format.js';
+import { useLiveResource } from '../hub-events.js';
+import { Link } from '../router.js';
+import { useSession } from '../session.js';
+
+/** While an experiment runs its log and chart refresh this often; a finished one is fetched once more. */
+const RUNNING_REFRESH_MS = 3000;
+
+function useWhileRunning<T>(load: () => Promise<T>, running: boolean, key: string) {
+  const [data, setData] = useState<T>();
+  const [error, setError] = useState<string>();
+  const loadRef = useRef(load);
+  loadRef.current = load;
+  useEffect(() => {
+    if (!key) return;
+    let alive = true;
+    const refresh = () =>
+      loadRef.current().then(
+        (v) => {
+          if (alive) {
+            setData(v);
+            setError(undefined);
+          }
+        },
+        (err: unknown) => {
+          if (alive) setError(err instanceof Error ? err.message : String(err));
+        },
+      );
+    void refresh();
+    const timer = running ? setInterval(refresh, RUNNING_REFRESH_MS) : undefined;
+    return () => {
+      alive = false;
+      if (timer) clearInterval(timer);
+    };
+  }, [running, key]);
+  return { data, error };
+}
+
+export function ExperimentPage({ id }: { id: string }) {
+  const { isAdmin } = useSession();
+  const { data, error, reload } = useLiveResource(
+    () => api<{ experiment: WebExperiment }>(`/api/experiments/${encodeURIComponent(id)}`),
+    id,
+  );
+  const e = data?.experiment;
+  const running = e?.status === 'running';
+  const started = Boolean(e?.started_at);
+  const logKey = e && started ? `${id}:${e.status}` : '';
+  const logs = useWhileRunning(
+    () => api<{ logs: string }>(`/api/experiments/${encodeURIComponent(id)}/logs?tail=200`),
+    running,
+    logKey,
+  );
+  const series = useWhileRunning(
+    () => api<ExperimentSeries>(`/api/experiments/${encodeURIComponent(id)}/series?points=800`),
+    running,
+    logKey,
+  );
+  const logBox = useRef<HTMLPreElement>(null);
+  // biome-ignore lint/correctness/useExhaustiveDependencies: scroll when new log text arrives
+  useEffect(() => {
+    const el = logBox.current;
+    if (el) el.scrollTop = el.scrollHeight;
+  }, [logs.data?.logs]);
+  const [, tick] = useState(0);
+  useEffect(() => {
+    if (!running) return;
+    const t = setInterval(() => tick((n) => n + 1), 1000);
+    return () => clearInterval(t);
+  }, [running]);
+
+  if (error && !e)
+    return (
+      <div className="page">
+        <div className="notice notice-error" data-testid="experiment-error">
+          {error}
+        </div>
+        <Link href="/my-experiments">Back to my experiments</Link>
+      </div>
+    );
+  if (!e) return <div className="page muted">Loading…</div>;
+  return (
+    <div className="page">
+      <div className="page-head">
+        <div className="crumbs">
+          <Link href="/my-experiments">My experiments</Link> /
+        </div>
+        <h1>
+          {e.name ?? 'Experiment'} <StatusBadge status={e.status} />
+        </h1>
+        <div className="mono muted small" data-testid="experiment-id">
+          {e.experiment_id}
+        </div>
+      </div>
+      <div className="grid-2">
+        <section className="card">
+          <h2>Status</h2>
+          <dl className="facts">
+            <dt>State</dt>
+            <dd data-testid="experiment-status">{e.status}</dd>
+            {e.queue_position !== null && (
+              <>
+                <dt>Queue position</dt>
+                <dd>
+                  {e.queue_position} (starts {relativeStart(e.estimated_start)})
+                </dd>
+              </>
+            )}
+            <dt>Created</dt>
+            <dd>{formatTime(e.created_at)}</dd>
+            <dt>Started</dt>
+            <dd>{formatTime(e.started_at)}</dd>
+            <dt>Finished</dt>
+            <dd>{formatTime(e.completed_at)}</dd>
+            <dt>Run time</dt>
+            <dd>
+              {formatDuration(elapsedSeconds(e.started_at, e.completed_at))} of at most{' '}
+              {formatDuration(e.max_duration_s)}
+            </dd>
+            {e.node && (
+              <>
+                <dt>Node</dt>
+                <dd>{e.node}</dd>
+              </>
+            )}
+            {e.exit_code !== null && (
+              <>
+                <dt>Exit code</dt>
+                <dd>{e.exit_code}</dd>
+              </>
+            )}
+          </dl>
+          {e.error_message && <pre className="error-box">{e.error_message}</pre>}
+          <ExperimentActions experiment={e} isAdmin={isAdmin} onDone={reload} />
+        </section>
+        <section className="card">
+          <h2>Log {running && <span className="muted small">(live)</span>}</h2>
+          {!started ? (
+            <p className="muted">The log appears when the experiment starts.</p>
+          ) : (
+            <pre className="log" ref={logBox} data-testid="experiment-log">
+              {logs.data?.logs || (logs.error ? `Log unavailable: ${logs.error}` : 'No output yet.')}
+            </pre>
+          )}
+        </section>
+      </div>
+      <h2>Data</h2>
+      {!started ? (
+        <p className="muted">The chart fills in once the experiment writes its CSV.</p>
+      ) : series.data ? (
+        <>
+          <p className="muted small">
+            {series.data.total_rows} rows of {series.data.file}
+            {series.data.total_rows > series.data.rows.length ? ` (showing ${series.data.rows.length})` : ''}
+          </p>
+          <SampleCharts samples={series.data.rows} />
+        </>
+      ) : (
+        <p className="muted">{series.error ? `No CSV yet: ${series.error}` : 'Loading…'}</p>
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,128 @@
+// Dashboard settings: series shown, update interval and the CSV followed; saved and applied at once.
+import type { DashboardSettings } from '@bioreactor/api';
+import { type FormEvent, useEffect, useState } from 'react';
+import { ApiFailure, api, errorText } from '../api.js';
+import { Link } from '../router.js';
+
+const SERIES: { key: keyof DashboardSettings['display_components']; label: string }[] = [
+  { key: 'co2_sensor', label: 'CO2 (ppm)' },
+  { key: 'temperature', label: 'Temperature (°C)' },
+  { key: 'od_voltages', label: 'Optical density, every channel (V)' },
+  { key: 'eyespy_voltages', label: 'Eyespy ADC, every board (V)' },
+  { key: 'stirrer_duty', label: 'Stirrer duty (%)' },
+  { key: 'peltier_duty', label: 'Peltier duty and direction (%)' },
+];
+
+export function SettingsPage() {
+  const [settings, setSettings] = useState<DashboardSettings>();
+  const [interval, setIntervalText] = useState('');
+  const [message, setMessage] = useState<{ ok: boolean; text: string }>();
+  const [busy, setBusy] = useState(false);
+
+  useEffect(() => {
+    api<DashboardSettings>('/api/settings/dashboard').then(
+      (s) => {
+        setSettings(s);
+        setIntervalText(String(s.update_interval));
+      },
+      (err: unknown) => setMessage({ ok: false, text: errorText(err) }),
+    );
+  }, []);
+
+  if (!settings) return <div className="page muted">{message?.text ?? 'Loading…'}</div>;
+
+  const save = async (event: FormEvent) => {
+    event.preventDefault();
+    setMessage(undefined);
+    const updateInterval = Number(interval);
+    if (!Number.isFinite(updateInterval) || updateInterval < 0.5 || updateInterval > 60) {
+      setMessage({ ok: false, text: 'The update interval must be between 0.5 and 60 seconds.' });
+      return;
+    }
+    setBusy(true);
+    try {
+      const res = await api<{ settings: DashboardSettings; message: string }>('/api/settings/dashboard', {
+        method: 'POST',
+        body: { ...settings, update_interval: updateInterval },
+      });
+      setSettings(res.settings);
+      setMessage({ ok: true, text: res.message });
+    } catch (err) {
+      const detail =
+        err instanceof ApiFailure && err.problems.length > 0 ? err.problems.map((p) => p.message).join('; ') : '';
+      setMessage({ ok: false, text: detail || errorText(err) });
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <div className="page">
+      <div className="page-head">
+        <h1>Dashboard settings</h1>
+        <p className="muted">
+          Shared by everyone using this web server; changes apply to open dashboards at once.{' '}
+          <Link href="/dashboard">Open the dashboard</Link>
+        </p>
+      </div>
+      <form className="card settings-form" onSubmit={save} data-testid="settings-form">
+        <fieldset>
+          <legend>Series shown</legend>
+          {SERIES.map((s) => (
+            <label key={s.key} className="check">
+              <input
+                type="checkbox"
+                data-testid={`setting-${s.key}`}
+                checked={settings.display_components[s.key]}
+                onChange={(e) =>
+                  setSettings({
+                    ...settings,
+                    display_components: { ...settings.display_components, [s.key]: e.target.checked },
+                  })
+                }
+              />
+              {s.label}
+            </label>
+          ))}
+        </fieldset>
+        <label>
+          Update interval, seconds (0.5–60)
+          <input
+            type="number"
+            min={0.5}
+            max={60}
+            step={0.5}
+            value={interval}
+            onChange={(e) => setIntervalText(e.target.value)}
+            data-testid="setting-interval"
+          />
+        </label>
+        <label>
+          CSV file followed during experiments
+          <input
+            value={settings.csv_file_path}
+            onChange={(e) => setSettings({ ...settings, csv_file_path: e.target.value })}
+            pattern="[A-Za-z0-9._\-]+\.csv"
+            title="A file name in the experiment's output directory, ending in .csv"
+            data-testid="setting-csv"
+          />
+          <span className="muted small">
+            A file name in the experiment's output directory, e.g. experiment_data.csv
+          </span>
+        </label>
+        {message && (
+          <div
+            className={`notice ${message.ok ? 'notice-ok' : 'notice-error'}`}
+            role="status"
+            data-testid="settings-message"
+          >
+            {message.text}
+          </div>
+        )}
+        <button type="submit" className="btn btn-primary" disabled={busy} data-testid="settings-save">
+          {busy ? 'Saving…' : 'Save'}
+        </button>
+      </form>
+    </div>
+  );
+}
