@@ -29,7 +29,10 @@ export const ComponentNameSchema = Type.Union(
 
 export const PELTIER_DIRECTIONS = ['heat', 'cool', 'forward', 'reverse'] as const;
 export type PeltierDirection = (typeof PELTIER_DIRECTIONS)[number];
-export const PeltierDirectionSchema = Type.Union(PELTIER_DIRECTIONS.map((d) => Type.Literal(d)));
+export const PeltierDirectionSchema = Type.Union(
+  [Type.Literal('heat'), Type.Literal('cool'), Type.Literal('forward'), Type.Literal('reverse')],
+  { description: 'heat and reverse heat; cool and forward cool' },
+);
 
 const Reading = Type.Union([Type.Number(), Type.Null()], { description: 'null when unavailable' });
 
@@ -102,6 +105,9 @@ export const RingLightState = state('RingLight', {
   blue: Type.Integer({ minimum: 0, maximum: 255 }),
   active: Type.Boolean(),
   pixel_count: Type.Integer(),
+  pixels: Type.Array(Type.Array(Type.Integer({ minimum: 0, maximum: 255 }), { minItems: 3, maxItems: 3 }), {
+    description: 'Every pixel as [red, green, blue], index order',
+  }),
 });
 
 /** State body per component, for `GET /api/v3/{component}/state`. */
@@ -170,6 +176,24 @@ export const Capability = Type.Object(
 export const Capabilities = Type.Record(Type.String(), Capability);
 
 /** The batched state of every available component: one request for `measure_all_data`. */
+/** Query of `GET /api/v3/history`: one sensor's cached samples, oldest first. */
+export const HistoryQuery = Type.Object({
+  component: Type.String({ description: 'A sensor: co2_sensor, temp_sensor, optical_density or eyespy_adc' }),
+  since: Type.Optional(Type.String({ format: 'date-time', description: 'Only samples taken after this instant' })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 86400, default: 3600, description: 'Newest N samples' })),
+});
+export const History = Type.Object({
+  component: Type.String(),
+  unit: Type.String(),
+  channels: Type.Array(Type.String(), { description: 'What each entry of `values` is' }),
+  samples: Type.Array(
+    Type.Object({
+      timestamp: Type.String({ format: 'date-time' }),
+      values: Type.Array(Reading),
+    }),
+  ),
+});
+
 export const AllStates = Type.Object({
   timestamp: Type.String({ format: 'date-time' }),
   hardware_mode: Type.Union([Type.Literal('real'), Type.Literal('simulation')]),

@@ -1,10 +1,17 @@
 // Route contracts of the node (port 9000): hardware v3 + v2, and experiment runs.
 import { type Static, Type } from 'typebox';
-import { Ack, defineRoute, IdParams } from './common.js';
+import { Ack, defineRoute, IdParams, type RouteContract } from './common.js';
 import {
+  ACTUATOR_NAMES,
+  type ActuatorName,
   AllStates,
   Capabilities,
-  ComponentNameSchema,
+  COMPONENT_CONTROL_SCHEMAS,
+  COMPONENT_NAMES,
+  COMPONENT_STATE_SCHEMAS,
+  type ComponentName,
+  History,
+  HistoryQuery,
   LegacyControlResult,
   LegacyLedBody,
   LegacyPeltierBody,
@@ -49,7 +56,7 @@ export const NodeStatus = Type.Object({
   active_experiment: Type.Union([ExperimentId, Type.Null()]),
 });
 
-const ComponentParams = Type.Object({ component: ComponentNameSchema });
+const ComponentParams = Type.Object({ component: Type.String({ description: 'A component name' }) });
 const hw = ['hardware'];
 
 export const nodeRoutes = {
@@ -73,12 +80,22 @@ export const nodeRoutes = {
     url: '/api/v3/state',
     schema: { tags: hw, summary: 'Every available component in one response', response: { 200: AllStates } },
   }),
+  history: defineRoute({
+    method: 'GET',
+    url: '/api/v3/history',
+    schema: {
+      tags: hw,
+      summary: 'Recent samples of one sensor (24 h at 1 Hz kept), for backfilling charts',
+      querystring: HistoryQuery,
+      response: { 200: History, ...errorResponses('VALIDATION_FAILED', 'COMPONENT_NOT_FOUND') },
+    },
+  }),
   componentState: defineRoute({
     method: 'GET',
     url: '/api/v3/:component/state',
     schema: {
       tags: hw,
-      summary: 'Latest state of one component (sensors serve their cached sample)',
+      summary: 'Any other name: answers 404 with the valid component names',
       params: ComponentParams,
       response: { 200: Type.Object({}, { additionalProperties: true }), ...errorResponses('COMPONENT_NOT_FOUND') },
     },
@@ -88,7 +105,7 @@ export const nodeRoutes = {
     url: '/api/v3/:component/control',
     schema: {
       tags: hw,
-      summary: 'Command an actuator (JSON body per component)',
+      summary: 'Any other name: answers 404 with the actuator names',
       params: ComponentParams,
       body: Type.Object({}, { additionalProperties: true }),
       response: {
@@ -163,6 +180,42 @@ export const nodeRoutes = {
     schema: { tags: ['v2'], response: { 200: LegacyTemperature, ...errorResponses('COMPONENT_UNAVAILABLE') } },
   }),
 } as const;
+
+/** `GET /api/v3/{component}/state`, one route per component with its own state schema. */
+export const componentStateRoutes = Object.fromEntries(
+  COMPONENT_NAMES.map((name) => [
+    name,
+    defineRoute({
+      method: 'GET',
+      url: `/api/v3/${name}/state`,
+      schema: {
+        tags: hw,
+        summary: `Latest state of ${name}${(ACTUATOR_NAMES as readonly string[]).includes(name) ? ' (the last command)' : ' (its cached sample)'}`,
+        response: { 200: COMPONENT_STATE_SCHEMAS[name], ...errorResponses('COMPONENT_NOT_FOUND') },
+      },
+    }),
+  ]),
+) as unknown as { [K in ComponentName]: RouteContract };
+
+/** `POST /api/v3/{actuator}/control`, one route per actuator; answers the new state. */
+export const componentControlRoutes = Object.fromEntries(
+  ACTUATOR_NAMES.map((name) => [
+    name,
+    defineRoute({
+      method: 'POST',
+      url: `/api/v3/${name}/control`,
+      schema: {
+        tags: hw,
+        summary: `Command ${name}`,
+        body: COMPONENT_CONTROL_SCHEMAS[name],
+        response: {
+          200: COMPONENT_STATE_SCHEMAS[name],
+          ...errorResponses('VALIDATION_FAILED', 'COMPONENT_NOT_FOUND', 'SAFETY_INTERLOCK', 'DEVICE_FAULT'),
+        },
+      },
+    }),
+  ]),
+) as unknown as { [K in ActuatorName]: RouteContract };
 
 // ---- experiment runs on the node (original-system.md §2.7, fixed) ----
 

@@ -1,0 +1,144 @@
+// Simulation: the same drivers over emulated chips, all sensing one seeded vessel model on the injected clock.
+import type { Clock } from './clock.js';
+import { TIC_MAX_VELOCITY } from './drivers/tic.js';
+import { Ads1115Chip, Ads7830Chip, EmulatedI2cBus, EzoCo2Chip, K33Chip } from './emulated/i2c-chips.js';
+import { EmulatedOneWire } from './emulated/one-wire.js';
+import { EmulatedGpio, EmulatedNeoPixelSpi, EmulatedPwm, EmulatedTic } from './emulated/outputs.js';
+import { type HardwareFile, i2cAddress } from './hardware-file.js';
+import { type PwmWiring, pwmChannelFor } from './pins.js';
+import { createRandom } from './random.js';
+import type { TransportFactory } from './transports/types.js';
+import { VesselModel } from './vessel-model.js';
+
+export interface Simulation {
+  transports: TransportFactory;
+  model: VesselModel;
+  bus: EmulatedI2cBus;
+  oneWire: EmulatedOneWire;
+  tics: Map<string, EmulatedTic>;
+  pwm: Map<string, EmulatedPwm>;
+  gpio: Map<number, EmulatedGpio>;
+  ring: EmulatedNeoPixelSpi;
+}
+
+/** Pumps whose name says they take liquid out; the rest feed the vessel. */
+export const isOutflowPump = (name: string) => /out|waste|effluent|harvest/i.test(name);
+
+export function createSimulation(file: HardwareFile, clock: Clock, seed: number): Simulation {
+  const pwm = new Map<string, EmulatedPwm>();
+  const gpio = new Map<number, EmulatedGpio>();
+  const tics = new Map<string, EmulatedTic>();
+  const ring = new EmulatedNeoPixelSpi(file.ring_light.pixel_count);
+  const pwmFor = (wiring: PwmWiring) => {
+    const where = pwmChannelFor(wiring);
+    return 'error' in where ? undefined : pwm.get(`${where.chip}:${where.channel}`);
+  };
+  const model: VesselModel = new VesselModel(
+    {
+      peltier: () => {
+        const duty = pwmFor(file.peltier_driver)?.fraction ?? 0;
+        const dirHigh = gpio.get(file.peltier_driver.dir_pin)?.high ?? false;
+        const heating = dirHigh === file.peltier_driver.direction_inverted;
+        return heating ? duty : -duty;
+      },
+      stirrer: () => pwmFor(file.stirrer)?.fraction ?? 0,
+      led: () => pwmFor(file.led)?.fraction ?? 0,
+      ringLight: () => ring.pixels.reduce((sum, [r, g, b]) => sum + (r + g + b) / 765, 0) / ring.pixelCount,
+      flows: () => {
+        let inMlPerS = 0;
+        let outMlPerS = 0;
+        for (const [name, pump] of Object.entries(file.pumps)) {
+          const tic = tics.get(pump.serial);
+          if (!tic) continue;
+          const sign = pump.direction === 'reverse' ? -1 : 1;
+          const mlPerS = (sign * tic.velocity) / pump.steps_per_ml;
+          if (isOutflowPump(name)) outMlPerS += mlPerS;
+          else inMlPerS += mlPerS;
+        }
+        return { inMlPerS, outMlPerS };
+      },
+    },
+    createRandom(seed),
+    clock.now(),
+  );
+  const at = <T>(read: () => T) => {
+    model.advanceTo(clock.now());
+    return read();
+  };
+  // Every output change first brings the model up to now, so the old input applied until this instant.
+  const settleBefore =
+    <A extends unknown[], R>(fn: (...args: A) => R) =>
+    (...args: A) => {
+      model.advanceTo(clock.now());
+      return fn(...args);
+    };
+
+  const bus = new EmulatedI2cBus();
+  const co2Addr = i2cAddress(file.co2_sensor_i2c_address, file.co2_sensor_type === 'sensair_k33' ? 0x68 : 0x69);
+  bus.attach(
+    co2Addr,
+    file.co2_sensor_type === 'sensair_k33'
+      ? new K33Chip(clock, () => at(() => model.co2()))
+      : new EzoCo2Chip(clock, () => at(() => model.co2())),
+  );
+  const odNames = Object.entries(file.od_adc.channels);
+  const odVolts = (input: number) => {
+    const name = odNames.find(([, pin]) => Number(pin.slice(1)) === input)?.[0];
+    return name === undefined ? 0.002 : at(() => model.photodiode(name));
+  };
+  bus.attach(
+    i2cAddress(file.od_adc.i2c_address, 0x48),
+    file.od_adc.type === 'ads7830' ? new Ads7830Chip(file.od_adc.vref, odVolts) : new Ads1115Chip(clock, odVolts),
+  );
+  Object.values(file.eyespy_adc.boards).forEach((board, index) => {
+    bus.attach(
+      i2cAddress(board.i2c_address, 0x49),
+      new Ads1115Chip(clock, () => at(() => model.eyespy(index)), board.chip === 'ads1114' ? 1 : 4),
+    );
+  });
+
+  const thermometers = new Map<string, () => number>();
+  const ids = file.temp_sensor.order.length > 0 ? file.temp_sensor.order : [];
+  for (let i = 0; i < file.temp_sensor.simulated_count; i++) {
+    const id = ids[i] ?? `28-${(0x0316a2790000 + i * 0x1111).toString(16).padStart(12, '0')}`;
+    thermometers.set(id, () => at(() => model.thermometer(i)));
+  }
+  const oneWire = new EmulatedOneWire(clock, thermometers);
+
+  const transports: TransportFactory = {
+    i2c: async () => bus,
+    oneWire: async () => oneWire,
+    pwm: async (chip, channel) => {
+      const key = `${chip}:${channel}`;
+      const channelEmu = pwm.get(key) ?? new EmulatedPwm();
+      pwm.set(key, channelEmu);
+      return {
+        configure: settleBefore((hz: number) => channelEmu.configure(hz)),
+        setDuty: settleBefore((f: number) => channelEmu.setDuty(f)),
+        close: settleBefore(() => channelEmu.close()),
+      };
+    },
+    gpio: async (pin) => {
+      const line = gpio.get(pin) ?? new EmulatedGpio();
+      gpio.set(pin, line);
+      return { set: settleBefore((h: boolean) => line.set(h)), close: settleBefore(() => line.close()) };
+    },
+    spi: async () => ({
+      write: settleBefore((bytes: Uint8Array, hz: number) => ring.write(bytes, hz)),
+      close: () => ring.close(),
+    }),
+    serial: async (serialNumber) => {
+      const tic = tics.get(serialNumber) ?? new EmulatedTic(clock);
+      tics.set(serialNumber, tic);
+      return {
+        write: settleBefore((bytes: Uint8Array) => tic.write(bytes)),
+        read: (length: number) => tic.read(length),
+        close: () => tic.close(),
+      };
+    },
+  };
+  return { transports, model, bus, oneWire, tics, pwm, gpio, ring };
+}
+
+/** Fastest a pump can run, mL/s, given its calibration (the Tic's velocity limit). */
+export const maxPumpMlPerS = (stepsPerMl: number) => TIC_MAX_VELOCITY / stepsPerMl;

@@ -1,0 +1,251 @@
+// Transports over what a Raspberry Pi 5 exposes: sysfs PWM, GPIO and 1-Wire as plain files; I2C and SPI through
+// npm packages loaded only when asked for, so a node without them starts and names the missing package.
+import { constants } from 'node:fs';
+import { access, open, readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ReadStream } from 'node:tty';
+import {
+  type GpioLine,
+  type I2cBus,
+  type OneWireBus,
+  type PwmChannel,
+  type SerialLink,
+  type SpiDevice,
+  type TransportFactory,
+  TransportUnavailable,
+} from './types.js';
+
+export interface LinuxPaths {
+  sysfsRoot: string;
+  devRoot: string;
+  gpioChipLabel: string;
+}
+
+/** Loads an optional native package by name; undefined when it is not installed or cannot load. */
+async function optionalImport(specifier: string): Promise<{ module?: Record<string, unknown>; error?: string }> {
+  try {
+    const mod = (await import(specifier)) as Record<string, unknown> & { default?: Record<string, unknown> };
+    return { module: mod.default ?? mod };
+  } catch (err) {
+    return { error: (err as Error).message.split('\n')[0] };
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path, constants.F_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Waits for a sysfs node udev creates after an export; a short bounded retry, not a timing assumption. */
+async function waitForPath(path: string): Promise<boolean> {
+  for (let i = 0; i < 50; i++) {
+    if (await exists(path)) return true;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return false;
+}
+
+interface I2cBusModule {
+  openPromisified(bus: number): Promise<{
+    i2cWrite(addr: number, length: number, buf: Buffer): Promise<{ bytesWritten: number }>;
+    i2cRead(addr: number, length: number, buf: Buffer): Promise<{ bytesRead: number; buffer: Buffer }>;
+    close(): Promise<void>;
+  }>;
+}
+
+export function openI2c(bus: number, paths: LinuxPaths): Promise<I2cBus> {
+  return (async () => {
+    const device = join(paths.devRoot, `i2c-${bus}`);
+    if (!(await exists(device)))
+      throw new TransportUnavailable(`${device} does not exist: enable I2C (raspi-config → Interface → I2C)`);
+    const { module, error } = await optionalImport('i2c-bus');
+    if (!module)
+      throw new TransportUnavailable(`the i2c-bus package is not installed (${error}): run npm install i2c-bus`);
+    const handle = await (module as unknown as I2cBusModule).openPromisified(bus);
+    return {
+      async write(address, bytes) {
+        const { bytesWritten } = await handle.i2cWrite(address, bytes.length, Buffer.from(bytes));
+        if (bytesWritten !== bytes.length) throw new Error(`short I2C write to 0x${address.toString(16)}`);
+      },
+      async read(address, length) {
+        const { bytesRead, buffer } = await handle.i2cRead(address, length, Buffer.alloc(length));
+        if (bytesRead !== length) throw new Error(`short I2C read from 0x${address.toString(16)}`);
+        return new Uint8Array(buffer);
+      },
+      close: () => handle.close(),
+    };
+  })();
+}
+
+export function sysfsOneWire(paths: LinuxPaths): OneWireBus {
+  const dir = join(paths.sysfsRoot, 'bus', 'w1', 'devices');
+  return {
+    async listThermometers() {
+      let names: string[];
+      try {
+        names = await readdir(dir);
+      } catch {
+        throw new TransportUnavailable(`${dir} is missing: add dtoverlay=w1-gpio to /boot/firmware/config.txt`);
+      }
+      return names.filter((n) => /^28-[0-9a-f]{12}$/.test(n)).sort();
+    },
+    readSlave: (id) => readFile(join(dir, id, 'w1_slave'), 'utf8'),
+  };
+}
+
+export async function sysfsPwm(chip: number, channel: number, paths: LinuxPaths): Promise<PwmChannel> {
+  const chipDir = join(paths.sysfsRoot, 'class', 'pwm', `pwmchip${chip}`);
+  if (!(await exists(chipDir)))
+    throw new TransportUnavailable(
+      `${chipDir} is missing: add dtoverlay=pwm-2chan (GPIO 12/13/18/19) to /boot/firmware/config.txt`,
+    );
+  const dir = join(chipDir, `pwm${channel}`);
+  if (!(await exists(dir))) {
+    await writeFile(join(chipDir, 'export'), String(channel));
+    if (!(await waitForPath(dir)))
+      throw new TransportUnavailable(`exporting PWM channel ${channel} of ${chipDir} failed`);
+  }
+  let periodNs = 0;
+  return {
+    async configure(frequencyHz) {
+      periodNs = Math.round(1e9 / frequencyHz);
+      // The kernel refuses a period shorter than the current duty, so the duty goes to 0 first.
+      await writeFile(join(dir, 'duty_cycle'), '0');
+      await writeFile(join(dir, 'period'), String(periodNs));
+      await writeFile(join(dir, 'enable'), '1');
+    },
+    async setDuty(fraction) {
+      await writeFile(join(dir, 'duty_cycle'), String(Math.round(periodNs * Math.min(1, Math.max(0, fraction)))));
+    },
+    async close() {
+      await writeFile(join(dir, 'duty_cycle'), '0');
+      await writeFile(join(dir, 'enable'), '0');
+    },
+  };
+}
+
+/** Finds the sysfs number base of the header's GPIO controller (gpiochip4 on a Pi 5, base 571 on 6.6 kernels). */
+async function gpioBase(paths: LinuxPaths): Promise<number> {
+  const root = join(paths.sysfsRoot, 'class', 'gpio');
+  let entries: string[] = [];
+  try {
+    entries = await readdir(root);
+  } catch {
+    throw new TransportUnavailable(`${root} is missing: the kernel has no sysfs GPIO (CONFIG_GPIO_SYSFS)`);
+  }
+  for (const entry of entries.filter((e) => e.startsWith('gpiochip'))) {
+    const label = (await readFile(join(root, entry, 'label'), 'utf8').catch(() => '')).trim();
+    if (label === paths.gpioChipLabel) return Number((await readFile(join(root, entry, 'base'), 'utf8')).trim());
+  }
+  throw new TransportUnavailable(`no GPIO controller labelled ${paths.gpioChipLabel} under ${root}`);
+}
+
+export async function sysfsGpio(pin: number, paths: LinuxPaths): Promise<GpioLine> {
+  const root = join(paths.sysfsRoot, 'class', 'gpio');
+  const number = (await gpioBase(paths)) + pin;
+  const dir = join(root, `gpio${number}`);
+  if (!(await exists(dir))) {
+    await writeFile(join(root, 'export'), String(number));
+    if (!(await waitForPath(dir))) throw new TransportUnavailable(`exporting GPIO ${pin} (${number}) failed`);
+  }
+  await writeFile(join(dir, 'direction'), 'low');
+  return {
+    set: (high) => writeFile(join(dir, 'value'), high ? '1' : '0'),
+    close: () => writeFile(join(dir, 'value'), '0'),
+  };
+}
+
+interface SpiModule {
+  open(
+    bus: number,
+    device: number,
+    cb: (err: Error | null) => void,
+  ): {
+    transfer(messages: object[], cb: (err: Error | null) => void): void;
+    close(cb: (err: Error | null) => void): void;
+  };
+}
+
+export async function openSpi(name: string, paths: LinuxPaths): Promise<SpiDevice> {
+  const path = join(paths.devRoot, name);
+  if (!(await exists(path)))
+    throw new TransportUnavailable(`${path} does not exist: enable SPI (raspi-config → Interface → SPI)`);
+  const { module, error } = await optionalImport('spi-device');
+  if (!module)
+    throw new TransportUnavailable(`the spi-device package is not installed (${error}): run npm install spi-device`);
+  const [bus, chip] = name.replace('spidev', '').split('.').map(Number) as [number, number];
+  const device = await new Promise<ReturnType<SpiModule['open']>>((resolve, reject) => {
+    const d = (module as unknown as SpiModule).open(bus, chip, (err) => (err ? reject(err) : resolve(d)));
+  });
+  return {
+    write: (bytes, speedHz) =>
+      new Promise((resolve, reject) =>
+        device.transfer([{ sendBuffer: Buffer.from(bytes), byteLength: bytes.length, speedHz }], (err) =>
+          err ? reject(err) : resolve(),
+        ),
+      ),
+    close: () => new Promise((resolve) => device.close(() => resolve())),
+  };
+}
+
+/** The Tic's USB virtual COM port, found by its serial number under /dev/serial/by-id. */
+export async function openTicSerial(serialNumber: string, paths: LinuxPaths): Promise<SerialLink> {
+  const byId = join(paths.devRoot, 'serial', 'by-id');
+  const names = await readdir(byId).catch(() => [] as string[]);
+  const name = names.find((n) => n.includes(`Tic`) && n.includes(serialNumber) && n.endsWith('-if00'));
+  if (!name)
+    throw new TransportUnavailable(
+      `no Tic with serial ${serialNumber} under ${byId}: check the USB cable and the serial in the hardware file`,
+    );
+  const handle = await open(join(byId, name), 'r+');
+  const input = new ReadStream(handle.fd);
+  input.setRawMode(true);
+  let buffered = Buffer.alloc(0);
+  let waiter: (() => void) | undefined;
+  input.on('data', (chunk: Buffer) => {
+    buffered = Buffer.concat([buffered, chunk]);
+    waiter?.();
+  });
+  return {
+    async write(bytes) {
+      await handle.write(bytes);
+    },
+    read(length, timeoutMs) {
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          waiter = undefined;
+          reject(new Error(`the Tic ${serialNumber} did not answer within ${timeoutMs} ms`));
+        }, timeoutMs);
+        const check = () => {
+          if (buffered.length < length) return;
+          clearTimeout(timer);
+          waiter = undefined;
+          const out = buffered.subarray(0, length);
+          buffered = buffered.subarray(length);
+          resolve(new Uint8Array(out));
+        };
+        waiter = check;
+        check();
+      });
+    },
+    async close() {
+      input.destroy();
+      await handle.close();
+    },
+  };
+}
+
+export function linuxTransports(paths: LinuxPaths): TransportFactory {
+  return {
+    i2c: (bus) => openI2c(bus, paths),
+    oneWire: async () => sysfsOneWire(paths),
+    pwm: (chip, channel) => sysfsPwm(chip, channel, paths),
+    gpio: (pin) => sysfsGpio(pin, paths),
+    spi: (device) => openSpi(device, paths),
+    serial: (serialNumber) => openTicSerial(serialNumber, paths),
+  };
+}

@@ -1,0 +1,197 @@
+// The v3 and v2 hardware routes, on the node's own server or on an experiment's private one (`source` says whose
+// commands these are in the command log). Thin: parse, call the hardware, let the error handler map errors.
+import {
+  ACTUATOR_NAMES,
+  type ActuatorName,
+  ApiError,
+  COMPONENT_NAMES,
+  type ComponentControls,
+  type ComponentName,
+  componentControlRoutes,
+  componentStateRoutes,
+  EVENT_TYPES,
+  type HistoryQuery,
+  type LegacyLedBody,
+  type LegacyPeltierBody,
+  type LegacyPumpBody,
+  type LegacyRingLightBody,
+  type LegacyStirrerBody,
+  nodeRoutes,
+} from '@bioreactor/api';
+import { openEventStream, type Service } from '@bioreactor/service-kit';
+import type { FastifyInstance, RouteOptions } from 'fastify';
+import type { Static } from 'typebox';
+import type { Hardware } from '../hardware/index.js';
+
+type AnyFastify = FastifyInstance | Service;
+
+const LEGACY_LABELS: Record<ComponentName, string> = {
+  co2_sensor: 'CO2 sensor',
+  temp_sensor: 'Temperature sensor',
+  optical_density: 'Optical density sensor',
+  eyespy_adc: 'Eyespy ADC',
+  pumps: 'Pumps',
+  stirrer: 'Stirrer',
+  peltier_driver: 'Peltier',
+  led: 'LED',
+  ring_light: 'Ring light',
+};
+
+function notFound(hardware: Hardware, name: ComponentName): ApiError {
+  const reason = hardware.report().unavailable[name] ?? 'not configured';
+  return new ApiError('COMPONENT_NOT_FOUND', `${name} is unavailable on this node: ${reason}`);
+}
+
+/** v2 answers 503 where v3 answers 404, as the original did. */
+function legacyUnavailable(hardware: Hardware, name: ComponentName): ApiError {
+  const reason = hardware.report().unavailable[name] ?? 'not configured';
+  return new ApiError('COMPONENT_UNAVAILABLE', `${LEGACY_LABELS[name]} not available: ${reason}`);
+}
+
+export async function registerHardwareRoutes(
+  server: AnyFastify,
+  hardware: Hardware,
+  opts: { source: string },
+): Promise<void> {
+  const app = server as FastifyInstance;
+  const route = (options: RouteOptions) => app.route(options);
+  const source = opts.source;
+
+  route({ ...nodeRoutes.capabilities, handler: async () => hardware.capabilities() } as RouteOptions);
+  route({ ...nodeRoutes.allStates, handler: async () => hardware.allStates() } as RouteOptions);
+  route({
+    ...nodeRoutes.history,
+    handler: async (request) => {
+      const q = request.query as Static<typeof HistoryQuery>;
+      return hardware.history(q.component, q.since, q.limit ?? 3600);
+    },
+  } as RouteOptions);
+
+  for (const name of COMPONENT_NAMES) {
+    route({
+      ...componentStateRoutes[name],
+      handler: async () => {
+        const state = hardware.componentState(name);
+        if (!state) throw notFound(hardware, name);
+        return state;
+      },
+    } as RouteOptions);
+  }
+  for (const name of ACTUATOR_NAMES) {
+    route({
+      ...componentControlRoutes[name],
+      handler: async (request) => {
+        if (!hardware.componentState(name)) throw notFound(hardware, name);
+        return hardware.control(name, request.body as ComponentControls[typeof name], source);
+      },
+    } as RouteOptions);
+  }
+  route({
+    ...nodeRoutes.componentState,
+    handler: async (request) => {
+      const { component } = request.params as { component: string };
+      throw new ApiError(
+        'COMPONENT_NOT_FOUND',
+        `No component "${component}": use one of ${COMPONENT_NAMES.join(', ')}`,
+      );
+    },
+  } as RouteOptions);
+  route({
+    ...nodeRoutes.componentControl,
+    handler: async (request) => {
+      const { component } = request.params as { component: string };
+      const what = (COMPONENT_NAMES as readonly string[]).includes(component)
+        ? `${component} is a sensor and takes no commands`
+        : `No component "${component}"`;
+      throw new ApiError('COMPONENT_NOT_FOUND', `${what}: the actuators are ${ACTUATOR_NAMES.join(', ')}`);
+    },
+  } as RouteOptions);
+
+  route({
+    ...nodeRoutes.stream,
+    handler: async (request, reply) => {
+      const stream = openEventStream(request, reply);
+      let id = 0;
+      const all = hardware.allStates();
+      for (const [component, state] of Object.entries(all.components)) {
+        const actuator = (ACTUATOR_NAMES as readonly string[]).includes(component);
+        if (actuator) stream.send(EVENT_TYPES.componentChanged, { component, state, source: 'current' }, ++id);
+        else stream.send(EVENT_TYPES.componentSample, { component, state }, ++id);
+      }
+      const onSample = (event: unknown) => stream.send(EVENT_TYPES.componentSample, event, ++id);
+      const onChanged = (event: unknown) => stream.send(EVENT_TYPES.componentChanged, event, ++id);
+      hardware.events.on('sample', onSample);
+      hardware.events.on('changed', onChanged);
+      stream.onClose(() => {
+        hardware.events.off('sample', onSample);
+        hardware.events.off('changed', onChanged);
+      });
+    },
+  } as RouteOptions);
+
+  // ---- v2 (original-system.md §2.4) ----
+  const legacyControl = async <K extends ActuatorName>(name: K, body: ComponentControls[K]) => {
+    if (!hardware.componentState(name)) throw legacyUnavailable(hardware, name);
+    return hardware.control(name, body, source);
+  };
+  route({
+    ...nodeRoutes.legacyLed,
+    handler: async (request) =>
+      legacyControl('led', { power: (request.body as Static<typeof LegacyLedBody>).state ? 100 : 0 }),
+  } as RouteOptions);
+  route({
+    ...nodeRoutes.legacyPeltier,
+    handler: async (request) => {
+      const body = request.body as Static<typeof LegacyPeltierBody>;
+      return legacyControl('peltier_driver', {
+        duty_cycle: body.power,
+        direction: body.forward ? 'forward' : 'reverse',
+      });
+    },
+  } as RouteOptions);
+  route({
+    ...nodeRoutes.legacyRingLight,
+    handler: async (request) => legacyControl('ring_light', request.body as Static<typeof LegacyRingLightBody>),
+  } as RouteOptions);
+  route({
+    ...nodeRoutes.legacyPump,
+    handler: async (request) => {
+      const body = request.body as Static<typeof LegacyPumpBody>;
+      return legacyControl('pumps', { pump_name: body.name, velocity: body.velocity });
+    },
+  } as RouteOptions);
+  route({
+    ...nodeRoutes.legacyStirrer,
+    handler: async (request) =>
+      legacyControl('stirrer', { duty_cycle: (request.body as Static<typeof LegacyStirrerBody>).duty_cycle }),
+  } as RouteOptions);
+  route({
+    ...nodeRoutes.legacySensorsAll,
+    handler: async () => {
+      const out: Record<string, unknown> = { status: 'success' };
+      const temp = hardware.componentState('temp_sensor');
+      if (temp) out.temperature = temp.temperature;
+      const od = hardware.componentState('optical_density');
+      if (od) out.photodiodes = od.voltages;
+      const co2 = hardware.componentState('co2_sensor');
+      if (co2) out.co2_ppm = co2.co2_ppm;
+      return out;
+    },
+  } as RouteOptions);
+  route({
+    ...nodeRoutes.legacyPhotodiodes,
+    handler: async () => {
+      const od = hardware.componentState('optical_density');
+      if (!od) throw legacyUnavailable(hardware, 'optical_density');
+      return { status: 'success', readings: od.voltages };
+    },
+  } as RouteOptions);
+  route({
+    ...nodeRoutes.legacyTemperature,
+    handler: async () => {
+      const temp = hardware.componentState('temp_sensor');
+      if (!temp) throw legacyUnavailable(hardware, 'temp_sensor');
+      return { status: 'success', temperature: temp.temperature };
+    },
+  } as RouteOptions);
+}

@@ -1,0 +1,65 @@
+// GET /api/status and GET /health: what works on this node, what does not and why, and the experiment runner.
+import { nodeRoutes, type RunnerInfo, SYSTEM_VERSION } from '@bioreactor/api';
+import type { Service } from '@bioreactor/service-kit';
+import type { Static } from 'typebox';
+import type { Hardware } from '../hardware/index.js';
+
+/** Provided by the experiment side; absent on a node without a runner. */
+export interface ExperimentStatusProvider {
+  runnerInfo(): Static<typeof RunnerInfo>;
+  activeExperimentId(): string | null;
+}
+
+const NO_RUNNER: Static<typeof RunnerInfo> = {
+  kind: 'none',
+  available: false,
+  detail: 'no experiment runner configured',
+};
+
+export async function registerStatusRoutes(
+  app: Service,
+  hardware: Hardware,
+  experiments: () => ExperimentStatusProvider | undefined,
+): Promise<void> {
+  const summary = () => {
+    const { initialized, unavailable } = hardware.report();
+    return {
+      hardware_mode: hardware.mode,
+      hardware_available: Object.values(initialized).some(Boolean),
+      initialized_components: initialized,
+      unavailable,
+    };
+  };
+  app.route({
+    ...nodeRoutes.health,
+    handler: async () => {
+      const s = summary();
+      return {
+        status: 'healthy' as const,
+        version: SYSTEM_VERSION,
+        hardware_mode: s.hardware_mode,
+        hardware_available: s.hardware_available,
+        initialized_components: s.initialized_components,
+        component_count: Object.values(s.initialized_components).filter(Boolean).length,
+      };
+    },
+  });
+  app.route({
+    ...nodeRoutes.status,
+    handler: async () => {
+      const s = summary();
+      const provider = experiments();
+      return {
+        status: 'operational' as const,
+        version: SYSTEM_VERSION,
+        api_version: 'v3_with_v2_compat' as const,
+        hardware_mode: s.hardware_mode,
+        hardware_available: s.hardware_available,
+        initialized_components: s.initialized_components,
+        unavailable_components: s.unavailable,
+        runner: provider?.runnerInfo() ?? NO_RUNNER,
+        active_experiment: provider?.activeExperimentId() ?? null,
+      };
+    },
+  });
+}
