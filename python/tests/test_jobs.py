@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import _thread
 import functools
+import os
+import subprocess
+import sys
 import threading
 import unittest
 from typing import Any, List
 
 from bioreactor_client import Bioreactor, pid_controller
 from bioreactor_client.jobs import call_job, next_tick
-from tests.node_process import NodeTestCase
+from tests.node_process import REPO_ROOT, NodeTestCase
 
 
 class TickTest(unittest.TestCase):
@@ -128,6 +131,17 @@ class RunTest(NodeTestCase):
         self.assertGreaterEqual(self.bioreactor.job_calls[0], 1)
         self.assertIn(self.bioreactor.get_peltier_state()["mode"], ("heat", "cool", "off"))
         self.assertIsNotNone(self.bioreactor._pid.get("last_error"))
+
+    def test_a_script_that_ends_without_waiting_is_told_its_jobs_stopped(self) -> None:
+        script = (
+            f"import sys; sys.path.insert(0, {os.path.join(REPO_ROOT, 'python', 'src')!r})\n"
+            "from bioreactor_client import Bioreactor\n"
+            f"Bioreactor({self.node.url!r}).run([(lambda b: None, 0.1, True)])\n"
+        )
+        result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn("the script ended while its jobs were still running", result.stderr)
+        self.assertIn("block=True", result.stderr)
 
     def test_bad_jobs_are_refused_with_what_to_pass(self) -> None:
         with self.assertRaisesRegex(ValueError, "period_s must be a positive number"):

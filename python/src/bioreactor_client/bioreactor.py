@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import numbers
 import signal
@@ -104,6 +105,7 @@ class Bioreactor:
         self._runner: Optional[JobRunner] = None
         self._runner_lock = threading.Lock()
         self._finished = False
+        self._atexit_registered = False
         # Controller memories for pid_controller and ring_light_cycle, kept per bioreactor.
         self._pid: Dict[str, Any] = {}
         self._ring_cycle: Dict[str, Any] = {}
@@ -334,6 +336,9 @@ class Bioreactor:
             runner = JobRunner(self, jobs, stop_on_error=stop_on_error)
             self._runner = runner
             runner.start()
+            if not self._atexit_registered:
+                atexit.register(self._warn_if_jobs_outlive_script)
+                self._atexit_registered = True
         if block:
             self.wait()
 
@@ -355,6 +360,17 @@ class Bioreactor:
         if runner.error is not None:
             raise runner.error
         return done
+
+    def _warn_if_jobs_outlive_script(self) -> None:
+        # run() returns at once; a script that then simply ends kills its jobs with it, which
+        # looks like an experiment that did nothing. Say so in the log the scientist will read.
+        runner = self._runner
+        if runner is not None and runner.running() and not runner.stopped:
+            logger.warning(
+                "the script ended while its jobs were still running, so they stopped with it; "
+                "use bioreactor.run(jobs, block=True) or bioreactor.wait() to let them finish"
+            )
+            runner.stop(timeout=1.0)
 
     @property
     def job_calls(self) -> List[int]:
