@@ -40,7 +40,8 @@ export class HubClient {
   }
 
   private who(caller: HubCaller | undefined): Record<string, string> {
-    if (!caller) return { [ROLE_HEADER]: 'admin', [SESSION_HEADER]: 'web-server' };
+    // No user named: the hub treats the web server's own reads (live data, the event relay) as an operator's.
+    if (!caller) return {};
     return { [SESSION_HEADER]: caller.hubUser, [ROLE_HEADER]: caller.role };
   }
 

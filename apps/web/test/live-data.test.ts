@@ -1,0 +1,180 @@
+// The live-data follower and the incremental CSV reader: CSV rows through the hub, hardware otherwise, no re-reads.
+import type { DashboardSettings } from '@bioreactor/api';
+import { ApiError } from '@bioreactor/api';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { CsvFollower, CsvRecordReader, downsample, rowToSample, timestampMs } from '../src/live/csv.js';
+import { type HardwareState, LiveData, type LiveEvent } from '../src/live/live-data.js';
+import { defaultSettings } from '../src/store/settings-store.js';
+
+const HEADER =
+  'timestamp,co2_ppm,temperature,od_voltages,eyespy_voltages,stirrer_duty,peltier_duty,peltier_direction\n';
+const row = (i: number) =>
+  `2026-01-25T20:35:${String(10 + i).padStart(2, '0')}.103915,${600 + i},25.4,"[0.12,0.15,0.18]",[],30.0,0.0,forward\n`;
+
+function hardware(co2: number): HardwareState {
+  return {
+    timestamp: new Date(Date.UTC(2026, 0, 25, 20, 0, co2 % 60)).toISOString(),
+    components: { co2_sensor: { co2_ppm: co2 }, temp_sensor: { temperature: 36.5 } },
+  };
+}
+
+function setup() {
+  const state = {
+    running: null as string | null,
+    file: HEADER,
+    reads: [] as { id: string; file: string; offset: number }[],
+    hardwareReads: 0,
+    settings: defaultSettings(),
+  };
+  const live = new LiveData({
+    runningExperiment: async () => state.running,
+    readCsv: async (id, file, offset) => {
+      state.reads.push({ id, file, offset });
+      if (file !== 'experiment_data.csv') throw new ApiError('FILE_NOT_FOUND', `no ${file}`);
+      const bytes = Buffer.from(state.file).subarray(offset, offset + 50);
+      return { bytes, nextOffset: offset + bytes.length };
+    },
+    readHardware: async () => hardware(400 + state.hardwareReads++),
+    settings: (): DashboardSettings => structuredClone(state.settings),
+  });
+  const events: LiveEvent[] = [];
+  live.subscribe((e) => events.push(e));
+  return { state, live, events };
+}
+
+describe('live data follower', () => {
+  it('shows hardware samples while nothing runs, then the running experiment’s CSV rows, read only once each', async () => {
+    const { state, live, events } = setup();
+    await live.tick();
+    expect(live.latestSample).toMatchObject({ source: 'hardware', co2_ppm: 400 });
+
+    state.running = 'exp-1';
+    state.file = HEADER + row(0) + row(1);
+    await live.tick();
+    expect(live.latestSample).toMatchObject({ source: 'csv', experiment_id: 'exp-1', co2_ppm: 601 });
+    expect(live.latestSample.od_voltages).toEqual([0.12, 0.15, 0.18]);
+    expect(events.at(-1)?.event).toBe('snapshot');
+    expect(live.snapshot().history.map((s) => s.co2_ppm)).toEqual([600, 601]);
+
+    const readBefore = state.reads.length;
+    state.file += row(2);
+    await live.tick();
+    const offsets = state.reads.slice(readBefore).map((r) => r.offset);
+    // It continues where it stopped: the bytes already read are never asked for again.
+    expect(offsets[0]).toBe(Buffer.byteLength(HEADER + row(0) + row(1)));
+    expect(events.at(-1)).toMatchObject({ event: 'sample' });
+    expect(JSON.parse(events.at(-1)?.data ?? '{}').co2_ppm).toBe(602);
+
+    state.running = null;
+    await live.tick();
+    expect(live.latestSample.source).toBe('hardware');
+  });
+
+  it('falls back to hardware until the CSV exists, and follows the file the settings name', async () => {
+    const { state, live } = setup();
+    state.running = 'exp-2';
+    state.settings.csv_file_path = 'other.csv';
+    await live.tick();
+    expect(live.latestSample).toMatchObject({ source: 'hardware', experiment_id: 'exp-2' });
+    expect(state.reads.at(-1)?.file).toBe('other.csv');
+
+    state.settings.csv_file_path = 'experiment_data.csv';
+    state.file = HEADER + row(5);
+    live.settingsChanged();
+    await live.tick();
+    expect(live.latestSample).toMatchObject({ source: 'csv', co2_ppm: 605 });
+  });
+
+  it('reports Unknown with the reason when neither the hub nor the node answers', async () => {
+    const live = new LiveData({
+      runningExperiment: async () => {
+        throw new ApiError('HUB_UNREACHABLE', 'the hub at http://hub:8000 did not answer');
+      },
+      readCsv: async () => ({ bytes: Buffer.alloc(0), nextOffset: 0 }),
+      readHardware: async () => {
+        throw new ApiError('NODE_UNREACHABLE', 'the node at http://node:9000 did not answer');
+      },
+      settings: defaultSettings,
+    });
+    await live.tick();
+    expect(live.latestSample).toMatchObject({ source: 'unknown', status: 'error' });
+    expect(live.latestSample.message).toContain('node:9000');
+    expect(live.latestSample.message).toContain('hub:8000');
+  });
+
+  it('replays the samples a reconnecting client missed, or sends a snapshot when it cannot', async () => {
+    const { live, events } = setup();
+    for (let i = 0; i < 3; i++) await live.tick();
+    const [first, second, third] = events;
+    expect(live.missedSince(first?.id)?.map((e) => e.id)).toEqual([second?.id, third?.id]);
+    expect(live.missedSince(third?.id)).toEqual([]);
+    expect(live.missedSince('otherrun-1')).toBeUndefined();
+    expect(live.missedSince(undefined)).toBeUndefined();
+  });
+
+  it('downsamples long histories for the snapshot, keeping the newest point', async () => {
+    const { live } = setup();
+    for (let i = 0; i < 700; i++) await live.tick();
+    const snap = live.snapshot(100);
+    expect(snap.history).toHaveLength(100);
+    expect(snap.history.at(-1)).toEqual(live.latestSample);
+  });
+});
+
+describe('CSV reading', () => {
+  it('yields the same records however the bytes are split, even inside quotes or a UTF-8 character', () => {
+    const text = `${HEADER}${row(0)}"2026-01-25T20:35:11","quoted, with comma","say ""hi""",µ°C\r\n${row(1)}`;
+    const bytes = Buffer.from(text);
+    const whole = new CsvRecordReader().push(bytes);
+    expect(whole).toHaveLength(4);
+    expect(whole[2]).toEqual(['2026-01-25T20:35:11', 'quoted, with comma', 'say "hi"', 'µ°C']);
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.integer({ min: 1, max: bytes.length - 1 }), { maxLength: 12 }), (cuts) => {
+        const reader = new CsvRecordReader();
+        const out: string[][] = [];
+        let from = 0;
+        for (const cut of [...cuts].sort((a, b) => a - b)) {
+          out.push(...reader.push(bytes.subarray(from, cut)));
+          from = cut;
+        }
+        out.push(...reader.push(bytes.subarray(from)));
+        expect(out).toEqual(whole);
+      }),
+    );
+  });
+
+  it('keeps an incomplete last line until its newline arrives', () => {
+    const follower = new CsvFollower('e');
+    expect(follower.push(Buffer.from(HEADER + row(0).slice(0, 20)))).toEqual([]);
+    expect(follower.push(Buffer.from(row(0).slice(20)))).toHaveLength(1);
+  });
+
+  it('reads Python-repr lists, blanks, v2 column names and a script’s own columns', () => {
+    const header = ['timestamp', 'co2_ppm', 'photodiodes', 'temperature', 'growth_rate'];
+    const sample = rowToSample(header, ['2026-01-25T20:35:11+01:00', '', '[0.5, None, nan]', '36.6', '0.02'], 'e');
+    expect(sample).toMatchObject({
+      co2_ppm: null,
+      od_voltages: [0.5, null, null],
+      temperature: 36.6,
+      growth_rate: 0.02,
+    });
+    expect(sample?.epoch_ms).toBe(Date.parse('2026-01-25T19:35:11Z'));
+    expect(timestampMs('2026-01-25T20:35:11.103915')).toBe(Date.parse('2026-01-25T20:35:11.103Z'));
+    expect(rowToSample(header, ['not a time', '1', '[]', '1', '1'], 'e')).toBeUndefined();
+  });
+
+  it('downsamples to at most the asked number of points, ending with the last', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer(), { minLength: 1, maxLength: 3000 }),
+        fc.integer({ min: 1, max: 500 }),
+        (xs, max) => {
+          const out = downsample(xs, max);
+          expect(out.length).toBe(Math.min(xs.length, max));
+          expect(out.at(-1)).toBe(xs.at(-1));
+        },
+      ),
+    );
+  });
+});

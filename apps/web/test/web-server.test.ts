@@ -1,0 +1,429 @@
+// The web server against a contract-faithful hub and node: sessions, CSRF, uploads, privacy, accounts, admin,
+// downloads, settings, live data and the UI's page routes.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Service } from '@bioreactor/service-kit';
+import { readEventStream } from '@bioreactor/service-kit';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { buildApp } from '../src/app.js';
+import { loadConfig } from '../src/config.js';
+import { Browser, multipart } from './browser-session.js';
+import { type FakeHub, type FakeNode, startFakeHub, startFakeNode } from './fake-services.js';
+
+let hub: FakeHub;
+let node: FakeNode;
+let configDir: string;
+let uiDir: string;
+const apps: Service[] = [];
+
+async function web(extra: Record<string, string> = {}): Promise<Service> {
+  const app = await buildApp(
+    loadConfig({
+      BIOREACTOR_HUB_API_URL: hub.url,
+      BIOREACTOR_NODE_API_URL: node.url,
+      BIOREACTOR_CONFIG_DIR: configDir,
+      BIOREACTOR_UI_DIR: uiDir,
+      BIOREACTOR_ADMIN_PASSWORD: 'correct horse battery',
+      ...extra,
+    }),
+    { logger: false, strictResponses: true },
+  );
+  apps.push(app);
+  return app;
+}
+
+beforeEach(async () => {
+  hub = await startFakeHub();
+  node = await startFakeNode();
+  configDir = mkdtempSync(join(tmpdir(), 'web-config-'));
+  uiDir = mkdtempSync(join(tmpdir(), 'web-ui-'));
+  writeFileSync(join(uiDir, 'index.html'), '<!doctype html><div id="root"></div>');
+});
+
+afterEach(async () => {
+  for (const app of apps.splice(0)) await app.close();
+  await hub.app.close();
+  await node.app.close();
+  rmSync(configDir, { recursive: true, force: true });
+  rmSync(uiDir, { recursive: true, force: true });
+});
+
+describe('sessions', () => {
+  it('gives a browser a signed HttpOnly SameSite cookie that outlives a web-server restart', async () => {
+    const first = new Browser(await web());
+    const res = await first.get('/api/session');
+    const cookie = String((res.headers['set-cookie'] as string[]).find((c) => c.startsWith('session_id=')));
+    expect(cookie).toMatch(/HttpOnly/);
+    expect(cookie).toMatch(/SameSite=Lax/);
+    expect(cookie).toMatch(/Max-Age=\d{7,}/);
+    const id = res.json<{ session_id: string }>().session_id;
+
+    const restarted = await web();
+    const again = new Browser(restarted);
+    again.cookies.set('session_id', first.cookies.get('session_id') ?? '');
+    const res2 = await again.get('/api/session');
+    expect(res2.json<{ session_id: string }>().session_id).toBe(id);
+    expect(String(res2.headers['set-cookie'] ?? '')).not.toMatch(/session_id=/);
+  });
+
+  it('replaces a forged cookie with a fresh session', async () => {
+    const browser = new Browser(await web());
+    browser.cookies.set('session_id', 'someone-elses-id.forgedsignature');
+    const res = await browser.get('/api/session');
+    expect(res.json<{ session_id: string }>().session_id).not.toBe('someone-');
+    expect(browser.cookies.get('session_id')).not.toContain('forged');
+  });
+
+  it('refuses a state change without the CSRF token, or from another site', async () => {
+    const browser = await new Browser(await web()).open();
+    const body = { script_content: 'print(1)' };
+    const missing = await browser.request('POST', '/api/experiments/upload', { json: body, csrf: false });
+    expect(missing.statusCode).toBe(403);
+    expect(missing.json<{ code: string }>().code).toBe('CSRF_FAILED');
+    const crossSite = await browser.post('/api/experiments/upload', body, { origin: 'https://evil.example' });
+    expect(crossSite.statusCode).toBe(403);
+    const ok = await browser.post('/api/experiments/upload', body, { origin: 'http://lab.example:3000' });
+    expect(ok.statusCode).toBe(200);
+    expect(hub.requests.filter((r) => r.url === '/api/experiments/start')).toHaveLength(1);
+  });
+});
+
+describe('upload', () => {
+  it('queues a .py file under the browser session, with name and maximum duration', async () => {
+    const browser = await new Browser(await web()).open();
+    const form = multipart(
+      { name: 'growth', max_duration_s: '120' },
+      { name: 'test_experiment.py', content: 'print("hi")\n' },
+    );
+    const res = await browser.request('POST', '/api/experiments/upload', form);
+    expect(res.statusCode).toBe(200);
+    const reply = res.json<{ experiment_id: string; queue_position: number }>();
+    expect(reply.queue_position).toBe(1);
+    const sent = hub.requests.find((r) => r.url === '/api/experiments/start');
+    expect(sent?.body).toEqual({ script_content: 'print("hi")\n', name: 'growth', max_duration_s: 120 });
+    const session = (await browser.get('/api/session')).json<{ session_id: string }>().session_id;
+    expect(String(sent?.headers['x-session-id'])).toMatch(new RegExp(`^${session}`));
+    expect(sent?.headers['x-user-role']).toBe('user');
+  });
+
+  it('passes the hub’s line-by-line problems through, and refuses non-Python and non-UTF-8 files', async () => {
+    const browser = await new Browser(await web()).open();
+    const rejected = await browser.post('/api/experiments/upload', { script_content: 'x = 1\nimport os.system_bad\n' });
+    expect(rejected.statusCode).toBe(422);
+    expect(rejected.json<{ problems: { line: number }[] }>().problems[0]?.line).toBe(2);
+
+    const txt = await browser.request(
+      'POST',
+      '/api/experiments/upload',
+      multipart({}, { name: 'notes.txt', content: 'x' }),
+    );
+    expect(txt.statusCode).toBe(400);
+    expect(txt.json<{ message: string }>().message).toMatch(/\.py/);
+
+    const latin1 = await browser.request(
+      'POST',
+      '/api/experiments/upload',
+      multipart({}, { name: 'a.py', content: Buffer.from([0x70, 0x72, 0xe9, 0x0a]) }),
+    );
+    expect(latin1.statusCode).toBe(422);
+    expect(latin1.json<{ message: string }>().message).toMatch(/UTF-8/);
+
+    const badDuration = await browser.request(
+      'POST',
+      '/api/experiments/upload',
+      multipart({ max_duration_s: 'soon' }, { name: 'a.py', content: 'print(1)' }),
+    );
+    expect(badDuration.statusCode).toBe(400);
+    expect(hub.requests.filter((r) => r.url === '/api/experiments/start')).toHaveLength(1);
+  });
+});
+
+describe('privacy', () => {
+  it('masks other users’ experiments in the queue and answers 404 for their details, logs, data and zip', async () => {
+    const app = await web();
+    const alice = await new Browser(app).open();
+    const bob = await new Browser(app).open();
+    const aliceId = (await alice.post('/api/experiments/upload', { script_content: 'print(1)' })).json<{
+      experiment_id: string;
+    }>().experiment_id;
+
+    const seenByBob = (await bob.get('/api/queue')).json<{
+      queue: { experiment_id: string; masked: boolean; name: unknown }[];
+    }>();
+    expect(seenByBob.queue[0]?.experiment_id).toBe(aliceId.slice(0, 8));
+    expect(seenByBob.queue[0]?.masked).toBe(true);
+    expect(seenByBob.queue[0]?.name).toBeNull();
+    expect(JSON.stringify(seenByBob)).not.toContain(aliceId);
+
+    const seenByAlice = (await alice.get('/api/queue')).json<{ queue: { experiment_id: string; mine: boolean }[] }>();
+    expect(seenByAlice.queue[0]).toMatchObject({ experiment_id: aliceId, mine: true });
+
+    for (const url of [
+      `/api/experiments/${aliceId}`,
+      `/api/experiments/${aliceId}/logs`,
+      `/api/experiments/${aliceId}/series`,
+      `/experiment/${aliceId}/download`,
+    ]) {
+      const res = await bob.get(url);
+      expect(res.statusCode, url).toBe(404);
+      expect(res.json<{ code: string }>().code, url).toBe('EXPERIMENT_NOT_FOUND');
+    }
+    const cancel = await bob.post(`/api/experiments/${aliceId}/cancel`);
+    expect(cancel.statusCode).toBe(404);
+    expect(hub.experiments.get(aliceId)?.status).toBe('queued');
+    expect((await alice.post(`/api/experiments/${aliceId}/cancel`)).statusCode).toBe(200);
+    expect(hub.experiments.get(aliceId)?.status).toBe('cancelled');
+  });
+
+  it('relays the hub’s events to browsers, masked per user', async () => {
+    const app = await web();
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const address = app.server.address();
+    const base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+    const other = hub.add('someone-else', 'running');
+    const res = await fetch(`${base}/api/events`, { headers: { accept: 'text/event-stream' } });
+    const events = readEventStream(res.body as ReadableStream<Uint8Array>);
+    const seen: { event: string; data: string }[] = [];
+    for await (const e of events) {
+      seen.push(e);
+      if (e.event === 'queue.updated') break;
+    }
+    const queue = JSON.parse(seen.at(-1)?.data ?? '{}') as { queue: { experiment_id: string; owner: string }[] };
+    expect(queue.queue[0]).toMatchObject({ experiment_id: other.experiment_id.slice(0, 8), owner: 'another user' });
+    hub.emit('experiment.updated', { experiment: { ...other, status: 'completed' } });
+    for await (const e of events) {
+      if (e.event !== 'experiment.updated') continue;
+      const { experiment } = JSON.parse(e.data) as { experiment: { experiment_id: string; status: string } };
+      expect(experiment).toMatchObject({ experiment_id: other.experiment_id.slice(0, 8), status: 'completed' });
+      break;
+    }
+    await res.body?.cancel();
+  });
+});
+
+describe('accounts', () => {
+  it('creates an account whose experiments follow it to another browser; passwords are stored as scrypt hashes', async () => {
+    const app = await web();
+    const laptop = await new Browser(app).open();
+    const created = await laptop.post('/api/account/register', { username: 'ada', password: 'analytical engine' });
+    expect(created.statusCode).toBe(200);
+    expect(created.json<{ user: unknown }>().user).toEqual({ username: 'ada', role: 'user' });
+    const id = (await laptop.post('/api/experiments/upload', { script_content: 'print(1)' })).json<{
+      experiment_id: string;
+    }>().experiment_id;
+    expect(hub.experiments.get(id)?.user_session_id).toBe('account-ada');
+
+    const stored = readFileSync(join(configDir, 'accounts.json'), 'utf8');
+    expect(stored).not.toContain('analytical engine');
+    expect(stored).toMatch(/"password_hash": "scrypt\$32768\$8\$1\$/);
+
+    const phone = await new Browser(app).open();
+    expect((await phone.get('/api/experiments/mine')).json<{ experiments: unknown[] }>().experiments).toHaveLength(0);
+    const wrong = await phone.post('/api/account/login', { username: 'ada', password: 'difference engine' });
+    expect(wrong.statusCode).toBe(401);
+    expect(
+      (await phone.post('/api/account/login', { username: 'ada', password: 'analytical engine' })).statusCode,
+    ).toBe(200);
+    const mine = (await phone.get('/api/experiments/mine')).json<{ experiments: { experiment_id: string }[] }>();
+    expect(mine.experiments.map((e) => e.experiment_id)).toEqual([id]);
+
+    await phone.post('/api/account/logout');
+    expect((await phone.get('/api/session')).json<{ user: unknown }>().user).toBeNull();
+  });
+
+  it('refuses a taken name, the admin’s name, a short password and a malformed name', async () => {
+    const browser = await new Browser(await web()).open();
+    expect((await browser.post('/api/account/register', { username: 'ada', password: 'longenough' })).statusCode).toBe(
+      200,
+    );
+    await browser.post('/api/account/logout');
+    const taken = await browser.post('/api/account/register', { username: 'ADA', password: 'longenough' });
+    expect(taken.statusCode).toBe(409);
+    expect(
+      (await browser.post('/api/account/register', { username: 'admin', password: 'longenough' })).statusCode,
+    ).toBe(409);
+    expect((await browser.post('/api/account/register', { username: 'bob', password: 'short' })).statusCode).toBe(400);
+    expect(
+      (await browser.post('/api/account/register', { username: 'a b/c', password: 'longenough' })).statusCode,
+    ).toBe(400);
+  });
+
+  it('lets only the configured admin reorder the queue or run an experiment next, and shows them every id', async () => {
+    const app = await web();
+    const owner = hub.add('someone', 'queued');
+    const user = await new Browser(app).open();
+    const refused = await user.post(`/api/experiments/${owner.experiment_id}/reorder?new_position=0`);
+    expect(refused.statusCode).toBe(403);
+    expect(refused.json<{ message: string }>().message).toMatch(/admin/);
+    expect((await user.post(`/api/experiments/${owner.experiment_id}/run-now`)).statusCode).toBe(403);
+
+    const admin = await new Browser(app).open();
+    expect((await admin.post('/api/account/login', { username: 'admin', password: 'wrong password' })).statusCode).toBe(
+      401,
+    );
+    const signedIn = await admin.post('/api/account/login', { username: 'admin', password: 'correct horse battery' });
+    expect(signedIn.json<{ user: unknown }>().user).toEqual({ username: 'admin', role: 'admin' });
+    const moved = await admin.post(`/api/experiments/${owner.experiment_id}/reorder?new_position=0`);
+    expect(moved.statusCode).toBe(200);
+    const sent = hub.requests.find((r) => r.url.includes('/reorder'));
+    expect(sent?.url).toBe(`/api/experiments/${owner.experiment_id}/reorder?new_position=0`);
+    expect(sent?.headers['x-user-role']).toBe('admin');
+    const queue = (await admin.get('/api/queue')).json<{ queue: { experiment_id: string; masked: boolean }[] }>();
+    expect(queue.queue[0]).toMatchObject({ experiment_id: owner.experiment_id, masked: false });
+  });
+});
+
+describe('downloads', () => {
+  it('streams the zip of a finished (even failed) run, and passes 404 and 503 through', async () => {
+    const app = await web();
+    const browser = await new Browser(app).open();
+    const session = browser.cookies.get('session_id')?.split('.')[0] ?? '';
+    const failed = hub.add(session, 'failed');
+    const res = await browser.get(`/experiment/${failed.experiment_id}/download`);
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toBe('application/zip');
+    expect(String(res.headers['content-disposition'])).toContain(`experiment_${failed.experiment_id}_results.zip`);
+    expect(res.body).toBe(`PK-zip-of-${failed.experiment_id}`);
+
+    expect((await browser.get('/experiment/no-such-experiment/download')).statusCode).toBe(404);
+    const away = hub.add(session, 'queued');
+    const unavailable = await browser.get(`/experiment/${away.experiment_id}/download`);
+    expect(unavailable.statusCode).toBe(503);
+    expect(unavailable.json<{ code: string }>().code).toBe('NODE_UNREACHABLE');
+  });
+
+  it('answers 503 HUB_UNREACHABLE with the hub’s address when the hub is down', async () => {
+    const app = await web({ BIOREACTOR_HUB_API_URL: 'http://127.0.0.1:9' });
+    const res = await new Browser(app).get('/api/queue');
+    expect(res.statusCode).toBe(503);
+    expect(res.json<{ code: string; message: string }>()).toMatchObject({ code: 'HUB_UNREACHABLE' });
+    expect(res.json<{ message: string }>().message).toContain('127.0.0.1:9');
+  });
+});
+
+describe('settings', () => {
+  it('validates, saves to dashboard_settings.json atomically and applies at once', async () => {
+    const browser = await new Browser(await web()).open();
+    const defaults = (await browser.get('/api/settings/dashboard')).json<Record<string, unknown>>();
+    expect(defaults).toMatchObject({ update_interval: 2, csv_file_path: 'experiment_data.csv' });
+
+    for (const bad of [
+      { ...defaults, update_interval: 0.1 },
+      { ...defaults, update_interval: 61 },
+      { ...defaults, csv_file_path: '../../etc/passwd' },
+    ]) {
+      const res = await browser.post('/api/settings/dashboard', bad);
+      expect(res.statusCode).toBe(400);
+      expect(res.json<{ code: string }>().code).toBe('VALIDATION_FAILED');
+    }
+    const wanted = {
+      display_components: { ...(defaults.display_components as object), co2_sensor: false },
+      update_interval: 0.5,
+      csv_file_path: 'growth.csv',
+    };
+    const saved = await browser.post('/api/settings/dashboard', wanted);
+    expect(saved.statusCode).toBe(200);
+    expect(JSON.parse(readFileSync(join(configDir, 'dashboard_settings.json'), 'utf8'))).toEqual(wanted);
+    expect((await browser.get('/api/settings/dashboard')).json()).toEqual(wanted);
+  });
+
+  it('reads the original system’s settings file', async () => {
+    writeFileSync(
+      join(configDir, 'dashboard_settings.json'),
+      JSON.stringify({
+        display_components: { co2_sensor: false, temperature: true, photodiodes: false, peltier_current: true },
+        update_interval: 5,
+        csv_file_path: '/app/data/bioreactor_data.csv',
+      }),
+    );
+    const settings = (await new Browser(await web()).get('/api/settings/dashboard')).json<{
+      display_components: Record<string, boolean>;
+      update_interval: number;
+      csv_file_path: string;
+    }>();
+    expect(settings.update_interval).toBe(5);
+    expect(settings.display_components).toMatchObject({ co2_sensor: false, temperature: true, od_voltages: false });
+    expect(settings.csv_file_path).toBe('experiment_data.csv');
+  });
+});
+
+describe('live data', () => {
+  it('answers a plain request with one JSON sample from the hardware when nothing runs', async () => {
+    const res = await new Browser(await web()).get('/api/live-data');
+    expect(res.headers['content-type']).toMatch(/application\/json/);
+    expect(res.json()).toMatchObject({ source: 'hardware', status: 'success', co2_ppm: 412, temperature: 36.6 });
+  });
+
+  it('streams a snapshot, then samples, to every client from one follower; resumes; applies new settings at once', async () => {
+    const app = await web();
+    const admin = await new Browser(app).open();
+    const settings = (interval: number) => ({
+      display_components: {
+        co2_sensor: true,
+        temperature: true,
+        od_voltages: true,
+        eyespy_voltages: false,
+        stirrer_duty: true,
+        peltier_duty: true,
+      },
+      update_interval: interval,
+      csv_file_path: 'experiment_data.csv',
+    });
+    await admin.post('/api/settings/dashboard', settings(0.5));
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const address = app.server.address();
+    const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/api/live-data`;
+    const stop = new AbortController();
+    const open = (headers: Record<string, string> = {}) =>
+      fetch(url, { headers: { accept: 'text/event-stream', ...headers }, signal: stop.signal });
+    try {
+      const clients = await Promise.all([open(), open(), open()]);
+      expect(clients[0]?.headers.get('content-type')).toMatch(/text\/event-stream/);
+      const readsBefore = node.reads;
+      let lastId = '';
+      const streams = clients.map((c) => readEventStream(c.body as ReadableStream<Uint8Array>));
+      for (const events of streams) {
+        const first = await events.next();
+        expect(first.value?.event).toBe('snapshot');
+        expect(JSON.parse(first.value?.data ?? '{}').settings.update_interval).toBe(0.5);
+        for await (const e of events) {
+          if (e.event === 'sample' && JSON.parse(e.data).source === 'hardware') {
+            lastId = e.id ?? '';
+            break;
+          }
+        }
+      }
+      // Three clients, yet the node is read once per interval, not once per client per interval.
+      expect(node.reads - readsBefore).toBeLessThanOrEqual(6);
+      expect(lastId).toMatch(/^[a-z0-9]+-\d+$/);
+
+      const resumed = readEventStream((await open({ 'last-event-id': lastId })).body as ReadableStream<Uint8Array>);
+      const next = await resumed.next();
+      expect(next.value?.event).toBe('sample');
+      expect(Number(next.value?.id?.split('-')[1])).toBeGreaterThan(Number(lastId.split('-')[1]));
+
+      // A connected dashboard receives the new settings without reconnecting.
+      const watcher = streams[0];
+      await admin.post('/api/settings/dashboard', settings(7));
+      for await (const e of watcher ?? []) {
+        if (e.event === 'snapshot' && JSON.parse(e.data).settings.update_interval === 7) break;
+      }
+    } finally {
+      stop.abort();
+    }
+  });
+});
+
+describe('pages', () => {
+  it('serves the UI for every page path, and 404 for anything else', async () => {
+    const browser = new Browser(await web());
+    for (const path of ['/', '/upload', '/queue', '/my-experiments', '/experiment/abc', '/dashboard', '/settings']) {
+      const res = await browser.get(path);
+      expect(res.statusCode, path).toBe(200);
+      expect(res.body, path).toContain('<div id="root">');
+      expect(String(res.headers['content-security-policy']), path).toContain("default-src 'self'");
+    }
+    expect((await browser.get('/no-such-page')).statusCode).toBe(404);
+  });
+});
