@@ -81,6 +81,7 @@ export class Hub {
   }
 
   start(): void {
+    this.validator.warm();
     this.dispatcher.start();
   }
 

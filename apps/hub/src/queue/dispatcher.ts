@@ -108,6 +108,10 @@ export class Dispatcher {
     this.queue.sweep();
   }
 
+  get stopped(): boolean {
+    return this.stopping.signal.aborted;
+  }
+
   stop(): void {
     this.stopping.abort();
     clearInterval(this.sweepTimer);
@@ -125,6 +129,7 @@ export class Dispatcher {
   }
 
   private pass(): void {
+    if (this.stopped) return;
     const now = this.queue.now();
     for (const node of this.registry.list()) {
       if (node.online !== true || node.busyWith || node.starting || node.retryAt > now) continue;
@@ -146,6 +151,7 @@ export class Dispatcher {
       });
       node.starting = false;
       node.backoffMs = 0;
+      if (this.stopped) return;
       if (!this.queue.markDispatched(row.id)) {
         // Cancelled while the node was starting it: stop what just began.
         this.stopInBackground(node, row.id);
@@ -154,6 +160,7 @@ export class Dispatcher {
       this.registry.changed(node);
     } catch (err) {
       node.starting = false;
+      if (this.stopped) return;
       const e = err instanceof ApiError ? err : new ApiError('INTERNAL', (err as Error).message);
       if (e.code === 'NODE_UNREACHABLE') {
         // It may have started before the connection broke; the node's own record decides when it is back.
@@ -243,7 +250,7 @@ export class Dispatcher {
     while (!signal.aborted) {
       try {
         await node.client.health(signal);
-        if (signal.aborted) return;
+        if (signal.aborted || this.stopped) return;
         node.lastSeen = this.queue.now();
         if (node.online !== true) {
           node.online = true;
@@ -255,9 +262,10 @@ export class Dispatcher {
           this.kick();
         }
       } catch (err) {
-        if (signal.aborted) return;
+        if (signal.aborted || this.stopped) return;
         this.markOffline(node, (err as Error).message);
       }
+      if (this.stopped) return;
       this.enforceLimits(node);
       await this.wait(node.online ? this.opts.healthIntervalMs : Math.min(this.opts.healthIntervalMs, 2000), signal);
     }
@@ -337,6 +345,7 @@ export class Dispatcher {
   private async checkRun(node: NodeEntry, id: string): Promise<void> {
     try {
       const run = await node.client.run(id);
+      if (this.stopped) return;
       if (run) this.onRun(node, run);
       else if (node.busyWith === id) await this.reconcile(node);
     } catch (err) {
@@ -346,6 +355,7 @@ export class Dispatcher {
 
   /** One report of a run from a node (event or poll). */
   private onRun(node: NodeEntry, run: RunRecord): void {
+    if (this.stopped) return;
     const row = this.queue.get(run.experiment_id);
     if (!isRunFinal(run.status)) {
       if (row?.status === 'running' && row.node === node.name && !row.dispatched) this.queue.markDispatched(row.id);
@@ -369,10 +379,12 @@ export class Dispatcher {
    * are followed or settled, and runs the hub did not expect are stopped (if cancelled here) or waited out.
    */
   async reconcile(node: NodeEntry): Promise<void> {
+    if (this.stopped) return;
     try {
       for (const row of this.queue.running()) {
         if (row.node !== node.name || (node.starting && node.busyWith === row.id)) continue;
         const run = await node.client.run(row.id);
+        if (this.stopped) return;
         if (!run) {
           if (row.dispatched) {
             this.queue.settle(row.id, 'interrupted', null, `Node '${node.name}' has no record of this run any more`);
@@ -391,6 +403,7 @@ export class Dispatcher {
       } catch (err) {
         if (err instanceof ApiError && err.code === 'NODE_UNREACHABLE') throw err;
       }
+      if (this.stopped) return;
       const live = list.filter((r) => r.status === 'starting' || r.status === 'running');
       for (const r of live) {
         const row = this.queue.get(r.experiment_id);
@@ -403,6 +416,7 @@ export class Dispatcher {
         node.busyWith = null;
       }
     } catch (err) {
+      if (this.stopped) return;
       if (err instanceof ApiError && err.code === 'NODE_UNREACHABLE') this.markOffline(node, err.message);
       else this.opts.log.error({ node: node.name, err }, 'reconciling the node failed');
     }

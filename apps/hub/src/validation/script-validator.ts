@@ -102,6 +102,11 @@ export class ScriptValidator {
     });
   }
 
+  /** Starts the Python worker ahead of the first upload. */
+  warm(): void {
+    if (!this.unavailable) this.ensureWorker();
+  }
+
   private ensureWorker(): ChildProcessWithoutNullStreams | undefined {
     if (this.worker) return this.worker;
     const worker = spawn(this.opts.python, ['-I', '-u', CHECKER], { stdio: ['pipe', 'pipe', 'pipe'] });

@@ -1,5 +1,6 @@
 // A small node speaking the node's experiment contract, whose runs end when a test says so.
 import { createHash } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import type { RunRecord, RunState } from '@bioreactor/api';
 import { openEventStream } from '@bioreactor/service-kit';
@@ -11,7 +12,7 @@ export interface FakeNodeOptions {
   port?: number;
 }
 
-export class FakeNode {
+export class FakeNode extends EventEmitter<{ stop: [id: string] }> {
   readonly runs = new Map<string, RunRecord & { script: string; csv: string }>();
   readonly stops: string[] = [];
   readonly starts: string[] = [];
@@ -22,6 +23,7 @@ export class FakeNode {
   stopEndsRun = true;
 
   constructor(private readonly opts: FakeNodeOptions = {}) {
+    super();
     this.port = opts.port ?? 0;
   }
 
@@ -35,6 +37,19 @@ export class FakeNode {
 
   private publish(run: RunRecord): void {
     for (const l of this.listeners) l(run);
+  }
+
+  /** Resolves once the hub has asked this node to stop `id`. */
+  stopRequested(id: string): Promise<void> {
+    if (this.stops.includes(id)) return Promise.resolve();
+    return new Promise((resolve) => {
+      const on = (stopped: string) => {
+        if (stopped !== id) return;
+        this.off('stop', on);
+        resolve();
+      };
+      this.on('stop', on);
+    });
   }
 
   /** Ends a run as the node would report it. */
@@ -120,6 +135,7 @@ export class FakeNode {
       const run = this.runs.get(id);
       if (!run) return reply.status(404).send(notFound(id));
       this.stops.push(id);
+      this.emit('stop', id);
       if (this.stopEndsRun && (run.status === 'running' || run.status === 'starting')) this.finish(id, 'stopped', 143);
       return { status: 'success', message: 'Experiment stopped' };
     });

@@ -1,0 +1,283 @@
+// The dispatcher against nodes speaking the node contract over HTTP: starts, ends, many nodes, nodes that go
+// away and come back, cancellation and run-now on running experiments, streams passed through, and SSE.
+import type { AddressInfo } from 'node:net';
+import { readEventStream } from '@bioreactor/service-kit';
+import { afterEach, describe, expect, it } from 'vitest';
+import { FakeNode } from './support/fake-node.js';
+import { GOOD_SCRIPT, makeHub, type TestHub, waitFor, waitForStarted, waitForState } from './support/hub.js';
+
+let h: TestHub | undefined;
+const nodes: FakeNode[] = [];
+afterEach(async () => {
+  await h?.close();
+  h = undefined;
+  for (const n of nodes.splice(0)) await n.stop();
+});
+
+async function fakeNode(opts: ConstructorParameters<typeof FakeNode>[0] = {}): Promise<FakeNode> {
+  const n = new FakeNode(opts);
+  await n.start();
+  nodes.push(n);
+  return n;
+}
+
+async function submit(user: string, body: Record<string, unknown> = {}): Promise<string> {
+  const r = await (h as TestHub).app.inject({
+    method: 'POST',
+    url: '/api/experiments/start',
+    headers: { 'x-session-id': user },
+    payload: { script_content: GOOD_SCRIPT, ...body },
+  });
+  expect(r.statusCode, r.body).toBe(200);
+  return r.json().experiment_id;
+}
+
+describe('one node', () => {
+  it('runs experiments one at a time in FIFO order, starting the next as soon as one ends', async () => {
+    const node = await fakeNode();
+    h = await makeHub({ nodes: [node.url] });
+    const [a, b, c] = [await submit('alice'), await submit('bob'), await submit('carol')];
+    await waitForStarted(h.hub, a);
+    expect(node.active()?.experiment_id).toBe(a);
+    expect(h.hub.queue.mustGet(b).status).toBe('queued');
+    expect(node.runs.get(a)?.script).toBe(GOOD_SCRIPT);
+
+    node.finish(a, 'completed', 0);
+    await waitForState(h.hub, a, 'completed');
+    await waitForStarted(h.hub, b);
+    node.finish(b, 'failed', 1, { error_message: 'Traceback: ZeroDivisionError' });
+    await waitForStarted(h.hub, c);
+    expect(h.hub.queue.mustGet(b)).toMatchObject({
+      status: 'failed',
+      exit_code: 1,
+      error_message: 'Traceback: ZeroDivisionError',
+    });
+    expect(node.starts).toEqual([a, b, c]);
+  });
+
+  it('maps the node’s ends: timed out, out of memory, interrupted, stopped elsewhere', async () => {
+    const node = await fakeNode();
+    h = await makeHub({ nodes: [node.url] });
+    const cases: [Parameters<FakeNode['finish']>, string, RegExp][] = [
+      [['', 'timed_out', 137], 'failed', /maximum duration of 3600 s/],
+      [['', 'failed', 137, { oom_killed: true }], 'failed', /Out of memory \(512 MB limit\)/],
+      [['', 'interrupted', null], 'interrupted', /.+/],
+      [['', 'stopped', 143], 'failed', /Stopped on the node/],
+    ];
+    for (const [args, status, message] of cases) {
+      const id = await submit('alice');
+      await waitForStarted(h.hub, id);
+      node.finish(id, args[1], args[2], args[3]);
+      const row = await waitForState(h.hub, id, status);
+      expect(row.error_message).toMatch(message);
+    }
+  });
+
+  it('cancels a running experiment at once, stops it on the node, and keeps it cancelled', async () => {
+    const node = await fakeNode();
+    node.stopEndsRun = false; // a slow stop: the reply must not wait for it
+    h = await makeHub({ nodes: [node.url] });
+    const a = await submit('alice');
+    const b = await submit('bob');
+    await waitForStarted(h.hub, a);
+    const r = await h.app.inject({
+      method: 'POST',
+      url: `/api/experiments/${a}/cancel`,
+      headers: { 'x-session-id': 'alice' },
+    });
+    expect(r.statusCode).toBe(200);
+    expect(r.json().experiment.status).toBe('cancelled');
+    await node.stopRequested(a);
+    // The node is still busy with the stopping run: nothing new starts until it reports the end.
+    expect(h.hub.queue.mustGet(b).status).toBe('queued');
+    node.finish(a, 'failed', 137);
+    await waitForStarted(h.hub, b);
+    expect(h.hub.queue.mustGet(a)).toMatchObject({ status: 'cancelled', exit_code: null });
+  });
+
+  it('follows runs by polling when the node has no event stream', async () => {
+    const node = await fakeNode({ events: false });
+    h = await makeHub({ nodes: [node.url] });
+    const a = await submit('alice');
+    const b = await submit('alice');
+    await waitForStarted(h.hub, a);
+    node.finish(a, 'completed', 0);
+    await waitForState(h.hub, a, 'completed');
+    await waitForStarted(h.hub, b);
+  });
+
+  it('run-now pre-empts the running experiment (admin only)', async () => {
+    const node = await fakeNode();
+    h = await makeHub({ nodes: [node.url] });
+    const a = await submit('alice');
+    const b = await submit('bob');
+    const c = await submit('carol');
+    await waitForStarted(h.hub, a);
+    const r = await h.app.inject({ method: 'POST', url: `/api/experiments/${c}/run-now` });
+    expect(r.statusCode, r.body).toBe(200);
+    await waitForStarted(h.hub, c);
+    expect(h.hub.queue.mustGet(a)).toMatchObject({ status: 'cancelled' });
+    expect(h.hub.queue.mustGet(a).error_message).toContain(c);
+    expect(h.hub.queue.mustGet(b).status).toBe('queued');
+  });
+
+  it('streams logs, data (with X-Next-Offset) and the results zip through from the node', async () => {
+    const node = await fakeNode();
+    h = await makeHub({ nodes: [node.url] });
+    const a = await submit('alice');
+    const queuedOnly = await submit('alice');
+    await waitForStarted(h.hub, a);
+    const headers = { 'x-session-id': 'alice' };
+    const logs = await h.app.inject({ url: `/api/experiments/${a}/logs?tail=10`, headers });
+    expect(logs.json().logs).toBe(`log of ${a}\n`);
+    const data = await h.app.inject({ url: `/api/experiments/${a}/data?offset=10`, headers });
+    expect(data.headers['content-type']).toContain('text/csv');
+    expect(data.body).toBe(node.runs.get(a)?.csv.slice(10));
+    expect(Number(data.headers['x-next-offset'])).toBe(node.runs.get(a)?.csv.length);
+    const zip = await h.app.inject({ url: `/api/experiments/${a}/download`, headers });
+    expect(zip.headers['content-disposition']).toContain(`experiment_${a}_results.zip`);
+    expect(zip.body).toBe(`PK-fake-zip:${a}:${GOOD_SCRIPT}`);
+    const other = await h.app.inject({ url: `/api/experiments/${a}/download`, headers: { 'x-session-id': 'eve' } });
+    expect(other.statusCode).toBe(403);
+    const early = await h.app.inject({ url: `/api/experiments/${queuedOnly}/download`, headers });
+    expect(early.statusCode).toBe(409);
+  });
+
+  it('publishes experiment, queue and node changes on GET /api/events', async () => {
+    const node = await fakeNode();
+    h = await makeHub({ nodes: [node.url] });
+    await h.app.listen({ port: 0, host: '127.0.0.1' });
+    const port = (h.app.server.address() as AddressInfo).port;
+    const abort = new AbortController();
+    const res = await fetch(`http://127.0.0.1:${port}/api/events`, { signal: abort.signal });
+    expect(res.headers.get('content-type')).toContain('text/event-stream');
+    const seen: { event: string; data: string }[] = [];
+    const reader = (async () => {
+      try {
+        for await (const ev of readEventStream(res.body as ReadableStream<Uint8Array>)) {
+          seen.push(ev);
+          if (ev.event === 'experiment.updated' && JSON.parse(ev.data).experiment.status === 'completed') break;
+        }
+      } catch {
+        // aborted
+      }
+    })();
+    const a = await submit('alice');
+    await waitForStarted(h.hub, a);
+    node.finish(a, 'completed', 0);
+    await reader;
+    abort.abort();
+    const types = new Set(seen.map((e) => e.event));
+    expect(types).toContain('queue.updated');
+    expect(types).toContain('node.updated');
+    const statuses = seen
+      .filter((e) => e.event === 'experiment.updated')
+      .map((e) => JSON.parse(e.data).experiment.status);
+    expect(statuses[0]).toBe('queued');
+    expect(statuses).toContain('running');
+    expect(statuses.at(-1)).toBe('completed');
+  });
+});
+
+describe('many nodes', () => {
+  it('runs one experiment per node at once, honours a named node, and takes the first free one', async () => {
+    const n1 = await fakeNode();
+    const n2 = await fakeNode();
+    h = await makeHub({ nodes: [n1.url, n2.url] });
+    await waitFor(h.hub, () => h?.hub.registry.onlineNames().length === 2, 'both nodes online');
+    const [name1, name2] = h.hub.registry.list().map((n) => n.name) as [string, string];
+    const pinned = await submit('alice', { node: name2 });
+    const a = await submit('bob');
+    const b = await submit('carol');
+    await waitForStarted(h.hub, pinned);
+    await waitForStarted(h.hub, a);
+    expect(n2.active()?.experiment_id).toBe(pinned);
+    expect(n1.active()?.experiment_id).toBe(a);
+    expect(h.hub.queue.mustGet(b).status).toBe('queued');
+    const status = (await h.app.inject('/api/queue/status')).json();
+    expect(status.total_running).toBe(2);
+    expect(
+      status.queue
+        .slice(0, 2)
+        .map((e: { node: string }) => e.node)
+        .sort(),
+    ).toEqual([name1, name2].sort());
+
+    n2.finish(pinned, 'completed', 0);
+    await waitForStarted(h.hub, b);
+    expect(n2.active()?.experiment_id).toBe(b);
+  });
+
+  it('adds and removes nodes at runtime (admin), and refuses to remove a busy one', async () => {
+    const n1 = await fakeNode();
+    const n2 = await fakeNode();
+    h = await makeHub({ nodes: [n1.url] });
+    const a = await submit('alice');
+    await waitForStarted(h.hub, a);
+    const b = await submit('bob');
+    const denied = await h.app.inject({
+      method: 'POST',
+      url: '/api/nodes',
+      headers: { 'x-session-id': 'bob' },
+      payload: { name: 'pi-2', url: n2.url },
+    });
+    expect(denied.statusCode).toBe(403);
+    const added = await h.app.inject({ method: 'POST', url: '/api/nodes', payload: { name: 'pi-2', url: n2.url } });
+    expect(added.statusCode, added.body).toBe(200);
+    await waitForStarted(h.hub, b);
+    expect(n2.active()?.experiment_id).toBe(b);
+    const busy = await h.app.inject({ method: 'DELETE', url: '/api/nodes/pi-2' });
+    expect(busy.statusCode).toBe(409);
+    n2.finish(b, 'completed', 0);
+    await waitFor(h.hub, () => h?.hub.registry.get('pi-2')?.busyWith === null, 'pi-2 to be free');
+    const removed = await h.app.inject({ method: 'DELETE', url: '/api/nodes/pi-2' });
+    expect(removed.statusCode, removed.body).toBe(200);
+    const list = (await h.app.inject('/api/nodes')).json().nodes;
+    expect(list.map((n: { name: string }) => n.name)).not.toContain('pi-2');
+  });
+});
+
+describe('nodes that go away', () => {
+  it('marks a silent node offline, gives it nothing new, and settles its run from its own record on return', async () => {
+    const node = await fakeNode();
+    h = await makeHub({ nodes: [node.url] });
+    const a = await submit('alice');
+    await waitForStarted(h.hub, a);
+    const b = await submit('bob');
+    await node.stop();
+    const entry = h.hub.registry.list()[0];
+    await waitFor(h.hub, () => entry?.online === false, 'the node to be marked offline');
+    expect((await h.app.inject('/api/nodes')).json().nodes[0]).toMatchObject({ online: false, running_experiment: a });
+    // The run ended while the hub could not see it; the node kept its record.
+    node.finish(a, 'completed', 0);
+    await node.start(); // same port
+    await waitForState(h.hub, a, 'completed');
+    await waitForStarted(h.hub, b);
+  });
+
+  it('marks the run interrupted when the node stays away past the timeout', async () => {
+    const node = await fakeNode();
+    let now = Date.now();
+    h = await makeHub({ nodes: [node.url], now: () => now, env: { BIOREACTOR_NODE_LOST_TIMEOUT_S: '60' } });
+    const a = await submit('alice');
+    await waitForStarted(h.hub, a);
+    await node.stop();
+    await waitFor(h.hub, () => h?.hub.registry.list()[0]?.online === false, 'offline');
+    now += 61_000;
+    const row = await waitForState(h.hub, a, 'interrupted');
+    expect(row.error_message).toContain('stopped answering');
+  });
+
+  it('marks a run interrupted when the returning node has no record of it', async () => {
+    const node = await fakeNode();
+    h = await makeHub({ nodes: [node.url] });
+    const a = await submit('alice');
+    await waitForStarted(h.hub, a);
+    await node.stop();
+    await waitFor(h.hub, () => h?.hub.registry.list()[0]?.online === false, 'offline');
+    node.runs.clear();
+    await node.start();
+    const row = await waitForState(h.hub, a, 'interrupted');
+    expect(row.error_message).toContain('no record');
+  });
+});
