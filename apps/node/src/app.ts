@@ -2,12 +2,26 @@
 import { SYSTEM_VERSION } from '@bioreactor/api';
 import { createService, type Service } from '@bioreactor/service-kit';
 import type { NodeConfig } from './config.js';
+import {
+  createExperiments,
+  type ExperimentHardware,
+  type ExperimentStatus,
+  type RegisterHardwareRoutes,
+} from './experiments/index.js';
 import { registerRoutes } from './routes/index.js';
+import type { ExperimentRunner } from './runner/runner.js';
 
 export interface NodeDeps {
   /** Quiet logs in tests. */
   logger?: boolean;
   strictResponses?: boolean;
+  /** Runs experiment scripts; chosen from BIOREACTOR_RUNNER when absent (tests pass one). */
+  runner?: ExperimentRunner;
+  /** The hardware experiments drive: safe state at every end, manifest facts, the per-run hardware API. */
+  experimentHardware?: ExperimentHardware;
+  registerHardwareRoutes?: RegisterHardwareRoutes;
+  /** Filled by buildApp: what /api/status shows about experiments (runner, active run). */
+  experimentStatus?: ExperimentStatus;
 }
 
 export async function buildApp(config: NodeConfig, deps: NodeDeps = {}): Promise<Service> {
@@ -20,6 +34,15 @@ export async function buildApp(config: NodeConfig, deps: NodeDeps = {}): Promise
     strictResponses: deps.strictResponses,
     logger: deps.logger,
   });
-  await registerRoutes(app, config);
+  const experiments = await createExperiments(config, {
+    runner: deps.runner,
+    hardware: deps.experimentHardware,
+    registerHardwareRoutes: deps.registerHardwareRoutes,
+    log: app.log,
+  });
+  deps.experimentStatus = experiments.manager;
+  // A container outlives a node restart and is re-attached at the next start; see docs/experiments.md.
+  app.addHook('onClose', async () => experiments.manager.detach());
+  await registerRoutes(app, config, { experiments: { ...experiments, hardware: deps.experimentHardware } });
   return app;
 }

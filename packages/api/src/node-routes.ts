@@ -244,6 +244,7 @@ export const RunRecord = Type.Object({
   runner: Type.String({ description: 'docker or local' }),
   image: Type.Union([Type.String(), Type.Null()]),
   image_digest: Type.Union([Type.String(), Type.Null()]),
+  script_sha256: Type.String({ description: 'SHA-256 of user_script.py (hex)' }),
 });
 export type RunRecord = Static<typeof RunRecord>;
 
@@ -271,7 +272,17 @@ export const nodeExperimentRoutes = {
       response: {
         200: NodeStartResponse,
         ...errorResponses('VALIDATION_FAILED', 'NODE_BUSY', 'PAYLOAD_TOO_LARGE', 'RUNNER_UNAVAILABLE'),
+        // 409 also answers a start whose experiment_id already exists (INVALID_STATE).
       },
+    },
+  }),
+  events: defineRoute({
+    method: 'GET',
+    url: '/api/experiments/events',
+    schema: {
+      tags: runs,
+      summary: 'Server-Sent Events: `run.updated` {experiment} at every state change, starting with the live run',
+      response: { 200: Type.String() },
     },
   }),
   list: defineRoute({
@@ -348,7 +359,10 @@ export const nodeExperimentRoutes = {
       tags: runs,
       summary: 'Streamed zip: output/**, user_script.py and manifest.json',
       params: IdParams,
-      response: { 200: Type.String(), ...errorResponses('EXPERIMENT_NOT_FOUND') },
+      response: {
+        200: Type.Unsafe<unknown>({ type: 'string', format: 'binary', description: 'application/zip' }),
+        ...errorResponses('EXPERIMENT_NOT_FOUND'),
+      },
     },
   }),
   stop: defineRoute({

@@ -2,8 +2,13 @@
 import { nodeRoutes, SYSTEM_VERSION } from '@bioreactor/api';
 import type { Service } from '@bioreactor/service-kit';
 import type { NodeConfig } from '../config.js';
+import { type ExperimentRouteDeps, registerExperimentRoutes } from './experiments.js';
 
-export async function registerRoutes(app: Service, config: NodeConfig): Promise<void> {
+export interface RouteDeps {
+  experiments?: ExperimentRouteDeps;
+}
+
+export async function registerRoutes(app: Service, config: NodeConfig, deps: RouteDeps = {}): Promise<void> {
   const mode = config.HARDWARE_MODE ?? 'simulation';
   app.route({
     ...nodeRoutes.health,
@@ -16,4 +21,5 @@ export async function registerRoutes(app: Service, config: NodeConfig): Promise<
       component_count: 0,
     }),
   });
+  if (deps.experiments) await registerExperimentRoutes(app, deps.experiments);
 }

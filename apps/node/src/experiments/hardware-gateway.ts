@@ -1,0 +1,71 @@
+// The hardware-only API one experiment reaches while it runs: a second HTTP server with the v3 and v2 hardware
+// routes and nothing else (no experiment, admin or docs routes), on a Unix socket mounted into the container or
+// on a loopback port for the local runner. Closing it is how the node ends an experiment's access.
+import { chmod, mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { installErrorHandlers } from '@bioreactor/service-kit';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { HardwareEndpoint } from '../runner/runner.js';
+
+/** What the experiment lifecycle needs from the node's hardware (apps/node/src/hardware). */
+export interface ExperimentHardware {
+  /** Peltier off, stirrer to its default, pumps off, lights off. */
+  applySafeState(reason: string): unknown;
+  capabilities(): unknown;
+  hardwareConfig(): unknown;
+  /** Actuator commands since a moment (ISO 8601), oldest first. */
+  commandLog(sinceIso?: string): unknown;
+}
+
+/** Registers the hardware routes on any Fastify instance; `source` tags every actuator command they accept. */
+export type RegisterHardwareRoutes = (
+  app: FastifyInstance,
+  hardware: ExperimentHardware,
+  opts: { source: string },
+) => unknown;
+
+export interface HardwareGateway {
+  readonly endpoint: HardwareEndpoint;
+  close(): Promise<void>;
+}
+
+export type OpenHardwareGateway = (
+  experimentId: string,
+  where: { kind: 'unix'; socketDir: string } | { kind: 'tcp' },
+) => Promise<HardwareGateway>;
+
+export const SOCKET_NAME = 'hardware.sock';
+
+export function hardwareGatewayFactory(
+  hardware: ExperimentHardware | undefined,
+  registerHardwareRoutes: RegisterHardwareRoutes | undefined,
+): OpenHardwareGateway {
+  return async (experimentId, where) => {
+    const app = Fastify({ logger: false, forceCloseConnections: true, bodyLimit: 64 * 1024 });
+    installErrorHandlers(app);
+    app.get('/health', async () => ({ status: 'healthy', experiment_id: experimentId }));
+    if (hardware && registerHardwareRoutes) {
+      await registerHardwareRoutes(app, hardware, { source: `experiment:${experimentId}` });
+    }
+    if (where.kind === 'tcp') {
+      await app.listen({ host: '127.0.0.1', port: 0 });
+      const address = app.server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      return { endpoint: { kind: 'tcp', url: `http://127.0.0.1:${port}` }, close: () => app.close() };
+    }
+    await mkdir(where.socketDir, { recursive: true });
+    // The container's user is not the node's: it needs to reach the folder and write to the socket.
+    await chmod(where.socketDir, 0o755);
+    const socketPath = join(where.socketDir, SOCKET_NAME);
+    await rm(socketPath, { force: true });
+    await app.listen({ path: socketPath });
+    await chmod(socketPath, 0o666);
+    return {
+      endpoint: { kind: 'unix', socketPath, socketDir: where.socketDir },
+      close: async () => {
+        await app.close();
+        await rm(socketPath, { force: true });
+      },
+    };
+  };
+}

@@ -1,0 +1,64 @@
+// Experiment runs on the node: the store on disk, the lifecycle, and what /api/status reads from them.
+import { resolve } from 'node:path';
+import { SYSTEM_VERSION } from '@bioreactor/api';
+import { type NodeConfig, parseSize } from '../config.js';
+import { chooseRunner } from '../runner/index.js';
+import type { ExperimentRunner, RunnerInfoBody } from '../runner/runner.js';
+import { type ExperimentHardware, hardwareGatewayFactory, type RegisterHardwareRoutes } from './hardware-gateway.js';
+import { ExperimentManager, type ManagerLogger } from './manager.js';
+import { ExperimentStore } from './store.js';
+
+export type { ExperimentHardware, RegisterHardwareRoutes } from './hardware-gateway.js';
+export { ExperimentManager } from './manager.js';
+export { ExperimentStore } from './store.js';
+
+/** What the hardware routes' /api/status shows about experiments. */
+export interface ExperimentStatus {
+  runnerInfo(): RunnerInfoBody;
+  activeExperimentId(): string | null;
+}
+
+export interface ExperimentsDeps {
+  runner?: ExperimentRunner | undefined;
+  hardware?: ExperimentHardware | undefined;
+  registerHardwareRoutes?: RegisterHardwareRoutes | undefined;
+  log: ManagerLogger;
+}
+
+export interface Experiments {
+  manager: ExperimentManager;
+  store: ExperimentStore;
+}
+
+/** Builds the store and the lifecycle and reconciles with runs that were live when the node last stopped. */
+export async function createExperiments(config: NodeConfig, deps: ExperimentsDeps): Promise<Experiments> {
+  const dataDir = resolve(config.DATA_DIR);
+  const store = new ExperimentStore(dataDir);
+  const runner =
+    deps.runner ??
+    (await chooseRunner(config, {
+      info: (msg) => deps.log.info(msg),
+      warn: (msg) => deps.log.warn(msg),
+    }));
+  const manager = new ExperimentManager({
+    store,
+    runner,
+    openGateway: hardwareGatewayFactory(deps.hardware, deps.registerHardwareRoutes),
+    hardware: deps.hardware,
+    dataDir,
+    nodeVersion: SYSTEM_VERSION,
+    hardwareMode: config.HARDWARE_MODE ?? 'simulation',
+    limits: {
+      memory_bytes: parseSize(config.BIOREACTOR_EXPERIMENT_MEMORY),
+      cpus: config.BIOREACTOR_EXPERIMENT_CPUS,
+      pids: config.BIOREACTOR_EXPERIMENT_PIDS,
+      output_bytes: parseSize(config.BIOREACTOR_EXPERIMENT_OUTPUT_LIMIT),
+      log_bytes: parseSize(config.BIOREACTOR_EXPERIMENT_LOG_LIMIT),
+    },
+    maxDurationS: config.BIOREACTOR_EXPERIMENT_MAX_DURATION_S,
+    stopGraceMs: config.BIOREACTOR_EXPERIMENT_STOP_GRACE_S * 1000,
+    log: deps.log,
+  });
+  await manager.recover();
+  return { manager, store };
+}

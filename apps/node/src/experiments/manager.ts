@@ -1,0 +1,468 @@
+// The lifecycle of experiment runs on this node: one at a time, state on disk at every change, logs streamed to
+// output/container_logs.txt, a hardware-only API open exactly while the script runs, limits on duration and
+// output, the hardware safe state at every end, and reconciliation with what still runs after a node restart.
+import { createHash, randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  ApiError,
+  MAX_SCRIPT_BYTES,
+  type NodeStartRequest,
+  RUN_LIVE_STATES,
+  type RunRecord,
+  type RunState,
+} from '@bioreactor/api';
+import type { ExperimentRunner, RunExit, RunHandle, RunnerInfoBody, RunSpec } from '../runner/runner.js';
+import { CappedLog, readTail } from './files.js';
+import type { ExperimentHardware, HardwareGateway, OpenHardwareGateway } from './hardware-gateway.js';
+import type { ExperimentStore, RunLimits, StoredRun } from './store.js';
+
+export interface ManagerLogger {
+  info(obj: object | string, msg?: string): void;
+  warn(obj: object | string, msg?: string): void;
+  error(obj: object | string, msg?: string): void;
+}
+
+export interface ExperimentManagerOptions {
+  store: ExperimentStore;
+  runner: ExperimentRunner;
+  openGateway: OpenHardwareGateway;
+  hardware?: ExperimentHardware | undefined;
+  dataDir: string;
+  nodeVersion: string;
+  hardwareMode: string;
+  limits: RunLimits;
+  /** Default and largest max_duration_s a start may ask for. */
+  maxDurationS: number;
+  stopGraceMs: number;
+  /** How often the output folder's size is checked against its cap. */
+  outputCheckMs?: number;
+  log: ManagerLogger;
+  now?: () => Date;
+}
+
+interface ActiveRun {
+  id: string;
+  record: StoredRun;
+  handle?: RunHandle;
+  gateway?: HardwareGateway;
+  /** Why the node ended the run, when it did; never overwritten once set. */
+  endReason?: 'stopped' | 'timed_out' | 'output_limit';
+  timers: NodeJS.Timeout[];
+  detached: boolean;
+  /** Settles when the run's end is recorded. */
+  done: Promise<void>;
+  settle: () => void;
+}
+
+/** Characters of the log kept as the error message of a failed run (its end, where tracebacks are). */
+const ERROR_TAIL_CHARS = 500;
+
+export function publicRecord(run: StoredRun): RunRecord {
+  return {
+    experiment_id: run.experiment_id,
+    status: run.status,
+    start_time: run.start_time,
+    end_time: run.end_time,
+    exit_code: run.exit_code,
+    error_message: run.error_message,
+    oom_killed: run.oom_killed,
+    max_duration_s: run.max_duration_s,
+    runner: run.runner,
+    image: run.image,
+    image_digest: run.image_digest,
+    script_sha256: run.script_sha256,
+  };
+}
+
+export function isLive(status: RunState): boolean {
+  return RUN_LIVE_STATES.includes(status);
+}
+
+export class ExperimentManager extends EventEmitter<{ run: [RunRecord] }> {
+  private active: ActiveRun | null = null;
+  private readonly now: () => Date;
+
+  constructor(private readonly opts: ExperimentManagerOptions) {
+    super();
+    this.now = opts.now ?? (() => new Date());
+  }
+
+  get runner(): ExperimentRunner {
+    return this.opts.runner;
+  }
+  runnerInfo(): RunnerInfoBody {
+    return this.opts.runner.info();
+  }
+  activeExperimentId(): string | null {
+    return this.active?.id ?? null;
+  }
+
+  /** Where the run's hardware socket lives: short, because Unix socket paths are limited to 107 bytes. */
+  socketDir(id: string): string {
+    return join(this.opts.dataDir, 'run', createHash('sha256').update(id).digest('hex').slice(0, 16));
+  }
+
+  private spec(id: string, gateway: HardwareGateway): RunSpec {
+    const { limits } = this.opts;
+    return {
+      experimentId: id,
+      scriptPath: this.opts.store.scriptPath(id),
+      outputDir: this.opts.store.outputDir(id),
+      hardware: gateway.endpoint,
+      limits: {
+        memoryBytes: limits.memory_bytes,
+        cpus: limits.cpus,
+        pids: limits.pids,
+        fileBytes: limits.output_bytes,
+        logBytes: limits.log_bytes,
+      },
+    };
+  }
+
+  private openGateway(id: string): Promise<HardwareGateway> {
+    return this.opts.openGateway(
+      id,
+      this.opts.runner.endpoint === 'unix' ? { kind: 'unix', socketDir: this.socketDir(id) } : { kind: 'tcp' },
+    );
+  }
+
+  private async publish(run: StoredRun): Promise<void> {
+    await this.opts.store.save(run);
+    this.emit('run', publicRecord(run));
+  }
+
+  async get(id: string): Promise<StoredRun> {
+    if (this.active?.id === id) return this.active.record;
+    return this.opts.store.load(id);
+  }
+
+  async list(): Promise<StoredRun[]> {
+    const runs = await this.opts.store.list();
+    return runs.map((r) => (this.active?.id === r.experiment_id ? this.active.record : r));
+  }
+
+  async start(request: NodeStartRequest): Promise<StoredRun> {
+    const script = request.script_content;
+    const scriptSha = createHash('sha256').update(script).digest('hex');
+    if (this.active) {
+      // A retried start of the run already going (same id, same script) is answered, not refused.
+      if (this.active.id === request.experiment_id && this.active.record.script_sha256 === scriptSha) {
+        return this.active.record;
+      }
+      throw new ApiError(
+        'NODE_BUSY',
+        `Experiment ${this.active.id} is ${this.active.record.status} on this node; stop it or wait for it to end`,
+      );
+    }
+    if (Buffer.byteLength(script, 'utf8') > MAX_SCRIPT_BYTES) {
+      throw new ApiError('PAYLOAD_TOO_LARGE', `script_content is larger than ${MAX_SCRIPT_BYTES} bytes`);
+    }
+    const maxDuration = request.max_duration_s ?? this.opts.maxDurationS;
+    if (maxDuration > this.opts.maxDurationS) {
+      throw new ApiError(
+        'VALIDATION_FAILED',
+        `max_duration_s ${maxDuration} is above this node's limit of ${this.opts.maxDurationS} s (BIOREACTOR_EXPERIMENT_MAX_DURATION_S)`,
+      );
+    }
+    const id = request.experiment_id ?? randomUUID();
+    let settle = () => {};
+    const done = new Promise<void>((resolve) => {
+      settle = resolve;
+    });
+    // Claimed before the first await, so two starts at once can never both run.
+    const created = this.now().toISOString();
+    const active: ActiveRun = {
+      id,
+      timers: [],
+      detached: false,
+      done,
+      settle,
+      record: {
+        experiment_id: id,
+        status: 'starting',
+        start_time: null,
+        end_time: null,
+        exit_code: null,
+        error_message: null,
+        oom_killed: false,
+        max_duration_s: maxDuration,
+        runner: this.opts.runner.kind,
+        image: null,
+        image_digest: null,
+        script_sha256: scriptSha,
+        created_time: created,
+        runner_ref: null,
+        context: {
+          node_version: this.opts.nodeVersion,
+          hardware_mode: this.opts.hardwareMode,
+          hardware_config: null,
+          capabilities: null,
+        },
+        limits: this.opts.limits,
+      },
+    };
+    this.active = active;
+    let wroteFiles = false;
+    try {
+      if (await this.opts.store.exists(id)) {
+        throw new ApiError(
+          'INVALID_STATE',
+          `Experiment ${id} already exists on this node; DELETE /api/experiments/${id} first or use another id`,
+        );
+      }
+      let info = this.opts.runner.info();
+      if (!info.available) info = await this.opts.runner.probe();
+      if (!info.available) throw new ApiError('RUNNER_UNAVAILABLE', `Cannot run experiments: ${info.detail}`);
+      const { image, digest } = await this.opts.runner.image();
+      active.record.image = image;
+      active.record.image_digest = digest;
+      active.record.context.hardware_config = this.opts.hardware?.hardwareConfig() ?? null;
+      active.record.context.capabilities = this.opts.hardware?.capabilities() ?? null;
+      wroteFiles = true;
+      await this.opts.store.create(id, script);
+      await this.publish(active.record);
+      active.gateway = await this.openGateway(id);
+      active.handle = await this.opts.runner.start(this.spec(id, active.gateway));
+    } catch (err) {
+      await active.gateway?.close().catch(() => undefined);
+      if (wroteFiles) await this.opts.store.remove(id).catch(() => undefined);
+      this.active = null;
+      settle();
+      if (err instanceof ApiError) throw err;
+      this.opts.log.error({ err, experiment_id: id }, 'experiment could not start');
+      throw new ApiError('RUNNER_UNAVAILABLE', `Experiment ${id} could not start: ${(err as Error).message}`);
+    }
+    active.record.status = 'running';
+    active.record.start_time = this.now().toISOString();
+    active.record.runner_ref = active.handle.ref;
+    await this.publish(active.record);
+    this.opts.log.info(
+      { experiment_id: id, runner: this.opts.runner.kind, ref: active.handle.ref },
+      'experiment started',
+    );
+    this.watch(active, active.handle, maxDuration * 1000);
+    // A stop that arrived while the container was being created is honoured now.
+    if (active.endReason) void active.handle.stop(0);
+    return active.record;
+  }
+
+  /** Follows a started or re-attached run to its end: log streaming, duration and output limits, finalisation. */
+  private watch(active: ActiveRun, handle: RunHandle, remainingMs: number): void {
+    const { store } = this.opts;
+    active.timers.push(
+      setTimeout(
+        () => {
+          active.endReason ??= 'timed_out';
+          this.opts.log.info({ experiment_id: active.id }, 'experiment reached its maximum duration');
+          void handle.stop(this.opts.stopGraceMs).catch(() => undefined);
+        },
+        Math.max(0, remainingMs),
+      ),
+    );
+    const checkOutput = async () => {
+      if (active.detached || !this.isActive(active)) return;
+      const bytes = await store.outputBytes(active.id).catch(() => 0);
+      if (bytes > this.opts.limits.output_bytes && !active.endReason) {
+        active.endReason = 'output_limit';
+        this.opts.log.warn({ experiment_id: active.id, bytes }, 'experiment output is over its limit; stopping it');
+        void handle.stop(0).catch(() => undefined);
+        return;
+      }
+      active.timers.push(setTimeout(() => void checkOutput(), this.opts.outputCheckMs ?? 1000));
+    };
+    void checkOutput();
+
+    void (async () => {
+      let exit: RunExit;
+      try {
+        const log = await CappedLog.open(store.logPath(active.id), this.opts.limits.log_bytes);
+        const pump = (async () => {
+          try {
+            for await (const chunk of handle.output) {
+              if (active.detached) break;
+              await log.write(chunk);
+            }
+          } catch (err) {
+            if (!active.detached) this.opts.log.warn({ err, experiment_id: active.id }, 'log stream broke');
+          }
+        })();
+        exit = await handle.wait();
+        if (active.detached) return;
+        await pump;
+        await log.close();
+      } catch (err) {
+        exit = { exitCode: null, oomKilled: false, error: (err as Error).message };
+      }
+      if (active.detached) return;
+      await this.finish(active, handle, exit);
+    })();
+  }
+
+  private isActive(active: ActiveRun): boolean {
+    return this.active === active;
+  }
+
+  private async finish(active: ActiveRun, handle: RunHandle | undefined, exit: RunExit): Promise<void> {
+    for (const timer of active.timers) clearTimeout(timer);
+    const record = active.record;
+    // Access ends first: from here on the script (or what is left of it) cannot move an actuator.
+    await active.gateway?.close().catch((err: unknown) => this.opts.log.warn({ err }, 'hardware gateway close'));
+    let status: RunState;
+    let error: string | null = null;
+    const code = exit.exitCode;
+    if (active.endReason === 'stopped') status = 'stopped';
+    else if (active.endReason === 'timed_out') {
+      status = 'timed_out';
+      error = `Stopped after its maximum duration of ${record.max_duration_s} s`;
+    } else if (active.endReason === 'output_limit') {
+      status = 'failed';
+      error = `Stopped: the output folder grew past its limit of ${record.limits.output_bytes} bytes`;
+    } else if (exit.oomKilled) {
+      status = 'failed';
+      error = `Out of memory: the script used more than its ${record.limits.memory_bytes} bytes and was killed`;
+    } else if (code === 0) status = 'completed';
+    else if (code === null) {
+      status = 'failed';
+      error = exit.error ?? 'The run ended without an exit code';
+    } else {
+      status = 'failed';
+      const tail = (await readTail(this.opts.store.logPath(active.id), 4096)).trimEnd();
+      const shown = tail.length > ERROR_TAIL_CHARS ? `…${tail.slice(-ERROR_TAIL_CHARS)}` : tail;
+      error = `Exit code ${code}${shown ? `: ${shown}` : ''}`;
+    }
+    record.status = status;
+    record.exit_code = code;
+    record.oom_killed = exit.oomKilled;
+    record.error_message = error;
+    record.end_time = this.now().toISOString();
+    record.runner_ref = null;
+    await this.safeState(`experiment ${active.id} ${status}`);
+    await handle?.release().catch((err: unknown) => this.opts.log.warn({ err }, 'could not remove the run'));
+    try {
+      await this.publish(record);
+    } catch (err) {
+      // The folder was deleted under a run being removed; the end still counts.
+      this.opts.log.warn({ err, experiment_id: active.id }, 'could not record the end of a run');
+    }
+    this.opts.log.info({ experiment_id: active.id, status, exit_code: code }, 'experiment ended');
+    if (this.active === active) this.active = null;
+    active.settle();
+  }
+
+  private async safeState(reason: string): Promise<void> {
+    if (!this.opts.hardware) return;
+    try {
+      await this.opts.hardware.applySafeState(reason);
+    } catch (err) {
+      this.opts.log.error({ err, reason }, 'could not apply the hardware safe state');
+    }
+  }
+
+  /** Stops a run (SIGTERM, then SIGKILL after the grace period) and resolves once its end is recorded. */
+  async stop(id: string): Promise<{ record: StoredRun; message: string }> {
+    const active = this.active;
+    if (!active || active.id !== id) {
+      const record = await this.opts.store.load(id);
+      return { record, message: `Experiment ${id} is not running (${record.status})` };
+    }
+    active.endReason ??= 'stopped';
+    await active.handle?.stop(this.opts.stopGraceMs);
+    await active.done;
+    return { record: active.record, message: `Experiment ${id} ${active.record.status}` };
+  }
+
+  /** Stops the run if it is live, then deletes its folder. */
+  async remove(id: string): Promise<void> {
+    if (this.active?.id === id) await this.stop(id);
+    else await this.opts.store.load(id);
+    await this.opts.store.remove(id);
+  }
+
+  /** Waits until the run is no longer live (for tests and the benchmark). */
+  async settled(id: string): Promise<StoredRun> {
+    if (this.active?.id === id) await this.active.done;
+    return this.opts.store.load(id);
+  }
+
+  /**
+   * At start-up: re-attach to a run whose container still exists (running or ended while the node was down), and
+   * mark every other live run `interrupted`, applying the safe state.
+   */
+  async recover(): Promise<void> {
+    await this.opts.store.init();
+    await this.opts.runner.probe();
+    const live = (await this.opts.store.list()).filter((r) => isLive(r.status));
+    let interrupted = false;
+    for (const run of live) {
+      const id = run.experiment_id;
+      if (!this.active && run.runner === this.opts.runner.kind && run.runner_ref) {
+        let gateway: HardwareGateway | undefined;
+        try {
+          gateway = await this.openGateway(id);
+          const handle = await this.opts.runner.reattach(run.runner_ref, this.spec(id, gateway));
+          if (handle) {
+            let settle = () => {};
+            const done = new Promise<void>((resolve) => {
+              settle = resolve;
+            });
+            const active: ActiveRun = { id, record: run, handle, gateway, timers: [], detached: false, done, settle };
+            this.active = active;
+            const started = Date.parse(run.start_time ?? run.created_time);
+            this.watch(active, handle, started + run.max_duration_s * 1000 - this.now().getTime());
+            this.opts.log.info({ experiment_id: id }, 'experiment re-attached after a node restart');
+            continue;
+          }
+        } catch (err) {
+          this.opts.log.warn({ err, experiment_id: id }, 'could not re-attach');
+        }
+        await gateway?.close().catch(() => undefined);
+      }
+      if (run.runner_ref) {
+        await this.opts.runner.abandon?.(run.runner_ref, {
+          experimentId: id,
+          scriptPath: this.opts.store.scriptPath(id),
+          outputDir: this.opts.store.outputDir(id),
+          hardware: { kind: 'tcp', url: '' },
+          limits: { memoryBytes: 0, cpus: 0, pids: 0, fileBytes: 0, logBytes: 0 },
+        });
+      }
+      run.status = 'interrupted';
+      run.end_time = this.now().toISOString();
+      run.runner_ref = null;
+      run.error_message = 'The node restarted during this run and the run could not be recovered';
+      await this.publish(run);
+      this.opts.log.warn({ experiment_id: id }, 'experiment interrupted by a node restart');
+      interrupted = true;
+    }
+    if (interrupted) await this.safeState('interrupted experiment after a node restart');
+    if (!this.active) await rm(join(this.opts.dataDir, 'run'), { recursive: true, force: true }).catch(() => undefined);
+  }
+
+  /**
+   * The node is shutting down. A container keeps running and is re-attached at the next start (its hardware access
+   * pauses meanwhile); a local process cannot be re-attached, so it is stopped and recorded as interrupted.
+   */
+  async detach(): Promise<void> {
+    const active = this.active;
+    if (!active) return;
+    if (this.opts.runner.kind === 'local' || !active.handle) {
+      active.endReason ??= 'stopped';
+      await active.handle?.stop(Math.min(this.opts.stopGraceMs, 2000)).catch(() => undefined);
+      await active.done;
+      if (active.record.status === 'stopped') {
+        active.record.status = 'interrupted';
+        active.record.error_message = 'The node shut down during this run';
+        await this.publish(active.record).catch(() => undefined);
+      }
+      return;
+    }
+    active.detached = true;
+    for (const timer of active.timers) clearTimeout(timer);
+    active.handle.detach?.();
+    await active.gateway?.close().catch(() => undefined);
+    this.active = null;
+    active.settle();
+  }
+}

@@ -1,0 +1,267 @@
+// Runs each experiment in a hardened container on the Docker Engine API: no network (the hardware API arrives on
+// a mounted Unix socket), non-root, read-only root filesystem, no capabilities, no new privileges, memory, CPU,
+// pids, file-size and log limits, and only this experiment's script (read-only) and output folder mounted.
+import { chown } from 'node:fs/promises';
+import { relative, resolve, sep } from 'node:path';
+import Docker from 'dockerode';
+import type { ExperimentRunner, RunExit, RunHandle, RunnerInfoBody, RunSpec } from './runner.js';
+
+/** Label on every experiment container, with the experiment id. */
+export const EXPERIMENT_LABEL = 'org.bioreactor.experiment';
+/** Label with the node's DATA_DIR, so nodes (and test runs) sharing one engine never touch each other's runs. */
+export const DATA_DIR_LABEL = 'org.bioreactor.data-dir';
+/** The unprivileged user of the image (runtime/build-image.sh, runtime/Dockerfile). */
+export const EXPERIMENT_UID = 10001;
+
+const ENTRYPOINT = ['python3', '/opt/bioreactor/experiment_entrypoint.py'];
+const SCRIPT_IN_CONTAINER = '/app/user_script.py';
+const OUTPUT_IN_CONTAINER = '/app/output';
+const SOCKET_DIR_IN_CONTAINER = '/run/bioreactor';
+
+export interface DockerRunnerOptions {
+  image: string;
+  /** The node's DATA_DIR as the node sees it. */
+  dataDir: string;
+  /** The same folder as the Docker host sees it, when the node itself runs in a container (HOST_DATA_PATH). */
+  hostDataPath?: string | undefined;
+  docker?: Docker;
+  probeTimeoutMs?: number;
+}
+
+function statusOf(err: unknown): number | undefined {
+  return (err as { statusCode?: number }).statusCode;
+}
+
+/** Splits Docker's multiplexed stdout/stderr stream (8-byte frame headers) back into the bytes in order. */
+export async function* demultiplex(stream: AsyncIterable<Buffer | string>): AsyncGenerator<Buffer> {
+  let pending = Buffer.alloc(0);
+  for await (const chunk of stream) {
+    pending = Buffer.concat([pending, typeof chunk === 'string' ? Buffer.from(chunk) : chunk]);
+    while (pending.length >= 8) {
+      const size = pending.readUInt32BE(4);
+      if (pending.length < 8 + size) break;
+      const frame = pending.subarray(8, 8 + size);
+      pending = pending.subarray(8 + size);
+      if (frame.length > 0) yield Buffer.from(frame);
+    }
+  }
+}
+
+export class DockerRunner implements ExperimentRunner {
+  readonly kind = 'docker' as const;
+  readonly endpoint = 'unix' as const;
+  readonly docker: Docker;
+  private readonly dataDir: string;
+  private last: RunnerInfoBody;
+  private digest: string | null = null;
+
+  constructor(private readonly opts: DockerRunnerOptions) {
+    this.docker = opts.docker ?? new Docker();
+    this.dataDir = resolve(opts.dataDir);
+    this.last = { kind: 'docker', available: false, detail: 'not probed yet' };
+  }
+
+  info(): RunnerInfoBody {
+    return this.last;
+  }
+
+  /** The path Docker must bind-mount for a path under DATA_DIR (they differ when the node is in a container). */
+  hostPath(local: string): string {
+    if (!this.opts.hostDataPath) return local;
+    const rel = relative(this.dataDir, resolve(local));
+    if (rel.startsWith('..') || rel.startsWith(sep)) throw new Error(`${local} is outside DATA_DIR ${this.dataDir}`);
+    return resolve(this.opts.hostDataPath, rel);
+  }
+
+  async probe(): Promise<RunnerInfoBody> {
+    const timeoutMs = this.opts.probeTimeoutMs ?? 3000;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+    });
+    try {
+      const version = (await Promise.race([this.docker.version(), timeout])) as { Version?: string };
+      try {
+        const image = await this.docker.getImage(this.opts.image).inspect();
+        this.digest = image.Id;
+        this.last = {
+          kind: 'docker',
+          available: true,
+          detail: `Docker engine ${version.Version ?? '?'}; image ${this.opts.image} (${image.Id.slice(0, 19)})`,
+        };
+      } catch (err) {
+        this.digest = null;
+        this.last = {
+          kind: 'docker',
+          available: false,
+          detail:
+            statusOf(err) === 404
+              ? `Docker engine ${version.Version ?? '?'} has no image ${this.opts.image}: build it with runtime/build-image.sh (offline) or docker build -f runtime/Dockerfile -t ${this.opts.image} .`
+              : `cannot inspect image ${this.opts.image}: ${(err as Error).message}`,
+        };
+      }
+    } catch (err) {
+      this.digest = null;
+      this.last = {
+        kind: 'docker',
+        available: false,
+        detail: `no Docker engine answers (${(err as Error).message}); start one with scripts/docker-engine.sh`,
+      };
+    } finally {
+      clearTimeout(timer);
+    }
+    return this.last;
+  }
+
+  async image(): Promise<{ image: string | null; digest: string | null }> {
+    return { image: this.opts.image, digest: this.digest };
+  }
+
+  private async containerUser(outputDir: string): Promise<string> {
+    const uid = process.getuid?.() ?? EXPERIMENT_UID;
+    const gid = process.getgid?.() ?? EXPERIMENT_UID;
+    if (uid !== 0) return `${uid}:${gid}`;
+    // A root node hands the output folder to the image's unprivileged user; the script never runs as root.
+    await chown(outputDir, EXPERIMENT_UID, EXPERIMENT_UID);
+    return `${EXPERIMENT_UID}:${EXPERIMENT_UID}`;
+  }
+
+  async start(spec: RunSpec): Promise<RunHandle> {
+    if (spec.hardware.kind !== 'unix') throw new Error('the Docker runner needs a Unix-socket hardware endpoint');
+    const { limits } = spec;
+    const name = `experiment-${spec.experimentId}`;
+    const options: Docker.ContainerCreateOptions = {
+      name,
+      Image: this.opts.image,
+      Entrypoint: ENTRYPOINT,
+      Cmd: [SCRIPT_IN_CONTAINER],
+      User: await this.containerUser(spec.outputDir),
+      WorkingDir: OUTPUT_IN_CONTAINER,
+      Env: [
+        'BIOREACTOR_NODE_API_URL=http://localhost:9000',
+        `EXPERIMENT_ID=${spec.experimentId}`,
+        `OUTPUT_DIR=${OUTPUT_IN_CONTAINER}`,
+        'PYTHONUNBUFFERED=1',
+        'PYTHONDONTWRITEBYTECODE=1',
+        `BIOREACTOR_HARDWARE_SOCKET=${SOCKET_DIR_IN_CONTAINER}/hardware.sock`,
+        'HOME=/tmp',
+        'MPLCONFIGDIR=/tmp/matplotlib',
+        'MPLBACKEND=Agg',
+      ],
+      Labels: { [EXPERIMENT_LABEL]: spec.experimentId, [DATA_DIR_LABEL]: this.dataDir },
+      NetworkDisabled: true,
+      StopSignal: 'SIGTERM',
+      HostConfig: {
+        Binds: [
+          `${this.hostPath(spec.scriptPath)}:${SCRIPT_IN_CONTAINER}:ro`,
+          `${this.hostPath(spec.outputDir)}:${OUTPUT_IN_CONTAINER}:rw`,
+          `${this.hostPath(spec.hardware.socketDir)}:${SOCKET_DIR_IN_CONTAINER}:ro`,
+        ],
+        NetworkMode: 'none',
+        Memory: limits.memoryBytes,
+        MemorySwap: limits.memoryBytes,
+        NanoCpus: Math.round(limits.cpus * 1e9),
+        PidsLimit: limits.pids,
+        ReadonlyRootfs: true,
+        Tmpfs: { '/tmp': 'rw,nosuid,nodev,size=64m' },
+        CapDrop: ['ALL'],
+        SecurityOpt: ['no-new-privileges:true'],
+        Privileged: false,
+        IpcMode: 'private',
+        Ulimits: [
+          { Name: 'fsize', Soft: limits.fileBytes, Hard: limits.fileBytes },
+          { Name: 'nofile', Soft: 1024, Hard: 1024 },
+        ],
+        LogConfig: { Type: 'json-file', Config: { 'max-size': String(limits.logBytes), 'max-file': '1' } },
+        AutoRemove: false,
+      },
+    };
+    let container: Docker.Container;
+    try {
+      container = await this.docker.createContainer(options);
+    } catch (err) {
+      if (statusOf(err) !== 409) throw err;
+      // A container of that name is left from an earlier attempt: remove it if it is ours and ended.
+      const old = this.docker.getContainer(name);
+      const info = await old.inspect();
+      if (info.State.Running || info.Config.Labels?.[DATA_DIR_LABEL] !== this.dataDir) {
+        throw new Error(`a container named ${name} already exists and is not a finished run of this node`);
+      }
+      await old.remove({ force: true });
+      container = await this.docker.createContainer(options);
+    }
+    try {
+      await container.start();
+    } catch (err) {
+      await container.remove({ force: true }).catch(() => undefined);
+      throw err;
+    }
+    return this.handle(container);
+  }
+
+  async reattach(ref: string): Promise<RunHandle | null> {
+    const container = this.docker.getContainer(ref);
+    try {
+      const info = await container.inspect();
+      if (info.Config.Labels?.[DATA_DIR_LABEL] !== this.dataDir) return null;
+    } catch (err) {
+      if (statusOf(err) === 404) return null;
+      throw err;
+    }
+    return this.handle(container);
+  }
+
+  /** Experiment containers of this node (by label), for reconciliation and clean-up. */
+  async listOwn(): Promise<Docker.ContainerInfo[]> {
+    return this.docker.listContainers({
+      all: true,
+      filters: { label: [`${DATA_DIR_LABEL}=${this.dataDir}`] },
+    });
+  }
+
+  private handle(container: Docker.Container): RunHandle {
+    let exit: Promise<RunExit> | undefined;
+    const docker = container;
+    const streams: NodeJS.ReadableStream[] = [];
+    return {
+      ref: container.id,
+      output: {
+        [Symbol.asyncIterator]: async function* () {
+          const raw = await docker.logs({ follow: true, stdout: true, stderr: true });
+          streams.push(raw);
+          yield* demultiplex(raw as unknown as AsyncIterable<Buffer>);
+        },
+      },
+      detach: () => {
+        for (const stream of streams) (stream as unknown as { destroy(): void }).destroy();
+      },
+      wait: () => {
+        exit ??= (async (): Promise<RunExit> => {
+          try {
+            const result = (await docker.wait()) as { StatusCode: number };
+            const info = await docker.inspect();
+            return { exitCode: result.StatusCode, oomKilled: info.State.OOMKilled === true };
+          } catch (err) {
+            return { exitCode: null, oomKilled: false, error: `lost the container: ${(err as Error).message}` };
+          }
+        })();
+        return exit;
+      },
+      stop: async (graceMs: number) => {
+        try {
+          await docker.stop({ t: Math.max(0, Math.ceil(graceMs / 1000)) });
+        } catch (err) {
+          // 304: already stopped; 404: already gone. Both mean the script is no longer running.
+          if (statusOf(err) !== 304 && statusOf(err) !== 404) throw err;
+        }
+      },
+      release: async () => {
+        try {
+          await docker.remove({ force: true });
+        } catch (err) {
+          if (statusOf(err) !== 404 && statusOf(err) !== 409) throw err;
+        }
+      },
+    };
+  }
+}

@@ -1,0 +1,77 @@
+// What runs an experiment script: a Docker container (docker-runner.ts) or a local python3 (local-runner.ts).
+// The lifecycle (experiments/manager.ts) owns state, files and hardware; a runner only starts, watches and ends
+// one process and reports how it ended.
+import type { RunnerInfo } from '@bioreactor/api';
+import type { Static } from 'typebox';
+
+export type RunnerInfoBody = Static<typeof RunnerInfo>;
+
+/** How the experiment reaches the node's hardware-only API for its run. */
+export type HardwareEndpoint =
+  /** A Unix socket, bind-mounted into the container (docker). */
+  | { kind: 'unix'; socketPath: string; socketDir: string }
+  /** A loopback URL (local runner). */
+  | { kind: 'tcp'; url: string };
+
+export interface RunLimitsSpec {
+  memoryBytes: number;
+  cpus: number;
+  pids: number;
+  /** Largest single file the script may write (RLIMIT_FSIZE); the lifecycle enforces the total. */
+  fileBytes: number;
+  logBytes: number;
+}
+
+export interface RunSpec {
+  experimentId: string;
+  /** Host-local paths (the node's own view). */
+  scriptPath: string;
+  outputDir: string;
+  hardware: HardwareEndpoint;
+  limits: RunLimitsSpec;
+}
+
+export interface RunExit {
+  exitCode: number | null;
+  oomKilled: boolean;
+  /** Why the runner could not tell how the script ended, if it could not. */
+  error?: string;
+}
+
+/** One started (or re-attached) run. */
+export interface RunHandle {
+  /** Container id or process id, kept in status.json to re-attach after a node restart. */
+  readonly ref: string;
+  /**
+   * Combined stdout and stderr, in order, from the start of the run (a re-attached run replays from the start).
+   * Ends when the process has ended and its output is drained.
+   */
+  readonly output: AsyncIterable<Buffer>;
+  /** Resolves once, when the script has ended. */
+  wait(): Promise<RunExit>;
+  /** SIGTERM, then SIGKILL after the grace period. Safe to call more than once, and after the end. */
+  stop(graceMs: number): Promise<void>;
+  /** Frees what the run leaves behind (the container), after output and exit were collected. */
+  release(): Promise<void>;
+  /** Stops following without ending the run (the node shuts down; a later start re-attaches). */
+  detach?(): void;
+}
+
+export interface ExperimentRunner {
+  readonly kind: 'docker' | 'local';
+  /** Which hardware endpoint this runner needs. */
+  readonly endpoint: 'unix' | 'tcp';
+  /** Checks the engine (and image); the result is what /api/status shows. */
+  probe(): Promise<RunnerInfoBody>;
+  info(): RunnerInfoBody;
+  /** Image name and digest recorded in status.json and the manifest (null for the local runner). */
+  image(): Promise<{ image: string | null; digest: string | null }>;
+  start(spec: RunSpec): Promise<RunHandle>;
+  /**
+   * Finds a run that was live when the node stopped: a handle to follow it (still running or already ended), or
+   * null when it is gone without a trace.
+   */
+  reattach(ref: string, spec: RunSpec): Promise<RunHandle | null>;
+  /** Ends what reattach cannot follow (a local process orphaned by a crashed node). */
+  abandon?(ref: string, spec: RunSpec): Promise<void>;
+}
