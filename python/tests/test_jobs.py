@@ -40,13 +40,12 @@ class RunTest(NodeTestCase):
 
     def test_a_job_with_a_duration_runs_periodically_then_ends(self) -> None:
         elapsed: List[float] = []
-        self.bioreactor.run([(lambda b, t: elapsed.append(t), 0.05, 0.5)], block=True)
+        self.bioreactor.run([(lambda b, t: elapsed.append(t), 0.2, 1.0)], block=True)
         self.assertGreaterEqual(len(elapsed), 2)
-        self.assertLessEqual(len(elapsed), 11, "never more often than every period")
-        self.assertLess(elapsed[0], 0.05, "the first call is at once")
-        self.assertEqual(elapsed, sorted(elapsed))
-        self.assertTrue(all(t < 0.5 for t in elapsed))
-        ticks = [int((t + 1e-9) / 0.05) for t in elapsed]
+        self.assertLessEqual(len(elapsed), 5, "never more often than every period")
+        self.assertLess(elapsed[0], 0.2, "the first call is at once, not after a period")
+        self.assertTrue(all(t < 1.0 for t in elapsed[1:]), "no call after the duration")
+        ticks = [int((t + 1e-9) / 0.2) for t in elapsed]
         self.assertEqual(ticks, sorted(set(ticks)), f"at most one call per period: {elapsed}")
 
     def test_run_returns_at_once_like_the_original_and_wait_blocks_until_done(self) -> None:
@@ -57,7 +56,7 @@ class RunTest(NodeTestCase):
             calls.append(t)
             release.wait(10)
 
-        self.bioreactor.run([(job, 0.01, 0.05)])
+        self.bioreactor.run([(job, 0.01, 0.3)])
         self.assertFalse(self.bioreactor.wait(timeout=0.05), "still running: the job is held")
         release.set()
         self.assertTrue(self.bioreactor.wait())

@@ -132,9 +132,11 @@ class JobRunner:
 
     def _loop(self, index: int, func: Callable[..., Any], period: float, duration: Optional[float]) -> None:
         due = 0.0
+        called = False
         while not self._stopped.is_set():
             elapsed = self._clock() - self._start
-            if duration is not None and elapsed >= duration:
+            # The first call is always made, even if this thread started late on a busy machine.
+            if duration is not None and elapsed >= duration and called:
                 return
             if elapsed < due:
                 wait = due - elapsed
@@ -154,6 +156,7 @@ class JobRunner:
                     self._stopped.set()
                     return
                 logger.error("job %s failed at %.1f s; it runs again at its next tick", _name(func), elapsed, exc_info=True)
+            called = True
             with self._lock:
                 self.calls[index] += 1
             due = next_tick(self._clock() - self._start, period)
