@@ -307,7 +307,8 @@ describe('queue model', () => {
   it('estimates start times from declared durations, then from the median of past runs', async () => {
     const now = Date.parse('2026-01-01T00:00:00Z');
     h = await makeHub({ noDispatch: true, now: () => now });
-    h.hub.registry.list()[0]!.online = true;
+    const entry = h.hub.registry.list()[0];
+    if (entry) entry.online = true;
     const a = (await submit('alice', { script_content: GOOD_SCRIPT, max_duration_s: 600 })).json();
     const b = (await submit('alice', { script_content: GOOD_SCRIPT, max_duration_s: 1200 })).json();
     expect(Date.parse(a.estimated_start)).toBe(now);

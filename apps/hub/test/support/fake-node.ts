@@ -17,7 +17,7 @@ export class FakeNode extends EventEmitter<{ stop: [id: string] }> {
   readonly stops: string[] = [];
   readonly starts: string[] = [];
   private app: FastifyInstance | undefined;
-  private readonly listeners = new Set<(run: RunRecord) => void>();
+  private readonly runListeners = new Set<(run: RunRecord) => void>();
   port = 0;
   /** Runs stopped through the API end as `stopped` at once unless this is false. */
   stopEndsRun = true;
@@ -36,7 +36,7 @@ export class FakeNode extends EventEmitter<{ stop: [id: string] }> {
   }
 
   private publish(run: RunRecord): void {
-    for (const l of this.listeners) l(run);
+    for (const l of this.runListeners) l(run);
   }
 
   /** Resolves once the hub has asked this node to stop `id`. */
@@ -113,8 +113,8 @@ export class FakeNode extends EventEmitter<{ stop: [id: string] }> {
       app.get('/api/experiments/events', async (request, reply) => {
         const stream = openEventStream(request, reply);
         const listener = (run: RunRecord) => stream.send('run.updated', { experiment: run });
-        this.listeners.add(listener);
-        stream.onClose(() => this.listeners.delete(listener));
+        this.runListeners.add(listener);
+        stream.onClose(() => this.runListeners.delete(listener));
       });
     }
     const notFound = (id: string) => ({
@@ -168,7 +168,7 @@ export class FakeNode extends EventEmitter<{ stop: [id: string] }> {
 
   /** Stops answering (the process went away); runs keep their state, as a node's disk would. */
   async stop(): Promise<void> {
-    this.listeners.clear();
+    this.runListeners.clear();
     await this.app?.close();
     this.app = undefined;
   }
