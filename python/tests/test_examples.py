@@ -57,6 +57,8 @@ class ExampleSourceTest(unittest.TestCase):
 class ExampleRunTest(NodeTestCase):
     """Each example run for a few seconds against the simulated node, as a scientist would on a laptop."""
 
+    hardware = None  # the repository's bioreactor-node-v3/config_hardware.json, as npm start uses
+
     def run_example(self, name: str, constants: Dict[str, str]) -> str:
         with open(os.path.join(EXAMPLES, name), encoding="utf-8") as handle:
             source = handle.read()
