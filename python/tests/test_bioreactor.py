@@ -155,6 +155,16 @@ class BioreactorTest(NodeTestCase):
         self.assertEqual(states["unavailable"], {})
         self.assertIn("co2_sensor", states["components"])
 
+    def test_history_of_a_sensor(self) -> None:
+        history = self.bioreactor.get_history("temp_sensor", limit=5)
+        self.assertEqual(history["component"], "temp_sensor")
+        self.assertGreaterEqual(len(history["samples"]), 1)
+        self.assertLessEqual(len(history["samples"]), 5)
+        self.assertEqual(len(history["samples"][0]["values"]), len(history["channels"]))
+        with self.assertRaises(BioreactorAPIError) as caught:
+            self.bioreactor.get_history("stirrer")
+        self.assertEqual(caught.exception.status // 100, 4)
+
     # ---- errors from the node ----
 
     def test_out_of_range_is_a_validation_error_naming_the_component_and_the_node_message(self) -> None:

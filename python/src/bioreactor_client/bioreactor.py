@@ -288,6 +288,17 @@ class Bioreactor:
         """Every available component's state in one request (``GET /api/v3/state``)."""
         return self.client.get_all_states()
 
+    def get_history(
+        self, component: str, since: Optional[str] = None, limit: Optional[int] = None
+    ) -> Dict[str, Any]:
+        """A sensor's recent samples as the node kept them (about a day at its sampling rate).
+
+        ``{"component", "unit", "channels", "samples": [{"timestamp", "values": [...]}]}``, oldest
+        first; ``since`` (ISO 8601) keeps only later samples and ``limit`` the newest N. Useful to
+        look back at what happened before the script started, e.g. the temperature trend.
+        """
+        return self.client.get_history(component, since=since, limit=limit)
+
     # ---- the original client's v2-era getters ----
 
     def get_photodiodes(self) -> List[Optional[float]]:

@@ -245,6 +245,24 @@ class BioreactorClient:
         """
         return self.request("GET", "/api/v3/state")  # type: ignore[no-any-return]
 
+    def get_history(
+        self, component: str, since: Optional[str] = None, limit: Optional[int] = None
+    ) -> Dict[str, Any]:
+        """``GET /api/v3/history``: a sensor's recent samples kept by the node, oldest first.
+
+        Returns ``{"component", "unit", "channels", "samples": [{"timestamp", "values"}]}``;
+        ``since`` (ISO 8601) keeps only later samples, ``limit`` the newest N.
+        """
+        _check_component(component)
+        query: Dict[str, Any] = {"component": component}
+        if since is not None:
+            query["since"] = since
+        if limit is not None:
+            query["limit"] = int(limit)
+        return self.request(  # type: ignore[no-any-return]
+            "GET", "/api/v3/history?" + urllib.parse.urlencode(query), component=component
+        )
+
     def get_state(self, component: str) -> Dict[str, Any]:
         """``GET /api/v3/{component}/state``: one component's latest state."""
         _check_component(component)
