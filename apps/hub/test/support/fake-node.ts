@@ -12,7 +12,7 @@ export interface FakeNodeOptions {
   port?: number;
 }
 
-export class FakeNode extends EventEmitter<{ stop: [id: string] }> {
+export class FakeNode extends EventEmitter<{ stop: [id: string]; start: [id: string] }> {
   readonly runs = new Map<string, RunRecord & { script: string; csv: string }>();
   readonly stops: string[] = [];
   readonly starts: string[] = [];
@@ -49,6 +49,19 @@ export class FakeNode extends EventEmitter<{ stop: [id: string] }> {
         resolve();
       };
       this.on('stop', on);
+    });
+  }
+
+  /** Resolves once the hub has started `id` here. */
+  started(id: string): Promise<void> {
+    if (this.starts.includes(id)) return Promise.resolve();
+    return new Promise((resolve) => {
+      const on = (started: string) => {
+        if (started !== id) return;
+        this.off('start', on);
+        resolve();
+      };
+      this.on('start', on);
     });
   }
 
@@ -97,6 +110,7 @@ export class FakeNode extends EventEmitter<{ stop: [id: string] }> {
       };
       this.runs.set(body.experiment_id, run);
       this.starts.push(body.experiment_id);
+      this.emit('start', body.experiment_id);
       this.publish(run);
       return { status: 'success', experiment_id: body.experiment_id, message: 'Experiment started' };
     });
