@@ -134,7 +134,7 @@ class BioreactorTest(NodeTestCase):
         self.assertTrue(0 < temperature < 100)
         temperatures = self.bioreactor.get_temperatures()
         self.assertGreaterEqual(len(temperatures), 1)
-        self.assertEqual(sorted(self.bioreactor.get_od_channels()), ["135", "90", "Ref"])
+        self.assertEqual(self.bioreactor.get_od_channels(), ["135", "Ref", "90"], "the hardware file's order")
         self.assertEqual(len(self.bioreactor.get_od_voltages()), 3)
         self.assertEqual(len(self.bioreactor.get_eyespy_voltages()), 2)
         self.assertTrue(all(isinstance(v, float) for v in self.bioreactor.get_od_voltages()))
