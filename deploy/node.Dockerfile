@@ -1,0 +1,51 @@
+# The node (port 9000, on the Raspberry Pi 5): hardware API, simulation and the experiment containers.
+#   docker build -f deploy/node.Dockerfile -t bioreactor-node-v3 .        (from the repository root)
+# Runs as root: it drives the Docker engine through /var/run/docker.sock (root-equivalent in any case) and, in real
+# mode, the Pi's GPIO, I2C, SPI and 1-Wire devices. Data in /app/data (the guide's bioreactor-node-v3/data).
+
+# ---- build: identical in node.Dockerfile, hub.Dockerfile and web.Dockerfile, so the three images share these layers.
+FROM node:20-bookworm-slim AS manifests
+WORKDIR /src
+COPY . .
+# Only the package manifests, so the dependency layer below is rebuilt only when one of them changes.
+RUN mkdir /manifests \
+ && find . -name node_modules -prune -o -name package.json -print | xargs cp --parents -t /manifests \
+ && cp package-lock.json /manifests/
+
+FROM node:20-bookworm-slim AS build
+# python3, make and g++ compile better-sqlite3 where its prebuilt binary cannot be downloaded; node-gyp then takes
+# the headers the image ships instead of downloading them.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 make g++ \
+ && rm -rf /var/lib/apt/lists/*
+ENV npm_config_nodedir=/usr/local npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false
+WORKDIR /app
+COPY --from=manifests /manifests ./
+# npm ci refuses a lock that lacks optional packages the registry in use does not serve (a mirror without every
+# platform binary of a tool); npm install then resolves the same versions from the same lock.
+RUN npm ci --loglevel=error 2>/dev/null || npm install
+COPY . .
+# The services run from TypeScript through tsx (no compiled build), so the loader survives the pruning of dev
+# dependencies; esbuild (with its platform binary in @esbuild) is all it needs.
+RUN npm run build:ui \
+ && mkdir /tmp/loader && cp -a node_modules/tsx node_modules/esbuild node_modules/@esbuild /tmp/loader/ \
+ && npm prune --omit=dev \
+ && cp -a /tmp/loader/. node_modules/ \
+ && rm -rf /tmp/loader
+# ---- end build
+
+FROM node:20-bookworm-slim
+ENV NODE_ENV=production PORT=9000 HOST=0.0.0.0 DATA_DIR=/app/data HARDWARE_MODE=simulation \
+    BIOREACTOR_HARDWARE_CONFIG=/app/config_hardware.json
+WORKDIR /app
+COPY --from=build /app/package.json ./
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/packages ./packages
+COPY --from=build /app/apps/node ./apps/node
+COPY deploy/node-entrypoint.sh /usr/local/bin/bioreactor-node-entrypoint
+COPY deploy/host-data-path.mjs /usr/local/lib/bioreactor/host-data-path.mjs
+EXPOSE 9000
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["node", "-e", "fetch(`http://127.0.0.1:${process.env.PORT}/health`).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+ENTRYPOINT ["bioreactor-node-entrypoint"]
+CMD ["node", "--import", "tsx", "apps/node/src/server.ts"]
