@@ -46,7 +46,7 @@ describe('hub process', () => {
         body: GOOD_SCRIPT,
       });
       expect(r.status, await r.clone().text()).toBe(200);
-      ids.push((await r.json()).experiment_id);
+      ids.push(((await r.json()) as { experiment_id: string }).experiment_id);
     }
     const [a, b, c] = ids as [string, string, string];
     await node.started(a);
@@ -67,7 +67,12 @@ describe('hub process', () => {
     await node.started(c);
 
     const all = await Promise.all(
-      ids.map(async (id) => (await (await fetch(`${hub.url}/api/experiments/${id}/status`)).json()).experiment),
+      ids.map(async (id) => {
+        const body = (await (await fetch(`${hub.url}/api/experiments/${id}/status`)).json()) as {
+          experiment: { status: string; exit_code: number | null; error_message: string | null };
+        };
+        return body.experiment;
+      }),
     );
     expect(all.map((e) => e.status)).toEqual(['completed', 'failed', 'running']);
     expect(all[1]).toMatchObject({ exit_code: 2, error_message: 'ValueError: bad setpoint' });

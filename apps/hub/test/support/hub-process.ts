@@ -61,7 +61,9 @@ export async function waitForHubStatus(url: string, id: string, status: string, 
   try {
     const res = await fetch(`${url}/api/events`, { signal: abort.signal });
     // Subscribed first, then checked, so a change between the two is not missed.
-    const now = await (await fetch(`${url}/api/experiments/${id}/status`)).json();
+    const now = (await (await fetch(`${url}/api/experiments/${id}/status`)).json()) as {
+      experiment?: { status: string };
+    };
     if (now.experiment?.status === status) return;
     for await (const ev of readEventStream(res.body as ReadableStream<Uint8Array>)) {
       if (ev.event !== 'experiment.updated') continue;
