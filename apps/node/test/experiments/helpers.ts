@@ -10,6 +10,7 @@ import { buildApp, type NodeDeps } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import type { ExperimentHardware } from '../../src/experiments/hardware-gateway.js';
 import type { ExperimentManager } from '../../src/experiments/manager.js';
+import { createHardware } from '../../src/hardware/index.js';
 import type { ExperimentRunner } from '../../src/runner/runner.js';
 
 export interface RecordedCommand {
@@ -66,9 +67,26 @@ export function tempDataDir(prefix = 'bioreactor-exp-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
+/** Records the safe states asked of the node's real (simulated) hardware, and passes everything on. */
+export function recordingProxy(real: ExperimentHardware): ExperimentHardware & { safeStates: string[] } {
+  const safeStates: string[] = [];
+  return {
+    safeStates,
+    applySafeState: (reason: string) => {
+      safeStates.push(reason);
+      return real.applySafeState(reason);
+    },
+    capabilities: () => real.capabilities(),
+    hardwareConfig: () => real.hardwareConfig(),
+    commandLog: (since?: string) => real.commandLog(since),
+  };
+}
+
+const quiet = { info() {}, warn() {}, error() {}, debug() {}, trace() {}, fatal() {}, child: () => quiet };
+
 export async function startNode(
   env: Record<string, string>,
-  opts: { dataDir?: string; runner?: ExperimentRunner; hardware?: RecordingHardware } = {},
+  opts: { dataDir?: string; runner?: ExperimentRunner; hardware?: RecordingHardware; realHardware?: boolean } = {},
 ): Promise<TestNode> {
   const dataDir = opts.dataDir ?? tempDataDir();
   const hardware = opts.hardware ?? new RecordingHardware();
@@ -78,7 +96,7 @@ export async function startNode(
     hardwareFile,
     JSON.stringify({
       hardware_mode: 'simulation',
-      init_components: { temp_sensor: true, stirrer: true },
+      init_components: { temp_sensor: true, stirrer: true, peltier_driver: true, optical_density: true },
       eyespy_adc: { boards: {} },
       pumps: {},
     }),
@@ -95,6 +113,15 @@ export async function startNode(
     experimentHardware: hardware,
     registerHardwareRoutes: hardware.register,
   };
+  if (opts.realHardware) {
+    // The node's own simulated hardware and routes, as bioreactor_client meets them on a real node.
+    const real = await createHardware(config, { log: quiet as never });
+    const proxy = recordingProxy(real);
+    deps.hardware = real;
+    deps.experimentHardware = proxy;
+    delete deps.registerHardwareRoutes;
+    hardware.safeStates = proxy.safeStates;
+  }
   if (opts.runner) deps.runner = opts.runner;
   const app = await buildApp(config, deps);
   return { app, manager: deps.experimentStatus as ExperimentManager, hardware, dataDir };
