@@ -76,6 +76,20 @@ if want python; then
 fi
 [ "$need_node" -eq 1 ] || [ "$need_python" -eq 1 ] || exit 0
 
+# Both wanted: the two downloads run side by side (they wait on the mirror, not on the CPU).
+if [ "$need_node" -eq 1 ] && [ "$need_python" -eq 1 ]; then
+  again=()
+  [ "$force" -eq 1 ] && again+=(--force)
+  "$0" ${again[@]+"${again[@]}"} --only node &
+  node_job=$!
+  "$0" ${again[@]+"${again[@]}"} --only python &
+  python_job=$!
+  status=0
+  wait "$node_job" || status=1
+  wait "$python_job" || status=1
+  exit "$status"
+fi
+
 # The mirror apt already uses is the one known to be reachable from here.
 mirror_from_apt() {
   local uri
