@@ -58,6 +58,7 @@ export function AccountPage() {
   return (
     <div className="page narrow">
       <div className="card">
+        <h1>Account</h1>
         <div className="tabs">
           <button type="button" className={mode === 'login' ? 'tab active' : 'tab'} onClick={() => setMode('login')}>
             Sign in

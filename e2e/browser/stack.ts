@@ -1,0 +1,123 @@
+// Starts the three real services in simulation on free loopback ports, each in its own process, as `npm start` does.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export interface Stack {
+  webUrl: string;
+  hubUrl: string;
+  nodeUrl: string;
+  adminPassword: string;
+  logs(): string;
+  stop(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+/** Polls a URL until it answers 200 or the deadline passes (a service booting, not a sleep standing in for one). */
+export async function waitForHealthy(url: string, timeoutMs: number, proc?: ChildProcess): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    if (proc && proc.exitCode !== null) throw new Error(`${url}: the process exited with ${proc.exitCode}`);
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+      if (res.ok) return;
+      last = `HTTP ${res.status}`;
+    } catch (err) {
+      last = (err as Error).message;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${url} did not become healthy within ${timeoutMs} ms (${last})`);
+}
+
+export async function startStack(): Promise<Stack> {
+  const dir = mkdtempSync(join(tmpdir(), 'bioreactor-e2e-'));
+  const [nodePort, hubPort, webPort] = [await freePort(), await freePort(), await freePort()];
+  const nodeUrl = `http://127.0.0.1:${nodePort}`;
+  const hubUrl = `http://127.0.0.1:${hubPort}`;
+  const webUrl = `http://127.0.0.1:${webPort}`;
+  const adminPassword = 'e2e-admin-password';
+  const output: string[] = [];
+  const children: ChildProcess[] = [];
+  const common = { ...process.env, HOST: '127.0.0.1', LOG_LEVEL: 'warning' };
+  const services = [
+    {
+      name: 'node',
+      entry: 'apps/node/src/server.ts',
+      health: `${nodeUrl}/health`,
+      env: {
+        PORT: String(nodePort),
+        HARDWARE_MODE: 'simulation',
+        DATA_DIR: join(dir, 'node-data'),
+        // No container engine is needed: the node runs scripts with the local Python in simulation.
+        BIOREACTOR_RUNNER: process.env.BIOREACTOR_RUNNER ?? 'local',
+      },
+    },
+    {
+      name: 'hub',
+      entry: 'apps/hub/src/server.ts',
+      health: `${hubUrl}/health`,
+      env: { PORT: String(hubPort), DATA_DIR: join(dir, 'hub-data'), BIOREACTOR_NODE_API_URL: nodeUrl },
+    },
+    {
+      name: 'web',
+      entry: 'apps/web/src/server.ts',
+      health: `${webUrl}/health`,
+      env: {
+        PORT: String(webPort),
+        BIOREACTOR_CONFIG_DIR: join(dir, 'web-config'),
+        BIOREACTOR_HUB_API_URL: hubUrl,
+        BIOREACTOR_NODE_API_URL: nodeUrl,
+        BIOREACTOR_ADMIN_PASSWORD: adminPassword,
+      },
+    },
+  ];
+  const stop = async () => {
+    await Promise.all(
+      children.map(
+        (c) =>
+          new Promise<void>((done) => {
+            if (c.exitCode !== null) return done();
+            c.once('exit', () => done());
+            c.kill('SIGTERM');
+            setTimeout(() => c.kill('SIGKILL'), 10_000).unref();
+          }),
+      ),
+    );
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    for (const svc of services) {
+      const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, svc.entry)], {
+        cwd: ROOT,
+        env: { ...common, ...svc.env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      children.push(child);
+      for (const stream of [child.stdout, child.stderr])
+        stream?.on('data', (chunk: Buffer) => output.push(`${svc.name} | ${chunk.toString()}`));
+      await waitForHealthy(svc.health, 90_000, child);
+    }
+  } catch (err) {
+    await stop();
+    throw new Error(`${(err as Error).message}\n${output.join('')}`);
+  }
+  return { webUrl, hubUrl, nodeUrl, adminPassword, logs: () => output.join(''), stop };
+}

@@ -1,0 +1,239 @@
+// The browser UI against the three real services in simulation, driven through Debian's Chromium: upload the
+// guide's example, watch it queue, run and complete, see live data on the dashboard, change a setting, reorder the
+// queue as admin, download and open the zip. Screenshots of every page at desktop and phone width.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROOT, type Stack, startStack } from './stack.js';
+
+const CHROMIUM = process.env.BIOREACTOR_CHROMIUM ?? '/usr/bin/chromium';
+const SCREENSHOTS = join(ROOT, 'test-results', 'screenshots');
+const hasChromium = existsSync(CHROMIUM);
+const hasPython = spawnSync('python3', ['--version']).status === 0;
+if (!hasChromium)
+  console.warn(`Skipping the browser tests: no Chromium at ${CHROMIUM} (CI installs Debian's chromium)`);
+if (!hasPython) console.warn('Skipping the browser tests: python3 is needed to run experiment scripts');
+
+/** The deployment guide's example script, with a shorter run and measurement interval. */
+function guideExample(maxDurationS: number, intervalS: number): string {
+  return `from bioreactor_client import Bioreactor, measure_all_data, write_data_to_csv
+import time
+
+bioreactor = Bioreactor()
+max_duration = ${maxDurationS}
+interval = ${intervalS}
+
+start_time = time.time()
+next_measurement_time = start_time
+
+while True:
+    current_time = time.time()
+    elapsed = current_time - start_time
+
+    if elapsed >= max_duration:
+        break
+
+    if current_time >= next_measurement_time:
+        # Get all sensors + control states
+        data = measure_all_data(bioreactor, include_controls=True)
+        write_data_to_csv(data)
+
+        print(f"CO2: {data.get('co2_ppm')} ppm")
+        print(f"Temperature: {data.get('temperature')}°C")
+
+        next_measurement_time += interval
+
+    time.sleep(0.1)
+
+print("Experiment complete!")
+`;
+}
+
+const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'];
+
+async function openBrowser(): Promise<{ context: BrowserContext; close: () => Promise<void> }> {
+  const profile = mkdtempSync(join(tmpdir(), 'chromium-profile-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: FLAGS,
+    viewport: { width: 1280, height: 900 },
+    acceptDownloads: true,
+  });
+  return {
+    context,
+    close: async () => {
+      await context.close();
+      rmSync(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+async function upload(page: Page, web: string, name: string, script: string): Promise<string> {
+  await page.goto(`${web}/upload`);
+  await page.getByTestId('upload-file').setInputFiles({
+    name: `${name}.py`,
+    mimeType: 'text/x-python',
+    buffer: Buffer.from(script),
+  });
+  await expect.poll(() => page.locator('.cm-content').textContent()).toContain('measure_all_data');
+  await page.getByTestId('upload-submit').click();
+  const id = (await page.getByTestId('upload-experiment-id').textContent({ timeout: 30_000 })) ?? '';
+  expect(id).toMatch(/^[A-Za-z0-9_-]+$/);
+  return id;
+}
+
+async function statusOf(page: Page, id: string): Promise<string | null> {
+  return page
+    .locator(`[data-testid="experiment-row"][data-experiment-id="${id}"] [data-testid="status-badge"]`)
+    .getAttribute('data-status', { timeout: 1000 })
+    .catch(() => null);
+}
+
+async function screenshotAllPages(page: Page, web: string, experimentId: string, label: string): Promise<void> {
+  const pages: [string, string][] = [
+    ['home', '/'],
+    ['upload', '/upload'],
+    ['queue', '/queue'],
+    ['my-experiments', '/my-experiments'],
+    ['experiment', `/experiment/${experimentId}`],
+    ['dashboard', '/dashboard'],
+    ['settings', '/settings'],
+    ['account', '/account'],
+  ];
+  for (const [width, suffix] of [
+    [1280, 'desktop'],
+    [390, 'phone'],
+  ] as const) {
+    await page.setViewportSize({ width, height: width === 1280 ? 900 : 844 });
+    for (const [name, path] of pages) {
+      await page.goto(`${web}${path}`);
+      await page.locator('main.content h1').first().waitFor();
+      await page.screenshot({ path: join(SCREENSHOTS, `${name}-${suffix}${label}.png`), fullPage: true });
+    }
+  }
+  await page.setViewportSize({ width: 1280, height: 900 });
+}
+
+describe.skipIf(!hasChromium || !hasPython)('browser UI on the real services (simulation)', () => {
+  let stack: Stack;
+  let user: Awaited<ReturnType<typeof openBrowser>>;
+  let admin: Awaited<ReturnType<typeof openBrowser>>;
+
+  beforeAll(async () => {
+    if (!existsSync(join(ROOT, 'apps/web/ui/dist/index.html'))) {
+      execFileSync(
+        process.execPath,
+        [join(ROOT, 'node_modules/vite/bin/vite.js'), 'build', join(ROOT, 'apps/web/ui')],
+        {
+          stdio: 'inherit',
+        },
+      );
+    }
+    mkdirSync(SCREENSHOTS, { recursive: true });
+    stack = await startStack();
+    user = await openBrowser();
+    admin = await openBrowser();
+  }, 180_000);
+
+  afterAll(async () => {
+    await user?.close();
+    await admin?.close();
+    await stack?.stop();
+  }, 60_000);
+
+  it('runs the guide’s example from upload to download, with live data, settings and an admin reorder', async () => {
+    const web = stack.webUrl;
+    const page = await user.context.newPage();
+    page.on('pageerror', (err) => console.error(`page error: ${err.message}`));
+
+    // A first experiment keeps the node busy, so the next ones are seen waiting.
+    const first = await upload(page, web, 'long_run', guideExample(15, 1));
+    const example = await upload(page, web, 'test_experiment', guideExample(4, 1));
+    const third = await upload(page, web, 'third', guideExample(2, 1));
+
+    await page.goto(`${web}/my-experiments`);
+    await expect.poll(() => statusOf(page, example), { timeout: 30_000 }).toBe('queued');
+    await expect.poll(() => statusOf(page, first), { timeout: 60_000 }).toBe('running');
+
+    // Live data while the first experiment runs: its CSV, through the hub.
+    const dash = await user.context.newPage();
+    await dash.goto(`${web}/dashboard`);
+    await expect.poll(() => dash.getByTestId('connection-state').textContent(), { timeout: 20_000 }).toBe('Connected');
+    await expect
+      .poll(() => dash.getByTestId('data-source').getAttribute('data-source'), { timeout: 60_000 })
+      .toBe('csv');
+    await expect.poll(() => dash.getByTestId('data-source').textContent()).toContain('Data Source: CSV');
+    const reading = async (id: string) =>
+      Number(((await dash.getByTestId(id).textContent()) ?? '').replace(/[^0-9.]/g, ''));
+    await expect.poll(() => reading('reading-co2'), { timeout: 30_000 }).toBeGreaterThan(0);
+    await expect.poll(() => reading('reading-temperature')).toBeGreaterThan(0);
+    await dash.getByTestId('chart-co2').waitFor({ state: 'visible' });
+    await dash.getByTestId('chart-temperature').waitFor({ state: 'visible' });
+
+    // A setting changed on /settings applies to the open dashboard without a reload.
+    const settings = await user.context.newPage();
+    await settings.goto(`${web}/settings`);
+    await settings.getByTestId('setting-stirrer_duty').uncheck();
+    await settings.getByTestId('setting-interval').fill('1');
+    await settings.getByTestId('settings-save').click();
+    await expect.poll(() => settings.getByTestId('settings-message').textContent()).toContain('applied');
+    await dash.getByTestId('reading-stirrer').waitFor({ state: 'detached', timeout: 15_000 });
+    await expect.poll(() => dash.getByTestId('dashboard-status').textContent()).toContain('every 1 s');
+    await settings.close();
+
+    // The admin moves the third experiment ahead of the example.
+    const adminPage = await admin.context.newPage();
+    await adminPage.goto(`${web}/account`);
+    await adminPage.getByTestId('account-username').fill('admin');
+    await adminPage.getByTestId('account-password').fill(stack.adminPassword);
+    await adminPage.getByTestId('account-submit').click();
+    await expect.poll(() => adminPage.getByTestId('signed-in-as').textContent()).toContain('admin');
+    await adminPage.goto(`${web}/queue`);
+    const row = (id: string) => adminPage.locator(`[data-testid="queue-row"][data-experiment-id="${id}"]`);
+    await expect.poll(() => row(third).getAttribute('data-position'), { timeout: 15_000 }).toBe('2');
+    await row(third).getByTestId('move-up').click();
+    await expect.poll(() => row(third).getAttribute('data-position'), { timeout: 15_000 }).toBe('1');
+    await expect.poll(() => row(example).getAttribute('data-position')).toBe('2');
+    // Another user sees the queue with ids cut short.
+    await page.goto(`${web}/queue`);
+    await page.locator('[data-testid="queue-row"]').first().waitFor({ state: 'visible' });
+
+    // The example goes queued → running → completed on My experiments, live.
+    await page.goto(`${web}/my-experiments`);
+    await expect.poll(() => statusOf(page, example), { timeout: 120_000, interval: 250 }).toBe('running');
+    await expect.poll(() => statusOf(page, example), { timeout: 120_000, interval: 250 }).toBe('completed');
+    await expect.poll(() => statusOf(page, first)).toBe('completed');
+
+    // Download the zip and read its CSV.
+    const exampleRow = page.locator(`[data-testid="experiment-row"][data-experiment-id="${example}"]`);
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      exampleRow.getByTestId('action-download').click(),
+    ]);
+    const zipPath = join(mkdtempSync(join(tmpdir(), 'zip-')), 'results.zip');
+    await download.saveAs(zipPath);
+    expect(readFileSync(zipPath).subarray(0, 2).toString()).toBe('PK');
+    const listing = execFileSync('python3', [
+      '-c',
+      'import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1])\nname = [n for n in z.namelist() if n.endswith("experiment_data.csv")][0]\nprint(z.read(name).decode())',
+      zipPath,
+    ]).toString();
+    const [header, ...rows] = listing.trim().split('\n');
+    expect(header).toContain('timestamp,co2_ppm,temperature');
+    expect(rows.length).toBeGreaterThanOrEqual(2);
+
+    // After the runs, the dashboard is back on the hardware.
+    await expect
+      .poll(() => dash.getByTestId('data-source').getAttribute('data-source'), { timeout: 60_000 })
+      .toBe('hardware');
+    await expect.poll(() => dash.getByTestId('data-source').textContent()).toContain('Data Source: Hardware');
+
+    await screenshotAllPages(page, web, example, '');
+    await adminPage.goto(`${web}/queue`);
+    await adminPage.screenshot({ path: join(SCREENSHOTS, 'queue-admin-desktop.png'), fullPage: true });
+  }, 400_000);
+});
