@@ -182,10 +182,12 @@ export class LiveData {
       const sample = hardwareSample(await this.deps.readHardware());
       if (running) sample.experiment_id = running;
       if (hubProblem) sample.message = `Queue unknown (${hubProblem}); showing the node's hardware samples`;
-      this.switchSource('hardware');
+      const switched = this.switchSource('hardware');
       push(this.hardwareHistory, sample);
       this.latest = sample;
-      this.broadcast('sample', sample);
+      // Back from an experiment's CSV: clients get the hardware history again, not one lone point.
+      if (switched) this.broadcast('snapshot', this.snapshot());
+      else this.broadcast('sample', sample);
       this.lastError = undefined;
     } catch (err) {
       const message = `No live data: ${(err as Error).message}${hubProblem ? `; ${hubProblem}` : ''}`;
