@@ -8,6 +8,7 @@ import {
   type ExperimentStatus,
   type RegisterHardwareRoutes,
 } from './experiments/index.js';
+import { createHardware, type Hardware, registerHardwareRoutes } from './hardware/index.js';
 import { registerRoutes } from './routes/index.js';
 import type { ExperimentRunner } from './runner/runner.js';
 
@@ -22,6 +23,8 @@ export interface NodeDeps {
   registerHardwareRoutes?: RegisterHardwareRoutes;
   /** Filled by buildApp: what /api/status shows about experiments (runner, active run). */
   experimentStatus?: ExperimentStatus;
+  /** The node's hardware; created from the hardware file when absent (tests pass a simulation on a fast clock). */
+  hardware?: Hardware;
 }
 
 export async function buildApp(config: NodeConfig, deps: NodeDeps = {}): Promise<Service> {
@@ -34,15 +37,24 @@ export async function buildApp(config: NodeConfig, deps: NodeDeps = {}): Promise
     strictResponses: deps.strictResponses,
     logger: deps.logger,
   });
+  const hardware = deps.hardware ?? (await createHardware(config, { log: app.log }));
+  await hardware.start();
+  app.addHook('onClose', async () => hardware.stop());
+  const experimentHardware = deps.experimentHardware ?? hardware;
   const experiments = await createExperiments(config, {
     runner: deps.runner,
-    hardware: deps.experimentHardware,
-    registerHardwareRoutes: deps.registerHardwareRoutes,
+    hardware: experimentHardware,
+    registerHardwareRoutes:
+      deps.registerHardwareRoutes ?? ((server, _hw, opts) => registerHardwareRoutes(server, hardware, opts)),
     log: app.log,
   });
   deps.experimentStatus = experiments.manager;
   // A container outlives a node restart and is re-attached at the next start; see docs/experiments.md.
   app.addHook('onClose', async () => experiments.manager.detach());
-  await registerRoutes(app, config, { experiments: { ...experiments, hardware: deps.experimentHardware } });
+  await registerRoutes(app, config, {
+    experiments: { ...experiments, hardware: experimentHardware },
+    hardware,
+    experimentStatus: () => deps.experimentStatus,
+  });
   return app;
 }

@@ -23,6 +23,24 @@ const PwmOutput = {
   pwm_channel: Type.Optional(Type.Integer({ minimum: 0, description: 'sysfs PWM channel (default from the pin)' })),
 };
 
+const PumpSchema = Type.Object(
+  {
+    serial: Type.String({ pattern: '^[0-9]{8}$', description: 'The Tic’s 8-digit USB serial number' }),
+    steps_per_ml: Type.Number({
+      exclusiveMinimum: 0,
+      description: 'Tic velocity units (microsteps/10 000 s) per mL/s',
+    }),
+    direction: Type.Optional(
+      Type.Union([Type.Literal('forward'), Type.Literal('reverse')], { description: 'default forward' }),
+    ),
+    step_mode: Type.Optional(Type.Integer({ minimum: 0, maximum: 9, description: 'default 3 (1/8 step)' })),
+    current_limit: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: 127, description: 'Tic current limit code, default 32' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
 export const HardwareFileSchema = Type.Object(
   {
     hardware_mode: Type.Optional(Type.Union([Type.Literal('real'), Type.Literal('simulation')])),
@@ -85,7 +103,9 @@ export const HardwareFileSchema = Type.Object(
             {
               i2c_address: I2cAddress,
               gain: Type.Optional(Gain),
-              chip: Type.Union([Type.Literal('ads1114'), Type.Literal('ads1115')], { default: 'ads1114' }),
+              chip: Type.Optional(
+                Type.Union([Type.Literal('ads1114'), Type.Literal('ads1115')], { description: 'default ads1114' }),
+              ),
             },
             { additionalProperties: false },
           ),
@@ -94,23 +114,7 @@ export const HardwareFileSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
-    pumps: Type.Record(
-      Type.String({ pattern: '^[A-Za-z0-9_-]{1,32}$' }),
-      Type.Object(
-        {
-          serial: Type.String({ pattern: '^[0-9]{8}$', description: 'The Tic’s 8-digit USB serial number' }),
-          steps_per_ml: Type.Number({
-            exclusiveMinimum: 0,
-            description: 'Tic velocity units (microsteps/10 000 s) per mL/s',
-          }),
-          direction: Type.Union([Type.Literal('forward'), Type.Literal('reverse')], { default: 'forward' }),
-          step_mode: Type.Integer({ minimum: 0, maximum: 9, default: 3 }),
-          current_limit: Type.Integer({ minimum: 0, maximum: 127, default: 32, description: 'Tic current limit code' }),
-        },
-        { additionalProperties: false },
-      ),
-      { default: {} },
-    ),
+    pumps: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_-]{1,32}$' }), PumpSchema, { default: {} }),
     stirrer: Type.Object(
       { ...PwmOutput, idle_duty: Type.Number({ minimum: 0, maximum: 100, default: 30 }) },
       { additionalProperties: false, default: { pwm_pin: 12, frequency_hz: 1000 } },
@@ -125,9 +129,9 @@ export const HardwareFileSchema = Type.Object(
         }),
         over_temperature_c: Type.Number({ minimum: 20, maximum: 90, default: 45 }),
       },
-      { additionalProperties: false, default: { pwm_pin: 21, dir_pin: 20, frequency_hz: 1000 } },
+      { additionalProperties: false, default: { pwm_pin: 13, dir_pin: 20, frequency_hz: 1000 } },
     ),
-    led: Type.Object({ ...PwmOutput }, { additionalProperties: false, default: { pwm_pin: 25, frequency_hz: 500 } }),
+    led: Type.Object({ ...PwmOutput }, { additionalProperties: false, default: { pwm_pin: 18, frequency_hz: 500 } }),
     ring_light: Type.Object(
       {
         spi_device: Type.String({ pattern: '^spidev[0-9]+\\.[0-9]+$', default: 'spidev0.0' }),
@@ -160,11 +164,28 @@ export function i2cAddress(value: number | string | null | undefined, fallback: 
 /** Validates parsed JSON, fills defaults and checks what the schema cannot (inputs per chip, address clashes). */
 export function parseHardwareFile(raw: unknown, path = '<inline>'): HardwareFile {
   const withDefaults = Value.Default(HardwareFileSchema, structuredClone(raw ?? {}));
-  const problems = [...Value.Errors(HardwareFileSchema, withDefaults)].map(
-    (e) => `${e.instancePath === '' ? '(top level)' : e.instancePath.slice(1).replaceAll('/', '.')}: ${e.message}`,
-  );
+  const errors = [...Value.Errors(HardwareFileSchema, withDefaults)];
+  const unknownKeys = errors.filter((e) => e.message === 'schema is false');
+  const problems = errors
+    .filter((e) => e.keyword !== 'additionalProperties' || unknownKeys.length === 0)
+    .map((e) => {
+      const where = e.instancePath === '' ? '(top level)' : e.instancePath.slice(1).replaceAll('/', '.');
+      return e.message === 'schema is false' ? `${where}: unknown key (check its spelling)` : `${where}: ${e.message}`;
+    });
+  // Errors inside a record's entries stop at the first one; each pump is checked on its own for the rest.
+  const pumps = (withDefaults as { pumps?: unknown }).pumps;
+  if (pumps && typeof pumps === 'object')
+    for (const [name, pump] of Object.entries(pumps))
+      for (const e of Value.Errors(PumpSchema, pump))
+        problems.push(`pumps.${name}${e.instancePath.replaceAll('/', '.')}: ${e.message}`);
   if (problems.length > 0) throw new HardwareFileError(path, [...new Set(problems)]);
   const file = withDefaults as HardwareFile;
+  for (const board of Object.values(file.eyespy_adc.boards)) board.chip ??= 'ads1114';
+  for (const pump of Object.values(file.pumps)) {
+    pump.direction ??= 'forward';
+    pump.step_mode ??= 3;
+    pump.current_limit ??= 32;
+  }
   const maxInput = file.od_adc.type === 'ads1115' ? 3 : 7;
   for (const [name, input] of Object.entries(file.od_adc.channels)) {
     if (Number(input.slice(1)) > maxInput)

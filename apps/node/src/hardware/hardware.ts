@@ -119,6 +119,7 @@ export class HardwareController {
   private started = false;
   /** Aborted at stop: wakes every sampler's and keep-alive's sleep so nothing keeps the process alive. */
   private readonly stopping = new AbortController();
+  private pumpStarted: (() => void) | null = null;
   private loops: Promise<void>[] = [];
 
   private stirrer: { out: PwmOutput; duty: number; time: number } | null = null;
@@ -311,7 +312,7 @@ export class HardwareController {
         const boards: { name: string; adc: Ads1115; gain: number }[] = [];
         const problems: string[] = [];
         for (const [board, cfg] of Object.entries(f.eyespy_adc.boards)) {
-          const adc = new Ads1115(bus, i2cAddress(cfg.i2c_address, 0x49), this.clock, cfg.chip);
+          const adc = new Ads1115(bus, i2cAddress(cfg.i2c_address, 0x49), this.clock, cfg.chip ?? 'ads1114');
           try {
             await adc.probe();
             boards.push({ name: board, adc, gain: cfg.gain ?? 1 });
@@ -374,13 +375,13 @@ export class HardwareController {
           try {
             const tic = new TicStepper(await this.transports.serial(cfg.serial), cfg.serial);
             // Configuring never moves liquid: the original's 3 s self-test at boot is deliberately absent.
-            await tic.configure(cfg.step_mode, cfg.current_limit);
+            await tic.configure(cfg.step_mode ?? 3, cfg.current_limit ?? 32);
             await tic.probe();
             units.set(pump, {
               name: pump,
               tic,
               stepsPerMl: cfg.steps_per_ml,
-              direction: cfg.direction,
+              direction: cfg.direction ?? 'forward',
               velocity: 0,
               totalMl: 0,
               since: this.clock.now(),
@@ -425,6 +426,14 @@ export class HardwareController {
 
   private async pumpKeepAlive(): Promise<void> {
     while (this.running) {
+      if (![...(this.pumps?.units.values() ?? [])].some((p) => p.velocity !== 0)) {
+        // Nothing runs: wait for a pump to start instead of waking twice a second for nothing.
+        await new Promise<void>((resolve) => {
+          this.pumpStarted = resolve;
+          this.stopping.signal.addEventListener('abort', () => resolve(), { once: true });
+        });
+        continue;
+      }
       await this.clock.sleep(TIC_KEEPALIVE_MS, this.stopping.signal);
       if (!this.running || !this.pumps) return;
       for (const pump of this.pumps.units.values()) {
@@ -588,6 +597,7 @@ export class HardwareController {
         this.accountVolume(pump, now);
         await pump.tic.run(steps).catch((e: unknown) => Promise.reject(this.fault(name, e)));
         pump.velocity = velocity;
+        if (velocity !== 0) this.pumpStarted?.();
         Object.assign(p, { lastName: pumpName, lastVelocity: velocity, time: now });
         this.record(source, name, { pump_name: pumpName, velocity, steps_per_10000s: steps });
         return;

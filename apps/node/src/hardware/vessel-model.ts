@@ -73,13 +73,16 @@ export class VesselModel {
   /** Milliseconds of model time. */
   private time: number;
   overflowMl = 0;
+  /** This vessel's own copy: a test may change the room (ambientC) without touching other vessels. */
+  readonly params: VesselParameters;
 
   constructor(
     private readonly inputs: VesselInputs,
     readonly random: Random,
     startMs: number,
-    readonly params: VesselParameters = DEFAULT_VESSEL,
+    params: VesselParameters = DEFAULT_VESSEL,
   ) {
+    this.params = { ...params, cardinal: { ...params.cardinal } };
     this.temperatureC = params.startTemperatureC;
     this.od = params.startOd;
     this.volumeMl = params.volumeMl;

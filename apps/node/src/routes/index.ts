@@ -2,13 +2,28 @@
 import { nodeRoutes, SYSTEM_VERSION } from '@bioreactor/api';
 import type { Service } from '@bioreactor/service-kit';
 import type { NodeConfig } from '../config.js';
+import type { Hardware } from '../hardware/index.js';
 import { type ExperimentRouteDeps, registerExperimentRoutes } from './experiments.js';
+import { registerHardwareRoutes } from './hardware.js';
+import { type ExperimentStatusProvider, registerStatusRoutes } from './status.js';
 
 export interface RouteDeps {
   experiments?: ExperimentRouteDeps;
+  hardware?: Hardware;
+  experimentStatus?: () => ExperimentStatusProvider | undefined;
 }
 
 export async function registerRoutes(app: Service, config: NodeConfig, deps: RouteDeps = {}): Promise<void> {
+  if (deps.hardware) {
+    await registerStatusRoutes(app, deps.hardware, deps.experimentStatus ?? (() => undefined));
+    await registerHardwareRoutes(app, deps.hardware, { source: 'api' });
+  } else {
+    registerHealthOnly(app, config);
+  }
+  if (deps.experiments) await registerExperimentRoutes(app, deps.experiments);
+}
+
+function registerHealthOnly(app: Service, config: NodeConfig): void {
   const mode = config.HARDWARE_MODE ?? 'simulation';
   app.route({
     ...nodeRoutes.health,
@@ -21,5 +36,4 @@ export async function registerRoutes(app: Service, config: NodeConfig, deps: Rou
       component_count: 0,
     }),
   });
-  if (deps.experiments) await registerExperimentRoutes(app, deps.experiments);
 }
