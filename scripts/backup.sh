@@ -79,36 +79,66 @@ else
   archive="$out_dir/$(basename "$output")"
 fi
 
-snapshot_sqlite() {
-  local src="$1" dst="$2"
+# Finds the SQLite databases under the staged folders (by their header, whatever their name), and replaces each
+# staged file copy, which may be torn, with a snapshot taken from the live file by the online backup API. Prints
+# how many. One python3 process for all of them; the sqlite3 command is the fallback (files named *.db, *.sqlite*).
+snapshot_databases() {
   if command -v python3 >/dev/null; then
-    python3 - "$src" "$dst" <<'PY'
-import sqlite3, sys
-src = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True, timeout=30)
-dst = sqlite3.connect(sys.argv[2])
-src.backup(dst)
-# One self-contained file: the restored database needs no -wal beside it.
-dst.execute("PRAGMA journal_mode=DELETE")
-ok = dst.execute("PRAGMA integrity_check").fetchone()[0]
-dst.close()
-src.close()
-sys.exit(0 if ok == "ok" else f"integrity check of the copy: {ok}")
+    python3 - "$root" "$staging" "${present[@]}" <<'PY'
+import os, sqlite3, sys
+
+root, staging, dirs = sys.argv[1], sys.argv[2], sys.argv[3:]
+count = 0
+for top in dirs:
+    for folder, _, files in os.walk(os.path.join(root, top)):
+        for name in files:
+            if name.endswith(("-wal", "-shm", "-journal")):
+                continue
+            live = os.path.join(folder, name)
+            try:
+                with open(live, "rb") as f:
+                    if f.read(16) != b"SQLite format 3\x00":
+                        continue
+            except OSError:
+                continue
+            copy = os.path.join(staging, os.path.relpath(live, root))
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                if os.path.exists(copy + suffix):
+                    os.remove(copy + suffix)
+            # Read-only: the backup never creates a -wal or -shm owned by whoever runs it beside the live database.
+            src = sqlite3.connect(f"file:{live}?mode=ro", uri=True, timeout=30)
+            dst = sqlite3.connect(copy)
+            src.backup(dst)
+            # One self-contained file: the restored database needs no -wal beside it.
+            dst.execute("PRAGMA journal_mode=DELETE")
+            ok = dst.execute("PRAGMA integrity_check").fetchone()[0]
+            dst.close()
+            src.close()
+            if ok != "ok":
+                sys.exit(f"backup: the copy of {live} fails its integrity check: {ok}")
+            count += 1
+print(count)
 PY
   elif command -v sqlite3 >/dev/null; then
-    sqlite3 "$src" ".timeout 30000" ".backup '$dst'" && sqlite3 "$dst" 'PRAGMA journal_mode=DELETE;' >/dev/null
+    local count=0 db rel
+    while IFS= read -r -d '' db; do
+      rel="${db#"$root"/}"
+      rm -f "$staging/$rel" "$staging/$rel-wal" "$staging/$rel-shm" "$staging/$rel-journal"
+      sqlite3 "file:$db?mode=ro" ".timeout 30000" ".backup '$staging/$rel'" >&2 || die "SQLite snapshot of $rel failed"
+      sqlite3 "$staging/$rel" 'PRAGMA journal_mode=DELETE;' >/dev/null
+      count=$((count + 1))
+    done < <(for dir in "${present[@]}"; do find "$root/$dir" -type f \( -name '*.db' -o -name '*.sqlite' -o -name '*.sqlite3' \) -print0; done)
+    echo "$count"
   else
-    die "copying $src consistently needs python3 or sqlite3 (apt-get install python3)"
+    die "copying SQLite databases consistently needs python3 or sqlite3 (apt-get install python3)"
   fi
 }
-
-is_sqlite() { [ "$(head -c 15 "$1" 2>/dev/null)" = 'SQLite format 3' ]; }
 
 staging=$(mktemp -d "$out_dir/.bioreactor-backup.XXXXXX")
 trap 'rm -rf "$staging"' EXIT
 
-databases=0
 for dir in "${present[@]}"; do
-  mkdir -p "$staging/$(dirname "$dir")"
+  mkdir -p "$staging/${dir%/*}"
   # Files may appear, grow or vanish while the services run; a vanished one is simply not in the backup.
   cp -a "$root/$dir" "$staging/$dir" 2>"$staging/.cp-errors" || {
     if grep -qv 'No such file or directory' "$staging/.cp-errors"; then
@@ -117,14 +147,8 @@ for dir in "${present[@]}"; do
     fi
   }
   rm -f "$staging/.cp-errors"
-  while IFS= read -r -d '' db; do
-    is_sqlite "$db" || continue
-    rel="${db#"$root"/}"
-    rm -f "$staging/$rel" "$staging/$rel-wal" "$staging/$rel-shm" "$staging/$rel-journal"
-    snapshot_sqlite "$db" "$staging/$rel" || die "SQLite snapshot of $rel failed"
-    databases=$((databases + 1))
-  done < <(find "$root/$dir" -type f ! -name '*-wal' ! -name '*-shm' ! -name '*-journal' -print0)
 done
+databases=$(snapshot_databases) || die "the SQLite snapshot failed"
 
 tmp_archive="$staging/archive.tar.gz"
 tar -C "$staging" --numeric-owner -czf "$tmp_archive" "${present[@]}"

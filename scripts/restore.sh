@@ -83,7 +83,7 @@ for entry in "${entries[@]}"; do
   case "$e" in /* | ../* | */../* | *'/..') die "unsafe path in the archive: $entry" ;; esac
   ok=0
   for dir in "${DATA_DIRS[@]}"; do
-    case "$e" in "$dir" | "$dir"/* | "$(dirname "$dir")" | "$(dirname "$dir")"/) ok=1 ;; esac
+    case "$e" in "$dir" | "$dir"/* | "${dir%/*}" | "${dir%/*}"/) ok=1 ;; esac
   done
   [ "$ok" = 1 ] || die "$archive holds '$entry', outside ${DATA_DIRS[*]}: not a backup of this system"
 done
@@ -133,7 +133,7 @@ cleanup() {
 trap cleanup EXIT
 tar -C "$staging" --numeric-owner --same-permissions -xzf "$archive"
 for dir in "${included[@]}"; do
-  mkdir -p "$root/$(dirname "$dir")"
+  mkdir -p "$root/${dir%/*}"
   if [ -e "$root/$dir" ]; then mv "$root/$dir" "$staging/$dir.replaced"; fi
   mv "$staging/$dir" "$root/$dir"
   log "restored $dir ($(find "$root/$dir" -type f | wc -l) files)"
