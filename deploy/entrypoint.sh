@@ -7,8 +7,9 @@ set -eu
 if [ "$(id -u)" = 0 ]; then
   for dir in ${BIOREACTOR_WRITABLE_DIRS:-}; do
     mkdir -p "$dir"
-    # Only when needed: a large data folder is not walked on every start.
-    if [ "$(stat -c %u "$dir")" != 1000 ]; then
+    # Only when something in it belongs to another user (a folder Docker created, files restored or copied in by
+    # root); find stops at the first such file, so a folder in order costs one walk and no writes.
+    if [ -n "$(find "$dir" ! -user node -print -quit)" ]; then
       chown -R node:node "$dir"
     fi
   done

@@ -116,6 +116,12 @@ for top in dirs:
             src.close()
             if ok != "ok":
                 sys.exit(f"backup: the copy of {live} fails its integrity check: {ok}")
+            # The owner and mode of the live file, as the file copies keep theirs: the hub (uid 1000) must be able to
+            # write the database once restored, even when root took the backup.
+            st = os.stat(live)
+            os.chmod(copy, st.st_mode & 0o7777)
+            if os.geteuid() == 0:
+                os.chown(copy, st.st_uid, st.st_gid)
             count += 1
 print(count)
 PY

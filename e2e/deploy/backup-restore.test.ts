@@ -1,10 +1,12 @@
 // scripts/backup.sh and scripts/restore.sh round trip: a backup taken while the data is being written restores to
 // exactly what was there (files byte for byte, every committed database row), into the guide's folders, and a bad
-// archive is refused before anything is touched. No Docker needed: the scripts work on folders, and the hub runs as
-// a plain process here.
+// archive is refused before anything is touched. No Docker needed: the scripts work on folders, and a separate
+// process commits to a WAL database the way the running hub does.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
+  chmodSync,
+  chownSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -130,6 +132,10 @@ describe('backup and restore', () => {
       };
       poll();
     });
+    // The hub owns its database as uid 1000 and a backup is often taken by root: the copy keeps owner and mode.
+    const asRoot = process.getuid?.() === 0;
+    if (asRoot) chownSync(dbPath, 1000, 1000);
+    chmodSync(dbPath, 0o640);
     const out = join(root, 'backups');
     mkdirSync(out);
     const backup = script(BACKUP, ['--root', root, '--output', out]);
@@ -165,6 +171,9 @@ describe('backup and restore', () => {
     // Every row committed before the backup, in order, with no gap: a consistent snapshot, not a torn copy.
     expect(restoredRows.length).toBeGreaterThanOrEqual(before);
     expect(restoredRows.every((seq, i) => seq === i + 1)).toBe(true);
+    const restoredDb = statSync(join(target, 'bioreactor-hub/data/hub.db'));
+    expect(restoredDb.mode & 0o777).toBe(0o640);
+    if (asRoot) expect([restoredDb.uid, restoredDb.gid]).toEqual([1000, 1000]);
     const check = new Database(join(target, 'bioreactor-hub/data/hub.db'), { readonly: true });
     expect(check.pragma('integrity_check', { simple: true })).toBe('ok');
     check.close();
