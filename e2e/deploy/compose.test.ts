@@ -143,10 +143,15 @@ describe.skipIf(reason !== null)('docker compose deployment (the guide’s "Test
       await composeRun(['down', '--volumes', '--remove-orphans', '--timeout', '10'], 180_000).catch((err) =>
         console.error(String(err)),
       );
-      // The node's experiment containers are the engine's, not compose's: remove any left by this run.
-      const left = spawnSync('docker', ['ps', '-aq', '--filter', `ancestor=${EXPERIMENT_IMAGE}`], { encoding: 'utf8' });
-      const ids = left.stdout.split('\n').filter(Boolean);
-      if (ids.length > 0) spawnSync('docker', ['rm', '-f', ...ids], { stdio: 'ignore' });
+      // The node's experiment containers are the engine's, not compose's: remove any this run left (only this run's,
+      // by their experiment label; other tests may have their own running).
+      if (experimentId) {
+        const left = spawnSync('docker', ['ps', '-aq', '--filter', `label=org.bioreactor.experiment=${experimentId}`], {
+          encoding: 'utf8',
+        });
+        const ids = left.stdout.split('\n').filter(Boolean);
+        if (ids.length > 0) spawnSync('docker', ['rm', '-f', ...ids], { stdio: 'ignore' });
+      }
       // Files written by the containers belong to root or uid 1000; the temporary root goes with them.
       rmSync(dataRoot, { recursive: true, force: true });
     }
@@ -220,14 +225,17 @@ describe.skipIf(reason !== null)('docker compose deployment (the guide’s "Test
     const logs = join(dataRoot, 'bioreactor-node-v3/data/experiments', experimentId, 'output/container_logs.txt');
     expect(final.status, existsSync(logs) ? readFileSync(logs, 'utf8') : JSON.stringify(final)).toBe('completed');
 
-    // The experiment container was started by the host's engine (a sibling of the node, not nested inside it).
-    const started = events.events.filter(
-      (e) => e.Action === 'start' && (e.Actor.Attributes.image ?? '').startsWith(EXPERIMENT_IMAGE),
+    // The host's engine started this experiment's container (a sibling of the node, not nested inside it), from
+    // the experiment image, and saw it exit 0.
+    const mine = () =>
+      (events?.events ?? []).filter((e) => e.Actor.Attributes['org.bioreactor.experiment'] === experimentId);
+    // The engine's event stream may reach this process a moment after the hub has seen the end.
+    const died = await waitFor('the engine to report the experiment container’s exit', 15_000, async () =>
+      mine().find((e) => e.Action === 'die'),
     );
-    expect(
-      started.length,
-      `container events seen: ${events.events.map((e) => `${e.Action} ${e.Actor.Attributes.image}`).join(', ')}`,
-    ).toBeGreaterThanOrEqual(1);
+    const start = mine().find((e) => e.Action === 'start');
+    expect(start?.Actor.Attributes.image).toBe(EXPERIMENT_IMAGE);
+    expect(died.Actor.Attributes.exitCode).toBe('0');
   });
 
   it('shows the experiment in the queue status and keeps its files where the guide looks for them', async () => {
