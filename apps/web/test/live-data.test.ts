@@ -178,3 +178,18 @@ describe('CSV reading', () => {
     );
   });
 });
+
+describe('sign-in limiter', () => {
+  it('locks a name after ten failures in fifteen minutes, and frees it when the window passes', async () => {
+    const { SignInLimiter } = await import('../src/identity/sign-in-limiter.js');
+    let now = 1_000_000;
+    const limiter = new SignInLimiter(() => now);
+    for (let i = 0; i < 9; i++) limiter.failed('Ada');
+    expect(limiter.retryAfterS('ada')).toBe(0);
+    limiter.failed('ada');
+    expect(limiter.retryAfterS('ADA')).toBe(15 * 60);
+    expect(limiter.retryAfterS('bob')).toBe(0);
+    now += 15 * 60 * 1000 + 1;
+    expect(limiter.retryAfterS('ada')).toBe(0);
+  });
+});

@@ -142,7 +142,7 @@ export const webRoutes = {
     schema: {
       tags: web,
       body: Credentials,
-      response: { 200: WebSession, ...errorResponses('UNAUTHORIZED', 'CSRF_FAILED') },
+      response: { 200: WebSession, ...errorResponses('UNAUTHORIZED', 'CSRF_FAILED', 'TOO_MANY_ATTEMPTS') },
     },
   }),
   logout: defineRoute({

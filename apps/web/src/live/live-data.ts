@@ -49,8 +49,8 @@ export const BACKFILL_POINTS = 600;
 const REPLAY_LIMIT = 300;
 /** Above this many new rows in one read, clients get a fresh snapshot instead of a burst of samples. */
 const BURST_LIMIT = 50;
-/** Bytes read per tick at most; a large backlog is caught up over several ticks without blocking. */
-const MAX_CHUNKS_PER_TICK = 16;
+/** Time one tick may spend catching up on a backlog; the rest follows on the next tick, so no tick stalls. */
+const CATCH_UP_BUDGET_MS = 1500;
 
 export function hardwareSample(state: HardwareState): LiveSample {
   const c = state.components;
@@ -206,14 +206,23 @@ export class LiveData {
     }
     const state = this.csv;
     const fresh: LiveSample[] = [];
+    let count = 0;
+    let last: LiveSample | undefined;
     try {
-      for (let i = 0; i < MAX_CHUNKS_PER_TICK; i++) {
+      const deadline = this.now() + CATCH_UP_BUDGET_MS;
+      do {
         const { bytes, nextOffset } = await this.deps.readCsv(experimentId, file, state.offset);
         if (this.csv !== state) return undefined;
         state.offset = nextOffset;
-        fresh.push(...state.follower.push(bytes));
+        for (const sample of state.follower.push(bytes)) {
+          push(this.csvHistory, sample);
+          count++;
+          last = sample;
+          // Only a few rows go out one by one; a backlog goes out as one snapshot.
+          if (fresh.length <= BURST_LIMIT) fresh.push(sample);
+        }
         if (bytes.length === 0) break;
-      }
+      } while (this.now() < deadline);
     } catch (err) {
       if (err instanceof ApiError && (err.code === 'FILE_NOT_FOUND' || err.code === 'EXPERIMENT_NOT_FOUND')) {
         return state.follower.rows > 0 ? 0 : undefined;
@@ -222,13 +231,11 @@ export class LiveData {
       return state.follower.rows > 0 ? 0 : undefined;
     }
     if (state.follower.rows === 0) return undefined;
-    for (const sample of fresh) push(this.csvHistory, sample);
     const switched = this.switchSource('csv');
-    const last = fresh.at(-1);
     if (last) this.latest = last;
-    if (switched || fresh.length > BURST_LIMIT) this.broadcast('snapshot', this.snapshot());
+    if (switched || count > BURST_LIMIT) this.broadcast('snapshot', this.snapshot());
     else for (const sample of fresh) this.broadcast('sample', sample);
-    return fresh.length;
+    return count;
   }
 
   private switchSource(source: 'csv' | 'hardware'): boolean {
@@ -238,7 +245,7 @@ export class LiveData {
   }
 
   snapshot(points = BACKFILL_POINTS): Snapshot {
-    const history = this.source === 'csv' ? this.csvHistory : this.hardwareHistory;
+    const history = (this.source === 'csv' ? this.csvHistory : this.hardwareHistory).slice(-HISTORY_LIMIT);
     return {
       sample: this.latest,
       history: downsample(history, points),
@@ -289,5 +296,6 @@ export class LiveData {
 
 function push(list: LiveSample[], sample: LiveSample): void {
   list.push(sample);
-  if (list.length > HISTORY_LIMIT) list.splice(0, list.length - HISTORY_LIMIT);
+  // Trimmed in batches: dropping one point per push would cost O(n) each time on a long backlog.
+  if (list.length > HISTORY_LIMIT * 1.25) list.splice(0, list.length - HISTORY_LIMIT);
 }

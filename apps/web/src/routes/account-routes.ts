@@ -1,8 +1,10 @@
 // Session and accounts: who am I, create an account, sign in and out.
-import { type WebSession, webRoutes } from '@bioreactor/api';
+import { ApiError, type WebSession, webRoutes } from '@bioreactor/api';
 import type { Service } from '@bioreactor/service-kit';
 import type { FastifyRequest } from 'fastify';
 import type { WebContext } from '../context.js';
+import type { Account } from '../identity/accounts.js';
+import { SignInLimiter } from '../identity/sign-in-limiter.js';
 
 export function sessionBody(request: FastifyRequest, ctx: WebContext): WebSession {
   const { identity } = request;
@@ -26,10 +28,27 @@ export async function accountRoutes(app: Service, ctx: WebContext): Promise<void
     },
   });
 
+  const limiter = new SignInLimiter();
   app.route({
     ...webRoutes.login,
     handler: async (request, reply) => {
-      const account = await ctx.accounts.authenticate(request.body.username, request.body.password);
+      const { username, password } = request.body;
+      const wait = limiter.retryAfterS(username);
+      if (wait > 0) {
+        reply.header('retry-after', String(wait));
+        throw new ApiError(
+          'TOO_MANY_ATTEMPTS',
+          `Too many failed sign-ins for "${username}"; try again in ${Math.ceil(wait / 60)} minute(s)`,
+        );
+      }
+      let account: Account;
+      try {
+        account = await ctx.accounts.authenticate(username, password);
+      } catch (err) {
+        limiter.failed(username);
+        throw err;
+      }
+      limiter.succeeded(username);
       ctx.sessions.signIn(request, reply, account);
       return sessionBody(request, ctx);
     },
