@@ -1,4 +1,5 @@
 // Browser entry: the page frame (navigation, connection state, account) and the page for the current path.
+import { lazy, Suspense } from 'react';
 import { createRoot } from 'react-dom/client';
 import { HubEventsProvider, useHubConnected } from './hub-events.js';
 import { AccountPage } from './pages/account-page.js';
@@ -8,10 +9,12 @@ import { HomePage } from './pages/home-page.js';
 import { MyExperimentsPage } from './pages/my-experiments-page.js';
 import { QueuePage } from './pages/queue-page.js';
 import { SettingsPage } from './pages/settings-page.js';
-import { UploadPage } from './pages/upload-page.js';
 import { Link, RouterProvider, usePath } from './router.js';
 import { SessionProvider, useSession } from './session.js';
 import './styles.css';
+
+// The script editor (CodeMirror) is the largest part of the bundle; only the upload page loads it.
+const UploadPage = lazy(() => import('./pages/upload-page.js').then((m) => ({ default: m.UploadPage })));
 
 const NAV = [
   { href: '/', label: 'Overview' },
@@ -103,7 +106,9 @@ function App() {
         <HubEventsProvider>
           <Header />
           <main className="content">
-            <Page />
+            <Suspense fallback={<div className="muted">Loading…</div>}>
+              <Page />
+            </Suspense>
           </main>
           <footer className="footer">Bioreactor v3 · web server · hub · node</footer>
         </HubEventsProvider>
