@@ -27,8 +27,26 @@ export interface HubProcess {
 }
 
 /** Starts the hub and resolves once it logs that it listens; rejects if it exits first. */
-export async function startHubProcess(env: Record<string, string>, port: number): Promise<HubProcess> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'apps/hub/src/server.ts')], {
+export function startHubProcess(env: Record<string, string>, port: number): Promise<HubProcess> {
+  return startServiceProcess('apps/hub/src/server.ts', env, port);
+}
+
+/** Starts a real node (simulated hardware, scripts run by the local runner with python3). */
+export function startNodeProcess(dataDir: string, port: number): Promise<HubProcess> {
+  return startServiceProcess(
+    'apps/node/src/server.ts',
+    {
+      HARDWARE_MODE: 'simulation',
+      DATA_DIR: dataDir,
+      BIOREACTOR_RUNNER: 'local',
+      BIOREACTOR_HARDWARE_CONFIG: join(dataDir, 'config_hardware.json'),
+    },
+    port,
+  );
+}
+
+async function startServiceProcess(entry: string, env: Record<string, string>, port: number): Promise<HubProcess> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', join(ROOT, entry)], {
     cwd: ROOT,
     env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'INFO', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -37,7 +55,7 @@ export async function startHubProcess(env: Record<string, string>, port: number)
   const output: string[] = [];
   proc.stderr?.on('data', (d: Buffer) => output.push(d.toString()));
   await new Promise<void>((res, rej) => {
-    const timer = setTimeout(() => rej(new Error(`hub did not start in time:\n${output.join('')}`)), 60_000);
+    const timer = setTimeout(() => rej(new Error(`${entry} did not start in time:\n${output.join('')}`)), 60_000);
     const lines = createInterface({ input: proc.stdout as NodeJS.ReadableStream });
     lines.on('line', (line) => {
       output.push(line);
@@ -48,7 +66,7 @@ export async function startHubProcess(env: Record<string, string>, port: number)
     });
     void exited.then((code) => {
       clearTimeout(timer);
-      rej(new Error(`hub exited (${code}) before listening:\n${output.join('\n')}`));
+      rej(new Error(`${entry} exited (${code}) before listening:\n${output.join('\n')}`));
     });
   });
   return { proc, url: `http://127.0.0.1:${port}`, exited };
@@ -78,4 +96,33 @@ export async function waitForHubStatus(url: string, id: string, status: string, 
     abort.abort();
   }
   throw new Error(`event stream ended before ${id} was ${status}`);
+}
+
+/**
+ * Resolves once `check` holds for an event of the hub's stream; `initial` is asked after subscribing, so a change
+ * between subscribing and looking is not missed.
+ */
+export async function waitForHubEvent(
+  url: string,
+  check: (event: string, data: unknown) => boolean,
+  initial: () => Promise<boolean>,
+  what: string,
+  timeoutMs = 60_000,
+): Promise<void> {
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), timeoutMs);
+  try {
+    const res = await fetch(`${url}/api/events`, { signal: abort.signal });
+    if (await initial()) return;
+    for await (const ev of readEventStream(res.body as ReadableStream<Uint8Array>)) {
+      if (check(ev.event, JSON.parse(ev.data))) return;
+    }
+  } catch (err) {
+    if (abort.signal.aborted) throw new Error(`timed out waiting for ${what}`);
+    throw err;
+  } finally {
+    clearTimeout(timer);
+    abort.abort();
+  }
+  throw new Error(`event stream ended before ${what}`);
 }
