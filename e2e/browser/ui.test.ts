@@ -198,6 +198,9 @@ describe.skipIf(!hasChromium || !hasPython)('browser UI on the real services (si
     await row(third).getByTestId('move-up').click();
     await expect.poll(() => row(third).getAttribute('data-position'), { timeout: 15_000 }).toBe('1');
     await expect.poll(() => row(example).getAttribute('data-position')).toBe('2');
+    await adminPage.screenshot({ path: join(SCREENSHOTS, 'queue-admin-desktop.png'), fullPage: true });
+    await adminPage.setViewportSize({ width: 390, height: 844 });
+    await adminPage.screenshot({ path: join(SCREENSHOTS, 'queue-admin-phone.png'), fullPage: true });
     // Another user sees the queue with ids cut short.
     await page.goto(`${web}/queue`);
     await page.locator('[data-testid="queue-row"]').first().waitFor({ state: 'visible' });
@@ -233,7 +236,5 @@ describe.skipIf(!hasChromium || !hasPython)('browser UI on the real services (si
     await expect.poll(() => dash.getByTestId('data-source').textContent()).toContain('Data Source: Hardware');
 
     await screenshotAllPages(page, web, example, '');
-    await adminPage.goto(`${web}/queue`);
-    await adminPage.screenshot({ path: join(SCREENSHOTS, 'queue-admin-desktop.png'), fullPage: true });
   }, 400_000);
 });

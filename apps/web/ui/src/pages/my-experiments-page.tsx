@@ -48,7 +48,7 @@ export function MyExperimentsPage() {
                 <th className="hide-sm">Position</th>
                 <th className="hide-sm">Created</th>
                 <th className="hide-sm">Started</th>
-                <th>Run time</th>
+                <th className="hide-sm">Run time</th>
                 <th />
               </tr>
             </thead>
@@ -70,7 +70,7 @@ export function MyExperimentsPage() {
                   <td className="hide-sm">{e.queue_position ?? '—'}</td>
                   <td className="hide-sm">{formatTime(e.created_at)}</td>
                   <td className="hide-sm">{formatTime(e.started_at)}</td>
-                  <td>{formatDuration(elapsedSeconds(e.started_at, e.completed_at))}</td>
+                  <td className="hide-sm">{formatDuration(elapsedSeconds(e.started_at, e.completed_at))}</td>
                   <td>
                     <ExperimentActions experiment={e} isAdmin={isAdmin} onDone={reload} />
                   </td>

@@ -144,7 +144,9 @@ export function UploadPage() {
         <ScriptEditor value={script} onChange={setScript} problems={problems} />
         <div className="row fields">
           <label>
-            Name <span className="muted">(optional)</span>
+            <span>
+              Name <span className="muted">(optional)</span>
+            </span>
             <input
               value={name}
               onChange={(e) => setName(e.target.value)}
@@ -153,7 +155,9 @@ export function UploadPage() {
             />
           </label>
           <label>
-            Maximum duration, minutes <span className="muted">(optional)</span>
+            <span>
+              Maximum duration, minutes <span className="muted">(optional)</span>
+            </span>
             <input
               value={maxMinutes}
               onChange={(e) => setMaxMinutes(e.target.value)}
