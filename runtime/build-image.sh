@@ -77,7 +77,7 @@ tar -C "$root/runtime" --owner=0 --group=0 -c experiment_entrypoint.py | docker 
 docker commit \
   --change "LABEL org.bioreactor.inputs=$inputs_hash" \
   --change "LABEL org.opencontainers.image.title=bioreactor-experiment" \
-  --change "LABEL org.opencontainers.image.description=Runs one bioreactor experiment script" \
+  --change "LABEL org.opencontainers.image.description=\"Runs one bioreactor experiment script\"" \
   --change "ENV PYTHONPATH=/opt/bioreactor/lib PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 HOME=/tmp MPLCONFIGDIR=/tmp/matplotlib MPLBACKEND=Agg" \
   --change "WORKDIR /app" \
   --change "USER ${experiment_uid}:${experiment_uid}" \

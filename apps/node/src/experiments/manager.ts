@@ -56,6 +56,9 @@ interface ActiveRun {
   settle: () => void;
 }
 
+/** How long the output may take to drain after the process ended. */
+const OUTPUT_DRAIN_MS = 10_000;
+
 /** Characters of the log kept as the error message of a failed run (its end, where tracebacks are). */
 const ERROR_TAIL_CHARS = 500;
 
@@ -86,6 +89,8 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord] }> {
 
   constructor(private readonly opts: ExperimentManagerOptions) {
     super();
+    // Every SSE follower is a listener; there is no leak to warn about.
+    this.setMaxListeners(0);
     this.now = opts.now ?? (() => new Date());
   }
 
@@ -290,7 +295,19 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord] }> {
         })();
         exit = await handle.wait();
         if (active.detached) return;
-        await pump;
+        // The output ends with the process; a stream that hangs past that must not hold the run open.
+        let drainTimer: NodeJS.Timeout | undefined;
+        const drained = await Promise.race([
+          pump.then(() => true),
+          new Promise<boolean>((resolve) => {
+            drainTimer = setTimeout(() => resolve(false), OUTPUT_DRAIN_MS);
+          }),
+        ]);
+        clearTimeout(drainTimer);
+        if (!drained) {
+          handle.detach?.();
+          this.opts.log.warn({ experiment_id: active.id }, 'the output stream did not end with the run');
+        }
         await log.close();
       } catch (err) {
         exit = { exitCode: null, oomKilled: false, error: (err as Error).message };

@@ -149,7 +149,6 @@ export class DockerRunner implements ExperimentRunner {
         'MPLBACKEND=Agg',
       ],
       Labels: { [EXPERIMENT_LABEL]: spec.experimentId, [DATA_DIR_LABEL]: this.dataDir },
-      NetworkDisabled: true,
       StopSignal: 'SIGTERM',
       HostConfig: {
         Binds: [

@@ -1,0 +1,273 @@
+// Experiments in real containers on a real Docker engine with the experiment image (runtime/build-image.sh).
+// CI installs docker.io, starts the engine and builds the image before the tests; elsewhere, without an engine or
+// image, these tests are skipped with the reason printed.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { join } from 'node:path';
+import Docker from 'dockerode';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { runStatus, runToEnd, startNode, startRun, type TestNode, untilStatus } from './helpers.js';
+
+const IMAGE = process.env.BIOREACTOR_EXPERIMENT_IMAGE ?? 'bioreactor-experiment';
+const docker = new Docker();
+
+async function whyNoDocker(): Promise<string | null> {
+  try {
+    await Promise.race([
+      docker.ping(),
+      new Promise((_, reject) => setTimeout(() => reject(new Error('no answer in 3 s')), 3000)),
+    ]);
+  } catch (err) {
+    return `no Docker engine answers (${(err as Error).message}); start one with scripts/docker-engine.sh`;
+  }
+  try {
+    await docker.getImage(IMAGE).inspect();
+  } catch {
+    return `the image ${IMAGE} is missing; build it with runtime/build-image.sh`;
+  }
+  return null;
+}
+
+const skipReason = await whyNoDocker();
+if (skipReason && process.env.CI) throw new Error(`Docker tests must run in CI: ${skipReason}`);
+if (skipReason) console.warn(`Skipping the Docker experiment tests: ${skipReason}`);
+
+const DOCKER = { BIOREACTOR_RUNNER: 'docker', BIOREACTOR_EXPERIMENT_STOP_GRACE_S: '2' };
+let counter = 0;
+/** Ids unique across test runs sharing one engine (container names are experiment-{id}). */
+const uniqueId = (name: string) => `${name}-${process.pid}-${Date.now().toString(36)}-${counter++}`;
+
+const nodes: TestNode[] = [];
+async function node(env: Record<string, string> = {}, dataDir?: string): Promise<TestNode> {
+  const n = await startNode(
+    { ...DOCKER, BIOREACTOR_EXPERIMENT_IMAGE: IMAGE, ...env },
+    { ...(dataDir ? { dataDir } : {}), realHardware: true },
+  );
+  nodes.push(n);
+  return n;
+}
+afterEach(async () => {
+  for (const n of nodes.splice(0)) await n.app.close();
+});
+afterAll(async () => {
+  // Nothing of ours stays on the engine, even after a failed test.
+  const own = await docker.listContainers({ all: true, filters: { label: ['org.bioreactor.experiment'] } });
+  for (const c of own) {
+    if ((c.Names[0] ?? '').includes(`-${process.pid}-`)) await docker.getContainer(c.Id).remove({ force: true });
+  }
+});
+
+async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function logOf(n: TestNode, id: string): string {
+  const path = join(n.dataDir, 'experiments', id, 'output', 'container_logs.txt');
+  return existsSync(path) ? readFileSync(path, 'utf8') : '';
+}
+
+describe.skipIf(skipReason !== null)('experiments in Docker containers', () => {
+  it('runs a script that writes CSV through bioreactor_client, then applies the safe state and closes access', async () => {
+    const n = await node();
+    const id = uniqueId('client-csv');
+    const script = [
+      'from bioreactor_client import Bioreactor, measure_all_data, write_data_to_csv',
+      'with Bioreactor() as bioreactor:',
+      '    bioreactor.change_stirrer(45)',
+      '    for _ in range(3):',
+      '        data = measure_all_data(bioreactor, include_controls=True)',
+      '        write_data_to_csv(data)',
+      '    print("temperature", data.get("temperature"), "stirrer", data.get("stirrer_duty"))',
+      '',
+    ].join('\n');
+    const started = await startRun(n, script, { experiment_id: id });
+    expect(started.statusCode).toBe(200);
+    const record = await runToEnd(n, id);
+    expect(record, logOf(n, id)).toMatchObject({ status: 'completed', exit_code: 0, runner: 'docker', image: IMAGE });
+    expect(String(record.image_digest)).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(logOf(n, id)).toMatch(/temperature \d+(\.\d+)? stirrer 45/);
+
+    const data = await n.app.inject({ method: 'GET', url: `/api/experiments/${id}/data` });
+    const lines = data.body.trim().split(/\r?\n/);
+    expect(lines).toHaveLength(4);
+    expect(lines[0]).toMatch(/^timestamp,co2_ppm,temperature,od_voltages,eyespy_voltages,stirrer_duty/);
+    expect(n.hardware.safeStates).toEqual([`experiment ${id} completed`]);
+    // The run's hardware API is gone with it.
+    expect(existsSync(join(n.manager.socketDir(id), 'hardware.sock'))).toBe(false);
+    const containers = await docker.listContainers({ all: true, filters: { name: [`experiment-${id}`] } });
+    expect(containers).toEqual([]);
+  });
+
+  it('keeps the exit code and traceback of a failing script', async () => {
+    const n = await node();
+    const id = uniqueId('fails');
+    await startRun(n, 'import sys\nprint("before")\nsys.stderr.write("broken sensor\\n")\nsys.exit(3)\n', {
+      experiment_id: id,
+    });
+    const record = await runToEnd(n, id);
+    expect(record).toMatchObject({ status: 'failed', exit_code: 3, oom_killed: false });
+    expect(String(record.error_message)).toContain('broken sensor');
+    // stdout and stderr are separate pipes: both are kept, their relative order is the engine's.
+    expect(logOf(n, id).split('\n').sort()).toEqual(['', 'before', 'broken sensor']);
+  });
+
+  it('stops a run on request and at its maximum duration', async () => {
+    const n = await node();
+    const stopped = uniqueId('stop');
+    await startRun(n, 'import time\nprint("up", flush=True)\ntime.sleep(120)\n', { experiment_id: stopped });
+    await waitFor('the first output line', () => logOf(n, stopped).includes('up'));
+    const res = await n.app.inject({ method: 'POST', url: `/api/experiments/${stopped}/stop` });
+    expect(res.statusCode).toBe(200);
+    expect((await runStatus(n, stopped)).status).toBe('stopped');
+
+    const timed = uniqueId('timeout');
+    await startRun(n, 'import time\ntime.sleep(120)\n', { experiment_id: timed, max_duration_s: 2 });
+    const record = await runToEnd(n, timed);
+    expect(record.status).toBe('timed_out');
+    expect(n.hardware.safeStates).toEqual([`experiment ${stopped} stopped`, `experiment ${timed} timed_out`]);
+  });
+
+  it('reports an out-of-memory kill as such', async () => {
+    const n = await node({ BIOREACTOR_EXPERIMENT_MEMORY: '64m' });
+    const id = uniqueId('oom');
+    await startRun(n, 'blocks = []\nwhile True:\n    blocks.append(bytearray(16 * 1024 * 1024))\n', {
+      experiment_id: id,
+    });
+    const record = await runToEnd(n, id);
+    expect(record).toMatchObject({ status: 'failed', oom_killed: true, exit_code: 137 });
+    expect(String(record.error_message)).toMatch(/^Out of memory/);
+  });
+
+  it('caps what a script may write', async () => {
+    const n = await node({ BIOREACTOR_EXPERIMENT_OUTPUT_LIMIT: '256k' });
+    const id = uniqueId('output-cap');
+    await startRun(
+      n,
+      'with open("/app/output/big.bin", "wb") as f:\n    for _ in range(64):\n        f.write(b"x" * 65536)\n',
+      { experiment_id: id },
+    );
+    const record = await runToEnd(n, id);
+    expect(record.status).toBe('failed');
+    expect(String(record.error_message)).toContain('File too large');
+  });
+
+  it('lets the script reach its hardware and nothing else', async () => {
+    // A "hub" on the host's loopback, which the container must not reach.
+    const hub: Server = createServer((socket) => socket.end('HTTP/1.1 200 OK\r\n\r\nhub'));
+    await new Promise<void>((resolve) => hub.listen(0, '127.0.0.1', resolve));
+    const hubPort = (hub.address() as { port: number }).port;
+    const n = await node();
+    const other = uniqueId('other');
+    mkdirSync(join(n.dataDir, 'experiments', other, 'output'), { recursive: true });
+    writeFileSync(join(n.dataDir, 'experiments', other, 'output', 'secret.csv'), 'secret\n');
+    const id = uniqueId('isolation');
+    const script = `
+import json, os, socket, urllib.error, urllib.request
+results = {}
+def attempt(name, fn):
+    try:
+        results[name] = ["reached", fn()]
+    except Exception as exc:
+        results[name] = ["refused", type(exc).__name__]
+base = os.environ["BIOREACTOR_NODE_API_URL"]
+attempt("hardware", lambda: json.load(urllib.request.urlopen(base + "/api/v3/temp_sensor/state", timeout=5))["unit"])
+attempt("interfaces", lambda: [n for _, n in socket.if_nameindex()])
+def udp_route():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.connect(("192.0.2.1", 53))  # no packet is sent by a UDP connect; it only needs a route
+    return s.getsockname()[0]
+attempt("internet_route", udp_route)
+attempt("hub", lambda: socket.create_connection(("127.0.0.1", ${hubPort}), timeout=2).recv(10).decode())
+attempt("docker_socket", lambda: socket.socket(socket.AF_UNIX).connect("/var/run/docker.sock"))
+attempt("other_experiment", lambda: open(${JSON.stringify(join(n.dataDir, 'experiments', other, 'output', 'secret.csv'))}).read())
+attempt("app_listing", lambda: sorted(os.listdir("/app")))
+def route(method, path):
+    try:
+        return urllib.request.urlopen(urllib.request.Request(base + path, method=method, data=b"{}" if method == "POST" else None, headers={"Content-Type": "application/json"} if method == "POST" else {}), timeout=5).status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+attempt("experiment_list", lambda: route("GET", "/api/experiments"))
+attempt("experiment_start", lambda: route("POST", "/api/experiments/start"))
+attempt("experiment_delete", lambda: route("DELETE", "/api/experiments/${other}"))
+attempt("uid", os.getuid)
+attempt("write_rootfs", lambda: open("/usr/lib/evil", "w"))
+status = open("/proc/self/status").read()
+attempt("cap_eff", lambda: [l.split()[1] for l in status.splitlines() if l.startswith("CapEff")][0])
+attempt("no_new_privs", lambda: [l.split()[1] for l in status.splitlines() if l.startswith("NoNewPrivs")][0])
+print("RESULTS " + json.dumps(results))
+`;
+    await startRun(n, script, { experiment_id: id });
+    const record = await runToEnd(n, id);
+    hub.close();
+    expect(record.status, logOf(n, id)).toBe('completed');
+    const line = logOf(n, id)
+      .split('\n')
+      .find((l) => l.startsWith('RESULTS '));
+    const results = JSON.parse(line?.slice(8) ?? '{}') as Record<string, [string, unknown]>;
+    expect(results.hardware).toEqual(['reached', 'celsius']);
+    expect(results.interfaces).toEqual(['reached', ['lo']]);
+    expect(results.internet_route?.[0]).toBe('refused');
+    expect(results.hub?.[0]).toBe('refused');
+    expect(results.docker_socket?.[0]).toBe('refused');
+    expect(results.other_experiment?.[0]).toBe('refused');
+    expect(results.app_listing).toEqual(['reached', ['output', 'user_script.py']]);
+    expect(results.experiment_list).toEqual(['reached', 404]);
+    expect(results.experiment_start).toEqual(['reached', 404]);
+    expect(results.experiment_delete).toEqual(['reached', 404]);
+    expect(results.uid).toEqual(['reached', 10001]);
+    expect(results.write_rootfs?.[0]).toBe('refused');
+    expect(results.cap_eff).toEqual(['reached', '0000000000000000']);
+    expect(results.no_new_privs).toEqual(['reached', '1']);
+    expect(existsSync(join(n.dataDir, 'experiments', other, 'output', 'secret.csv'))).toBe(true);
+  });
+
+  it('re-attaches to a run across a node restart, with its log whole and hardware access back', async () => {
+    const first = await node();
+    const dataDir = first.dataDir;
+    const id = uniqueId('restart');
+    const script = `
+import json, os, time, urllib.request
+print("started", flush=True)
+while not os.path.exists("/app/output/go"):
+    time.sleep(0.05)
+base = os.environ["BIOREACTOR_NODE_API_URL"]
+state = json.load(urllib.request.urlopen(base + "/api/v3/temp_sensor/state", timeout=5))
+print("after restart", state["unit"], flush=True)
+`;
+    await startRun(first, script, { experiment_id: id });
+    await waitFor('the first output line', () => logOf(first, id).includes('started'));
+    await first.app.close();
+    nodes.splice(nodes.indexOf(first), 1);
+    // The container outlived the node.
+    const info = await docker.getContainer(`experiment-${id}`).inspect();
+    expect(info.State.Running).toBe(true);
+
+    const second = await node({}, dataDir);
+    expect(second.manager.activeExperimentId()).toBe(id);
+    writeFileSync(join(dataDir, 'experiments', id, 'output', 'go'), '');
+    const record = await runToEnd(second, id);
+    expect(record.status, logOf(second, id)).toBe('completed');
+    expect(logOf(second, id)).toBe('started\nafter restart celsius\n');
+    expect(second.hardware.safeStates).toEqual([`experiment ${id} completed`]);
+  });
+
+  it('marks a run interrupted and applies the safe state when its container vanished while the node was down', async () => {
+    const first = await node();
+    const dataDir = first.dataDir;
+    const id = uniqueId('vanished');
+    await startRun(first, 'import time\nprint("up", flush=True)\ntime.sleep(120)\n', { experiment_id: id });
+    await untilStatus(first, id, 'running');
+    await first.app.close();
+    nodes.splice(nodes.indexOf(first), 1);
+    await docker.getContainer(`experiment-${id}`).remove({ force: true });
+    const second = await node({}, dataDir);
+    const record = await runStatus(second, id);
+    expect(record.status).toBe('interrupted');
+    expect(second.hardware.safeStates).toEqual(['interrupted experiment after a node restart']);
+    expect(second.manager.activeExperimentId()).toBeNull();
+  });
+});
