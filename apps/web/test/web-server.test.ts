@@ -249,6 +249,19 @@ describe('accounts', () => {
     ).toBe(400);
   });
 
+  it('stops answering sign-ins for a name after ten wrong passwords, with Retry-After', async () => {
+    const browser = await new Browser(await web()).open();
+    for (let i = 0; i < 10; i++)
+      expect((await browser.post('/api/account/login', { username: 'admin', password: `guess ${i}` })).statusCode).toBe(
+        401,
+      );
+    const locked = await browser.post('/api/account/login', { username: 'admin', password: 'correct horse battery' });
+    expect(locked.statusCode).toBe(429);
+    expect(locked.json<{ code: string }>().code).toBe('TOO_MANY_ATTEMPTS');
+    expect(Number(locked.headers['retry-after'])).toBeGreaterThan(0);
+    // Eleven scrypt hashes: seconds on a loaded machine.
+  }, 120_000);
+
   it('lets only the configured admin reorder the queue or run an experiment next, and shows them every id', async () => {
     const app = await web();
     const owner = hub.add('someone', 'queued');
