@@ -1,6 +1,6 @@
 // The hub process driving real node processes (simulated hardware, scripts run with python3 by the local runner):
 // two nodes at once, results streamed through, and a node killed with SIGKILL mid-run and started again.
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, watch, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -34,11 +34,32 @@ function track(p: HubProcess): HubProcess {
   return p;
 }
 
+/** Resolves once `path` exists (fs.watch on its folder, checked after subscribing). */
+function fileAppears(path: string, timeoutMs = 60_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const dir = path.slice(0, path.lastIndexOf('/'));
+    const watcher = watch(dir, () => {
+      if (existsSync(path)) finish();
+    });
+    const timer = setTimeout(() => {
+      watcher.close();
+      reject(new Error(`timed out waiting for ${path}`));
+    }, timeoutMs);
+    function finish() {
+      clearTimeout(timer);
+      watcher.close();
+      resolve();
+    }
+    if (existsSync(path)) finish();
+  });
+}
+
 /** A script that runs until the test creates its release file, so the test decides when it ends. */
 function heldScript(release: string, tag: string): string {
   return [
     'import os, time',
     `print("started ${tag}", flush=True)`,
+    `open(${JSON.stringify(`${release}.started`)}, "w").close()`,
     `while not os.path.exists(${JSON.stringify(release)}):`,
     '    time.sleep(0.05)',
     'with open(os.path.join(os.environ["OUTPUT_DIR"], "result.txt"), "w") as f:',
@@ -136,7 +157,9 @@ describe('hub with real nodes', () => {
     );
     cleanups.push(() => writeFileSync(join(work, 'a'), ''));
     const a = await submit(hub.url, 'alice', heldScript(join(work, 'a'), 'a'));
-    await waitForHubStatus(hub.url, a, 'running', 60_000);
+    // Killed only once the script runs: a node killed before it accepted the start gets the experiment again.
+    await fileAppears(join(work, 'a.started'));
+    expect((await status(hub.url, a)).status).toBe('running');
 
     const offline = waitForHubEvent(
       hub.url,

@@ -1,12 +1,12 @@
 // Estimated start times: replay the line over the nodes, each experiment lasting what history says it will.
-import type { ExperimentRow } from './queue.js';
+import type { ExperimentSummary } from './queue.js';
 
 export interface EstimateInput {
   now: number;
   /** Running experiments (they occupy their node until their expected end). */
-  running: ExperimentRow[];
+  running: ExperimentSummary[];
   /** Queued and paused experiments in queue order. */
-  waiting: ExperimentRow[];
+  waiting: ExperimentSummary[];
   /** Names of nodes that can take work now. */
   onlineNodes: string[];
   /** Median of past run durations in seconds, null without history. */

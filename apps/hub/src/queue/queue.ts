@@ -26,6 +26,12 @@ export interface ExperimentRow {
   error_message: string | null;
 }
 
+/** A row without the script: what listings read, so a long queue of large scripts stays cheap to show. */
+export type ExperimentSummary = Omit<ExperimentRow, 'script_content'>;
+
+const SUMMARY_COLUMNS =
+  'seq, id, name, user_id, status, order_key, node_pin, node, dispatched, max_duration_s, created_at, started_at, completed_at, updated_at, exit_code, error_message';
+
 export interface SubmitInput {
   id?: string;
   userId: string;
@@ -85,26 +91,31 @@ export class ExperimentQueue extends EventEmitter<QueueEvents> {
   }
 
   /** Running first (by start), then the waiting ones in queue order. */
-  active(): ExperimentRow[] {
+  active(): ExperimentSummary[] {
     const running = this.db
-      .prepare("SELECT * FROM experiments WHERE status = 'running' ORDER BY started_at, seq")
-      .all() as ExperimentRow[];
+      .prepare(`SELECT ${SUMMARY_COLUMNS} FROM experiments WHERE status = 'running' ORDER BY started_at, seq`)
+      .all() as ExperimentSummary[];
     return running.concat(this.waiting());
   }
 
   /** Queued and paused experiments in queue order: the line positions are counted over. */
-  waiting(): ExperimentRow[] {
-    return this.db.prepare(`SELECT * FROM experiments WHERE status IN ${WAITING} ${ORDER}`).all() as ExperimentRow[];
-  }
-
-  running(): ExperimentRow[] {
-    return this.db.prepare("SELECT * FROM experiments WHERE status = 'running' ORDER BY seq").all() as ExperimentRow[];
-  }
-
-  byUser(userId: string): ExperimentRow[] {
+  waiting(): ExperimentSummary[] {
     return this.db
-      .prepare('SELECT * FROM experiments WHERE user_id = ? ORDER BY created_at DESC, seq DESC')
-      .all(userId) as ExperimentRow[];
+      .prepare(`SELECT ${SUMMARY_COLUMNS} FROM experiments WHERE status IN ${WAITING} ${ORDER}`)
+      .all() as ExperimentSummary[];
+  }
+
+  running(): ExperimentSummary[] {
+    return this.db
+      .prepare(`SELECT ${SUMMARY_COLUMNS} FROM experiments WHERE status = 'running' ORDER BY seq`)
+      .all() as ExperimentSummary[];
+  }
+
+  byUser(userId: string | null): ExperimentSummary[] {
+    const where = userId === null ? '' : 'WHERE user_id = ?';
+    return this.db
+      .prepare(`SELECT ${SUMMARY_COLUMNS} FROM experiments ${where} ORDER BY created_at DESC, seq DESC`)
+      .all(...(userId === null ? [] : [userId])) as ExperimentSummary[];
   }
 
   all(): ExperimentRow[] {
@@ -112,7 +123,7 @@ export class ExperimentQueue extends EventEmitter<QueueEvents> {
   }
 
   /** 1-based place among waiting experiments, or null when not waiting. */
-  position(row: ExperimentRow): number | null {
+  position(row: ExperimentSummary): number | null {
     if (row.status !== 'queued' && row.status !== 'paused') return null;
     const ahead = this.db
       .prepare(

@@ -2,7 +2,7 @@
 import type { HubExperiment, QueueStatus } from '@bioreactor/api';
 import type { NodeRegistry } from '../nodes/registry.js';
 import { type Estimates, estimate } from './estimates.js';
-import type { ExperimentQueue, ExperimentRow } from './queue.js';
+import type { ExperimentQueue, ExperimentSummary } from './queue.js';
 
 /** Who is asking: a user (from X-Session-ID) or an operator (no user: the guide's bare commands, or the web server). */
 export interface Viewer {
@@ -21,21 +21,21 @@ export class QueueViews {
     private readonly registry: NodeRegistry,
   ) {}
 
-  estimates(): Estimates {
+  estimates(running = this.queue.running(), waiting = this.queue.waiting()): Estimates {
     const online = this.registry.onlineNames();
     // With every node away, estimate as if they were back: better than no figure at all.
     const nodes = online.length > 0 ? online : this.registry.list().map((n) => n.name);
     return estimate({
       now: this.queue.now(),
-      running: this.queue.running(),
-      waiting: this.queue.waiting(),
+      running,
+      waiting,
       onlineNodes: nodes,
       medianS: this.queue.medianRunSeconds(),
     });
   }
 
   experiment(
-    row: ExperimentRow,
+    row: ExperimentSummary,
     viewer: Viewer,
     ctx?: { position: number | null; estimates: Estimates },
   ): HubExperiment {
@@ -60,18 +60,22 @@ export class QueueViews {
     };
   }
 
-  list(rows: ExperimentRow[], viewer: Viewer): HubExperiment[] {
+  list(rows: ExperimentSummary[], viewer: Viewer): HubExperiment[] {
     const estimates = this.estimates();
     const positions = new Map(this.queue.waiting().map((r, i) => [r.id, i + 1]));
     return rows.map((r) => this.experiment(r, viewer, { position: positions.get(r.id) ?? null, estimates }));
   }
 
   queueStatus(viewer: Viewer): QueueStatus {
-    const counts = this.queue.counts();
-    const estimates = this.estimates();
-    const active = this.queue.active();
+    const running = this.queue.running();
+    const waiting = this.queue.waiting();
+    const estimates = this.estimates(running, waiting);
+    const counts = { running: running.length, queued: 0, paused: 0 };
+    for (const r of waiting) counts[r.status === 'paused' ? 'paused' : 'queued']++;
+    // Running first, longest-running first; then the line.
+    running.sort((a, b) => (a.started_at ?? '').localeCompare(b.started_at ?? ''));
     let position = 0;
-    const queue = active.map((r) => {
+    const queue = running.concat(waiting).map((r) => {
       const waiting = r.status === 'queued' || r.status === 'paused';
       if (waiting) position++;
       return this.experiment(r, viewer, { position: waiting ? position : null, estimates });

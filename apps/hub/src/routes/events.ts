@@ -3,7 +3,7 @@ import { EVENT_TYPES, hubRoutes, type NodeInfo } from '@bioreactor/api';
 import { openEventStream, type Service } from '@bioreactor/service-kit';
 import type { Hub } from '../hub.js';
 import type { NodeEntry } from '../nodes/registry.js';
-import type { ExperimentRow } from '../queue/queue.js';
+import type { ExperimentSummary } from '../queue/queue.js';
 import { viewerOf } from './identity.js';
 
 /** queue.updated is a whole summary; a burst of changes sends one. */
@@ -28,7 +28,7 @@ export async function eventRoutes(app: Service, hub: Hub): Promise<void> {
         const wait = Math.max(0, lastSummary + QUEUE_SUMMARY_MIN_INTERVAL_MS - Date.now());
         summaryTimer = setTimeout(sendSummary, wait);
       };
-      const onExperiment = (row: ExperimentRow) => {
+      const onExperiment = (row: ExperimentSummary) => {
         if (viewer.admin || viewer.userId === row.user_id) {
           stream.send(EVENT_TYPES.experimentUpdated, { experiment: hub.views.experiment(row, viewer) }, ++seq);
         }

@@ -184,7 +184,7 @@ export async function experimentRoutes(app: Service, config: HubConfig, hub: Hub
     ...hubRoutes.userExperiments,
     handler: async (request) => {
       const viewer = viewerOf(request);
-      const rows = viewer.userId === null ? queue.all().reverse() : queue.byUser(viewer.userId);
+      const rows = queue.byUser(viewer.userId);
       return { experiments: views.list(rows, viewer) };
     },
   });

@@ -2,7 +2,7 @@
 // their role; a request naming no user is an operator's (the guide's bare queue commands).
 import { ApiError, ROLE_HEADER, SESSION_HEADER, USER_ROLES, type UserRole } from '@bioreactor/api';
 import type { FastifyRequest } from 'fastify';
-import type { ExperimentRow } from '../queue/queue.js';
+import type { ExperimentSummary } from '../queue/queue.js';
 import { OPERATOR, type Viewer } from '../queue/views.js';
 
 function header(request: FastifyRequest, name: string): string | undefined {
@@ -23,7 +23,7 @@ export function viewerOf(request: FastifyRequest): Viewer {
 }
 
 /** The owner, an admin or an operator may act on an experiment; anyone else is refused. */
-export function requireOwner(viewer: Viewer, row: ExperimentRow, action: string): void {
+export function requireOwner(viewer: Viewer, row: ExperimentSummary, action: string): void {
   if (viewer.admin || viewer.userId === row.user_id) return;
   throw new ApiError(
     'FORBIDDEN',

@@ -1,5 +1,6 @@
 // Runs the hub as its own process (node --import tsx apps/hub/src/server.ts), as it runs in production.
 import { type ChildProcess, spawn } from 'node:child_process';
+import { appendFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -58,6 +59,7 @@ async function startServiceProcess(entry: string, env: Record<string, string>, p
     const timer = setTimeout(() => rej(new Error(`${entry} did not start in time:\n${output.join('')}`)), 60_000);
     const lines = createInterface({ input: proc.stdout as NodeJS.ReadableStream });
     lines.on('line', (line) => {
+      if (process.env.HUB_TEST_LOG) appendFileSync(process.env.HUB_TEST_LOG, `${entry} ${line}\n`);
       output.push(line);
       if (line.includes('Server listening at')) {
         clearTimeout(timer);
