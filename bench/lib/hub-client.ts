@@ -99,7 +99,7 @@ export async function experimentStatus(
 export async function untilStatus(
   hubUrl: string,
   id: string,
-  statuses: string[],
+  statuses: readonly string[],
   headers: Record<string, string>,
   timeoutMs = 60_000,
 ): Promise<HubExperimentView> {
