@@ -389,3 +389,32 @@ describe('the original experiment_queue.json', () => {
     expect(h.hub.queue.mustGet('a1b2c3d4-0000-4000-8000-000000000002').status).toBe('cancelled');
   });
 });
+
+describe('with BIOREACTOR_API_TOKEN set', () => {
+  it('accepts only token holders, who vouch for the user and role they pass', async () => {
+    const token = 'a-long-service-token-0123456789';
+    h = await makeHub({ noDispatch: true, env: { BIOREACTOR_API_TOKEN: token } });
+    const auth = { authorization: `Bearer ${token}` };
+    const anonymous = await submit('alice');
+    expect(anonymous.statusCode).toBe(401);
+    expect((await h.app.inject('/api/queue/status')).statusCode).toBe(401);
+    expect((await h.app.inject('/health')).statusCode).toBe(200);
+
+    const ok = await submit('alice', { script_content: GOOD_SCRIPT }, auth);
+    expect(ok.statusCode, ok.body).toBe(200);
+    const id = ok.json().experiment_id;
+    const asBob = await h.app.inject({
+      method: 'POST',
+      url: `/api/experiments/${id}/cancel`,
+      headers: { ...auth, 'x-session-id': 'bob' },
+    });
+    expect(asBob.statusCode).toBe(403);
+    const asAdmin = await h.app.inject({
+      method: 'POST',
+      url: `/api/experiments/${id}/cancel`,
+      headers: { ...auth, 'x-session-id': 'bob', 'x-user-role': 'admin' },
+    });
+    expect(asAdmin.statusCode).toBe(200);
+    expect(h.hub.queue.mustGet(id).user_id).toBe('alice');
+  });
+});

@@ -12,8 +12,11 @@ import { requireAdmin, requireOwner, viewerOf } from './identity.js';
 /** Content types taken as the script itself. */
 const RAW_SCRIPT_TYPES = ['text/x-python', 'text/plain', 'application/x-python', 'application/octet-stream'];
 
-/** Shown wherever an upload goes wrong, so the fix is one copy away. */
-export const WORKING_UPLOAD = `curl -X POST http://localhost:8000/api/experiments/start -H 'X-Session-ID: your-name' -H 'Content-Type: text/x-python' --data-binary @test_experiment.py`;
+/** Shown wherever an upload goes wrong, so the fix is one copy away (with the address the caller used). */
+export function workingUpload(host = 'localhost:8000'): string {
+  const safeHost = /^[\w.:[\]-]+$/.test(host) ? host : 'localhost:8000';
+  return `curl -X POST http://${safeHost}/api/experiments/start -H 'X-Session-ID: your-name' -H 'Content-Type: text/x-python' --data-binary @test_experiment.py`;
+}
 
 interface Submission {
   script?: string;
@@ -23,10 +26,10 @@ interface Submission {
   node?: string | undefined;
 }
 
-function invalidJson(detail: string): ApiError {
+function invalidJson(detail: string, host: string | undefined): ApiError {
   return new ApiError(
     'INVALID_JSON',
-    `The body is not valid JSON (${detail}). A script with quotes or line breaks cannot be pasted into a JSON string by the shell; send the file as it is instead: ${WORKING_UPLOAD} (or as a form: curl -F file=@test_experiment.py …). See docs/queue.md`,
+    `The body is not valid JSON (${detail}). A script with quotes or line breaks cannot be pasted into a JSON string by the shell; send the file as it is instead: ${workingUpload(host)} (or as a form: curl -F file=@test_experiment.py …). See docs/queue.md`,
   );
 }
 
@@ -103,7 +106,7 @@ async function readSubmission(request: FastifyRequest, config: HubConfig): Promi
   if (body === undefined || body === null) {
     throw new ApiError(
       'VALIDATION_FAILED',
-      `No script was sent. Send it as the body: ${WORKING_UPLOAD}, or as JSON {"script_content": "..."}`,
+      `No script was sent. Send it as the body: ${workingUpload(request.headers.host)}, or as JSON {"script_content": "..."}`,
     );
   }
   if (typeof body !== 'object' || Array.isArray(body)) {
@@ -113,7 +116,7 @@ async function readSubmission(request: FastifyRequest, config: HubConfig): Promi
   if (typeof json.script_content !== 'string') {
     throw new ApiError(
       'VALIDATION_FAILED',
-      `body.script_content is required and must be a string (the script's text). Or send the file as it is: ${WORKING_UPLOAD}`,
+      `body.script_content is required and must be a string (the script's text). Or send the file as it is: ${workingUpload(request.headers.host)}`,
       [{ field: 'body.script_content', message: 'required string' }],
     );
   }
@@ -127,13 +130,13 @@ export async function experimentRoutes(app: Service, config: HubConfig, hub: Hub
   // A callback plugin: Fastify queues the nested register itself, so nothing here needs awaiting.
   const uploads = (scope: Service, _opts: unknown, done: (err?: Error) => void): void => {
     scope.removeContentTypeParser('application/json');
-    scope.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    scope.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
       const text = String(body);
       if (text.trim() === '') return done(null, undefined);
       try {
         done(null, JSON.parse(text));
       } catch (err) {
-        done(invalidJson((err as Error).message), undefined);
+        done(invalidJson((err as Error).message, req.headers.host), undefined);
       }
     });
     scope.addContentTypeParser(RAW_SCRIPT_TYPES, { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
