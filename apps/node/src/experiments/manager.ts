@@ -13,9 +13,21 @@ import {
   type RunRecord,
   type RunState,
 } from '@bioreactor/api';
-import type { ExperimentRunner, RunExit, RunHandle, RunnerInfoBody, RunSpec } from '../runner/runner.js';
+import type {
+  ExperimentRunner,
+  HardwareEndpoint,
+  RunExit,
+  RunHandle,
+  RunnerInfoBody,
+  RunSpec,
+} from '../runner/runner.js';
 import { CappedLog, readTail } from './files.js';
-import type { ExperimentHardware, HardwareGateway, OpenHardwareGateway } from './hardware-gateway.js';
+import {
+  type ExperimentHardware,
+  type HardwareGateway,
+  type OpenHardwareGateway,
+  SOCKET_NAME,
+} from './hardware-gateway.js';
 import type { ExperimentStore, RunLimits, StoredRun } from './store.js';
 
 export interface ManagerLogger {
@@ -109,13 +121,13 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord] }> {
     return join(this.opts.dataDir, 'run', createHash('sha256').update(id).digest('hex').slice(0, 16));
   }
 
-  private spec(id: string, gateway: HardwareGateway): RunSpec {
+  private spec(id: string, hardware: HardwareEndpoint): RunSpec {
     const { limits } = this.opts;
     return {
       experimentId: id,
       scriptPath: this.opts.store.scriptPath(id),
       outputDir: this.opts.store.outputDir(id),
-      hardware: gateway.endpoint,
+      hardware,
       limits: {
         memoryBytes: limits.memory_bytes,
         cpus: limits.cpus,
@@ -210,6 +222,7 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord] }> {
     };
     this.active = active;
     let wroteFiles = false;
+    let opening: Promise<void> | undefined;
     try {
       if (await this.opts.store.exists(id)) {
         throw new ApiError(
@@ -228,9 +241,24 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord] }> {
       wroteFiles = true;
       await this.opts.store.create(id, script);
       await this.publish(active.record);
-      active.gateway = await this.openGateway(id);
-      active.handle = await this.opts.runner.start(this.spec(id, active.gateway));
+      if (this.opts.runner.endpoint === 'unix') {
+        // The socket's path is known in advance: the hardware API opens while the container is being created,
+        // and the script starts only once it listens.
+        opening = this.openGateway(id).then((gateway) => {
+          active.gateway = gateway;
+        });
+        opening.catch(() => undefined);
+        const socketDir = this.socketDir(id);
+        active.handle = await this.opts.runner.start({
+          ...this.spec(id, { kind: 'unix', socketDir, socketPath: join(socketDir, SOCKET_NAME) }),
+          ready: opening,
+        });
+      } else {
+        active.gateway = await this.openGateway(id);
+        active.handle = await this.opts.runner.start(this.spec(id, active.gateway.endpoint));
+      }
     } catch (err) {
+      await opening?.catch(() => undefined);
       await active.gateway?.close().catch(() => undefined);
       if (wroteFiles) await this.opts.store.remove(id).catch(() => undefined);
       this.active = null;
@@ -356,7 +384,6 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord] }> {
     record.end_time = this.now().toISOString();
     record.runner_ref = null;
     await this.safeState(`experiment ${active.id} ${status}`);
-    await handle?.release().catch((err: unknown) => this.opts.log.warn({ err }, 'could not remove the run'));
     try {
       await this.publish(record);
     } catch (err) {
@@ -364,7 +391,9 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord] }> {
       this.opts.log.warn({ err, experiment_id: active.id }, 'could not record the end of a run');
     }
     this.opts.log.info({ experiment_id: active.id, status, exit_code: code }, 'experiment ended');
+    // The script has ended and its end is on record: the next run may start while the container is removed.
     if (this.active === active) this.active = null;
+    await handle?.release().catch((err: unknown) => this.opts.log.warn({ err }, 'could not remove the run'));
     active.settle();
   }
 
@@ -418,7 +447,7 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord] }> {
         let gateway: HardwareGateway | undefined;
         try {
           gateway = await this.openGateway(id);
-          const handle = await this.opts.runner.reattach(run.runner_ref, this.spec(id, gateway));
+          const handle = await this.opts.runner.reattach(run.runner_ref, this.spec(id, gateway.endpoint));
           if (handle) {
             let settle = () => {};
             const done = new Promise<void>((resolve) => {

@@ -190,6 +190,7 @@ export class DockerRunner implements ExperimentRunner {
       container = await this.docker.createContainer(options);
     }
     try {
+      await spec.ready;
       await container.start();
     } catch (err) {
       await container.remove({ force: true }).catch(() => undefined);
@@ -238,6 +239,8 @@ export class DockerRunner implements ExperimentRunner {
         exit ??= (async (): Promise<RunExit> => {
           try {
             const result = (await docker.wait()) as { StatusCode: number };
+            // The kernel's OOM killer sends SIGKILL (137); any other code needs no second round trip.
+            if (result.StatusCode !== 137) return { exitCode: result.StatusCode, oomKilled: false };
             const info = await docker.inspect();
             return { exitCode: result.StatusCode, oomKilled: info.State.OOMKilled === true };
           } catch (err) {

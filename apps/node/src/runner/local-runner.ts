@@ -77,6 +77,7 @@ export class LocalRunner implements ExperimentRunner {
   async start(spec: RunSpec): Promise<RunHandle> {
     if (spec.hardware.kind !== 'tcp') throw new Error('the local runner needs a loopback hardware endpoint');
     if (this.opts.refusal) throw new Error(this.opts.refusal);
+    await spec.ready;
     const env: Record<string, string> = {};
     for (const key of INHERITED_ENV) {
       const value = process.env[key];

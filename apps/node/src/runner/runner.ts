@@ -29,6 +29,8 @@ export interface RunSpec {
   outputDir: string;
   hardware: HardwareEndpoint;
   limits: RunLimitsSpec;
+  /** Resolves when the hardware endpoint listens: the script must not start before (the container may be made). */
+  ready?: Promise<unknown>;
 }
 
 export interface RunExit {
