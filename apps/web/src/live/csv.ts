@@ -18,36 +18,61 @@ export class CsvRecordReader {
 
   private consume(text: string): string[][] {
     const out: string[][] = [];
-    for (const ch of text) {
+    const n = text.length;
+    let i = 0;
+    while (i < n) {
       if (this.quotePending) {
         this.quotePending = false;
-        if (ch === '"') {
+        if (text[i] === '"') {
           this.field += '"';
+          i++;
           continue;
         }
         this.inQuotes = false;
       }
       if (this.inQuotes) {
-        if (ch === '"') this.quotePending = true;
-        else this.field += ch;
+        const quote = text.indexOf('"', i);
+        if (quote < 0) {
+          this.field += text.slice(i);
+          break;
+        }
+        this.field += text.slice(i, quote);
+        this.quotePending = true;
+        i = quote + 1;
         continue;
       }
-      if (ch === '\n' && this.lastWasCr) {
+      if (this.lastWasCr) {
         this.lastWasCr = false;
-        continue;
+        if (text[i] === '\n') {
+          i++;
+          continue;
+        }
       }
-      this.lastWasCr = ch === '\r';
-      if (ch === '"' && this.field === '') this.inQuotes = true;
-      else if (ch === ',') {
+      // Copy a run of ordinary characters at once: per-character concatenation is what makes CSV parsers slow.
+      let j = i;
+      while (j < n) {
+        const c = text.charCodeAt(j);
+        if (c === 44 || c === 10 || c === 13 || c === 34) break;
+        j++;
+      }
+      this.field += text.slice(i, j);
+      if (j >= n) break;
+      const ch = text[j];
+      i = j + 1;
+      if (ch === '"') {
+        if (this.field === '') this.inQuotes = true;
+        else this.field += '"';
+      } else if (ch === ',') {
         this.record.push(this.field);
         this.field = '';
-      } else if (ch === '\n' || ch === '\r') {
+      } else {
         this.record.push(this.field);
         this.field = '';
         const done = this.record;
         this.record = [];
         if (!(done.length === 1 && done[0] === '')) out.push(done);
-      } else this.field += ch;
+        this.lastWasCr = ch === '\r';
+      }
     }
     return out;
   }
@@ -92,40 +117,68 @@ export function timestampMs(text: string): number | null {
   return Number.isFinite(ms) ? ms : null;
 }
 
-/** One CSV record as a LiveSample; extra numeric columns a script adds are kept under their own names. */
-export function rowToSample(header: string[], row: string[], experimentId: string | null): LiveSample | undefined {
-  const cell = (name: string) => {
-    const i = header.indexOf(name);
-    return i < 0 ? undefined : row[i];
+/** Where each known column sits in a header, worked out once per file rather than once per row. */
+export interface CsvColumns {
+  timestamp: number;
+  numeric: [key: (typeof NUMERIC)[number], index: number][];
+  lists: [key: 'od_voltages' | 'eyespy_voltages', index: number][];
+  direction: number;
+  extra: [name: string, index: number][];
+}
+
+export function columnsOf(header: string[]): CsvColumns {
+  const known = new Set<string>(['timestamp', 'peltier_direction', ...NUMERIC, ...Object.keys(LISTS)]);
+  const lists: CsvColumns['lists'] = [];
+  for (const [column, key] of Object.entries(LISTS)) {
+    const index = header.indexOf(column);
+    if (index >= 0 && !lists.some(([k]) => k === key)) lists.push([key, index]);
+  }
+  return {
+    timestamp: header.indexOf('timestamp'),
+    numeric: NUMERIC.map((key) => [key, header.indexOf(key)] as [(typeof NUMERIC)[number], number]).filter(
+      ([, i]) => i >= 0,
+    ),
+    lists,
+    direction: header.indexOf('peltier_direction'),
+    extra: header
+      .map((name, i) => [name, i] as [string, number])
+      .filter(([name]) => !known.has(name) && /^[a-z][a-z0-9_]{0,40}$/i.test(name)),
   };
-  const ts = cell('timestamp') ?? '';
+}
+
+/** One CSV record as a LiveSample; extra numeric columns a script adds are kept under their own names. */
+export function sampleFrom(columns: CsvColumns, row: string[], experimentId: string | null): LiveSample | undefined {
+  const ts = (row[columns.timestamp] ?? '').trim();
   const epoch = timestampMs(ts);
   if (epoch === null) return undefined;
   const sample: LiveSample = {
-    timestamp: ts.trim(),
+    timestamp: ts,
     epoch_ms: epoch,
     status: 'success',
     source: 'csv',
     experiment_id: experimentId,
   };
-  for (const key of NUMERIC) if (header.includes(key)) sample[key] = toNumber(cell(key));
-  for (const [column, key] of Object.entries(LISTS)) {
-    if (header.includes(column) && sample[key] === undefined) sample[key] = toList(cell(column));
+  for (const [key, i] of columns.numeric) sample[key] = toNumber(row[i]);
+  for (const [key, i] of columns.lists) sample[key] = toList(row[i]);
+  if (columns.direction >= 0) {
+    const direction = (row[columns.direction] ?? '').trim();
+    sample.peltier_direction = direction === '' ? null : direction;
   }
-  const direction = cell('peltier_direction');
-  if (direction !== undefined) sample.peltier_direction = direction.trim() === '' ? null : direction.trim();
-  header.forEach((name, i) => {
-    if (name === 'timestamp' || name in sample || name in LISTS || name === 'peltier_direction') return;
+  for (const [name, i] of columns.extra) {
     const value = toNumber(row[i]);
-    if (value !== null && /^[a-z][a-z0-9_]{0,40}$/i.test(name)) (sample as Record<string, unknown>)[name] = value;
-  });
+    if (value !== null) (sample as Record<string, unknown>)[name] = value;
+  }
   return sample;
+}
+
+export function rowToSample(header: string[], row: string[], experimentId: string | null): LiveSample | undefined {
+  return sampleFrom(columnsOf(header.map((h) => h.trim())), row, experimentId);
 }
 
 /** Follows one CSV file: feed it the bytes after the last offset, get the new samples. */
 export class CsvFollower {
   private readonly reader = new CsvRecordReader();
-  private header: string[] | undefined;
+  private columns: CsvColumns | undefined;
   rows = 0;
 
   constructor(readonly experimentId: string | null) {}
@@ -133,11 +186,11 @@ export class CsvFollower {
   push(bytes: Uint8Array): LiveSample[] {
     const out: LiveSample[] = [];
     for (const record of this.reader.push(bytes)) {
-      if (!this.header) {
-        this.header = record.map((h) => h.trim());
+      if (!this.columns) {
+        this.columns = columnsOf(record.map((h) => h.trim()));
         continue;
       }
-      const sample = rowToSample(this.header, record, this.experimentId);
+      const sample = sampleFrom(this.columns, record, this.experimentId);
       if (sample) {
         this.rows++;
         out.push(sample);

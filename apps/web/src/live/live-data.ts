@@ -49,8 +49,8 @@ export const BACKFILL_POINTS = 600;
 const REPLAY_LIMIT = 300;
 /** Above this many new rows in one read, clients get a fresh snapshot instead of a burst of samples. */
 const BURST_LIMIT = 50;
-/** Time one tick may spend catching up on a backlog; the rest follows on the next tick, so no tick stalls. */
-const CATCH_UP_BUDGET_MS = 1500;
+/** Reads per tick at most (the node serves up to 1 MiB each); a larger backlog is caught up over several ticks. */
+const MAX_CHUNKS_PER_TICK = 16;
 
 export function hardwareSample(state: HardwareState): LiveSample {
   const c = state.components;
@@ -209,8 +209,7 @@ export class LiveData {
     let count = 0;
     let last: LiveSample | undefined;
     try {
-      const deadline = this.now() + CATCH_UP_BUDGET_MS;
-      do {
+      for (let i = 0; i < MAX_CHUNKS_PER_TICK; i++) {
         const { bytes, nextOffset } = await this.deps.readCsv(experimentId, file, state.offset);
         if (this.csv !== state) return undefined;
         state.offset = nextOffset;
@@ -222,7 +221,7 @@ export class LiveData {
           if (fresh.length <= BURST_LIMIT) fresh.push(sample);
         }
         if (bytes.length === 0) break;
-      } while (this.now() < deadline);
+      }
     } catch (err) {
       if (err instanceof ApiError && (err.code === 'FILE_NOT_FOUND' || err.code === 'EXPERIMENT_NOT_FOUND')) {
         return state.follower.rows > 0 ? 0 : undefined;
