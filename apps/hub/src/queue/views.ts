@@ -15,11 +15,22 @@ export const OPERATOR: Viewer = { userId: null, admin: true };
 /** Shown instead of another user's session id, which is a credential in the guide's model. */
 export const HIDDEN_USER = 'another user';
 
+/** A queue summary is reused this long at most (its estimates move with the clock); any change drops it. */
+const SUMMARY_TTL_MS = 1000;
+
 export class QueueViews {
+  private readonly summaries = new Map<string, { at: number; value: QueueStatus }>();
+
   constructor(
     private readonly queue: ExperimentQueue,
     private readonly registry: NodeRegistry,
-  ) {}
+  ) {
+    const drop = () => this.summaries.clear();
+    queue.on('experiment', drop);
+    queue.on('swept', drop);
+    registry.on('node', drop);
+    registry.on('removed', drop);
+  }
 
   estimates(running = this.queue.running(), waiting = this.queue.waiting()): Estimates {
     const online = this.registry.onlineNames();
@@ -66,7 +77,19 @@ export class QueueViews {
     return rows.map((r) => this.experiment(r, viewer, { position: positions.get(r.id) ?? null, estimates }));
   }
 
+  /** The queue as `viewer` sees it; dashboards poll this, so one summary serves every poll until something changes. */
   queueStatus(viewer: Viewer): QueueStatus {
+    const key = viewer.admin ? '\u0000admin' : (viewer.userId ?? '');
+    const now = this.queue.now();
+    const cached = this.summaries.get(key);
+    if (cached && now - cached.at < SUMMARY_TTL_MS && now >= cached.at) return cached.value;
+    if (this.summaries.size > 1000) this.summaries.clear();
+    const value = this.buildQueueStatus(viewer);
+    this.summaries.set(key, { at: now, value });
+    return value;
+  }
+
+  private buildQueueStatus(viewer: Viewer): QueueStatus {
     const running = this.queue.running();
     const waiting = this.queue.waiting();
     const estimates = this.estimates(running, waiting);
