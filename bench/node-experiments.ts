@@ -3,8 +3,9 @@
 //   exit → completed:     from the script's last instruction (its own clock) to the `completed` state change
 // Targets (issue: node experiments): under 1.5 s and under 0.5 s (medians) with the Docker runner.
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Docker from 'dockerode';
 import { buildApp, type NodeDeps } from '../apps/node/src/app.js';
 import { loadConfig } from '../apps/node/src/config.js';
 import type { ExperimentManager } from '../apps/node/src/experiments/manager.js';
@@ -70,7 +71,33 @@ for (let i = 0; i < runs; i++) {
   exitToCompleted.push(completedAt - exitAt);
 }
 
+// The engine's own floor on this machine: create, start and wait for a container that does nothing.
+const engineFloor: number[] = [];
+if (runner === 'docker') {
+  const docker = new Docker();
+  for (let i = 0; i < 3; i++) {
+    const t0 = performance.now();
+    const container = await docker.createContainer({
+      Image: config.BIOREACTOR_EXPERIMENT_IMAGE,
+      Entrypoint: ['/bin/true'],
+      HostConfig: { NetworkMode: 'none' },
+    });
+    await container.start();
+    await container.wait();
+    engineFloor.push(performance.now() - t0);
+    await container.remove({ force: true });
+  }
+}
+
 process.stdout.write(`start → first output line: ${stats(toFirstLine)} (target < 1500 ms)\n`);
 process.stdout.write(`script exit → completed:   ${stats(exitToCompleted)} (target < 500 ms)\n`);
+if (engineFloor.length > 0) {
+  process.stdout.write(`engine floor (create + start + wait of /bin/true): ${stats(engineFloor)}\n`);
+}
+process.stdout.write(
+  `load average: ${loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')} on ${cpus().length} CPUs\n`,
+);
 await app.close();
 rmSync(dataDir, { recursive: true, force: true });
