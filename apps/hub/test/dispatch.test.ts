@@ -230,6 +230,16 @@ describe('many nodes', () => {
     expect(busy.statusCode).toBe(409);
     n2.finish(b, 'completed', 0);
     await waitFor(h.hub, () => h?.hub.registry.get('pi-2')?.busyWith === null, 'pi-2 to be free');
+    const y1 = await submit('carol', { node: 'pi-2' });
+    await waitForStarted(h.hub, y1);
+    const y2 = await submit('carol', { node: 'pi-2' });
+    const stuck = await h.app.inject({ method: 'DELETE', url: '/api/nodes/pi-2' });
+    expect(stuck.statusCode).toBe(409);
+    expect(stuck.json().message).toContain('wait forever');
+    await h.app.inject({ method: 'POST', url: `/api/experiments/${y2}/cancel` });
+    n2.finish(y1, 'completed', 0);
+    await waitForState(h.hub, y1, 'completed');
+    await waitFor(h.hub, () => h?.hub.registry.get('pi-2')?.busyWith === null, 'pi-2 to be free again');
     const removed = await h.app.inject({ method: 'DELETE', url: '/api/nodes/pi-2' });
     expect(removed.statusCode, removed.body).toBe(200);
     const list = (await h.app.inject('/api/nodes')).json().nodes;

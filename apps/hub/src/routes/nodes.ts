@@ -1,5 +1,5 @@
 // Node routes: the nodes the hub drives, and adding or removing one at runtime (admin).
-import { hubRoutes } from '@bioreactor/api';
+import { ApiError, hubRoutes } from '@bioreactor/api';
 import type { Service } from '@bioreactor/service-kit';
 import type { Hub } from '../hub.js';
 import { requireAdmin, viewerOf } from './identity.js';
@@ -23,6 +23,13 @@ export async function nodeRoutes(app: Service, hub: Hub): Promise<void> {
     ...hubRoutes.removeNode,
     handler: async (request) => {
       requireAdmin(viewerOf(request), 'remove a node');
+      const pinned = hub.queue.waiting().filter((r) => r.node_pin === request.params.name);
+      if (pinned.length > 0) {
+        throw new ApiError(
+          'INVALID_STATE',
+          `${pinned.length} waiting experiment(s) asked for node '${request.params.name}' (first: ${pinned[0]?.id}); cancel them first, or they would wait forever`,
+        );
+      }
       const entry = registry.remove(request.params.name);
       const note =
         entry.source === 'config'
