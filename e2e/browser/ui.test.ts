@@ -150,8 +150,8 @@ describe.skipIf(!hasChromium || !hasPython)('browser UI on the real services (si
     const page = await user.context.newPage();
     page.on('pageerror', (err) => console.error(`page error: ${err.message}`));
 
-    // A first experiment keeps the node busy, so the next ones are seen waiting.
-    const first = await upload(page, web, 'long_run', guideExample(15, 1));
+    // A first experiment keeps the node busy (until it is stopped below), so the next ones are seen waiting.
+    const first = await upload(page, web, 'long_run', guideExample(600, 1));
     const example = await upload(page, web, 'test_experiment', guideExample(4, 1));
     const third = await upload(page, web, 'third', guideExample(2, 1));
 
@@ -205,11 +205,18 @@ describe.skipIf(!hasChromium || !hasPython)('browser UI on the real services (si
     await page.goto(`${web}/queue`);
     await page.locator('[data-testid="queue-row"]').first().waitFor({ state: 'visible' });
 
-    // The example goes queued → running → completed on My experiments, live.
+    // The owner stops the long run from My experiments; the queue moves on.
     await page.goto(`${web}/my-experiments`);
+    page.once('dialog', (dialog) => void dialog.accept());
+    await page
+      .locator(`[data-testid="experiment-row"][data-experiment-id="${first}"]`)
+      .getByTestId('action-cancel')
+      .click();
+    await expect.poll(() => statusOf(page, first), { timeout: 60_000 }).toBe('cancelled');
+
+    // The example goes queued → running → completed on My experiments, live.
     await expect.poll(() => statusOf(page, example), { timeout: 120_000, interval: 250 }).toBe('running');
     await expect.poll(() => statusOf(page, example), { timeout: 120_000, interval: 250 }).toBe('completed');
-    await expect.poll(() => statusOf(page, first)).toBe('completed');
 
     // Download the zip and read its CSV.
     const exampleRow = page.locator(`[data-testid="experiment-row"][data-experiment-id="${example}"]`);
