@@ -30,12 +30,18 @@ export async function buildApp(config: WebConfig, deps: WebDeps = {}): Promise<S
     version: SYSTEM_VERSION,
     description: 'Bioreactor web server: pages, uploads, live dashboard and settings.',
     logLevel: config.LOG_LEVEL,
-    // Browsers never hold the service token: the web server uses it only towards the hub and node.
-    apiToken: undefined,
+    // Browsers never hold the service token (sessions and CSRF guard this API); the web server uses the token only
+    // towards the hub and node.
+    apiToken: false,
     strictResponses: deps.strictResponses,
     logger: deps.logger,
   });
 
+  if (!config.BIOREACTOR_API_TOKEN) {
+    app.log.warn(
+      'BIOREACTOR_API_TOKEN is not set: the hub and node are called without the service token (development mode)',
+    );
+  }
   const configDir = config.BIOREACTOR_CONFIG_DIR;
   const hub = new HubClient(config.BIOREACTOR_HUB_API_URL, config.BIOREACTOR_API_TOKEN);
   const nodeClient = new ServiceClient({

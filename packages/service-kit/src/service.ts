@@ -32,7 +32,7 @@ export interface ServiceOptions {
   description: string;
   logLevel: string;
   /** Shared service token; undefined leaves the API open (development). */
-  apiToken?: string | undefined;
+  apiToken?: string | false | undefined;
   /** Paths open without the token besides /health and the docs (the web server's own pages). */
   isOpenPath?: (path: string) => boolean;
   /** Check every response body against its route's schema and fail loudly (tests). */
@@ -87,7 +87,7 @@ export async function createService(opts: ServiceOptions): Promise<Service> {
           ),
         );
     });
-  } else {
+  } else if (opts.apiToken !== false) {
     app.log.warn(
       'BIOREACTOR_API_TOKEN is not set: the API is open to anyone who can reach this port (development mode)',
     );
