@@ -84,6 +84,11 @@ describe.skipIf(skipReason !== null)('experiments in Docker containers', () => {
       '    print("temperature", data.get("temperature"), "stirrer", data.get("stirrer_duty"))',
       '',
     ].join('\n');
+    // A DS18B20 conversion takes up to 750 ms: on a busy machine the script can outrun the node's first sample.
+    await waitFor('the first temperature sample', async () => {
+      const res = await n.app.inject({ method: 'GET', url: '/api/v3/temp_sensor/state' });
+      return typeof res.json().temperature === 'number';
+    });
     const started = await startRun(n, script, { experiment_id: id });
     expect(started.statusCode).toBe(200);
     const record = await runToEnd(n, id);
