@@ -1,5 +1,6 @@
 // A light Server-Sent Events client over node:http, cheap enough to hold a thousand connections in one process.
 import { type ClientRequest, get } from 'node:http';
+import { EventStreamParser } from '@bioreactor/service-kit';
 
 export interface SseEvent {
   event: string;
@@ -27,39 +28,10 @@ export function connectSse(
     req = get(url, { agent: false, headers: { accept: 'text/event-stream', ...headers } }, (res) => {
       resolveOpen(res.statusCode ?? 0);
       res.setEncoding('utf8');
-      let buffer = '';
-      let event = 'message';
-      let data: string[] = [];
-      let id: string | undefined;
+      const parser = new EventStreamParser();
       res.on('data', (chunk: string) => {
-        buffer += chunk;
-        let nl = buffer.indexOf('\n');
-        while (nl >= 0) {
-          const line = buffer.slice(0, nl).replace(/\r$/, '');
-          buffer = buffer.slice(nl + 1);
-          if (line === '') {
-            if (data.length > 0) {
-              const e: SseEvent = {
-                event,
-                data: data.join('\n'),
-                receivedNs: process.hrtime.bigint(),
-                receivedMs: Date.now(),
-              };
-              if (id !== undefined) e.id = id;
-              onEvent(e);
-            }
-            event = 'message';
-            data = [];
-            id = undefined;
-          } else if (!line.startsWith(':')) {
-            const colon = line.indexOf(':');
-            const field = colon < 0 ? line : line.slice(0, colon);
-            const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
-            if (field === 'event') event = value;
-            else if (field === 'data') data.push(value);
-            else if (field === 'id') id = value;
-          }
-          nl = buffer.indexOf('\n');
+        for (const parsed of parser.push(chunk)) {
+          onEvent({ ...parsed, receivedNs: process.hrtime.bigint(), receivedMs: Date.now() });
         }
       });
       res.on('error', () => {});

@@ -84,36 +84,54 @@ export function openEventStream(
   };
 }
 
-/** Parses an SSE byte stream into events (for service-to-service followers and tests). */
-export async function* readEventStream(
-  body: ReadableStream<Uint8Array>,
-): AsyncGenerator<{ event: string; data: string; id?: string }> {
-  const decoder = new TextDecoder();
-  let buffer = '';
-  let event = 'message';
-  let data: string[] = [];
-  let id: string | undefined;
-  for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
-    buffer += decoder.decode(chunk, { stream: true });
-    let nl = buffer.search(/\r\n|\r|\n/);
+export interface ParsedEvent {
+  event: string;
+  data: string;
+  id?: string;
+}
+
+/** Incremental SSE parser: feed it text as it arrives, get back the events it completes. */
+export class EventStreamParser {
+  private buffer = '';
+  private event = 'message';
+  private data: string[] = [];
+  private id: string | undefined;
+
+  push(text: string): ParsedEvent[] {
+    const done: ParsedEvent[] = [];
+    this.buffer += text;
+    let nl = this.buffer.search(/\r\n|\r|\n/);
     while (nl >= 0) {
-      const line = buffer.slice(0, nl);
-      buffer = buffer.slice(buffer[nl] === '\r' && buffer[nl + 1] === '\n' ? nl + 2 : nl + 1);
+      const line = this.buffer.slice(0, nl);
+      this.buffer = this.buffer.slice(this.buffer[nl] === '\r' && this.buffer[nl + 1] === '\n' ? nl + 2 : nl + 1);
       if (line === '') {
-        if (data.length > 0)
-          yield id === undefined ? { event, data: data.join('\n') } : { event, data: data.join('\n'), id };
-        event = 'message';
-        data = [];
-        id = undefined;
+        if (this.data.length > 0) {
+          const e: ParsedEvent = { event: this.event, data: this.data.join('\n') };
+          if (this.id !== undefined) e.id = this.id;
+          done.push(e);
+        }
+        this.event = 'message';
+        this.data = [];
+        this.id = undefined;
       } else if (!line.startsWith(':')) {
         const colon = line.indexOf(':');
         const field = colon < 0 ? line : line.slice(0, colon);
         const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
-        if (field === 'event') event = value;
-        else if (field === 'data') data.push(value);
-        else if (field === 'id') id = value;
+        if (field === 'event') this.event = value;
+        else if (field === 'data') this.data.push(value);
+        else if (field === 'id') this.id = value;
       }
-      nl = buffer.search(/\r\n|\r|\n/);
+      nl = this.buffer.search(/\r\n|\r|\n/);
     }
+    return done;
+  }
+}
+
+/** Parses an SSE byte stream into events (for service-to-service followers and tests). */
+export async function* readEventStream(body: ReadableStream<Uint8Array>): AsyncGenerator<ParsedEvent> {
+  const decoder = new TextDecoder();
+  const parser = new EventStreamParser();
+  for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
+    yield* parser.push(decoder.decode(chunk, { stream: true }));
   }
 }
