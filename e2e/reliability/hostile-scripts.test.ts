@@ -6,6 +6,7 @@
 import { FINAL_STATES } from '@bioreactor/api';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { whyNoDocker } from '../../apps/node/test/experiments/helpers.js';
 import { submit, untilStatus } from '../../bench/lib/hub-client.js';
 import { BioreactorSystem } from '../../bench/lib/system.js';
 
@@ -13,24 +14,7 @@ const IMAGE = process.env.BIOREACTOR_EXPERIMENT_IMAGE ?? 'bioreactor-experiment'
 const docker = new Docker();
 const user = { 'x-session-id': 'hostile-user' };
 
-async function whyNoDocker(): Promise<string | null> {
-  try {
-    await Promise.race([
-      docker.ping(),
-      new Promise((_, reject) => setTimeout(() => reject(new Error('no answer in 3 s')), 3000)),
-    ]);
-  } catch (err) {
-    return `no Docker engine answers (${(err as Error).message}); start one with scripts/docker-engine.sh`;
-  }
-  try {
-    await docker.getImage(IMAGE).inspect();
-  } catch {
-    return `the image ${IMAGE} is missing; build it with runtime/build-image.sh`;
-  }
-  return null;
-}
-
-const skipReason = await whyNoDocker();
+const skipReason = await whyNoDocker(IMAGE);
 if (skipReason && process.env.CI) throw new Error(`The hostile-script suite must run in CI: ${skipReason}`);
 if (skipReason) console.warn(`Skipping the hostile-script suite: ${skipReason}`);
 

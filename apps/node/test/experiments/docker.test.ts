@@ -6,29 +6,12 @@ import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { runStatus, runToEnd, startNode, startRun, type TestNode, untilStatus } from './helpers.js';
+import { runStatus, runToEnd, startNode, startRun, type TestNode, untilStatus, whyNoDocker } from './helpers.js';
 
 const IMAGE = process.env.BIOREACTOR_EXPERIMENT_IMAGE ?? 'bioreactor-experiment';
 const docker = new Docker();
 
-async function whyNoDocker(): Promise<string | null> {
-  try {
-    await Promise.race([
-      docker.ping(),
-      new Promise((_, reject) => setTimeout(() => reject(new Error('no answer in 3 s')), 3000)),
-    ]);
-  } catch (err) {
-    return `no Docker engine answers (${(err as Error).message}); start one with scripts/docker-engine.sh`;
-  }
-  try {
-    await docker.getImage(IMAGE).inspect();
-  } catch {
-    return `the image ${IMAGE} is missing; build it with runtime/build-image.sh`;
-  }
-  return null;
-}
-
-const skipReason = await whyNoDocker();
+const skipReason = await whyNoDocker(IMAGE);
 if (skipReason && process.env.CI) throw new Error(`Docker tests must run in CI: ${skipReason}`);
 if (skipReason) console.warn(`Skipping the Docker experiment tests: ${skipReason}`);
 

@@ -5,6 +5,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Service } from '@bioreactor/service-kit';
+import Docker from 'dockerode';
 import type { FastifyInstance } from 'fastify';
 import { buildApp, type NodeDeps } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
@@ -199,4 +200,23 @@ export function parseEvents(text: string): { event: string; data: unknown }[] {
     if (event) events.push({ event, data: JSON.parse(data) });
   }
   return events;
+}
+
+/** Why the Docker tests cannot run here (no engine, or no experiment image), or null when they can. */
+export async function whyNoDocker(image: string): Promise<string | null> {
+  const docker = new Docker();
+  try {
+    await Promise.race([
+      docker.ping(),
+      new Promise((_, reject) => setTimeout(() => reject(new Error('no answer in 3 s')), 3000)),
+    ]);
+  } catch (err) {
+    return `no Docker engine answers (${(err as Error).message}); start one with scripts/docker-engine.sh`;
+  }
+  try {
+    await docker.getImage(image).inspect();
+  } catch {
+    return `the image ${image} is missing; build it with runtime/build-image.sh`;
+  }
+  return null;
 }

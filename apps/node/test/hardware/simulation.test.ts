@@ -1,5 +1,6 @@
 // The simulated vessel through the real drivers and the hardware API: closed loops settle, runs replay under a seed,
 // and time runs far faster than the wall clock.
+import { COMPONENT_NAMES } from '@bioreactor/api';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ManualClock } from '../../src/hardware/clock.js';
 import type { HardwareController } from '../../src/hardware/hardware.js';
@@ -21,19 +22,7 @@ async function start(file: Record<string, unknown>, seed = 7): Promise<{ hardwar
 }
 
 const only = (...names: string[]) => ({
-  init_components: Object.fromEntries(
-    [
-      'co2_sensor',
-      'temp_sensor',
-      'optical_density',
-      'eyespy_adc',
-      'pumps',
-      'stirrer',
-      'peltier_driver',
-      'led',
-      'ring_light',
-    ].map((n) => [n, names.includes(n)]),
-  ),
+  init_components: Object.fromEntries(COMPONENT_NAMES.map((n) => [n, names.includes(n)])),
 });
 
 /** A textbook PID on the peltier: output -100..100 %, positive heats, with anti-windup. */
