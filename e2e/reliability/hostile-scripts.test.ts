@@ -4,14 +4,12 @@
 // queued behind it runs normally. Needs a Docker engine with the experiment image: CI starts dockerd and builds it
 // (runtime/build-image.sh); elsewhere the suite is skipped with the reason printed.
 import { FINAL_STATES } from '@bioreactor/api';
-import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { whyNoDocker } from '../../apps/node/test/experiments/helpers.js';
 import { submit, untilStatus } from '../../bench/lib/hub-client.js';
 import { BioreactorSystem } from '../../bench/lib/system.js';
 
 const IMAGE = process.env.BIOREACTOR_EXPERIMENT_IMAGE ?? 'bioreactor-experiment';
-const docker = new Docker();
 const user = { 'x-session-id': 'hostile-user' };
 
 const skipReason = await whyNoDocker(IMAGE);
