@@ -60,7 +60,12 @@ describe('one node', () => {
     h = await makeHub({ nodes: [node.url] });
     const cases: [Parameters<FakeNode['finish']>, string, RegExp][] = [
       [['', 'timed_out', 137], 'failed', /maximum duration of 3600 s/],
-      [['', 'failed', 137, { oom_killed: true }], 'failed', /Out of memory \(512 MB limit\)/],
+      [
+        ['', 'failed', 137, { oom_killed: true, error_message: 'Out of memory: … its 128 MB limit …' }],
+        'failed',
+        /Out of memory: … its 128 MB limit/,
+      ],
+      [['', 'failed', 137, { oom_killed: true }], 'failed', /^Out of memory$/],
       [['', 'interrupted', null], 'interrupted', /.+/],
       [['', 'stopped', 143], 'failed', /Stopped on the node/],
     ];

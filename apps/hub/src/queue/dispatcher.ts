@@ -51,7 +51,8 @@ export function outcomeOf(
         error: run.error_message ?? 'The node restarted while the experiment ran',
       };
     default:
-      if (run.oom_killed) return { status: 'failed', exitCode, error: 'Out of memory (512 MB limit)' };
+      // The node words it with the limit it applied (BIOREACTOR_EXPERIMENT_MEMORY).
+      if (run.oom_killed) return { status: 'failed', exitCode, error: run.error_message ?? 'Out of memory' };
       return {
         status: 'failed',
         exitCode,

@@ -74,6 +74,12 @@ const OUTPUT_DRAIN_MS = 10_000;
 /** Characters of the log kept as the error message of a failed run (its end, where tracebacks are). */
 const ERROR_TAIL_CHARS = 500;
 
+/** 536870912 → "512 MB": limits as the operator set them (BIOREACTOR_EXPERIMENT_MEMORY=512m). */
+export function formatMiB(bytes: number): string {
+  const mib = bytes / 1048576;
+  return `${Number.isInteger(mib) ? mib : mib.toFixed(1)} MB`;
+}
+
 export function publicRecord(run: StoredRun): RunRecord {
   return {
     experiment_id: run.experiment_id,
@@ -366,7 +372,7 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord] }> {
       error = `Stopped: the output folder grew past its limit of ${record.limits.output_bytes} bytes`;
     } else if (exit.oomKilled) {
       status = 'failed';
-      error = `Out of memory: the script used more than its ${record.limits.memory_bytes} bytes and was killed`;
+      error = `Out of memory: the script used more than its ${formatMiB(record.limits.memory_bytes)} limit and was killed`;
     } else if (code === 0) status = 'completed';
     else if (code === null) {
       status = 'failed';

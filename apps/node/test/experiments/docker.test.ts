@@ -127,7 +127,7 @@ describe.skipIf(skipReason !== null)('experiments in Docker containers', () => {
     });
     const record = await runToEnd(n, id);
     expect(record).toMatchObject({ status: 'failed', oom_killed: true, exit_code: 137 });
-    expect(String(record.error_message)).toMatch(/^Out of memory/);
+    expect(String(record.error_message)).toMatch(/^Out of memory: .* its 64 MB limit/);
   });
 
   it('caps what a script may write', async () => {
