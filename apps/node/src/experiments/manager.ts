@@ -50,6 +50,8 @@ export interface ExperimentManagerOptions {
   stopGraceMs: number;
   /** How often the output folder's size is checked against its cap. */
   outputCheckMs?: number;
+  /** How long past its grace period a stopped run may take to end before the node removes it by force. */
+  stopEscalationMs?: number;
   log: ManagerLogger;
   now?: () => Date;
 }
@@ -63,6 +65,8 @@ interface ActiveRun {
   endReason?: 'stopped' | 'timed_out' | 'output_limit';
   timers: NodeJS.Timeout[];
   detached: boolean;
+  /** Set when finish() begins, so a forced end and the normal one never both record it. */
+  finishing: boolean;
   /** Settles when the run's end is recorded. */
   done: Promise<void>;
   settle: () => void;
@@ -70,6 +74,9 @@ interface ActiveRun {
 
 /** How long the output may take to drain after the process ended. */
 const OUTPUT_DRAIN_MS = 10_000;
+
+/** Default of stopEscalationMs. */
+const STOP_ESCALATION_MS = 10_000;
 
 /** Characters of the log kept as the error message of a failed run (its end, where tracebacks are). */
 const ERROR_TAIL_CHARS = 500;
@@ -200,6 +207,7 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord] }> {
       id,
       timers: [],
       detached: false,
+      finishing: false,
       done,
       settle,
       record: {
@@ -283,7 +291,7 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord] }> {
     );
     this.watch(active, active.handle, maxDuration * 1000);
     // A stop that arrived while the container was being created is honoured now.
-    if (active.endReason) void active.handle.stop(0);
+    if (active.endReason) this.terminate(active, active.handle, 0);
     return active.record;
   }
 
@@ -295,7 +303,7 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord] }> {
         () => {
           active.endReason ??= 'timed_out';
           this.opts.log.info({ experiment_id: active.id }, 'experiment reached its maximum duration');
-          void handle.stop(this.opts.stopGraceMs).catch(() => undefined);
+          this.terminate(active, handle, this.opts.stopGraceMs);
         },
         Math.max(0, remainingMs),
       ),
@@ -306,7 +314,7 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord] }> {
       if (bytes > this.opts.limits.output_bytes && !active.endReason) {
         active.endReason = 'output_limit';
         this.opts.log.warn({ experiment_id: active.id, bytes }, 'experiment output is over its limit; stopping it');
-        void handle.stop(0).catch(() => undefined);
+        this.terminate(active, handle, 0);
         return;
       }
       active.timers.push(setTimeout(() => void checkOutput(), this.opts.outputCheckMs ?? 1000));
@@ -355,7 +363,41 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord] }> {
     return this.active === active;
   }
 
+  /**
+   * Ends a run: SIGTERM, SIGKILL after the grace period. A run that is still there well after that (an engine that
+   * does not complete the stop, a container that outlives its SIGKILL) is removed by force, and if even that does
+   * not end it, its end is recorded without an exit code, so the node and the queue behind it move on.
+   */
+  private terminate(active: ActiveRun, handle: RunHandle, graceMs: number): void {
+    if (active.finishing) return;
+    void handle.stop(graceMs).catch((err: unknown) => {
+      this.opts.log.warn({ err, experiment_id: active.id }, 'the runner could not stop the run');
+    });
+    const escalationMs = this.opts.stopEscalationMs ?? STOP_ESCALATION_MS;
+    active.timers.push(
+      setTimeout(() => {
+        if (active.finishing || active.detached) return;
+        this.opts.log.error({ experiment_id: active.id }, 'the run did not end after its stop; removing it by force');
+        void handle.release().catch((err: unknown) => {
+          this.opts.log.error({ err, experiment_id: active.id }, 'could not remove the run by force');
+        });
+        active.timers.push(
+          setTimeout(() => {
+            if (active.finishing || active.detached) return;
+            void this.finish(active, handle, {
+              exitCode: null,
+              oomKilled: false,
+              error: 'The run did not end when stopped and was removed by force',
+            });
+          }, escalationMs),
+        );
+      }, graceMs + escalationMs),
+    );
+  }
+
   private async finish(active: ActiveRun, handle: RunHandle | undefined, exit: RunExit): Promise<void> {
+    if (active.finishing) return;
+    active.finishing = true;
     for (const timer of active.timers) clearTimeout(timer);
     const record = active.record;
     // Access ends first: from here on the script (or what is left of it) cannot move an actuator.
@@ -383,6 +425,8 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord] }> {
       const shown = tail.length > ERROR_TAIL_CHARS ? `…${tail.slice(-ERROR_TAIL_CHARS)}` : tail;
       error = `Exit code ${code}${shown ? `: ${shown}` : ''}`;
     }
+    // A run the node ended and then had to remove by force says so after why it was ended.
+    if (active.endReason && exit.error) error = error ? `${error}; ${exit.error}` : exit.error;
     record.status = status;
     record.exit_code = code;
     record.oom_killed = exit.oomKilled;
@@ -420,7 +464,7 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord] }> {
       return { record, message: `Experiment ${id} is not running (${record.status})` };
     }
     active.endReason ??= 'stopped';
-    await active.handle?.stop(this.opts.stopGraceMs);
+    if (active.handle) this.terminate(active, active.handle, this.opts.stopGraceMs);
     await active.done;
     return { record: active.record, message: `Experiment ${id} ${active.record.status}` };
   }
@@ -459,7 +503,17 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord] }> {
             const done = new Promise<void>((resolve) => {
               settle = resolve;
             });
-            const active: ActiveRun = { id, record: run, handle, gateway, timers: [], detached: false, done, settle };
+            const active: ActiveRun = {
+              id,
+              record: run,
+              handle,
+              gateway,
+              timers: [],
+              detached: false,
+              finishing: false,
+              done,
+              settle,
+            };
             this.active = active;
             const started = Date.parse(run.start_time ?? run.created_time);
             this.watch(active, handle, started + run.max_duration_s * 1000 - this.now().getTime());
@@ -501,7 +555,7 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord] }> {
     if (!active) return;
     if (this.opts.runner.kind === 'local' || !active.handle) {
       active.endReason ??= 'stopped';
-      await active.handle?.stop(Math.min(this.opts.stopGraceMs, 2000)).catch(() => undefined);
+      if (active.handle) this.terminate(active, active.handle, Math.min(this.opts.stopGraceMs, 2000));
       await active.done;
       if (active.record.status === 'stopped') {
         active.record.status = 'interrupted';
