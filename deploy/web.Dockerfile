@@ -24,13 +24,10 @@ COPY --from=manifests /manifests ./
 # platform binary of a tool); npm install then resolves the same versions from the same lock.
 RUN npm ci --loglevel=error 2>/dev/null || npm install
 COPY . .
-# The services run from TypeScript through tsx (no compiled build), so the loader survives the pruning of dev
-# dependencies; esbuild (with its platform binary in @esbuild) is all it needs.
-RUN npm run build:ui \
- && mkdir /tmp/loader && cp -a node_modules/tsx node_modules/esbuild node_modules/@esbuild /tmp/loader/ \
- && npm prune --omit=dev \
- && cp -a /tmp/loader/. node_modules/ \
- && rm -rf /tmp/loader
+# Each service is bundled into apps/<service>/dist/server.mjs (scripts/services.ts), so the image needs no
+# TypeScript loader and no dev dependencies at run time.
+RUN npm run build \
+ && npm prune --omit=dev
 # ---- end build
 
 FROM node:20-bookworm-slim
@@ -39,7 +36,6 @@ ENV NODE_ENV=production PORT=3000 HOST=0.0.0.0 BIOREACTOR_CONFIG_DIR=/app/config
 WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
-COPY --from=build /app/packages ./packages
 COPY --from=build /app/apps/web ./apps/web
 COPY deploy/entrypoint.sh /usr/local/bin/bioreactor-entrypoint
 EXPOSE 3000
@@ -47,4 +43,4 @@ EXPOSE 3000
 HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
   CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/$PORT && printf 'GET /health HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' >&3 && head -n 1 <&3 | grep -q ' 200 '"]
 ENTRYPOINT ["bioreactor-entrypoint"]
-CMD ["node", "--import", "tsx", "apps/web/src/server.ts"]
+CMD ["node", "--enable-source-maps", "apps/web/dist/server.mjs"]

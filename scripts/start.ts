@@ -5,20 +5,19 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildServices, type ServiceName, serviceArgs } from './services.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const at = (...p: string[]) => join(root, ...p);
 
 interface ServiceSpec {
-  name: string;
-  entry: string;
+  name: ServiceName;
   env: Record<string, string>;
 }
 
 const services: ServiceSpec[] = [
   {
     name: 'node',
-    entry: 'apps/node/src/server.ts',
     env: {
       PORT: '9000',
       HARDWARE_MODE: 'simulation',
@@ -28,12 +27,10 @@ const services: ServiceSpec[] = [
   },
   {
     name: 'hub',
-    entry: 'apps/hub/src/server.ts',
     env: { PORT: '8000', DATA_DIR: at('bioreactor-hub', 'data'), BIOREACTOR_NODE_API_URL: 'http://localhost:9000' },
   },
   {
     name: 'web',
-    entry: 'apps/web/src/server.ts',
     env: {
       PORT: '3000',
       BIOREACTOR_CONFIG_DIR: at('web-server', 'config'),
@@ -54,6 +51,7 @@ if (existsSync(at('apps/web/ui/index.html'))) {
   });
   if (built.status !== 0) process.exit(built.status ?? 1);
 }
+await buildServices();
 
 const children: ChildProcess[] = [];
 let stopping = false;
@@ -74,7 +72,7 @@ for (const svc of services) {
   for (const [k, v] of Object.entries(svc.env)) env[k] ??= v;
   // Each service reads its own PORT; a PORT set for `npm start` as a whole would collide, so it is ignored.
   env.PORT = svc.env.PORT;
-  const child = spawn(process.execPath, ['--import', 'tsx', at(svc.entry)], { cwd: root, env, stdio: 'pipe' });
+  const child = spawn(process.execPath, serviceArgs(svc.name), { cwd: root, env, stdio: 'pipe' });
   children.push(child);
   const prefix = `${svc.name.padEnd(4)} | `;
   for (const stream of [child.stdout, child.stderr]) {

@@ -4,13 +4,14 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { buildServices, repoRoot, type ServiceName, serviceArgs } from '../../scripts/services.js';
 
-export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+export { repoRoot, type ServiceName };
 export const SIMULATED_HARDWARE_FILE = join(repoRoot, 'bioreactor-node-v3', 'config_hardware.json');
 
-export type ServiceName = 'node' | 'hub' | 'web';
+/** The services run as deployed (scripts/services.ts): built once per test or benchmark process. */
+let built: Promise<void> | undefined;
 
 /** A TCP port nothing listens on right now (the kernel picks it). */
 export function freePort(): Promise<number> {
@@ -81,8 +82,9 @@ export class ServiceProcess {
 
   async start(timeoutMs = 60_000): Promise<void> {
     if (this.running) throw new Error(`${this.name} already runs`);
-    const entry = join(repoRoot, 'apps', this.name, 'src', 'server.ts');
-    const child = spawn(process.execPath, ['--import', 'tsx', entry], {
+    built ??= buildServices();
+    await built;
+    const child = spawn(process.execPath, serviceArgs(this.name), {
       cwd: repoRoot,
       env: { ...process.env, ...this.env, PORT: String(this.port), HOST: '127.0.0.1' },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -5,6 +5,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildServices, serviceArgs } from '../../scripts/services.js';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -59,8 +60,7 @@ export async function startStack(): Promise<Stack> {
   const common = { ...process.env, HOST: '127.0.0.1', LOG_LEVEL: 'warning' };
   const services = [
     {
-      name: 'node',
-      entry: 'apps/node/src/server.ts',
+      name: 'node' as const,
       health: `${nodeUrl}/health`,
       env: {
         PORT: String(nodePort),
@@ -71,14 +71,12 @@ export async function startStack(): Promise<Stack> {
       },
     },
     {
-      name: 'hub',
-      entry: 'apps/hub/src/server.ts',
+      name: 'hub' as const,
       health: `${hubUrl}/health`,
       env: { PORT: String(hubPort), DATA_DIR: join(dir, 'hub-data'), BIOREACTOR_NODE_API_URL: nodeUrl },
     },
     {
-      name: 'web',
-      entry: 'apps/web/src/server.ts',
+      name: 'web' as const,
       health: `${webUrl}/health`,
       env: {
         PORT: String(webPort),
@@ -104,8 +102,9 @@ export async function startStack(): Promise<Stack> {
     rmSync(dir, { recursive: true, force: true });
   };
   try {
+    await buildServices();
     for (const svc of services) {
-      const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, svc.entry)], {
+      const child = spawn(process.execPath, serviceArgs(svc.name), {
         cwd: ROOT,
         env: { ...common, ...svc.env },
         stdio: ['ignore', 'pipe', 'pipe'],
