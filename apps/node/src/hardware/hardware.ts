@@ -193,6 +193,7 @@ export class HardwareController {
     const results = await Promise.allSettled(closers);
     for (const r of results)
       if (r.status === 'rejected') this.log.warn({ err: String(r.reason) }, 'releasing a hardware handle failed');
+    this.commands.close();
   }
 
   private i2c(): Promise<I2cBus> {
