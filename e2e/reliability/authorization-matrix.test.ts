@@ -117,6 +117,7 @@ describe('hub: users, owners and the admin', () => {
     ['POST', () => '/api/queue/import', { experiments: {} }],
     ['POST', () => '/api/nodes', { name: 'extra', url: 'http://127.0.0.1:1' }],
     ['DELETE', () => '/api/nodes/extra', undefined],
+    ['POST', () => '/api/users/transfer', { from_user: 'user-a', to_user: 'user-b' }],
   ] as const;
 
   it('another user may not act on or read the output of an experiment (403)', async () => {

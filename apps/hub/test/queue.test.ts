@@ -289,6 +289,36 @@ describe('queue model', () => {
     expect(badRole.statusCode).toBe(400);
   });
 
+  it('moves every experiment of one user id to another (admin only), keeping their places in line', async () => {
+    h = await makeHub({ noDispatch: true });
+    const [first, second] = await queued('browser-1234', 2);
+    const [bobs] = await queued('bob');
+    const transfer = (headers: Record<string, string>, payload: unknown) =>
+      h.app.inject({ method: 'POST', url: '/api/users/transfer', headers, payload: payload as string });
+    const body = { from_user: 'browser-1234', to_user: 'account-alice' };
+    const refused = await transfer({ 'x-session-id': 'browser-1234' }, body);
+    expect(refused.statusCode).toBe(403);
+    expect(refused.json().code).toBe('FORBIDDEN');
+    expect((await transfer({}, { from_user: 'x', to_user: 'x' })).statusCode).toBe(400);
+    expect((await transfer({}, { from_user: 'x' })).statusCode).toBe(400);
+
+    const moved = await transfer({}, body);
+    expect(moved.statusCode, moved.body).toBe(200);
+    expect(moved.json()).toMatchObject({ success: true, moved: 2 });
+    const list = (u: string) =>
+      h.app
+        .inject({ url: '/api/experiments/user', headers: { 'x-session-id': u } })
+        .then((r) => r.json().experiments.map((e: { experiment_id: string }) => e.experiment_id));
+    expect(await list('browser-1234')).toEqual([]);
+    expect((await list('account-alice')).sort()).toEqual([first, second].sort());
+    expect(await list('bob')).toEqual([bobs]);
+    // The new owner may act on them; their places in line did not change.
+    expect((await act(first as string, 'pause', 'account-alice')).statusCode).toBe(200);
+    const status = (await h.app.inject({ url: '/api/queue/status' })).json();
+    expect(status.queue.map((e: { experiment_id: string }) => e.experiment_id)).toEqual([first, second, bobs]);
+    expect((await transfer({}, body)).json().moved).toBe(0);
+  });
+
   it('sweeps finished experiments after the retention period and never active ones', async () => {
     let now = Date.parse('2026-01-01T00:00:00Z');
     h = await makeHub({ noDispatch: true, now: () => now, env: { BIOREACTOR_RETENTION_HOURS: '24' } });

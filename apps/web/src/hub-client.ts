@@ -92,6 +92,15 @@ export class HubClient {
     });
   }
 
+  /** Files every experiment of one hub user under another (the web server's own call, as an operator). */
+  async transferUser(fromUser: string, toUser: string): Promise<number> {
+    const res = await this.http.json<{ moved: number }>('POST', '/api/users/transfer', {
+      body: { from_user: fromUser, to_user: toUser },
+      timeoutMs: READ_TIMEOUT_MS,
+    });
+    return res.moved;
+  }
+
   async logs(caller: HubCaller, id: string, tail: number): Promise<string> {
     const res = await this.http.json<{ logs?: unknown }>(
       'GET',

@@ -103,6 +103,16 @@ export async function startFakeHub(): Promise<FakeHub> {
     experiments: [...experiments.values()].filter((e) => e.user_session_id === user(request.headers)).map(strip),
   }));
   app.get('/api/queue/status', async () => queue());
+  app.post('/api/users/transfer', async (request) => {
+    const { from_user, to_user } = request.body as { from_user: string; to_user: string };
+    let moved = 0;
+    for (const e of experiments.values()) {
+      if (e.user_session_id !== from_user) continue;
+      e.user_session_id = to_user;
+      moved++;
+    }
+    return { success: true, moved, message: `Moved ${moved} experiments` };
+  });
   for (const verb of ['cancel', 'pause', 'resume', 'run-now', 'reorder']) {
     app.post(`/api/experiments/:id/${verb}`, async (request) => {
       const e = find((request.params as { id: string }).id);

@@ -232,6 +232,39 @@ describe('accounts', () => {
     expect((await phone.get('/api/session')).json<{ user: unknown }>().user).toBeNull();
   });
 
+  it('files what a browser submitted anonymously under the account it creates or signs in to', async () => {
+    const app = await web();
+    const browser = await new Browser(app).open();
+    const upload = async () =>
+      (await browser.post('/api/experiments/upload', { script_content: 'print(1)' })).json<{ experiment_id: string }>()
+        .experiment_id;
+    const before = await upload();
+    expect(
+      (await browser.post('/api/account/register', { username: 'grace', password: 'cobol-1959' })).statusCode,
+    ).toBe(200);
+    expect(hub.experiments.get(before)?.user_session_id).toBe('account-grace');
+    const mine = async () =>
+      (await browser.get('/api/experiments/mine'))
+        .json<{ experiments: { experiment_id: string }[] }>()
+        .experiments.map((e) => e.experiment_id);
+    expect(await mine()).toEqual([before]);
+
+    // Signed out, the browser is anonymous again; what it submits then follows it into the account at sign-in.
+    await browser.post('/api/account/logout');
+    const between = await upload();
+    expect(await mine()).toEqual([between]);
+    expect((await browser.post('/api/account/login', { username: 'grace', password: 'cobol-1959' })).statusCode).toBe(
+      200,
+    );
+    expect((await mine()).sort()).toEqual([before, between].sort());
+    // Another browser's anonymous experiments stay its own.
+    const other = await new Browser(app).open();
+    const theirs = (await other.post('/api/experiments/upload', { script_content: 'print(2)' })).json<{
+      experiment_id: string;
+    }>().experiment_id;
+    expect(hub.experiments.get(theirs)?.user_session_id).not.toBe('account-grace');
+  });
+
   it('refuses a taken name, the admin’s name, a short password and a malformed name', async () => {
     const browser = await new Browser(await web()).open();
     expect((await browser.post('/api/account/register', { username: 'ada', password: 'longenough' })).statusCode).toBe(
@@ -312,6 +345,10 @@ describe('downloads', () => {
     expect(res.statusCode).toBe(503);
     expect(res.json<{ code: string; message: string }>()).toMatchObject({ code: 'HUB_UNREACHABLE' });
     expect(res.json<{ message: string }>().message).toContain('127.0.0.1:9');
+    // Creating an account does not depend on the hub.
+    const browser = await new Browser(app).open();
+    const created = await browser.post('/api/account/register', { username: 'offline', password: 'no-hub-needed' });
+    expect(created.statusCode, created.body).toBe(200);
   });
 });
 

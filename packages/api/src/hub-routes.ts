@@ -260,4 +260,21 @@ export const hubRoutes = {
       },
     },
   }),
+  transferUser: defineRoute({
+    method: 'POST',
+    url: '/api/users/transfer',
+    schema: {
+      tags: q,
+      summary:
+        'Give every experiment of one user id to another (admin): the web server files a browser’s anonymous experiments under the account it signs in to',
+      body: Type.Object({
+        from_user: Type.String({ minLength: 1, maxLength: 200, description: 'The X-Session-ID they are filed under' }),
+        to_user: Type.String({ minLength: 1, maxLength: 200, description: 'The X-Session-ID to file them under' }),
+      }),
+      response: {
+        200: Type.Object({ success: Type.Literal(true), moved: Type.Integer({ minimum: 0 }), message: Type.String() }),
+        ...errorResponses('VALIDATION_FAILED', 'FORBIDDEN'),
+      },
+    },
+  }),
 } as const;

@@ -333,6 +333,15 @@ export class ExperimentQueue extends EventEmitter<QueueEvents> {
     return row;
   }
 
+  /** Files every experiment of user `from` under `to`, in one transaction; returns the moved rows. */
+  transferUser(from: string, to: string): ExperimentRow[] {
+    const rows = this.db
+      .prepare('UPDATE experiments SET user_id = ?, updated_at = ? WHERE user_id = ? RETURNING *')
+      .all(to, this.iso(), from) as ExperimentRow[];
+    for (const row of rows) this.emit('experiment', row);
+    return rows;
+  }
+
   /** Removes finished experiments older than the retention period; never touches active ones. */
   sweep(): string[] {
     const cutoff = new Date(this.now() - this.opts.retentionMs).toISOString();

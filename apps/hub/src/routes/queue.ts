@@ -1,5 +1,6 @@
-// Queue-wide routes: the status the guide shows, and the original experiment_queue.json as an export or import.
-import { hubRoutes } from '@bioreactor/api';
+// Queue-wide routes: the status the guide shows, the original experiment_queue.json as an export or import, and
+// moving a user's experiments to another user id.
+import { ApiError, hubRoutes } from '@bioreactor/api';
 import type { Service } from '@bioreactor/service-kit';
 import type { HubConfig } from '../config.js';
 import type { Hub } from '../hub.js';
@@ -43,6 +44,17 @@ export async function queueRoutes(app: Service, config: HubConfig, hub: Hub): Pr
             ? 'Nothing imported: this hub has already imported an original queue file (it is done once)'
             : `Imported ${result.imported} experiments`,
       };
+    },
+  });
+
+  app.route({
+    ...hubRoutes.transferUser,
+    handler: async (request) => {
+      requireAdmin(viewerOf(request), 'move experiments between users');
+      const { from_user: from, to_user: to } = request.body;
+      if (from === to) throw new ApiError('VALIDATION_FAILED', 'from_user and to_user are the same user id');
+      const moved = hub.queue.transferUser(from, to).length;
+      return { success: true as const, moved, message: `Moved ${moved} experiments to ${to}` };
     },
   });
 }

@@ -4,6 +4,7 @@ import type { Service } from '@bioreactor/service-kit';
 import type { FastifyRequest } from 'fastify';
 import type { WebContext } from '../context.js';
 import type { Account } from '../identity/accounts.js';
+import { accountHubUser } from '../identity/session.js';
 import { SignInLimiter } from '../identity/sign-in-limiter.js';
 
 export function sessionBody(request: FastifyRequest, ctx: WebContext): WebSession {
@@ -16,6 +17,22 @@ export function sessionBody(request: FastifyRequest, ctx: WebContext): WebSessio
   };
 }
 
+/**
+ * A browser that was anonymous until now brings what it submitted along: its experiments are filed under the account
+ * it signs in to, so they do not vanish from "My experiments" (and come back after signing out). A hub that cannot be
+ * reached does not block the sign-in; the experiments stay with the browser's session.
+ */
+async function fileUnderAccount(request: FastifyRequest, ctx: WebContext, account: Account): Promise<void> {
+  const { identity } = request;
+  if (identity.account) return;
+  try {
+    const moved = await ctx.hub.transferUser(identity.sessionId, accountHubUser(account.username));
+    if (moved > 0) request.log.info({ moved, username: account.username }, 'anonymous experiments filed under account');
+  } catch (err) {
+    request.log.warn({ err, username: account.username }, 'could not file anonymous experiments under the account');
+  }
+}
+
 export async function accountRoutes(app: Service, ctx: WebContext): Promise<void> {
   app.route({ ...webRoutes.session, handler: async (request) => sessionBody(request, ctx) });
 
@@ -23,6 +40,7 @@ export async function accountRoutes(app: Service, ctx: WebContext): Promise<void
     ...webRoutes.register,
     handler: async (request, reply) => {
       const account = await ctx.accounts.create(request.body.username, request.body.password);
+      await fileUnderAccount(request, ctx, account);
       ctx.sessions.signIn(request, reply, account);
       return sessionBody(request, ctx);
     },
@@ -49,6 +67,7 @@ export async function accountRoutes(app: Service, ctx: WebContext): Promise<void
         throw err;
       }
       limiter.succeeded(username);
+      await fileUnderAccount(request, ctx, account);
       ctx.sessions.signIn(request, reply, account);
       return sessionBody(request, ctx);
     },
