@@ -77,7 +77,7 @@ def _serve(listener: socket.socket, socket_path: str) -> None:
         threading.Thread(target=_relay, args=(client, socket_path), daemon=True).start()
 
 
-def start_forwarder(socket_path: str, port: int = LISTEN_PORT) -> list:
+def start_forwarder(socket_path: str, port: int = LISTEN_PORT) -> "list[socket.socket]":
     """Binds localhost:port (IPv4, and IPv6 when the kernel has it) before the script starts."""
     listeners = []
     for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
@@ -95,10 +95,10 @@ def start_forwarder(socket_path: str, port: int = LISTEN_PORT) -> list:
     return listeners
 
 
-def run_script(argv: list) -> int:
+def run_script(argv: "list[str]") -> int:
     child = subprocess.Popen(argv)
 
-    def forward(signum, _frame):
+    def forward(signum: int, _frame: object) -> None:
         try:
             child.send_signal(signum)
         except OSError:
