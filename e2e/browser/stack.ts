@@ -13,6 +13,8 @@ export interface Stack {
   webUrl: string;
   hubUrl: string;
   nodeUrl: string;
+  /** The node's DATA_DIR (experiments/{id}/output is a run's output folder). */
+  nodeDataDir: string;
   adminPassword: string;
   logs(): string;
   stop(): Promise<void>;
@@ -118,5 +120,13 @@ export async function startStack(): Promise<Stack> {
     await stop();
     throw new Error(`${(err as Error).message}\n${output.join('')}`);
   }
-  return { webUrl, hubUrl, nodeUrl, adminPassword, logs: () => output.join(''), stop };
+  return {
+    webUrl,
+    hubUrl,
+    nodeUrl,
+    nodeDataDir: join(dir, 'node-data'),
+    adminPassword,
+    logs: () => output.join(''),
+    stop,
+  };
 }

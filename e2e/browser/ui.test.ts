@@ -2,7 +2,7 @@
 // guide's example, watch it queue, run and complete, see live data on the dashboard, change a setting, reorder the
 // queue as admin, download and open the zip. Screenshots of every page at desktop and phone width.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
@@ -79,7 +79,8 @@ async function upload(page: Page, web: string, name: string, script: string): Pr
     mimeType: 'text/x-python',
     buffer: Buffer.from(script),
   });
-  await expect.poll(() => page.locator('.cm-content').textContent()).toContain('measure_all_data');
+  const firstLine = script.split('\n')[0] ?? '';
+  await expect.poll(() => page.locator('.cm-content').textContent()).toContain(firstLine);
   await page.getByTestId('upload-submit').click();
   const id = (await page.getByTestId('upload-experiment-id').textContent({ timeout: 30_000 })) ?? '';
   expect(id).toMatch(/^[A-Za-z0-9_-]+$/);
@@ -244,4 +245,35 @@ describe.skipIf(!hasChromium || !hasPython)('browser UI on the real services (si
 
     await screenshotAllPages(page, web, example, '');
   }, 400_000);
+
+  it('shows a running experiment’s log line by line as the script prints it', async () => {
+    const web = stack.webUrl;
+    const page = await user.context.newPage();
+    // The script moves on only when the test creates a file in its output folder, so each step is a condition.
+    const script = `import os, time
+print("first line", flush=True)
+while not os.path.exists("go"):
+    time.sleep(0.05)
+print("second line", flush=True)
+while not os.path.exists("end"):
+    time.sleep(0.05)
+print("done", flush=True)
+`;
+    const id = await upload(page, web, 'live-log', script);
+    const output = join(stack.nodeDataDir, 'experiments', id, 'output');
+    await page.goto(`${web}/experiment/${id}`);
+    const status = () => page.getByTestId('experiment-status').textContent();
+    const log = () => page.getByTestId('experiment-log').textContent();
+    await expect.poll(status, { timeout: 90_000 }).toBe('running');
+    await expect.poll(log, { timeout: 20_000 }).toContain('first line');
+    await expect.poll(() => page.getByTestId('log-live').textContent()).toBe('(live)');
+    writeFileSync(join(output, 'go'), '');
+    await expect.poll(log, { timeout: 10_000 }).toContain('second line');
+    // Still running: the line came over the stream, not from a read after the end.
+    expect(await status()).toBe('running');
+    writeFileSync(join(output, 'end'), '');
+    await expect.poll(status, { timeout: 30_000 }).toBe('completed');
+    await expect.poll(log).toContain('done');
+    await page.close();
+  }, 180_000);
 });

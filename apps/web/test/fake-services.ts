@@ -120,7 +120,16 @@ export async function startFakeHub(): Promise<FakeHub> {
       return { success: true, message: `${verb} done`, experiment: strip(e) };
     });
   }
-  app.get('/api/experiments/:id/logs', async () => ({ status: 'success', logs: 'CO2: 400 ppm\n' }));
+  app.get('/api/experiments/:id/logs', async (request, reply) => {
+    const { id } = request.params as { id: string };
+    if ((request.query as { follow?: string }).follow !== 'true') return { status: 'success', logs: 'CO2: 400 ppm\n' };
+    // As the node does: the tail, then new text, then the run's end, and the stream closes.
+    reply.header('content-type', 'text/event-stream');
+    return [
+      `event: run.log\ndata: ${JSON.stringify({ experiment_id: id, text: 'CO2: 400 ppm\n' })}\n\n`,
+      `event: run.updated\ndata: ${JSON.stringify({ experiment: { experiment_id: id, status: 'completed' } })}\n\n`,
+    ].join('');
+  });
   app.get('/api/experiments/:id/data', async (request, reply) => {
     const { id } = request.params as { id: string };
     const q = request.query as { offset?: string; file?: string };

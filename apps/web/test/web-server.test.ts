@@ -162,6 +162,7 @@ describe('privacy', () => {
     for (const url of [
       `/api/experiments/${aliceId}`,
       `/api/experiments/${aliceId}/logs`,
+      `/api/experiments/${aliceId}/logs?follow=true`,
       `/api/experiments/${aliceId}/series`,
       `/experiment/${aliceId}/download`,
     ]) {
@@ -174,6 +175,23 @@ describe('privacy', () => {
     expect(hub.experiments.get(aliceId)?.status).toBe('queued');
     expect((await alice.post(`/api/experiments/${aliceId}/cancel`)).statusCode).toBe(200);
     expect(hub.experiments.get(aliceId)?.status).toBe('cancelled');
+  });
+
+  it('streams a running experiment’s log as Server-Sent Events from the hub, for its owner', async () => {
+    const app = await web();
+    const browser = await new Browser(app).open();
+    const id = (await browser.post('/api/experiments/upload', { script_content: 'print(1)' })).json<{
+      experiment_id: string;
+    }>().experiment_id;
+    const res = await browser.get(`/api/experiments/${id}/logs?follow=true&tail=50`);
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.headers['content-type']).toMatch(/^text\/event-stream/);
+    expect(res.body).toContain('event: run.log');
+    expect(res.body).toContain('"text":"CO2: 400 ppm\\n"');
+    expect(res.body).toContain('event: run.updated');
+    const asked = hub.requests.find((r) => r.url.startsWith(`/api/experiments/${id}/logs`));
+    expect(asked?.url).toBe(`/api/experiments/${id}/logs?follow=true&tail=50`);
+    expect(asked?.headers['x-session-id']).toBeTruthy();
   });
 
   it('relays the hub’s events to browsers, masked per user', async () => {

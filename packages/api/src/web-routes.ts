@@ -207,7 +207,12 @@ export const webRoutes = {
     schema: {
       tags: web,
       params: IdParams,
-      querystring: Type.Object({ tail: Type.Optional(Type.Integer({ minimum: 1, maximum: 100000 })) }),
+      summary:
+        'The last `tail` lines of the log, or with ?follow=true the same lines then every new one as Server-Sent Events (`run.log`, then `run.updated` when the run ends)',
+      querystring: Type.Object({
+        tail: Type.Optional(Type.Integer({ minimum: 1, maximum: 100000 })),
+        follow: Type.Optional(Type.Boolean({ description: 'Stream the log while the experiment runs' })),
+      }),
       response: {
         200: Type.Object({ logs: Type.String() }),
         ...errorResponses('EXPERIMENT_NOT_FOUND', 'NODE_UNREACHABLE'),

@@ -149,9 +149,21 @@ export async function experimentRoutes(app: Service, ctx: WebContext): Promise<v
 
   app.route({
     ...webRoutes.logs,
-    handler: async (request) => {
-      await visibleExperiment(ctx, request, request.params.id);
-      return { logs: await ctx.hub.logs(caller(request), request.params.id, request.query.tail ?? 200) };
+    handler: async (request, reply) => {
+      const { id } = request.params;
+      await visibleExperiment(ctx, request, id);
+      const tail = request.query.tail ?? 200;
+      if (!request.query.follow) return { logs: await ctx.hub.logs(caller(request), id, tail) };
+      const upstream = new AbortController();
+      request.raw.on('close', () => upstream.abort());
+      const events = await ctx.hub.followLogs(caller(request), id, tail, upstream.signal);
+      reply.header('content-type', 'text/event-stream; charset=utf-8');
+      reply.header('cache-control', 'no-cache');
+      reply.header('x-accel-buffering', 'no');
+      // The contract documents the JSON body; Fastify streams any Readable it is given.
+      return reply.send(
+        Readable.fromWeb(events as import('node:stream/web').ReadableStream) as unknown as { logs: string },
+      );
     },
   });
 

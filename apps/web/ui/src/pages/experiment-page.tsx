@@ -1,5 +1,11 @@
 // One experiment: state and timing, actions, a live tail of its log, a chart of its CSV, the download.
-import type { ExperimentSeries, WebExperiment } from '@bioreactor/api';
+import {
+  EVENT_TYPES,
+  type ExperimentSeries,
+  RUN_FINAL_STATES,
+  type RunState,
+  type WebExperiment,
+} from '@bioreactor/api';
 import { useEffect, useRef, useState } from 'react';
 import { api } from '../api.js';
 import { ExperimentActions } from '../components/experiment-actions.js';
@@ -10,8 +16,66 @@ import { useLiveResource } from '../hub-events.js';
 import { Link } from '../router.js';
 import { useSession } from '../session.js';
 
-/** While an experiment runs its log and chart refresh this often; a finished one is fetched once more. */
+/** While an experiment runs its chart refreshes this often; a finished one is fetched once more. */
 const RUNNING_REFRESH_MS = 3000;
+/** Lines of the log shown: the tail when the page opens, and at most this much text as it grows. */
+const LOG_TAIL_LINES = 200;
+const LOG_KEPT_CHARS = 200_000;
+
+/**
+ * The experiment's log: followed over Server-Sent Events while it runs (each new line as it is printed), read once
+ * otherwise. A reconnect replays the tail, so the text is replaced by the first chunk after each (re)connection.
+ */
+function useLog(id: string, running: boolean, key: string) {
+  const [text, setText] = useState<string>();
+  const [error, setError] = useState<string>();
+  useEffect(() => {
+    if (!key) return;
+    const path = `/api/experiments/${encodeURIComponent(id)}/logs?tail=${LOG_TAIL_LINES}`;
+    if (!running) {
+      let alive = true;
+      api<{ logs: string }>(path).then(
+        (v) => {
+          if (!alive) return;
+          setText(v.logs);
+          setError(undefined);
+        },
+        (err: unknown) => {
+          if (alive) setError(err instanceof Error ? err.message : String(err));
+        },
+      );
+      return () => {
+        alive = false;
+      };
+    }
+    const source = new EventSource(`${path}&follow=true`);
+    let replacing = true;
+    source.onopen = () => {
+      replacing = true;
+      setError(undefined);
+    };
+    source.addEventListener(EVENT_TYPES.runLog, (ev) => {
+      const chunk = (JSON.parse((ev as MessageEvent<string>).data) as { text: string }).text;
+      const fresh = replacing;
+      replacing = false;
+      setText((prev) => {
+        const next = fresh ? chunk : (prev ?? '') + chunk;
+        return next.length > LOG_KEPT_CHARS ? next.slice(-LOG_KEPT_CHARS) : next;
+      });
+    });
+    source.addEventListener(EVENT_TYPES.runUpdated, (ev) => {
+      const status = (JSON.parse((ev as MessageEvent<string>).data) as { experiment: { status: RunState } }).experiment
+        .status;
+      // The run is over and the stream ends with it: no reconnection.
+      if (RUN_FINAL_STATES.includes(status)) source.close();
+    });
+    source.onerror = () => {
+      if (source.readyState !== EventSource.OPEN) setError('reconnecting');
+    };
+    return () => source.close();
+  }, [id, running, key]);
+  return { text, error };
+}
 
 function useWhileRunning<T>(load: () => Promise<T>, running: boolean, key: string) {
   const [data, setData] = useState<T>();
@@ -53,11 +117,7 @@ export function ExperimentPage({ id }: { id: string }) {
   const running = e?.status === 'running';
   const started = Boolean(e?.started_at);
   const logKey = e && started ? `${id}:${e.status}` : '';
-  const logs = useWhileRunning(
-    () => api<{ logs: string }>(`/api/experiments/${encodeURIComponent(id)}/logs?tail=200`),
-    running,
-    logKey,
-  );
+  const logs = useLog(id, running, logKey);
   const series = useWhileRunning(
     () => api<ExperimentSeries>(`/api/experiments/${encodeURIComponent(id)}/series?points=800`),
     running,
@@ -68,7 +128,7 @@ export function ExperimentPage({ id }: { id: string }) {
   useEffect(() => {
     const el = logBox.current;
     if (el) el.scrollTop = el.scrollHeight;
-  }, [logs.data?.logs]);
+  }, [logs.text]);
   const [, tick] = useState(0);
   useEffect(() => {
     if (!running) return;
@@ -141,12 +201,19 @@ export function ExperimentPage({ id }: { id: string }) {
           <ExperimentActions experiment={e} isAdmin={isAdmin} onDone={reload} />
         </section>
         <section className="card">
-          <h2>Log {running && <span className="muted small">(live)</span>}</h2>
+          <h2>
+            Log{' '}
+            {running && (
+              <span className="muted small" data-testid="log-live">
+                {logs.error === 'reconnecting' ? '(reconnecting…)' : '(live)'}
+              </span>
+            )}
+          </h2>
           {!started ? (
             <p className="muted">The log appears when the experiment starts.</p>
           ) : (
             <pre className="log" ref={logBox} data-testid="experiment-log">
-              {logs.data?.logs || (logs.error ? `Log unavailable: ${logs.error}` : 'No output yet.')}
+              {logs.text || (logs.error ? `Log unavailable: ${logs.error}` : 'No output yet.')}
             </pre>
           )}
         </section>
