@@ -4,7 +4,6 @@ import {
   ApiError,
   EVENT_TYPES,
   type HubExperiment,
-  type LiveSample,
   MAX_SCRIPT_BYTES,
   type QueueStatus,
   SubmitRequest,
@@ -17,13 +16,11 @@ import { Value } from 'typebox/value';
 import type { WebContext } from '../context.js';
 import { isOwner, viewExperiment, viewQueue } from '../experiment-view.js';
 import type { ExperimentAction, HubCaller } from '../hub-client.js';
-import { CsvFollower, downsample } from '../live/csv.js';
+import { ExperimentSeriesCache } from '../live/series.js';
 
 const MAX_DURATION_FIELD = /^\d{1,7}$/;
 /** A chart needs no more; the CSV of a long run is downsampled to this. */
 const DEFAULT_SERIES_POINTS = 1000;
-/** Stop reading a CSV for a chart after this many bytes (the zip has the whole file). */
-const SERIES_BYTE_LIMIT = 64 * 1024 * 1024;
 
 function caller(request: FastifyRequest): HubCaller {
   return { hubUser: request.identity.hubUser, role: request.identity.role };
@@ -112,6 +109,8 @@ async function readUpload(request: FastifyRequest): Promise<SubmitRequest> {
 }
 
 export async function experimentRoutes(app: Service, ctx: WebContext): Promise<void> {
+  // Shared by every viewer of an experiment: access is checked per request before the cache is read.
+  const series = new ExperimentSeriesCache();
   await app.register(multipart, {
     limits: { fileSize: MAX_SCRIPT_BYTES, files: 1, fields: 8, fieldSize: MAX_SCRIPT_BYTES, parts: 10 },
     throwFileSizeLimit: true,
@@ -173,21 +172,10 @@ export async function experimentRoutes(app: Service, ctx: WebContext): Promise<v
       const { id } = request.params;
       await visibleExperiment(ctx, request, id);
       const file = request.query.file ?? ctx.settings.get().csv_file_path;
-      const follower = new CsvFollower(id);
-      const rows: LiveSample[] = [];
-      let offset = 0;
-      while (offset < SERIES_BYTE_LIMIT) {
-        const chunk = await ctx.hub.data(caller(request), id, file, offset);
-        rows.push(...follower.push(chunk.bytes));
-        if (chunk.bytes.length === 0 || chunk.nextOffset === offset) break;
-        offset = chunk.nextOffset;
-      }
-      return {
-        experiment_id: id,
-        file,
-        total_rows: rows.length,
-        rows: downsample(rows, request.query.points ?? DEFAULT_SERIES_POINTS),
-      };
+      const chart = await series.read(id, file, request.query.points ?? DEFAULT_SERIES_POINTS, (offset) =>
+        ctx.hub.data(caller(request), id, file, offset),
+      );
+      return { experiment_id: id, file, ...chart };
     },
   });
 

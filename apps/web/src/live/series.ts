@@ -1,0 +1,129 @@
+// The experiment page's chart of a CSV: each file is read once, and every later poll fetches only the bytes after
+// the last read, so a chart refreshed every few seconds costs the new rows, not the whole file. The rows kept are an
+// evenly spaced sample of the whole run in bounded memory: when they reach twice `keptPoints`, every other one is
+// dropped and only every second new row is kept from then on.
+import type { LiveSample } from '@bioreactor/api';
+import { ApiError } from '@bioreactor/api';
+import { CsvFollower, downsample } from './csv.js';
+
+export interface CsvChunk {
+  bytes: Buffer;
+  nextOffset: number;
+}
+
+/** Reads the file from a byte offset (whole lines only); throws VALIDATION_FAILED when the offset is past its end. */
+export type ReadCsv = (offset: number) => Promise<CsvChunk>;
+
+export interface SeriesCacheOptions {
+  /** Rows kept per file: between this and twice this, evenly spaced over the run. */
+  keptPoints?: number;
+  /** Files followed at once; the least recently charted is dropped first. */
+  maxFiles?: number;
+  /** Bytes read for one poll at most; the next poll continues where this one stopped. */
+  bytesPerRead?: number;
+}
+
+class DecimatedSeries {
+  private rows: LiveSample[] = [];
+  private stride = 1;
+  private seen = 0;
+  private last: LiveSample | undefined;
+  constructor(private readonly kept: number) {}
+
+  push(sample: LiveSample): void {
+    this.last = sample;
+    if (this.seen++ % this.stride === 0) this.rows.push(sample);
+    if (this.rows.length >= 2 * this.kept) {
+      this.rows = this.rows.filter((_, i) => i % 2 === 0);
+      this.stride *= 2;
+    }
+  }
+
+  /** At most `points` samples over the whole run, ending with the newest. */
+  view(points: number): LiveSample[] {
+    const rows = this.last && this.rows.at(-1) !== this.last ? [...this.rows, this.last] : this.rows;
+    return downsample(rows, points);
+  }
+}
+
+interface FollowedFile {
+  follower: CsvFollower;
+  series: DecimatedSeries;
+  offset: number;
+  /** One read at a time per file, so two polls never parse the same bytes twice. */
+  reading: Promise<unknown>;
+}
+
+export class ExperimentSeriesCache {
+  private readonly files = new Map<string, FollowedFile>();
+  private readonly kept: number;
+  private readonly maxFiles: number;
+  private readonly bytesPerRead: number;
+
+  constructor(opts: SeriesCacheOptions = {}) {
+    this.kept = opts.keptPoints ?? 4000;
+    this.maxFiles = opts.maxFiles ?? 64;
+    this.bytesPerRead = opts.bytesPerRead ?? 64 * 1024 * 1024;
+  }
+
+  private entry(experimentId: string, file: string): FollowedFile {
+    const key = `${experimentId}\u0000${file}`;
+    let entry = this.files.get(key);
+    if (entry) {
+      // Most recently used last, so the first key is the one to drop.
+      this.files.delete(key);
+    } else {
+      entry = {
+        follower: new CsvFollower(experimentId),
+        series: new DecimatedSeries(this.kept),
+        offset: 0,
+        reading: Promise.resolve(),
+      };
+      if (this.files.size >= this.maxFiles) this.files.delete(this.files.keys().next().value as string);
+    }
+    this.files.set(key, entry);
+    return entry;
+  }
+
+  /** New rows since the last call for this file, then the chart: `rows` of at most `points`, and the row count. */
+  async read(
+    experimentId: string,
+    file: string,
+    points: number,
+    readCsv: ReadCsv,
+  ): Promise<{ total_rows: number; rows: LiveSample[] }> {
+    const entry = this.entry(experimentId, file);
+    const done = entry.reading.then(() => this.catchUp(experimentId, file, entry, readCsv));
+    entry.reading = done.catch(() => undefined);
+    const current = await done;
+    return { total_rows: current.follower.rows, rows: current.series.view(points) };
+  }
+
+  private async catchUp(
+    experimentId: string,
+    file: string,
+    entry: FollowedFile,
+    readCsv: ReadCsv,
+  ): Promise<FollowedFile> {
+    let current = entry;
+    const budgetEnd = current.offset + this.bytesPerRead;
+    while (current.offset < budgetEnd) {
+      let chunk: CsvChunk;
+      try {
+        chunk = await readCsv(current.offset);
+      } catch (err) {
+        // The file shrank (rewritten from the start): chart it afresh.
+        if (err instanceof ApiError && err.code === 'VALIDATION_FAILED' && current.offset > 0) {
+          this.files.delete(`${experimentId}\u0000${file}`);
+          current = this.entry(experimentId, file);
+          continue;
+        }
+        throw err;
+      }
+      if (chunk.bytes.length === 0 || chunk.nextOffset <= current.offset) break;
+      for (const sample of current.follower.push(chunk.bytes)) current.series.push(sample);
+      current.offset = chunk.nextOffset;
+    }
+    return current;
+  }
+}
