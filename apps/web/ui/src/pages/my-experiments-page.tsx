@@ -40,7 +40,7 @@ export function MyExperimentsPage() {
       )}
       {experiments.length > 0 && (
         <div className="table-wrap card">
-          <table className="table" data-testid="my-experiments">
+          <table className="table stack-sm" data-testid="my-experiments">
             <thead>
               <tr>
                 <th>Experiment</th>
@@ -71,7 +71,7 @@ export function MyExperimentsPage() {
                   <td className="hide-sm">{formatTime(e.created_at)}</td>
                   <td className="hide-sm">{formatTime(e.started_at)}</td>
                   <td className="hide-sm">{formatDuration(elapsedSeconds(e.started_at, e.completed_at))}</td>
-                  <td>
+                  <td className="cell-actions">
                     <ExperimentActions experiment={e} isAdmin={isAdmin} onDone={reload} />
                   </td>
                 </tr>

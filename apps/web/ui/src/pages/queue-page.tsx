@@ -74,7 +74,7 @@ export function QueuePage() {
       )}
       {data && data.queue.length > 0 && (
         <div className="table-wrap card">
-          <table className="table" data-testid="queue-table">
+          <table className="table stack-sm" data-testid="queue-table">
             <thead>
               <tr>
                 <th>#</th>
@@ -115,7 +115,7 @@ export function QueuePage() {
                       ? formatDuration(elapsedSeconds(e.started_at, null))
                       : relativeStart(e.estimated_start)}
                   </td>
-                  <td>
+                  <td className="cell-actions">
                     <div className="actions">
                       {isAdmin && e.queue_position !== null && (
                         <>
