@@ -2,7 +2,7 @@
 
 import { STATUS_CODES } from 'node:http';
 import { ApiError, ERROR_CATALOGUE, type ErrorBody, type ErrorCode, type Problem } from '@bioreactor/api';
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
 const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_INVALID_JSON_BODY: 'INVALID_JSON',
@@ -29,9 +29,19 @@ function validationProblems(err: FastifyError): Problem[] {
   });
 }
 
+/** Fastify's limit on one path segment (its default maxParamLength); ids are far shorter. */
+export const MAX_PATH_SEGMENT = 100;
+
 function toBody(err: FastifyError | ApiError | Error): { body: ErrorBody; internal: boolean } {
   if (err instanceof ApiError) return { body: errorBody(err.code, err.message, err.problems), internal: false };
   const fe = err as FastifyError;
+  if (fe.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    const message = `A part of the path is longer than ${MAX_PATH_SEGMENT} characters; check the URL (experiment ids have at most 64)`;
+    return { body: errorBody('VALIDATION_FAILED', message), internal: false };
+  }
+  if (fe.code === 'FST_ERR_BAD_URL') {
+    return { body: errorBody('VALIDATION_FAILED', 'The URL is malformed (a bad %-escape); check it'), internal: false };
+  }
   if (fe.validation) {
     const problems = validationProblems(fe);
     return {
@@ -57,18 +67,21 @@ function toBody(err: FastifyError | ApiError | Error): { body: ErrorBody; intern
   return { body: errorBody('INTERNAL', 'Internal error; the service log has the details'), internal: true };
 }
 
+/** The one way an error becomes a reply: from the error handler, and from the router before any route runs. */
+export function replyWithError(err: Error, request: FastifyRequest, reply: FastifyReply): FastifyReply | undefined {
+  const { body, internal } = toBody(err as FastifyError);
+  if (internal) request.log.error({ err }, 'unexpected error');
+  else request.log.info({ code: body.code, message: body.message }, 'request refused');
+  // An error after the headers went out (a stream) can only end the response.
+  if (reply.sent || reply.raw.headersSent) {
+    reply.raw.destroy();
+    return undefined;
+  }
+  return reply.status(body.statusCode).type('application/json').send(body);
+}
+
 export function installErrorHandlers(app: FastifyInstance): void {
-  app.setErrorHandler((err, request, reply) => {
-    const { body, internal } = toBody(err as FastifyError);
-    if (internal) request.log.error({ err }, 'unexpected error');
-    else request.log.info({ code: body.code, message: body.message }, 'request refused');
-    // An error after the headers went out (a stream) can only end the response.
-    if (reply.sent || reply.raw.headersSent) {
-      reply.raw.destroy();
-      return;
-    }
-    return reply.status(body.statusCode).type('application/json').send(body);
-  });
+  app.setErrorHandler((err, request, reply) => replyWithError(err as Error, request, reply));
   app.setNotFoundHandler((request, reply) => {
     const body = errorBody('NOT_FOUND', `No route ${request.method} ${request.url.split('?')[0]}; see /api/docs`);
     return reply.status(404).send(body);

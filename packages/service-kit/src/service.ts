@@ -15,7 +15,7 @@ import Fastify, {
 import type { TSchema } from 'typebox';
 import { Value } from 'typebox/value';
 import { pinoLevel } from './env.js';
-import { errorBody, installErrorHandlers } from './errors.js';
+import { errorBody, installErrorHandlers, MAX_PATH_SEGMENT, replyWithError } from './errors.js';
 
 export type Service = FastifyInstance<
   RawServerDefault,
@@ -56,6 +56,11 @@ export async function createService(opts: ServiceOptions): Promise<Service> {
     ajv: { customOptions: { allErrors: true, coerceTypes: 'array', removeAdditional: false } },
     forceCloseConnections: true,
     return503OnClosing: true,
+    routerOptions: { maxParamLength: MAX_PATH_SEGMENT },
+    // Errors the router raises before a route runs (a path segment too long, a bad %-escape) get the catalogue's body.
+    frameworkErrors: (err, request, reply) => {
+      replyWithError(err, request, reply);
+    },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   installErrorHandlers(app);

@@ -34,6 +34,7 @@ async function build(apiToken?: string) {
   app.get('/api/conflict', async () => {
     throw new ApiError('INVALID_STATE', 'Experiment is completed; only queued experiments can be paused');
   });
+  app.get('/api/items/:id', async () => ({ ok: true }));
   app.get('/api/crash', async () => {
     throw new Error('secret internals');
   });
@@ -103,6 +104,18 @@ describe('errors', () => {
     expect(crash.statusCode).toBe(500);
     expect(crash.body).not.toContain('secret internals');
     expect((await a.inject({ url: '/nowhere' })).json().code).toBe('NOT_FOUND');
+  });
+
+  it('answers a path the router refuses (an over-long segment, a bad escape) with a catalogued 400', async () => {
+    const a = await build();
+    const long = await a.inject({ url: `/api/items/${'a'.repeat(5000)}` });
+    expect(long.statusCode).toBe(400);
+    expect(long.json()).toMatchObject({ code: 'VALIDATION_FAILED', statusCode: 400 });
+    expect(long.json().message).toMatch(/longer than 100 characters/);
+    const badEscape = await a.inject({ url: '/api/items/%zz' });
+    expect(badEscape.statusCode).toBe(400);
+    expect(badEscape.json().code).toBe('VALIDATION_FAILED');
+    expect((await a.inject({ url: `/api/items/${'a'.repeat(100)}` })).statusCode).toBe(200);
   });
 
   it('catches a response that breaks its own contract', async () => {
