@@ -1,5 +1,6 @@
-// Hub benchmark: submit → running on an idle node, a node's run end → the next experiment running, and
-// GET /api/queue/status throughput with 1,000 queued. Loopback only; bounded counts. Run: npx tsx bench/hub.ts
+// Hub benchmark: submit → running on an idle node, a node's run end → the next experiment running (an in-process
+// hub and a fake node, so only the hub's own cost is measured), and GET /api/queue/status throughput with 1,000
+// queued (also the `queue-status` section of `npm run bench`). Loopback only; bounded counts. Run: npx tsx bench/hub.ts
 import { mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -8,10 +9,11 @@ import { buildApp } from '../apps/hub/src/app.js';
 import { loadConfig } from '../apps/hub/src/config.js';
 import type { Hub } from '../apps/hub/src/hub.js';
 import { FakeNode } from '../apps/hub/test/support/fake-node.js';
+import { PROFILES } from './lib/profile.js';
+import { benchQueueStatus } from './lib/queue-status.js';
+import { Report } from './lib/report.js';
 
 const ROUNDS = 40;
-const STATUS_REQUESTS = 400;
-const STATUS_CONCURRENCY = 8;
 const SCRIPT = 'import time\nprint("benchmark")\n';
 
 function stats(ms: number[]): string {
@@ -120,35 +122,5 @@ async function dispatchLatencies(): Promise<void> {
   await node.stop();
 }
 
-async function statusThroughput(): Promise<void> {
-  const h = await makeHub('http://127.0.0.1:9', true);
-  for (let i = 0; i < 1000; i++) {
-    h.hub.queue.submit({ userId: `user-${i}`, script: SCRIPT, maxDurationS: 600 + (i % 7) * 60 });
-  }
-  await fetch(`${h.url}/api/queue/status`);
-  const latencies: number[] = [];
-  let sent = 0;
-  let bytes = 0;
-  const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: STATUS_CONCURRENCY }, async () => {
-      while (sent < STATUS_REQUESTS) {
-        sent++;
-        const t = performance.now();
-        const r = await fetch(`${h.url}/api/queue/status`);
-        const body = await r.text();
-        bytes = body.length;
-        latencies.push(performance.now() - t);
-      }
-    }),
-  );
-  const seconds = (performance.now() - t0) / 1000;
-  console.log(
-    `GET /api/queue/status with 1,000 queued (${(bytes / 1024).toFixed(0)} KiB reply, ${STATUS_CONCURRENCY} concurrent): ` +
-      `${(STATUS_REQUESTS / seconds).toFixed(0)} req/s; latency ${stats(latencies)}`,
-  );
-  await h.close();
-}
-
 await dispatchLatencies();
-await statusThroughput();
+await benchQueueStatus(new Report(), { ...PROFILES.full });

@@ -3,6 +3,7 @@
 import { join } from 'node:path';
 import { bearer } from '@bioreactor/api';
 import { benchDashboardCsv } from './lib/dashboard-csv.js';
+import { benchExperimentStart } from './lib/docker-experiments.js';
 import { benchIdle } from './lib/idle.js';
 import { benchLiveClients } from './lib/live-clients.js';
 import { benchNodeHttp } from './lib/node-http.js';
@@ -10,10 +11,21 @@ import { benchNodeSse } from './lib/node-sse.js';
 import { PROFILES } from './lib/profile.js';
 import { benchPythonClient } from './lib/python-client.js';
 import { benchQueueLatency } from './lib/queue-latency.js';
+import { benchQueueStatus } from './lib/queue-status.js';
 import { Report } from './lib/report.js';
 import { BioreactorSystem, repoRoot } from './lib/system.js';
 
-const SECTIONS = ['idle', 'node-http', 'python', 'node-sse', 'queue', 'dashboard', 'live-clients'] as const;
+const SECTIONS = [
+  'idle',
+  'node-http',
+  'python',
+  'node-sse',
+  'queue',
+  'queue-status',
+  'experiments',
+  'dashboard',
+  'live-clients',
+] as const;
 type Section = (typeof SECTIONS)[number];
 
 const args = process.argv.slice(2);
@@ -46,6 +58,8 @@ try {
     ['python', 'Python client', () => benchPythonClient(report, system.node, profile, token)],
     ['node-sse', 'Node sample → SSE', () => benchNodeSse(report, system.node, profile, headers)],
     ['queue', 'Queue latency', () => benchQueueLatency(report, system, profile, headers)],
+    ['queue-status', 'Queue status with 1,000 queued', () => benchQueueStatus(report, profile)],
+    ['experiments', 'Experiment start and end (Docker)', () => benchExperimentStart(report, profile.dockerRuns)],
     ['live-clients', 'Live-data clients', () => benchLiveClients(report, system.web, profile)],
     ['dashboard', 'Dashboard over a large CSV', () => benchDashboardCsv(report, profile)],
   ];

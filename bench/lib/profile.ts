@@ -13,6 +13,10 @@ export interface Profile {
   wholeFileRereads: number;
   liveClients: number;
   liveWindowMs: number;
+  /** GET /api/queue/status requests with 1,000 queued. */
+  statusRequests: number;
+  /** Experiments started with the Docker runner. */
+  dockerRuns: number;
 }
 
 export const PROFILES: Record<Profile['name'], Profile> = {
@@ -30,6 +34,8 @@ export const PROFILES: Record<Profile['name'], Profile> = {
     wholeFileRereads: 1,
     liveClients: 1000,
     liveWindowMs: 6000,
+    statusRequests: 100,
+    dockerRuns: 3,
   },
   full: {
     name: 'full',
@@ -44,5 +50,7 @@ export const PROFILES: Record<Profile['name'], Profile> = {
     wholeFileRereads: 5,
     liveClients: 1000,
     liveWindowMs: 20_000,
+    statusRequests: 400,
+    dockerRuns: 10,
   },
 };
