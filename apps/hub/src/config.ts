@@ -68,6 +68,18 @@ export const HubEnv = Type.Object({
     default: 600,
     description: 'seconds a node may stay offline before its running experiment is marked interrupted',
   }),
+  BIOREACTOR_NOTIFY_URL: Type.Optional(
+    Type.String({
+      pattern: '^https?://\\S+$',
+      description:
+        'an http(s) URL that gets a JSON POST whenever an experiment ends (Slack/Mattermost webhook, ntfy, …)',
+    }),
+  ),
+  BIOREACTOR_NOTIFY_RETRY_MS: Type.Integer({
+    minimum: 10,
+    default: 5000,
+    description: 'milliseconds before the first retry of a failed notification; each further retry waits twice as long',
+  }),
   BIOREACTOR_PYTHON: Type.String({
     default: 'python3',
     description: 'Python 3.11 interpreter used to check script syntax and imports',

@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { HubConfig } from './config.js';
 import { NodeRegistry } from './nodes/registry.js';
+import { WebhookNotifier } from './notifications/webhook.js';
 import { Dispatcher, type DispatcherOptions } from './queue/dispatcher.js';
 import { importOriginal, ORIGINAL_QUEUE_FILE, type OriginalQueueFile } from './queue/original-json.js';
 import { ExperimentQueue } from './queue/queue.js';
@@ -33,6 +34,8 @@ export class Hub {
   readonly dispatcher: Dispatcher;
   readonly validator: ScriptValidator;
   readonly views: QueueViews;
+  /** Set when BIOREACTOR_NOTIFY_URL is. */
+  readonly notifier: WebhookNotifier | undefined;
 
   constructor(
     readonly config: HubConfig,
@@ -64,6 +67,14 @@ export class Hub {
       onUnavailable: (why) => opts.log.error({ why }, 'script syntax and import checks are off'),
     });
     this.views = new QueueViews(this.queue, this.registry);
+    if (config.BIOREACTOR_NOTIFY_URL) {
+      this.notifier = new WebhookNotifier(this.db, this.queue, {
+        url: config.BIOREACTOR_NOTIFY_URL,
+        retryMs: config.BIOREACTOR_NOTIFY_RETRY_MS,
+        log: opts.log,
+        now,
+      });
+    }
     this.importOriginalFile(opts.log);
   }
 
@@ -82,11 +93,13 @@ export class Hub {
 
   start(): void {
     this.validator.warm();
+    this.notifier?.start();
     this.dispatcher.start();
   }
 
   stop(): void {
     this.dispatcher.stop();
+    this.notifier?.stop();
     this.validator.close();
     this.db.close();
   }
