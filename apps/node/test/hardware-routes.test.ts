@@ -244,10 +244,16 @@ describe('safety', () => {
   it('logs every command with its source to an append-only file that survives a restart', async () => {
     const dataDir = tempDir();
     const first = await node({ dataDir });
+    const logFile = join(dataDir, 'hardware', 'command-log.jsonl');
+    // Answered only once on record: concurrent commands share one write, each is in the file when it is answered.
+    await Promise.all([10, 20, 30].map((duty) => post(first, '/api/v3/stirrer/control', { duty_cycle: duty })));
+    const answered = readFileSync(logFile, 'utf8');
+    for (const duty of [10, 20, 30]) expect(answered).toContain(`"duty_cycle":${duty}}`);
     await post(first, '/api/v3/stirrer/control', { duty_cycle: 42 });
+    expect(readFileSync(logFile, 'utf8')).toContain('"duty_cycle":42}');
     await first.app.close();
     nodes.splice(nodes.indexOf(first), 1);
-    const lines = readFileSync(join(dataDir, 'hardware', 'command-log.jsonl'), 'utf8')
+    const lines = readFileSync(logFile, 'utf8')
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l));

@@ -17,8 +17,11 @@ const RELOAD_BYTES = 4 * 1024 * 1024;
 
 export class CommandLog {
   private readonly entries: CommandLogEntry[] = [];
-  /** Kept open for appending: each command is one write(2), in the page cache before the request is answered. */
+  /** Kept open for appending. */
   private fd: number | null = null;
+  /** Lines appended in this event-loop turn, written together by one write(2) at its end (a group commit). */
+  private pending: string[] = [];
+  private flushing: Promise<void> | null = null;
 
   constructor(readonly path: string | null) {
     if (!path) return;
@@ -60,15 +63,45 @@ export class CommandLog {
   }
 
   append(entry: CommandLogEntry): void {
-    if (this.path) {
-      this.fd ??= openSync(this.path, 'a');
-      writeSync(this.fd, `${JSON.stringify(entry)}\n`);
-    }
     this.remember(entry);
+    if (!this.path) return;
+    this.pending.push(`${JSON.stringify(entry)}\n`);
+    if (this.flushing !== null) return;
+    const flushing = new Promise<void>((resolve, reject) => {
+      setImmediate(() => {
+        try {
+          this.flush();
+          resolve();
+        } catch (err) {
+          reject(err);
+        }
+      });
+    });
+    // A failed write reaches whoever awaits written(); nobody awaiting it must not crash the node.
+    flushing.catch(() => undefined);
+    this.flushing = flushing;
   }
 
-  /** Releases the file; a later append opens it again. */
+  /**
+   * Resolves once every entry appended so far is in the file (the page cache: it survives a kill -9). A control
+   * request is answered only after this, so what it did is on record; concurrent commands share one write.
+   */
+  written(): Promise<void> {
+    return this.flushing ?? Promise.resolve();
+  }
+
+  private flush(): void {
+    this.flushing = null;
+    if (this.pending.length === 0 || !this.path) return;
+    const text = this.pending.join('');
+    this.pending = [];
+    this.fd ??= openSync(this.path, 'a');
+    writeSync(this.fd, text);
+  }
+
+  /** Writes what is pending and releases the file; a later append opens it again. */
   close(): void {
+    this.flush();
     if (this.fd === null) return;
     closeSync(this.fd);
     this.fd = null;

@@ -524,6 +524,7 @@ export class HardwareController {
     if (!(ACTUATOR_NAMES as readonly string[]).includes(name))
       throw new ApiError('COMPONENT_NOT_FOUND', `${name} is not an actuator: use one of ${ACTUATOR_NAMES.join(', ')}`);
     await this.locked(name, () => this.apply(name, body as never, source));
+    await this.commands.written();
     this.emitChanged(name, source);
     return this.componentState(name) as ComponentStates[K];
   }
@@ -637,6 +638,7 @@ export class HardwareController {
     if (this.stirrer) await attempt('stirrer', { duty_cycle: this.file.stirrer.idle_duty });
     if (this.led) await attempt('led', { power: 0 });
     if (this.ring) await attempt('ring_light', { red: 0, green: 0, blue: 0 });
+    await this.commands.written().catch((err: unknown) => problems.push(`command log: ${(err as Error).message}`));
     if (problems.length > 0)
       this.log.error({ reason, problems }, `safe state incomplete (${reason}): ${problems.join('; ')}`);
     else this.log.info({ reason }, `safe state applied (${reason})`);
