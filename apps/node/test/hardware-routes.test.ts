@@ -212,6 +212,50 @@ describe('safety', () => {
     expect(log.some((e) => e.source === 'safety:experiment ended' && e.component === 'pumps')).toBe(true);
   });
 
+  it('stops the inflow when it has added more than the overflow guard allows over the outflow, until outflow catches up', async () => {
+    const n = await node({ file: { overflow_guard: { max_excess_inflow_ml: 5 } } });
+    const pumps = () => get(n, '/api/v3/pumps/state').then((r) => r.json());
+    const inflow = (velocity: number) => post(n, '/api/v3/pumps/control', { pump_name: 'inflow', velocity });
+    // Outflow alone first: pumping air at the needle earns the inflow no extra allowance.
+    await post(n, '/api/v3/pumps/control', { pump_name: 'outflow', velocity: 0.5 });
+    await n.clock.advance(20_000);
+    await post(n, '/api/v3/pumps/control', { pump_name: 'outflow', velocity: 0 });
+    expect((await pumps()).overflow_guard).toEqual({ excess_inflow_ml: 0, limit_ml: 5, tripped: null });
+
+    expect((await inflow(0.5)).statusCode).toBe(200);
+    await n.clock.advance(9_000);
+    expect((await pumps()).overflow_guard.tripped).toBeNull();
+    await n.clock.advance(2_000);
+    const tripped = await pumps();
+    expect(tripped.pumps.find((p: { pump_name: string }) => p.pump_name === 'inflow').velocity).toBe(0);
+    expect(tripped.overflow_guard.excess_inflow_ml).toBeGreaterThanOrEqual(5);
+    expect(tripped.overflow_guard.tripped).toMatch(/overflow_guard\.max_excess_inflow_ml \(5 mL\)/);
+    expect([...(n.hardware.simulation?.tics.values() ?? [])].every((t) => t.velocity === 0)).toBe(true);
+    expect(
+      n.hardware
+        .commandLog()
+        .some((e) => e.source === 'safety' && e.component === 'pumps' && e.values.pump_name === 'inflow'),
+    ).toBe(true);
+
+    const refused = await inflow(0.5);
+    expect(refused.statusCode).toBe(409);
+    expect(refused.json()).toMatchObject({ code: 'SAFETY_INTERLOCK' });
+    expect(refused.json().message).toMatch(/^Adding liquid refused: /);
+    // Taking liquid out is always allowed, and once the outflow has removed the excess, inflow is allowed again.
+    expect((await inflow(-0.1)).statusCode).toBe(200);
+    await post(n, '/api/v3/pumps/control', { pump_name: 'inflow', velocity: 0 });
+    await post(n, '/api/v3/pumps/control', { pump_name: 'outflow', velocity: 1 });
+    await n.clock.advance(8_000);
+    expect((await pumps()).overflow_guard).toMatchObject({ excess_inflow_ml: 0, tripped: null });
+    expect((await inflow(0.5)).statusCode).toBe(200);
+  });
+
+  it('refuses an overflow guard that names pumps the node does not have', async () => {
+    await expect(
+      node({ file: { overflow_guard: { max_excess_inflow_ml: 5, inflow_pumps: ['media'] } } }),
+    ).rejects.toThrow(/overflow_guard\.inflow_pumps: no pump is named media/);
+  });
+
   it('cuts the peltier off above the over-temperature limit, records why and refuses heating until it cools', async () => {
     const n = await node();
     await post(n, '/api/v3/peltier_driver/control', { duty_cycle: 50, direction: 'heat' });

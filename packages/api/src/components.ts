@@ -88,6 +88,16 @@ export const PumpsState = state('Pumps', {
   velocity: Type.Number(),
   active: Type.Boolean({ description: 'Any pump running' }),
   pumps: Type.Array(PumpState),
+  overflow_guard: Type.Optional(
+    Type.Object(
+      {
+        excess_inflow_ml: Type.Number({ description: 'Liquid added by the inflow beyond what the outflow removed' }),
+        limit_ml: Type.Number({ description: 'overflow_guard.max_excess_inflow_ml of the hardware file' }),
+        tripped: nullable<string>('string', { description: 'Why adding liquid is refused, while it is' }),
+      },
+      { description: 'Present when the hardware file sets overflow_guard.max_excess_inflow_ml' },
+    ),
+  ),
 });
 export const StirrerState = state('Stirrer', {
   duty_cycle: Type.Number({ minimum: 0, maximum: 100 }),

@@ -115,6 +115,18 @@ export const HardwareFileSchema = Type.Object(
       { additionalProperties: false, default: {} },
     ),
     pumps: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_-]{1,32}$' }), PumpSchema, { default: {} }),
+    overflow_guard: Type.Object(
+      {
+        max_excess_inflow_ml: Type.Union([Type.Number({ exclusiveMinimum: 0 }), Type.Null()], {
+          default: null,
+          description:
+            'Liquid the inflow pumps may add beyond what the outflow pumps take out (the vessel’s headroom) before the node stops them; null: no guard',
+        }),
+        inflow_pumps: Type.Array(Type.String(), { default: ['inflow'], description: 'Pumps that add liquid' }),
+        outflow_pumps: Type.Array(Type.String(), { default: ['outflow'], description: 'Pumps that take it out' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     stirrer: Type.Object(
       { ...PwmOutput, idle_duty: Type.Number({ minimum: 0, maximum: 100, default: 30 }) },
       { additionalProperties: false, default: { pwm_pin: 12, frequency_hz: 1000 } },
@@ -212,6 +224,18 @@ export function parseHardwareFile(raw: unknown, path = '<inline>'): HardwareFile
   }
   if (file.init_components.pumps && Object.keys(file.pumps).length === 0)
     problems.push('pumps: init_components.pumps is true but no pump is named');
+  if (file.overflow_guard.max_excess_inflow_ml !== null) {
+    const { inflow_pumps: inflow, outflow_pumps: outflow } = file.overflow_guard;
+    for (const [key, names] of [
+      ['inflow_pumps', inflow],
+      ['outflow_pumps', outflow],
+    ] as const)
+      for (const name of names)
+        if (!(name in file.pumps)) problems.push(`overflow_guard.${key}: no pump is named ${name}`);
+    for (const name of inflow)
+      if (outflow.includes(name)) problems.push(`overflow_guard: pump ${name} cannot be both inflow and outflow`);
+    if (inflow.length === 0) problems.push('overflow_guard.inflow_pumps: name the pumps that add liquid');
+  }
   if (problems.length > 0) throw new HardwareFileError(path, problems);
   return file;
 }

@@ -121,6 +121,11 @@ export class HardwareController {
   /** Aborted at stop: wakes every sampler's and keep-alive's sleep so nothing keeps the process alive. */
   private readonly stopping = new AbortController();
   private pumpStarted: (() => void) | null = null;
+  /**
+   * Liquid the inflow pumps added beyond what the outflow pumps removed (never below zero: an outflow pumping air
+   * at the effluent needle removes nothing), and why inflow is held off when it passed overflow_guard's limit.
+   */
+  private readonly overflow = { excessMl: 0, tripped: null as string | null };
   /** Built states, reused until the component samples or changes: state reads are the API's hot path. */
   private readonly stateCache = new Map<ComponentName, unknown>();
   private reportCache: ComponentReport | null = null;
@@ -446,6 +451,7 @@ export class HardwareController {
       }
       await this.clock.sleep(TIC_KEEPALIVE_MS, this.stopping.signal);
       if (!this.running || !this.pumps) return;
+      await this.checkOverflow();
       for (const pump of this.pumps.units.values()) {
         if (pump.velocity === 0) continue;
         await pump.tic.keepAlive().catch((err: Error) => {
@@ -606,7 +612,10 @@ export class HardwareController {
         const sign = pump.direction === 'reverse' ? -1 : 1;
         // Whole multiples of 8 steps, as the original computed it, so calibrations carry over unchanged.
         const steps = sign * 8 * Math.trunc((velocity * pump.stepsPerMl) / 8);
-        this.accountVolume(pump, now);
+        const adds = this.flowSign(pump.name) * velocity > 0;
+        if (adds && this.overflow.tripped !== null)
+          throw new ApiError('SAFETY_INTERLOCK', `Adding liquid refused: ${this.overflow.tripped}`);
+        this.accountPumps(now);
         await pump.tic.run(steps).catch((e: unknown) => Promise.reject(this.fault(name, e)));
         pump.velocity = velocity;
         if (velocity !== 0) this.pumpStarted?.();
@@ -617,9 +626,60 @@ export class HardwareController {
     }
   }
 
-  private accountVolume(pump: PumpUnit, now: number): void {
-    pump.totalMl += (Math.abs(pump.velocity) * (now - pump.since)) / 1000;
-    pump.since = now;
+  /** +1 for a pump that adds liquid when it runs forward, -1 for one that takes it out, 0 for others. */
+  private flowSign(pumpName: string): number {
+    const guard = this.file.overflow_guard;
+    if (guard.inflow_pumps.includes(pumpName)) return 1;
+    return guard.outflow_pumps.includes(pumpName) ? -1 : 0;
+  }
+
+  /** Brings every pump's volume, and the inflow's excess over the outflow, up to `now`. */
+  private accountPumps(now: number): void {
+    let net = 0;
+    for (const pump of this.pumps?.units.values() ?? []) {
+      const ml = (pump.velocity * (now - pump.since)) / 1000;
+      pump.totalMl += Math.abs(ml);
+      pump.since = now;
+      net += this.flowSign(pump.name) * ml;
+    }
+    this.overflow.excessMl = Math.max(0, this.overflow.excessMl + net);
+  }
+
+  private overflowState(): Pick<ComponentStates['pumps'], 'overflow_guard'> {
+    const limit = this.file.overflow_guard.max_excess_inflow_ml;
+    if (limit === null) return {};
+    const { excessMl, tripped } = this.overflow;
+    return { overflow_guard: { excess_inflow_ml: round(excessMl, 4) ?? 0, limit_ml: limit, tripped } };
+  }
+
+  /** Stops the inflow once it has added overflow_guard.max_excess_inflow_ml more than the outflow removed. */
+  private async checkOverflow(): Promise<void> {
+    const limit = this.file.overflow_guard.max_excess_inflow_ml;
+    const pumps = this.pumps;
+    if (limit === null || !pumps) return;
+    this.accountPumps(this.clock.now());
+    const guard = this.overflow;
+    if (guard.tripped !== null && guard.excessMl <= 0) {
+      guard.tripped = null;
+      this.log.info({ component: 'pumps' }, 'overflow guard released: the outflow has caught up');
+      this.emitChanged('pumps', 'safety');
+      return;
+    }
+    if (guard.tripped !== null || guard.excessMl < limit) return;
+    guard.tripped = `the inflow added ${round(guard.excessMl, 1)} mL more than the outflow removed, past overflow_guard.max_excess_inflow_ml (${limit} mL), at ${iso(this.clock.now())}; adding liquid is refused until the outflow has taken that much out`;
+    this.log.error({ component: 'pumps', excess_ml: guard.excessMl, limit }, guard.tripped);
+    for (const pump of pumps.units.values()) {
+      if (this.flowSign(pump.name) * pump.velocity <= 0) continue;
+      await this.locked('pumps', async () => {
+        this.accountPumps(this.clock.now());
+        await pump.tic.run(0);
+        pump.velocity = 0;
+        this.record('safety', 'pumps', { pump_name: pump.name, velocity: 0, reason: guard.tripped });
+      }).catch((err: Error) =>
+        this.log.error({ component: 'pumps', pump: pump.name, err: err.message }, 'could not stop an inflow pump'),
+      );
+    }
+    this.emitChanged('pumps', 'safety');
   }
 
   /** Peltier off, pumps stopped, stirrer at its idle duty, lights off; each step tried even if another fails. */
@@ -738,8 +798,8 @@ export class HardwareController {
         const p = this.pumps;
         if (!p) return null;
         const now = this.clock.now();
+        this.accountPumps(now);
         const pumps = [...p.units.values()].map((u) => {
-          this.accountVolume(u, now);
           return {
             pump_name: u.name,
             velocity: u.velocity,
@@ -755,6 +815,7 @@ export class HardwareController {
           velocity: p.lastVelocity,
           active: pumps.some((u) => u.active),
           pumps,
+          ...this.overflowState(),
         } as ComponentStates[K];
       }
     }
