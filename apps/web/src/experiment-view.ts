@@ -1,12 +1,17 @@
 // What one user may see of an experiment: their own (or, for an admin, everyone's) in full; others' masked.
-import type { HubExperiment, QueueStatus, WebExperiment, WebQueue } from '@bioreactor/api';
+import {
+  accountOfHubUser,
+  type HubExperiment,
+  type QueueStatus,
+  type WebExperiment,
+  type WebQueue,
+} from '@bioreactor/api';
 import type { HubCaller } from './hub-client.js';
 
 export const MASKED_ID_LENGTH = 8;
 
 export function ownerLabel(hubUser: string): string {
-  if (hubUser.startsWith('account-')) return hubUser.slice('account-'.length);
-  return `anonymous ${hubUser.slice(0, MASKED_ID_LENGTH)}`;
+  return accountOfHubUser(hubUser) ?? `anonymous ${hubUser.slice(0, MASKED_ID_LENGTH)}`;
 }
 
 export function isOwner(experiment: HubExperiment, viewer: HubCaller): boolean {

@@ -12,6 +12,18 @@ export const ROLE_HEADER = 'x-user-role';
 export const USER_ROLES = ['user', 'admin'] as const;
 export type UserRole = (typeof USER_ROLES)[number];
 
+const ACCOUNT_PREFIX = 'account-';
+
+/** The hub user id of a web account: its experiments are filed under it, so they follow the user across browsers. */
+export function accountHubUser(username: string): string {
+  return `${ACCOUNT_PREFIX}${username}`;
+}
+
+/** The account name behind a hub user id, or null for a browser session (whose id is a credential, never shown). */
+export function accountOfHubUser(hubUser: string): string | null {
+  return hubUser.startsWith(ACCOUNT_PREFIX) ? hubUser.slice(ACCOUNT_PREFIX.length) : null;
+}
+
 /** Routes open without the token: liveness and the API docs. */
 export function isPublicPath(url: string): boolean {
   const path = url.split('?')[0] ?? url;

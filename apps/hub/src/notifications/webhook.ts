@@ -3,7 +3,13 @@
 // delivered from there, with retries that back off, so neither a receiver that is down nor a hub killed mid-send
 // loses one. The owner is named only for accounts; an anonymous browser's session id is a credential and never sent.
 import { EventEmitter } from 'node:events';
-import { EXPERIMENT_STATES, type ExperimentState, FINAL_STATES, SYSTEM_VERSION } from '@bioreactor/api';
+import {
+  accountOfHubUser,
+  EXPERIMENT_STATES,
+  type ExperimentState,
+  FINAL_STATES,
+  SYSTEM_VERSION,
+} from '@bioreactor/api';
 import type { ExperimentQueue, ExperimentSummary } from '../queue/queue.js';
 import type { Db } from '../queue/store.js';
 
@@ -45,11 +51,6 @@ export interface ExperimentEndPayload {
   };
 }
 
-/** Accounts are filed at the hub as `account-<name>` (the web server); anything else is a browser session. */
-function ownerOf(userId: string): string | null {
-  return userId.startsWith('account-') ? userId.slice('account-'.length) : null;
-}
-
 function duration(row: ExperimentSummary): string {
   if (!row.started_at || !row.completed_at) return '';
   const s = Math.max(0, Math.round((Date.parse(row.completed_at) - Date.parse(row.started_at)) / 1000));
@@ -63,7 +64,7 @@ function duration(row: ExperimentSummary): string {
 }
 
 export function endPayload(row: ExperimentSummary): ExperimentEndPayload {
-  const owner = ownerOf(row.user_id);
+  const owner = accountOfHubUser(row.user_id);
   const label = `${row.name ? `'${row.name}' ` : ''}(${row.id.slice(0, 8)})`;
   const where = row.node ? ` on ${row.node}` : '';
   const why =

@@ -1,6 +1,6 @@
 // Who each request comes from: a signed browser session cookie, an optional signed sign-in cookie, and CSRF checks.
 import { randomUUID } from 'node:crypto';
-import { ApiError } from '@bioreactor/api';
+import { ApiError, accountHubUser } from '@bioreactor/api';
 import type { Service } from '@bioreactor/service-kit';
 import cookie from '@fastify/cookie';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -31,11 +31,6 @@ declare module 'fastify' {
   interface FastifyRequest {
     identity: Identity;
   }
-}
-
-/** An account's experiments are filed under this id at the hub, so they follow the user across browsers. */
-export function accountHubUser(username: string): string {
-  return `account-${username}`;
 }
 
 export interface SessionOptions {

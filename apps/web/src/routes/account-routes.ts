@@ -1,10 +1,9 @@
 // Session and accounts: who am I, create an account, sign in and out.
-import { ApiError, type WebSession, webRoutes } from '@bioreactor/api';
+import { ApiError, accountHubUser, type WebSession, webRoutes } from '@bioreactor/api';
 import type { Service } from '@bioreactor/service-kit';
 import type { FastifyRequest } from 'fastify';
 import type { WebContext } from '../context.js';
 import type { Account } from '../identity/accounts.js';
-import { accountHubUser } from '../identity/session.js';
 import { SignInLimiter } from '../identity/sign-in-limiter.js';
 
 export function sessionBody(request: FastifyRequest, ctx: WebContext): WebSession {
