@@ -1,7 +1,7 @@
 // The experiment page's chart of a CSV: each file is read once, and every later poll fetches only the bytes after
 // the last read, so a chart refreshed every few seconds costs the new rows, not the whole file. The rows kept are an
 // evenly spaced sample of the whole run in bounded memory: when they reach twice `keptPoints`, every other one is
-// dropped and only every second new row is kept from then on.
+// dropped and only every second new row is kept from then on. At most 16 files of at most 4,000 rows: a few MB.
 import type { LiveSample } from '@bioreactor/api';
 import { ApiError } from '@bioreactor/api';
 import { CsvFollower, downsample } from './csv.js';
@@ -61,8 +61,8 @@ export class ExperimentSeriesCache {
   private readonly bytesPerRead: number;
 
   constructor(opts: SeriesCacheOptions = {}) {
-    this.kept = opts.keptPoints ?? 4000;
-    this.maxFiles = opts.maxFiles ?? 64;
+    this.kept = opts.keptPoints ?? 2000;
+    this.maxFiles = opts.maxFiles ?? 16;
     this.bytesPerRead = opts.bytesPerRead ?? 64 * 1024 * 1024;
   }
 
