@@ -1,6 +1,6 @@
 // Starts the three real services in simulation on free loopback ports, each in its own process, as `npm start` does.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -8,6 +8,9 @@ import { fileURLToPath } from 'node:url';
 import { buildServices, serviceArgs } from '../../scripts/services.js';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** overflow_guard.max_excess_inflow_ml of the stack's node. */
+export const OVERFLOW_LIMIT_ML = 1;
 
 export interface Stack {
   webUrl: string;
@@ -60,6 +63,13 @@ export async function startStack(): Promise<Stack> {
   const output: string[] = [];
   const children: ChildProcess[] = [];
   const common = { ...process.env, HOST: '127.0.0.1', LOG_LEVEL: 'warning' };
+  // The repository's simulated hardware, with an overflow guard small enough for a test to trip it in seconds.
+  const hardwareFile = join(dir, 'config_hardware.json');
+  const hardware = JSON.parse(readFileSync(join(ROOT, 'bioreactor-node-v3', 'config_hardware.json'), 'utf8'));
+  writeFileSync(
+    hardwareFile,
+    JSON.stringify({ ...hardware, overflow_guard: { max_excess_inflow_ml: OVERFLOW_LIMIT_ML } }),
+  );
   const services = [
     {
       name: 'node' as const,
@@ -67,6 +77,7 @@ export async function startStack(): Promise<Stack> {
       env: {
         PORT: String(nodePort),
         HARDWARE_MODE: 'simulation',
+        BIOREACTOR_HARDWARE_CONFIG: hardwareFile,
         DATA_DIR: join(dir, 'node-data'),
         // No container engine is needed: the node runs scripts with the local Python in simulation.
         BIOREACTOR_RUNNER: process.env.BIOREACTOR_RUNNER ?? 'local',

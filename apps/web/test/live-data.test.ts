@@ -21,6 +21,7 @@ function hardware(co2: number): HardwareState {
 
 function setup() {
   const state = {
+    cutoff: null as string | null,
     running: null as string | null,
     file: HEADER,
     reads: [] as { id: string; file: string; offset: number }[],
@@ -35,7 +36,11 @@ function setup() {
       const bytes = Buffer.from(state.file).subarray(offset, offset + 50);
       return { bytes, nextOffset: offset + bytes.length };
     },
-    readHardware: async () => hardware(400 + state.hardwareReads++),
+    readHardware: async () => {
+      const h = hardware(400 + state.hardwareReads++);
+      h.components.peltier_driver = { duty_cycle: 0, direction: 'heat', cutoff: state.cutoff };
+      return h;
+    },
     settings: (): DashboardSettings => structuredClone(state.settings),
   });
   const events: LiveEvent[] = [];
@@ -69,6 +74,33 @@ describe('live data follower', () => {
     state.running = null;
     await live.tick();
     expect(live.latestSample.source).toBe('hardware');
+  });
+
+  it('tells clients when a safety interlock holds, during an experiment too, and when it is released', async () => {
+    const { state, live, events } = setup();
+    await live.tick();
+    expect(live.snapshot().safety).toEqual([]);
+    expect(events.some((e) => e.event === 'safety')).toBe(false);
+
+    state.running = 'exp-1';
+    state.file = HEADER + row(0);
+    state.cutoff = 'vessel at 45.2 °C reached the 45 °C over-temperature cutoff';
+    await live.tick();
+    expect(live.latestSample.source).toBe('csv');
+    const held = events.filter((e) => e.event === 'safety');
+    expect(held).toHaveLength(1);
+    expect(JSON.parse(held[0]?.data ?? '{}')).toEqual({
+      interlocks: ['Heating refused: vessel at 45.2 °C reached the 45 °C over-temperature cutoff'],
+    });
+    expect(live.snapshot().safety).toHaveLength(1);
+    // Unchanged: no repeat.
+    await live.tick();
+    expect(events.filter((e) => e.event === 'safety')).toHaveLength(1);
+
+    state.cutoff = null;
+    await live.tick();
+    expect(JSON.parse(events.filter((e) => e.event === 'safety').at(-1)?.data ?? '{}')).toEqual({ interlocks: [] });
+    expect(live.snapshot().safety).toEqual([]);
   });
 
   it('falls back to hardware until the CSV exists, and follows the file the settings name', async () => {

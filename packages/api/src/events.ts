@@ -21,6 +21,8 @@ export const EVENT_TYPES = Object.freeze({
   snapshot: 'snapshot',
   /** Web live data: one new point `LiveSample`. */
   sample: 'sample',
+  /** Web live data: the hardware's safety interlocks in force changed `{interlocks: string[]}` (empty: none). */
+  safety: 'safety',
 } as const);
 export type EventType = (typeof EVENT_TYPES)[keyof typeof EVENT_TYPES];
 

@@ -12,8 +12,19 @@ export interface HardwareState {
     optical_density: { voltages: (number | null)[] };
     eyespy_adc: { voltages: (number | null)[] };
     stirrer: { duty_cycle: number };
-    peltier_driver: { duty_cycle: number; direction: string };
+    peltier_driver: { duty_cycle: number; direction: string; cutoff?: string | null };
+    pumps: { overflow_guard?: { tripped: string | null } };
   }>;
+}
+
+/** The node's safety interlocks in force (over-temperature cutoff, overflow guard), as the dashboard shows them. */
+export function interlocksOf(state: HardwareState): string[] {
+  const out: string[] = [];
+  const cutoff = state.components.peltier_driver?.cutoff;
+  if (cutoff) out.push(`Heating refused: ${cutoff}`);
+  const overflow = state.components.pumps?.overflow_guard?.tripped;
+  if (overflow) out.push(`Adding liquid refused: ${overflow}`);
+  return out;
 }
 
 export interface LiveDataDeps {
@@ -29,7 +40,7 @@ export interface LiveDataDeps {
 
 export interface LiveEvent {
   id: string;
-  event: 'snapshot' | 'sample';
+  event: 'snapshot' | 'sample' | 'safety';
   /** JSON, serialised once for every subscriber. */
   data: string;
 }
@@ -39,6 +50,8 @@ export interface Snapshot {
   history: LiveSample[];
   settings: DashboardSettings;
   connected_clients: number;
+  /** Safety interlocks in force on the node; later changes come as `safety` events. */
+  safety: string[];
 }
 
 /** Rows kept per source: a day of 10-second samples, or ~11 h of 2-second hardware samples. */
@@ -87,6 +100,7 @@ export class LiveData {
   private running = false;
   private ticking: Promise<void> | undefined;
   private lastError: string | undefined;
+  private interlocks: string[] = [];
   private readonly now: () => number;
 
   constructor(private readonly deps: LiveDataDeps) {
@@ -172,6 +186,11 @@ export class LiveData {
       const rows = await this.followCsv(running);
       if (rows !== undefined) {
         this.lastError = undefined;
+        // The chart shows the experiment's rows; the node's interlocks matter most right then.
+        await this.deps.readHardware().then(
+          (state) => this.updateInterlocks(state),
+          () => undefined,
+        );
         return;
       }
     } else if (this.csv) {
@@ -179,7 +198,9 @@ export class LiveData {
       this.csvHistory = [];
     }
     try {
-      const sample = hardwareSample(await this.deps.readHardware());
+      const state = await this.deps.readHardware();
+      this.updateInterlocks(state);
+      const sample = hardwareSample(state);
       if (running) sample.experiment_id = running;
       if (hubProblem) sample.message = `Queue unknown (${hubProblem}); showing the node's hardware samples`;
       const switched = this.switchSource('hardware');
@@ -237,6 +258,13 @@ export class LiveData {
     return count;
   }
 
+  private updateInterlocks(state: HardwareState): void {
+    const now = interlocksOf(state);
+    if (now.length === this.interlocks.length && now.every((text, i) => text === this.interlocks[i])) return;
+    this.interlocks = now;
+    this.broadcast('safety', { interlocks: now });
+  }
+
   private switchSource(source: 'csv' | 'hardware'): boolean {
     if (this.source === source) return false;
     this.source = source;
@@ -250,6 +278,7 @@ export class LiveData {
       history: downsample(history, points),
       settings: this.deps.settings(),
       connected_clients: this.subscribers.size,
+      safety: this.interlocks,
     };
   }
 

@@ -12,6 +12,8 @@ interface Snapshot {
   sample: LiveSample;
   history: LiveSample[];
   settings: DashboardSettings;
+  /** The node's safety interlocks in force (absent from a web server older than this page). */
+  safety?: string[];
 }
 
 type Connection = 'connecting' | 'connected' | 'reconnecting';
@@ -39,6 +41,7 @@ export function DashboardPage() {
   const [latest, setLatest] = useState<LiveSample>();
   const [history, setHistory] = useState<LiveSample[]>([]);
   const [settings, setSettings] = useState<DashboardSettings>();
+  const [interlocks, setInterlocks] = useState<string[]>([]);
 
   useEffect(() => {
     const source = new EventSource('/api/live-data');
@@ -50,6 +53,10 @@ export function DashboardPage() {
       setSettings(snap.settings);
       setLatest(snap.sample);
       setHistory(snap.history.slice(-WINDOW));
+      setInterlocks(snap.safety ?? []);
+    });
+    source.addEventListener('safety', (e: MessageEvent<string>) => {
+      setInterlocks((JSON.parse(e.data) as { interlocks: string[] }).interlocks);
     });
     source.addEventListener('sample', (e: MessageEvent<string>) => {
       const sample = JSON.parse(e.data) as LiveSample;
@@ -104,6 +111,14 @@ export function DashboardPage() {
           Settings
         </Link>
       </div>
+      {interlocks.length > 0 && (
+        <div className="notice notice-error" data-testid="safety-interlocks">
+          <strong>Safety interlock</strong>
+          {interlocks.map((text) => (
+            <div key={text}>{text}</div>
+          ))}
+        </div>
+      )}
       {latest?.status === 'error' && latest.message && (
         <div className="notice notice-warn" data-testid="live-error">
           {latest.message}
