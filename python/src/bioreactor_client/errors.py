@@ -91,7 +91,7 @@ class ComponentUnavailableError(BioreactorAPIError):
 
 
 class SafetyInterlockError(BioreactorAPIError):
-    """A safety cutoff refused the command (``SAFETY_INTERLOCK``), e.g. an over-temperature hold."""
+    """A safety interlock refused the command (``SAFETY_INTERLOCK``): the over-temperature hold or the overflow guard."""
 
 
 class DeviceFaultError(BioreactorAPIError):
