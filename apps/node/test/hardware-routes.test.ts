@@ -250,6 +250,24 @@ describe('safety', () => {
     expect((await inflow(0.5)).statusCode).toBe(200);
   });
 
+  it('keeps the overflow count and its hold across a node restart', async () => {
+    const dataDir = tempDir();
+    const file = { overflow_guard: { max_excess_inflow_ml: 2 } };
+    const first = await node({ dataDir, file });
+    await post(first, '/api/v3/pumps/control', { pump_name: 'inflow', velocity: 0.5 });
+    await first.clock.advance(6_000);
+    expect((await get(first, '/api/v3/pumps/state')).json().overflow_guard.tripped).not.toBeNull();
+    await first.app.close();
+    nodes.splice(nodes.indexOf(first), 1);
+
+    const second = await node({ dataDir, file });
+    const guard = (await get(second, '/api/v3/pumps/state')).json().overflow_guard;
+    expect(guard.excess_inflow_ml).toBeGreaterThanOrEqual(2);
+    expect(guard.tripped).toMatch(/max_excess_inflow_ml \(2 mL\)/);
+    const refused = await post(second, '/api/v3/pumps/control', { pump_name: 'inflow', velocity: 0.5 });
+    expect(refused.statusCode).toBe(409);
+  });
+
   it('refuses an overflow guard that names pumps the node does not have', async () => {
     await expect(
       node({ file: { overflow_guard: { max_excess_inflow_ml: 5, inflow_pumps: ['media'] } } }),

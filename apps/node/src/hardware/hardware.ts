@@ -31,6 +31,7 @@ import { TIC_MAX_VELOCITY, TicStepper } from './drivers/tic.js';
 import { type HardwareFile, i2cAddress } from './hardware-file.js';
 import { SampleHistory } from './history.js';
 import { Mutex } from './mutex.js';
+import { OverflowGuard } from './overflow-guard.js';
 import { type PwmWiring, pwmChannelFor } from './pins.js';
 import type { Simulation } from './simulation.js';
 import type { I2cBus, TransportFactory } from './transports/types.js';
@@ -121,11 +122,7 @@ export class HardwareController {
   /** Aborted at stop: wakes every sampler's and keep-alive's sleep so nothing keeps the process alive. */
   private readonly stopping = new AbortController();
   private pumpStarted: (() => void) | null = null;
-  /**
-   * Liquid the inflow pumps added beyond what the outflow pumps removed (never below zero: an outflow pumping air
-   * at the effluent needle removes nothing), and why inflow is held off when it passed overflow_guard's limit.
-   */
-  private readonly overflow = { excessMl: 0, tripped: null as string | null };
+  private readonly overflow: OverflowGuard;
   /** Built states, reused until the component samples or changes: state reads are the API's hot path. */
   private readonly stateCache = new Map<ComponentName, unknown>();
   private reportCache: ComponentReport | null = null;
@@ -151,6 +148,10 @@ export class HardwareController {
     this.clock = opts.clock ?? realClock;
     this.simulation = opts.simulation;
     this.commands = new CommandLog(opts.dataDir ? join(opts.dataDir, 'hardware', 'command-log.jsonl') : null);
+    this.overflow = new OverflowGuard(
+      opts.file.overflow_guard.max_excess_inflow_ml,
+      opts.dataDir ? join(opts.dataDir, 'hardware', 'overflow-guard.json') : null,
+    );
   }
 
   // ---- lifecycle ----
@@ -616,6 +617,7 @@ export class HardwareController {
         if (adds && this.overflow.tripped !== null)
           throw new ApiError('SAFETY_INTERLOCK', `Adding liquid refused: ${this.overflow.tripped}`);
         this.accountPumps(now);
+        this.overflow.save();
         await pump.tic.run(steps).catch((e: unknown) => Promise.reject(this.fault(name, e)));
         pump.velocity = velocity;
         if (velocity !== 0) this.pumpStarted?.();
@@ -642,31 +644,33 @@ export class HardwareController {
       pump.since = now;
       net += this.flowSign(pump.name) * ml;
     }
-    this.overflow.excessMl = Math.max(0, this.overflow.excessMl + net);
+    this.overflow.add(net);
   }
 
   private overflowState(): Pick<ComponentStates['pumps'], 'overflow_guard'> {
-    const limit = this.file.overflow_guard.max_excess_inflow_ml;
+    const { limitMl: limit, excessMl, tripped } = this.overflow;
     if (limit === null) return {};
-    const { excessMl, tripped } = this.overflow;
     return { overflow_guard: { excess_inflow_ml: round(excessMl, 4) ?? 0, limit_ml: limit, tripped } };
   }
 
   /** Stops the inflow once it has added overflow_guard.max_excess_inflow_ml more than the outflow removed. */
   private async checkOverflow(): Promise<void> {
-    const limit = this.file.overflow_guard.max_excess_inflow_ml;
+    const limit = this.overflow.limitMl;
     const pumps = this.pumps;
     if (limit === null || !pumps) return;
     this.accountPumps(this.clock.now());
     const guard = this.overflow;
+    guard.save();
     if (guard.tripped !== null && guard.excessMl <= 0) {
       guard.tripped = null;
+      guard.save();
       this.log.info({ component: 'pumps' }, 'overflow guard released: the outflow has caught up');
       this.emitChanged('pumps', 'safety');
       return;
     }
     if (guard.tripped !== null || guard.excessMl < limit) return;
     guard.tripped = `the inflow added ${round(guard.excessMl, 1)} mL more than the outflow removed, past overflow_guard.max_excess_inflow_ml (${limit} mL), at ${iso(this.clock.now())}; adding liquid is refused until the outflow has taken that much out`;
+    guard.save();
     this.log.error({ component: 'pumps', excess_ml: guard.excessMl, limit }, guard.tripped);
     for (const pump of pumps.units.values()) {
       if (this.flowSign(pump.name) * pump.velocity <= 0) continue;
