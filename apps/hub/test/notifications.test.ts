@@ -39,20 +39,22 @@ class Receiver {
   }
 }
 
-/** Resolves when the hub has recorded the delivery of the experiment's notification. */
-function delivered(h: TestHub, experimentId: string): Promise<void> {
+/** Resolves when the hub has recorded an attempt to send the experiment's notification that ended `delivered`. */
+function attempted(h: TestHub, experimentId: string, delivered: boolean): Promise<void> {
   return new Promise((resolve) => {
     const notifier = h.hub.notifier;
     if (!notifier) throw new Error('no notifier: BIOREACTOR_NOTIFY_URL is not set');
     const check = (a: { experimentId: string; delivered: boolean }) => {
-      if (a.experimentId !== experimentId || !a.delivered) return;
+      if (a.experimentId !== experimentId || a.delivered !== delivered) return;
       notifier.off('attempt', check);
       resolve();
     };
     notifier.on('attempt', check);
-    if (notifier.isDelivered(experimentId)) check({ experimentId, delivered: true });
+    if (delivered && notifier.isDelivered(experimentId)) check({ experimentId, delivered: true });
   });
 }
+
+const delivered = (h: TestHub, experimentId: string) => attempted(h, experimentId, true);
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -134,12 +136,19 @@ describe('webhook notifications', () => {
     receiver.answers.push(...Array.from({ length: 100 }, () => 503));
     const first = await setup(receiver);
     const id = await submit(first.h, 'account-lin', 'across a restart');
+    const failed = attempted(first.h, id, false);
     await waitForStarted(first.h.hub, id);
     first.node.finish(id, 'completed', 0);
     await waitForState(first.h.hub, id, 'completed');
     expect(first.h.hub.notifier?.pending()).toBe(1);
+    await failed;
     const dir = first.h.dir;
     // The first hub goes away (its cleanup would delete the folder: keep the folder, close the app).
+    const health = (await first.h.app.inject({ url: '/health' })).json();
+    expect(health.checks.notifications).toMatchObject({ ok: false });
+    expect(health.checks.notifications.message).toMatch(
+      /1 of 1 waiting after a failed delivery to .* \(last: HTTP 503\)/,
+    );
     await first.h.app.close();
     receiver.answers.length = 0;
     const attemptsBefore = receiver.attempts;
@@ -148,5 +157,6 @@ describe('webhook notifications', () => {
     expect(receiver.received[0]?.experiment).toMatchObject({ experiment_id: id, status: 'completed' });
     expect(receiver.attempts).toBe(attemptsBefore + 1);
     expect(second.h.hub.notifier?.pending()).toBe(0);
+    expect((await second.h.app.inject({ url: '/health' })).json().checks.notifications.ok).toBe(true);
   });
 });

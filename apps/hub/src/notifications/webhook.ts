@@ -147,6 +147,23 @@ export class WebhookNotifier extends EventEmitter<{ attempt: [{ experimentId: st
     ).n;
   }
 
+  /** For the hub's /health: failing when a notification waits for a retry, with the receiver's last answer. */
+  health(): { ok: boolean; message: string } {
+    const waiting = this.db
+      .prepare(
+        `SELECT COUNT(*) AS n, SUM(attempts > 0) AS failing,
+           (SELECT last_error FROM notifications WHERE delivered_at IS NULL AND attempts > 0 AND attempts < ?
+            ORDER BY id DESC LIMIT 1) AS error
+         FROM notifications WHERE delivered_at IS NULL AND attempts < ?`,
+      )
+      .get(MAX_ATTEMPTS, MAX_ATTEMPTS) as { n: number; failing: number | null; error: string | null };
+    if (!waiting.failing) return { ok: true, message: `${waiting.n} waiting to be sent to ${this.opts.url}` };
+    return {
+      ok: false,
+      message: `${waiting.failing} of ${waiting.n} waiting after a failed delivery to ${this.opts.url} (last: ${waiting.error})`,
+    };
+  }
+
   /** Whether the end of this experiment has been delivered. */
   isDelivered(experimentId: string): boolean {
     return (

@@ -23,6 +23,7 @@ export async function registerRoutes(app: Service, config: HubConfig, hub: Hub):
         checks: {
           database: { ok: true },
           nodes: { ok: online > 0, message: `${online} of ${nodes.length} nodes online` },
+          ...(hub.notifier ? { notifications: hub.notifier.health() } : {}),
         },
       };
     },
