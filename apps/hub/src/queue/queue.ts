@@ -90,14 +90,6 @@ export class ExperimentQueue extends EventEmitter<QueueEvents> {
     return row;
   }
 
-  /** Running first (by start), then the waiting ones in queue order. */
-  active(): ExperimentSummary[] {
-    const running = this.db
-      .prepare(`SELECT ${SUMMARY_COLUMNS} FROM experiments WHERE status = 'running' ORDER BY started_at, seq`)
-      .all() as ExperimentSummary[];
-    return running.concat(this.waiting());
-  }
-
   /** Queued and paused experiments in queue order: the line positions are counted over. */
   waiting(): ExperimentSummary[] {
     return this.db
@@ -131,14 +123,6 @@ export class ExperimentQueue extends EventEmitter<QueueEvents> {
       )
       .get(row.order_key, row.order_key, row.seq) as { n: number };
     return ahead.n + 1;
-  }
-
-  counts(): { queued: number; running: number; paused: number } {
-    const rows = this.db
-      .prepare(`SELECT status, COUNT(*) AS n FROM experiments WHERE status IN ${ACTIVE} GROUP BY status`)
-      .all() as { status: string; n: number }[];
-    const get = (s: string) => rows.find((r) => r.status === s)?.n ?? 0;
-    return { queued: get('queued'), running: get('running'), paused: get('paused') };
   }
 
   submit(input: SubmitInput): ExperimentRow {
