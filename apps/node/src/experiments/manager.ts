@@ -72,6 +72,15 @@ interface ActiveRun {
   settle: () => void;
 }
 
+/** A run the node has taken on: nothing started, nothing timed, its end not yet recorded. */
+function newActiveRun(id: string, record: StoredRun, parts: Pick<ActiveRun, 'handle' | 'gateway'> = {}): ActiveRun {
+  let settle = () => {};
+  const done = new Promise<void>((resolve) => {
+    settle = resolve;
+  });
+  return { id, record, ...parts, timers: [], detached: false, finishing: false, done, settle };
+}
+
 /** How long the output may take to drain after the process ended. */
 const OUTPUT_DRAIN_MS = 10_000;
 
@@ -197,43 +206,31 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord] }> {
       );
     }
     const id = request.experiment_id ?? randomUUID();
-    let settle = () => {};
-    const done = new Promise<void>((resolve) => {
-      settle = resolve;
-    });
     // Claimed before the first await, so two starts at once can never both run.
     const created = this.now().toISOString();
-    const active: ActiveRun = {
-      id,
-      timers: [],
-      detached: false,
-      finishing: false,
-      done,
-      settle,
-      record: {
-        experiment_id: id,
-        status: 'starting',
-        start_time: null,
-        end_time: null,
-        exit_code: null,
-        error_message: null,
-        oom_killed: false,
-        max_duration_s: maxDuration,
-        runner: this.opts.runner.kind,
-        image: null,
-        image_digest: null,
-        script_sha256: scriptSha,
-        created_time: created,
-        runner_ref: null,
-        context: {
-          node_version: this.opts.nodeVersion,
-          hardware_mode: this.opts.hardwareMode,
-          hardware_config: null,
-          capabilities: null,
-        },
-        limits: this.opts.limits,
+    const active = newActiveRun(id, {
+      experiment_id: id,
+      status: 'starting',
+      start_time: null,
+      end_time: null,
+      exit_code: null,
+      error_message: null,
+      oom_killed: false,
+      max_duration_s: maxDuration,
+      runner: this.opts.runner.kind,
+      image: null,
+      image_digest: null,
+      script_sha256: scriptSha,
+      created_time: created,
+      runner_ref: null,
+      context: {
+        node_version: this.opts.nodeVersion,
+        hardware_mode: this.opts.hardwareMode,
+        hardware_config: null,
+        capabilities: null,
       },
-    };
+      limits: this.opts.limits,
+    });
     this.active = active;
     let wroteFiles = false;
     let opening: Promise<void> | undefined;
@@ -276,7 +273,7 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord] }> {
       await active.gateway?.close().catch(() => undefined);
       if (wroteFiles) await this.opts.store.remove(id).catch(() => undefined);
       this.active = null;
-      settle();
+      active.settle();
       if (err instanceof ApiError) throw err;
       this.opts.log.error({ err, experiment_id: id }, 'experiment could not start');
       throw new ApiError('RUNNER_UNAVAILABLE', `Experiment ${id} could not start: ${(err as Error).message}`);
@@ -499,21 +496,7 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord] }> {
           gateway = await this.openGateway(id);
           const handle = await this.opts.runner.reattach(run.runner_ref, this.spec(id, gateway.endpoint));
           if (handle) {
-            let settle = () => {};
-            const done = new Promise<void>((resolve) => {
-              settle = resolve;
-            });
-            const active: ActiveRun = {
-              id,
-              record: run,
-              handle,
-              gateway,
-              timers: [],
-              detached: false,
-              finishing: false,
-              done,
-              settle,
-            };
+            const active = newActiveRun(id, run, { handle, gateway });
             this.active = active;
             const started = Date.parse(run.start_time ?? run.created_time);
             this.watch(active, handle, started + run.max_duration_s * 1000 - this.now().getTime());
