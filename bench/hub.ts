@@ -1,25 +1,21 @@
 // Hub benchmark: submit → running on an idle node, a node's run end → the next experiment running (an in-process
 // hub and a fake node, so only the hub's own cost is measured), and GET /api/queue/status throughput with 1,000
 // queued (also the `queue-status` section of `npm run bench`). Loopback only; bounded counts. Run: npx tsx bench/hub.ts
-import { mkdtempSync, rmSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { buildApp } from '../apps/hub/src/app.js';
-import { loadConfig } from '../apps/hub/src/config.js';
 import type { Hub } from '../apps/hub/src/hub.js';
 import { FakeNode } from '../apps/hub/test/support/fake-node.js';
+import { startInProcessHub } from './lib/hub-in-process.js';
 import { PROFILES } from './lib/profile.js';
 import { benchQueueStatus } from './lib/queue-status.js';
 import { Report } from './lib/report.js';
+import { percentile } from './lib/stats.js';
 
 const ROUNDS = 40;
 const SCRIPT = 'import time\nprint("benchmark")\n';
 
 function stats(ms: number[]): string {
   const s = [...ms].sort((a, b) => a - b);
-  const at = (q: number) => (s[Math.min(s.length - 1, Math.floor(q * s.length))] as number).toFixed(1);
-  return `median ${at(0.5)} ms, p90 ${at(0.9)} ms, max ${at(1)} ms (n=${s.length})`;
+  const at = (p: number) => percentile(s, p).toFixed(1);
+  return `median ${at(50)} ms, p90 ${at(90)} ms, max ${at(100)} ms (n=${s.length})`;
 }
 
 /** Resolves when the experiment is running and its node has accepted it. */
@@ -51,23 +47,6 @@ function ended(hub: Hub, id: string): Promise<void> {
   });
 }
 
-async function makeHub(nodeUrl: string, noDispatch: boolean) {
-  const dir = mkdtempSync(join(tmpdir(), 'hub-bench-'));
-  const config = loadConfig({ DATA_DIR: dir, BIOREACTOR_NODE_API_URL: nodeUrl, LOG_LEVEL: 'silent' });
-  const app = await buildApp(config, { logger: false, noDispatch });
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
-  return {
-    app,
-    hub: app.hub,
-    url,
-    close: async () => {
-      await app.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
-
 async function submit(url: string, user: string): Promise<string> {
   const r = await fetch(`${url}/api/experiments/start`, {
     method: 'POST',
@@ -81,7 +60,7 @@ async function submit(url: string, user: string): Promise<string> {
 async function dispatchLatencies(): Promise<void> {
   const node = new FakeNode();
   await node.start();
-  const h = await makeHub(node.url, false);
+  const h = await startInProcessHub(node.url, { noDispatch: false });
   await new Promise<void>((resolve) => {
     const check = () => h.hub.registry.onlineNames().length > 0 && resolve();
     h.hub.registry.on('node', check);

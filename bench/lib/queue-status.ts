@@ -1,11 +1,6 @@
 // GET /api/queue/status with 1,000 experiments waiting: what every queue page and dashboard polls. An in-process hub
 // with dispatch off, so the line stays full; loopback HTTP, a bounded number of requests.
-import { mkdtempSync, rmSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { buildApp } from '../../apps/hub/src/app.js';
-import { loadConfig } from '../../apps/hub/src/config.js';
+import { startInProcessHub } from './hub-in-process.js';
 import type { Profile } from './profile.js';
 import type { Report } from './report.js';
 import { summarize } from './stats.js';
@@ -14,14 +9,11 @@ const QUEUED = 1000;
 const CONCURRENCY = 8;
 
 export async function benchQueueStatus(report: Report, profile: Profile): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'hub-bench-'));
-  const config = loadConfig({ DATA_DIR: dir, BIOREACTOR_NODE_API_URL: 'http://127.0.0.1:9', LOG_LEVEL: 'silent' });
-  const app = await buildApp(config, { logger: false, noDispatch: true });
+  const h = await startInProcessHub('http://127.0.0.1:9', { noDispatch: true });
   try {
-    await app.listen({ port: 0, host: '127.0.0.1' });
-    const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/api/queue/status`;
+    const url = `${h.url}/api/queue/status`;
     for (let i = 0; i < QUEUED; i++) {
-      app.hub.queue.submit({ userId: `user-${i}`, script: 'print(1)\n', maxDurationS: 600 + (i % 7) * 60 });
+      h.hub.queue.submit({ userId: `user-${i}`, script: 'print(1)\n', maxDurationS: 600 + (i % 7) * 60 });
     }
     await (await fetch(url)).text();
     const latencies: number[] = [];
@@ -46,7 +38,6 @@ export async function benchQueueStatus(report: Report, profile: Profile): Promis
     report.add(section, 'latency: p50', l.p50, 'ms');
     report.add(section, 'latency: p99', l.p99, 'ms');
   } finally {
-    await app.close();
-    rmSync(dir, { recursive: true, force: true });
+    await h.close();
   }
 }
