@@ -138,7 +138,7 @@ export class WebhookNotifier extends EventEmitter<{ attempt: [{ experimentId: st
     clearTimeout(this.timer);
   }
 
-  /** Notifications not yet delivered nor given up (for tests and the health view). */
+  /** Notifications not yet delivered nor given up. */
   pending(): number {
     return (
       this.db

@@ -66,6 +66,11 @@ export class ExperimentSeriesCache {
     this.bytesPerRead = opts.bytesPerRead ?? 64 * 1024 * 1024;
   }
 
+  /** The state of a file read from its start. */
+  private fresh(experimentId: string): Omit<FollowedFile, 'reading'> {
+    return { follower: new CsvFollower(experimentId), series: new DecimatedSeries(this.kept), offset: 0 };
+  }
+
   private entry(experimentId: string, file: string): FollowedFile {
     const key = `${experimentId}\u0000${file}`;
     let entry = this.files.get(key);
@@ -73,12 +78,7 @@ export class ExperimentSeriesCache {
       // Most recently used last, so the first key is the one to drop.
       this.files.delete(key);
     } else {
-      entry = {
-        follower: new CsvFollower(experimentId),
-        series: new DecimatedSeries(this.kept),
-        offset: 0,
-        reading: Promise.resolve(),
-      };
+      entry = { ...this.fresh(experimentId), reading: Promise.resolve() };
       if (this.files.size >= this.maxFiles) this.files.delete(this.files.keys().next().value as string);
     }
     this.files.set(key, entry);
@@ -93,37 +93,29 @@ export class ExperimentSeriesCache {
     readCsv: ReadCsv,
   ): Promise<{ total_rows: number; rows: LiveSample[] }> {
     const entry = this.entry(experimentId, file);
-    const done = entry.reading.then(() => this.catchUp(experimentId, file, entry, readCsv));
+    const done = entry.reading.then(() => this.catchUp(experimentId, entry, readCsv));
     entry.reading = done.catch(() => undefined);
-    const current = await done;
-    return { total_rows: current.follower.rows, rows: current.series.view(points) };
+    await done;
+    return { total_rows: entry.follower.rows, rows: entry.series.view(points) };
   }
 
-  private async catchUp(
-    experimentId: string,
-    file: string,
-    entry: FollowedFile,
-    readCsv: ReadCsv,
-  ): Promise<FollowedFile> {
-    let current = entry;
-    const budgetEnd = current.offset + this.bytesPerRead;
-    while (current.offset < budgetEnd) {
+  private async catchUp(experimentId: string, entry: FollowedFile, readCsv: ReadCsv): Promise<void> {
+    const budgetEnd = entry.offset + this.bytesPerRead;
+    while (entry.offset < budgetEnd) {
       let chunk: CsvChunk;
       try {
-        chunk = await readCsv(current.offset);
+        chunk = await readCsv(entry.offset);
       } catch (err) {
         // The file shrank (rewritten from the start): chart it afresh.
-        if (err instanceof ApiError && err.code === 'VALIDATION_FAILED' && current.offset > 0) {
-          this.files.delete(`${experimentId}\u0000${file}`);
-          current = this.entry(experimentId, file);
+        if (err instanceof ApiError && err.code === 'VALIDATION_FAILED' && entry.offset > 0) {
+          Object.assign(entry, this.fresh(experimentId));
           continue;
         }
         throw err;
       }
-      if (chunk.bytes.length === 0 || chunk.nextOffset <= current.offset) break;
-      for (const sample of current.follower.push(chunk.bytes)) current.series.push(sample);
-      current.offset = chunk.nextOffset;
+      if (chunk.bytes.length === 0 || chunk.nextOffset <= entry.offset) break;
+      for (const sample of entry.follower.push(chunk.bytes)) entry.series.push(sample);
+      entry.offset = chunk.nextOffset;
     }
-    return current;
   }
 }
