@@ -803,15 +803,13 @@ export class HardwareController {
         if (!p) return null;
         const now = this.clock.now();
         this.accountPumps(now);
-        const pumps = [...p.units.values()].map((u) => {
-          return {
-            pump_name: u.name,
-            velocity: u.velocity,
-            direction: u.direction,
-            active: u.velocity !== 0,
-            total_volume_ml: round(u.totalMl, 4) ?? 0,
-          };
-        });
+        const pumps = [...p.units.values()].map((u) => ({
+          pump_name: u.name,
+          velocity: u.velocity,
+          direction: u.direction,
+          active: u.velocity !== 0,
+          total_volume_ml: round(u.totalMl, 4) ?? 0,
+        }));
         return {
           ...ok,
           timestamp: at(p.time),
