@@ -146,32 +146,27 @@ export class HubClient {
   }
 
   /** The log's last `tail` lines, then every new chunk, as the node's Server-Sent Events; ends with the run. */
-  async followLogs(
-    caller: HubCaller,
-    id: string,
-    tail: number,
-    signal: AbortSignal,
-  ): Promise<ReadableStream<Uint8Array>> {
-    const path = `/api/experiments/${encodeURIComponent(id)}/logs?follow=true&tail=${tail}`;
-    const res = await this.http.fetch('GET', path, {
-      headers: { ...this.who(caller), accept: 'text/event-stream' },
-      signal,
-      // A run may last days; the stream ends with it or when the browser leaves.
-      timeoutMs: 2 ** 31 - 1,
-    });
-    if (!res.ok || !res.body) throw await errorOf(res, `the hub answered ${res.status} to GET ${path}`);
-    return res.body;
+  followLogs(caller: HubCaller, id: string, tail: number, signal: AbortSignal): Promise<ReadableStream<Uint8Array>> {
+    return this.eventStream(`/api/experiments/${encodeURIComponent(id)}/logs?follow=true&tail=${tail}`, caller, signal);
   }
 
   /** The hub's event stream (one long-lived request); aborting the signal ends it. */
-  async events(signal: AbortSignal): Promise<ReadableStream<Uint8Array>> {
-    const res = await this.http.fetch('GET', '/api/events', {
-      headers: { ...this.who(undefined), accept: 'text/event-stream' },
+  events(signal: AbortSignal): Promise<ReadableStream<Uint8Array>> {
+    return this.eventStream('/api/events', undefined, signal);
+  }
+
+  private async eventStream(
+    path: string,
+    caller: HubCaller | undefined,
+    signal: AbortSignal,
+  ): Promise<ReadableStream<Uint8Array>> {
+    const res = await this.http.fetch('GET', path, {
+      headers: { ...this.who(caller), accept: 'text/event-stream' },
       signal,
-      // The stream stays open for as long as the web server runs; only connecting is bounded.
+      // A stream lasts as long as what it follows (a run, the web server); aborting the signal ends it.
       timeoutMs: 2 ** 31 - 1,
     });
-    if (!res.ok || !res.body) throw await errorOf(res, `the hub answered ${res.status} to GET /api/events`);
+    if (!res.ok || !res.body) throw await errorOf(res, `the hub answered ${res.status} to GET ${path}`);
     return res.body;
   }
 }
