@@ -64,6 +64,11 @@ export const NodeEnv = Type.Object({
     pattern: SIZE_PATTERN,
     description: 'Largest output folder, e.g. 1g',
   }),
+  BIOREACTOR_EXPERIMENT_OUTPUT_FILES: Type.Integer({
+    default: 10_000,
+    minimum: 1,
+    description: 'Most files and folders in the output folder',
+  }),
   BIOREACTOR_EXPERIMENT_LOG_LIMIT: Type.String({
     default: '10m',
     pattern: SIZE_PATTERN,

@@ -1,15 +1,23 @@
 // The results download: a zip streamed as it is built (never buffered whole) with output/**, user_script.py and
-// manifest.json, the run's provenance: what ran (script hash, image digest, node version), on what hardware
+// manifest.json (with what was left out of output/ and why), the run's provenance: what ran (script hash, image digest, node version), on what hardware
 // (configuration and capabilities at start), when and how it ended, the CSV's columns with units, the actuator
 // commands of the run and a SHA-256 of every file in the zip.
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { join } from 'node:path';
-import { PassThrough, type Readable } from 'node:stream';
+import { constants as fsConstants } from 'node:fs';
+import { type FileHandle, open } from 'node:fs/promises';
+import { PassThrough, Readable } from 'node:stream';
 import yazl from 'yazl';
 import type { ExperimentHardware } from './hardware-gateway.js';
 import { publicRecord } from './manager.js';
-import { DATA_FILE, type ExperimentStore, SCRIPT_FILE, type StoredRun } from './store.js';
+import {
+  DATA_FILE,
+  DEFAULT_OUTPUT_FILES,
+  type ExperimentStore,
+  LOG_FILE,
+  SCRIPT_FILE,
+  type StoredRun,
+} from './store.js';
+import { type LeftOut, type UnsafeEntry, UntrustedDir, walk } from './untrusted-tree.js';
 
 /** Units of the columns bioreactor_client writes (deployment guide, "V3 CSV Output Format"). */
 export const CSV_COLUMN_UNITS: Record<string, string | null> = {
@@ -84,29 +92,48 @@ async function commandsOf(hardware: ExperimentHardware | undefined, run: StoredR
   }
 }
 
-/** Hashes a stream's bytes as they pass on to the zip. */
-function hashing(stream: Readable, onDone: (sha: string, bytes: number) => void): Readable {
+/** One file in the zip, as the manifest lists it. */
+interface ZippedFile {
+  path: string;
+  bytes: number;
+  sha256: string;
+}
+
+/**
+ * Adds one opened file to the zip and resolves once the zip has read it (so only one file is open at a time), with
+ * its bytes and SHA-256. At most `size` bytes are read: what the file held when it was opened, even if the running
+ * script keeps writing.
+ */
+function addOpened(
+  zip: yazl.ZipFile,
+  zipPath: string,
+  handle: FileHandle,
+  size: number,
+  aborted: Promise<void>,
+): Promise<Omit<ZippedFile, 'path'> | null> {
   const hash = createHash('sha256');
   let bytes = 0;
-  let done = false;
-  const end = () => {
-    if (done) return;
-    done = true;
-    onDone(hash.digest('hex'), bytes);
-  };
+  const source = size > 0 ? handle.createReadStream({ start: 0, end: size - 1, autoClose: true }) : Readable.from([]);
   const through = new PassThrough();
-  stream.on('data', (chunk: Buffer) => {
+  source.on('data', (chunk: Buffer) => {
     hash.update(chunk);
     bytes += chunk.length;
   });
-  stream.on('end', end);
-  // A file the running script deleted between listing and reading ends as what was read, not as a broken zip.
-  stream.on('error', () => {
-    end();
-    through.end();
+  const read = new Promise<Omit<ZippedFile, 'path'>>((resolve) => {
+    const done = () => resolve({ bytes, sha256: hash.digest('hex') });
+    source.once('end', done);
+    // A read error (the disk, not the script: the file is already open) ends the entry with what was read.
+    source.once('error', () => {
+      through.end();
+      done();
+    });
   });
-  stream.pipe(through);
-  return through;
+  source.pipe(through);
+  zip.addReadStream(through, zipPath);
+  return Promise.race([read, aborted.then(() => null)]).finally(() => {
+    if (size === 0) void handle.close();
+    else source.destroy();
+  });
 }
 
 export interface ZipDownload {
@@ -114,6 +141,11 @@ export interface ZipDownload {
   stream: Readable;
 }
 
+/**
+ * Streams the run's zip. The node's own files (the script, the captured log) are read from the node's part of the
+ * run's folder; output/ is walked as untrusted (untrusted-tree.ts): each file is opened without following links,
+ * checked, and zipped from that open handle. What is left out is listed in the manifest's `left_out` with the reason.
+ */
 export async function buildDownload(
   store: ExperimentStore,
   run: StoredRun,
@@ -121,15 +153,14 @@ export async function buildDownload(
 ): Promise<ZipDownload> {
   const id = run.experiment_id;
   const zip = new yazl.ZipFile();
-  const files: { path: string; bytes: number; sha256: string }[] = [];
-  const entries = [
-    { zipPath: SCRIPT_FILE, open: () => createReadStream(store.scriptPath(id)) },
-    ...(await store.outputFiles(id)).map((f) => ({
-      zipPath: `output/${f.path}`,
-      open: () => createReadStream(join(store.outputDir(id), f.path)),
-    })),
-  ];
-  let pending = entries.length;
+  const output = zip.outputStream as unknown as Readable;
+  let abort = () => {};
+  const aborted = new Promise<void>((resolve) => {
+    abort = resolve;
+  });
+  // A client that leaves mid-download ends the walk, and with it every open handle.
+  output.once('close', abort);
+  output.once('error', abort);
   const manifestBase = {
     ...publicRecord(run),
     node_version: run.context.node_version,
@@ -142,24 +173,69 @@ export async function buildDownload(
     actuator_commands: await commandsOf(hardware, run),
     generated_time: new Date().toISOString(),
   };
-  const finish = () => {
-    const manifest = { ...manifestBase, files: files.sort((a, b) => a.path.localeCompare(b.path)) };
-    zip.addBuffer(Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`), 'manifest.json');
-    zip.end();
+  const files: ZippedFile[] = [];
+  const leftOut: LeftOut[] = [];
+  const reserved = await store.reservedNames(id);
+  const ownLog = reserved.has(LOG_FILE);
+
+  const addOwn = async (zipPath: string, path: string): Promise<boolean> => {
+    let handle: FileHandle;
+    try {
+      handle = await open(path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+    } catch {
+      return true;
+    }
+    const { size } = await handle.stat();
+    const added = await addOpened(zip, zipPath, handle, size, aborted);
+    if (added) files.push({ path: zipPath, ...added });
+    return added !== null;
   };
-  for (const entry of entries) {
-    // Opened only when the zip reaches it, so a run with thousands of files never holds them all open.
-    zip.addReadStreamLazy(entry.zipPath, (cb) => {
-      cb(
-        null,
-        hashing(entry.open(), (sha, bytes) => {
-          files.push({ path: entry.zipPath, bytes, sha256: sha });
-          pending -= 1;
-          if (pending === 0) finish();
-        }),
-      );
+
+  const fill = async (): Promise<void> => {
+    if (!(await addOwn(SCRIPT_FILE, store.scriptPath(id)))) return;
+    if (ownLog && !(await addOwn(`output/${LOG_FILE}`, store.logPath(id)))) return;
+    let root: UntrustedDir;
+    try {
+      root = await UntrustedDir.open(store.outputDir(id));
+    } catch {
+      return;
+    }
+    try {
+      const maxEntries = run.limits.output_files ?? DEFAULT_OUTPUT_FILES;
+      for await (const entry of walk(root, { maxEntries, reserved })) {
+        if (entry.kind === 'left_out') {
+          leftOut.push({ path: `output/${entry.path}`, reason: entry.reason });
+          continue;
+        }
+        let opened: { handle: FileHandle; size: number };
+        try {
+          opened = await entry.dir.openFile(entry.name);
+        } catch (err) {
+          leftOut.push({ path: `output/${entry.path}`, reason: (err as UnsafeEntry).reason ?? String(err) });
+          continue;
+        }
+        const zipPath = `output/${entry.path}`;
+        const added = await addOpened(zip, zipPath, opened.handle, opened.size, aborted);
+        if (!added) return;
+        files.push({ path: zipPath, ...added });
+      }
+    } finally {
+      await root.close();
+    }
+  };
+
+  void fill()
+    .catch((err: unknown) => {
+      leftOut.push({ path: 'output/', reason: `the folder could not be read to the end (${(err as Error).message})` });
+    })
+    .finally(() => {
+      const manifest = {
+        ...manifestBase,
+        files: files.sort((a, b) => a.path.localeCompare(b.path)),
+        left_out: leftOut,
+      };
+      zip.addBuffer(Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`), 'manifest.json');
+      zip.end();
     });
-  }
-  if (entries.length === 0) finish();
-  return { filename: `experiment_${id}_results.zip`, stream: zip.outputStream as unknown as Readable };
+  return { filename: `experiment_${id}_results.zip`, stream: output };
 }

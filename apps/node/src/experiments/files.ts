@@ -1,4 +1,5 @@
 // Small file helpers of the experiment lifecycle: the capped live log, reading a tail, reading from an offset.
+import { constants as fs } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 
 /** Appends a run's combined output to output/container_logs.txt as it arrives, up to a cap. */
@@ -12,9 +13,13 @@ export class CappedLog {
     private readonly capBytes: number,
   ) {}
 
-  /** Opens the log afresh: a re-attached run replays its whole output from the engine, so nothing is doubled. */
+  /**
+   * Opens the log afresh: a re-attached run replays its whole output from the engine, so nothing is doubled. The
+   * path is in the node's own part of the run's folder; O_NOFOLLOW still refuses a link there.
+   */
   static async open(path: string, capBytes: number): Promise<CappedLog> {
-    return new CappedLog(await open(path, 'w', 0o644), capBytes);
+    const flags = fs.O_WRONLY | fs.O_CREAT | fs.O_TRUNC | fs.O_NOFOLLOW;
+    return new CappedLog(await open(path, flags, 0o644), capBytes);
   }
 
   write(chunk: Buffer): Promise<void> {
@@ -36,38 +41,37 @@ export class CappedLog {
     return this.queue;
   }
 
-  async close(): Promise<void> {
+  private closing: Promise<void> | undefined;
+
+  /** Flushes and closes; safe to call more than once. */
+  close(): Promise<void> {
+    this.closing ??= this.closeOnce();
+    return this.closing;
+  }
+
+  private async closeOnce(): Promise<void> {
     await this.queue.catch(() => undefined);
     await this.handle.sync().catch(() => undefined);
     await this.handle.close();
   }
 }
 
-/** The last `maxBytes` of a file as text ('' when it does not exist). */
-export async function readTail(path: string, maxBytes: number): Promise<string> {
-  let handle: FileHandle;
-  try {
-    handle = await open(path, 'r');
-  } catch {
-    return '';
-  }
-  try {
-    const { size } = await handle.stat();
-    const length = Math.min(size, maxBytes);
-    const buffer = Buffer.alloc(length);
-    await handle.read(buffer, 0, length, size - length);
-    return buffer.toString('utf8');
-  } finally {
-    await handle.close();
-  }
+/** The last `maxBytes` of an open file as text ('' for none). */
+export async function readTail(handle: FileHandle | null, maxBytes: number): Promise<string> {
+  if (!handle) return '';
+  const { size } = await handle.stat();
+  const length = Math.min(size, maxBytes);
+  const buffer = Buffer.alloc(length);
+  const { bytesRead } = await handle.read(buffer, 0, length, size - length);
+  return buffer.subarray(0, bytesRead).toString('utf8');
 }
 
-/** The last `lines` lines of a file. */
-export async function readLastLines(path: string, lines: number): Promise<string> {
+/** The last `lines` lines of an open file ('' for none). */
+export async function readLastLines(handle: FileHandle | null, lines: number): Promise<string> {
   // Reads backwards in growing windows so a huge log costs only what is shown.
   let window = 64 * 1024;
   for (;;) {
-    const text = await readTail(path, window);
+    const text = await readTail(handle, window);
     const parts = text.split('\n');
     const complete = text.length < window;
     // A trailing newline leaves an empty last part that is not a line.

@@ -53,6 +53,7 @@ export async function createExperiments(config: NodeConfig, deps: ExperimentsDep
       cpus: config.BIOREACTOR_EXPERIMENT_CPUS,
       pids: config.BIOREACTOR_EXPERIMENT_PIDS,
       output_bytes: parseSize(config.BIOREACTOR_EXPERIMENT_OUTPUT_LIMIT),
+      output_files: config.BIOREACTOR_EXPERIMENT_OUTPUT_FILES,
       log_bytes: parseSize(config.BIOREACTOR_EXPERIMENT_LOG_LIMIT),
     },
     maxDurationS: config.BIOREACTOR_EXPERIMENT_MAX_DURATION_S,

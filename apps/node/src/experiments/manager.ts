@@ -28,7 +28,7 @@ import {
   type OpenHardwareGateway,
   SOCKET_NAME,
 } from './hardware-gateway.js';
-import type { ExperimentStore, RunLimits, StoredRun } from './store.js';
+import { DEFAULT_OUTPUT_FILES, type ExperimentStore, type RunLimits, type StoredRun } from './store.js';
 
 export interface ManagerLogger {
   info(obj: object | string, msg?: string): void;
@@ -62,7 +62,7 @@ interface ActiveRun {
   handle?: RunHandle;
   gateway?: HardwareGateway;
   /** Why the node ended the run, when it did; never overwritten once set. */
-  endReason?: 'stopped' | 'timed_out' | 'output_limit';
+  endReason?: 'stopped' | 'timed_out' | 'output_limit' | 'output_files';
   timers: NodeJS.Timeout[];
   detached: boolean;
   /** Set when finish() begins, so a forced end and the normal one never both record it. */
@@ -80,6 +80,9 @@ function newActiveRun(id: string, record: StoredRun, parts: Pick<ActiveRun, 'han
   });
   return { id, record, ...parts, timers: [], detached: false, finishing: false, done, settle };
 }
+
+/** The output check takes at most one part in this many of the node's time (see checkOutput). */
+const OUTPUT_CHECK_SHARE = 20;
 
 /** How long the output may take to drain after the process ended. */
 const OUTPUT_DRAIN_MS = 10_000;
@@ -305,16 +308,27 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord] }> {
         Math.max(0, remainingMs),
       ),
     );
+    const caps = {
+      bytes: this.opts.limits.output_bytes,
+      entries: this.opts.limits.output_files ?? DEFAULT_OUTPUT_FILES,
+    };
     const checkOutput = async () => {
       if (active.detached || !this.isActive(active)) return;
-      const bytes = await store.outputBytes(active.id).catch(() => 0);
-      if (bytes > this.opts.limits.output_bytes && !active.endReason) {
-        active.endReason = 'output_limit';
-        this.opts.log.warn({ experiment_id: active.id, bytes }, 'experiment output is over its limit; stopping it');
+      const began = performance.now();
+      const usage = await store.outputUsage(active.id, caps).catch(() => ({ bytes: 0, entries: 0 }));
+      const overBytes = usage.bytes > caps.bytes;
+      const overEntries = usage.entries > caps.entries;
+      if ((overBytes || overEntries) && !active.endReason) {
+        active.endReason = overBytes ? 'output_limit' : 'output_files';
+        this.opts.log.warn({ experiment_id: active.id, ...usage }, 'experiment output is over its limit; stopping it');
         this.terminate(active, handle, 0);
         return;
       }
-      active.timers.push(setTimeout(() => void checkOutput(), this.opts.outputCheckMs ?? 1000));
+      // A walk that takes long (many files) is repeated less often: the check costs at most 1/OUTPUT_CHECK_SHARE of
+      // the node's time whatever the script writes, and every walk stops as soon as a cap is passed.
+      const took = performance.now() - began;
+      const every = Math.max(this.opts.outputCheckMs ?? 1000, took * OUTPUT_CHECK_SHARE);
+      active.timers.push(setTimeout(() => void checkOutput(), every));
     };
     void checkOutput();
 
@@ -331,6 +345,8 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord] }> {
           } catch (err) {
             if (!active.detached) this.opts.log.warn({ err, experiment_id: active.id }, 'log stream broke');
           }
+          // A detached run's wait() may not resolve while this node runs: the log is closed here instead.
+          if (active.detached) await log.close();
         })();
         exit = await handle.wait();
         if (active.detached) return;
@@ -409,6 +425,9 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord] }> {
     } else if (active.endReason === 'output_limit') {
       status = 'failed';
       error = `Stopped: the output folder grew past its limit of ${record.limits.output_bytes} bytes`;
+    } else if (active.endReason === 'output_files') {
+      status = 'failed';
+      error = `Stopped: the output folder grew past its limit of ${record.limits.output_files ?? DEFAULT_OUTPUT_FILES} files and folders (BIOREACTOR_EXPERIMENT_OUTPUT_FILES)`;
     } else if (exit.oomKilled) {
       status = 'failed';
       error = `Out of memory: the script used more than its ${formatMiB(record.limits.memory_bytes)} limit and was killed`;
@@ -418,7 +437,8 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord] }> {
       error = exit.error ?? 'The run ended without an exit code';
     } else {
       status = 'failed';
-      const tail = (await readTail(this.opts.store.logPath(active.id), 4096)).trimEnd();
+      const log = await this.opts.store.openLog(active.id).catch(() => null);
+      const tail = (await readTail(log, 4096).finally(() => log?.close())).trimEnd();
       const shown = tail.length > ERROR_TAIL_CHARS ? `…${tail.slice(-ERROR_TAIL_CHARS)}` : tail;
       error = `Exit code ${code}${shown ? `: ${shown}` : ''}`;
     }

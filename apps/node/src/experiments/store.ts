@@ -1,10 +1,21 @@
-// Experiments on disk: $DATA_DIR/experiments/{id}/{user_script.py,status.json,output/}. status.json is the only
-// record of a run, written atomically (temp file, fsync, rename) so that it survives kill -9 and power loss.
+// Experiments on disk: $DATA_DIR/experiments/{id}/{user_script.py,status.json,container_logs.txt,output/}. The run's
+// folder is the node's; only output/ is the script's (mounted into its container), and everything read from there goes
+// through untrusted-tree.ts. status.json is the only record of a run, written atomically (temp file, fsync, rename)
+// so that it survives kill -9 and power loss.
 import { createHash } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
-import { lstat, mkdir, open, readdir, readFile, realpath, rename, rm, stat } from 'node:fs/promises';
-import { join, relative, resolve, sep } from 'node:path';
+import { type FileHandle, link, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { ApiError, EXPERIMENT_ID_PATTERN, type RunRecord } from '@bioreactor/api';
+import {
+  type LeftOut,
+  measure,
+  openTreeFile,
+  type TreeUsage,
+  UnsafeEntry,
+  UntrustedDir,
+  walk,
+} from './untrusted-tree.js';
 
 export const SCRIPT_FILE = 'user_script.py';
 export const STATUS_FILE = 'status.json';
@@ -37,8 +48,16 @@ export interface RunLimits {
   cpus: number;
   pids: number;
   output_bytes: number;
+  /** Files and folders output/ may hold (absent in runs recorded before this limit existed). */
+  output_files?: number;
   log_bytes: number;
 }
+
+/** Default of BIOREACTOR_EXPERIMENT_OUTPUT_FILES, and the limit of runs recorded before it existed. */
+export const DEFAULT_OUTPUT_FILES = 10_000;
+
+/** Why the script's own output/container_logs.txt is not in the download (the node's captured log is). */
+export const RESERVED_LOG_REASON = "the node's captured log has this name";
 
 export function assertExperimentId(id: string): void {
   if (!ID.test(id)) {
@@ -89,8 +108,9 @@ export class ExperimentStore {
   outputDir(id: string): string {
     return join(this.dir(id), OUTPUT_DIR);
   }
+  /** The captured stdout and stderr: the node's file, outside the script's reach (output/ has a hard link to it). */
   logPath(id: string): string {
-    return join(this.outputDir(id), LOG_FILE);
+    return join(this.dir(id), LOG_FILE);
   }
 
   async init(): Promise<void> {
@@ -106,11 +126,50 @@ export class ExperimentStore {
     }
   }
 
-  /** Creates the folder, the script (read-only for everyone but the node) and output/. */
+  /**
+   * Creates the folder, the script (read-only for everyone but the node), the captured log and output/, with a hard
+   * link output/container_logs.txt to the log where the deployment guide's troubleshooting reads it. The node itself
+   * only ever writes and reads the log by its own path: the script may delete or replace the link in output/.
+   */
   async create(id: string, script: string): Promise<void> {
     const dir = this.dir(id);
     await mkdir(join(dir, OUTPUT_DIR), { recursive: true });
     await writeFileDurably(join(dir, SCRIPT_FILE), script, 0o644);
+    const log = await open(
+      this.logPath(id),
+      fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW,
+      0o644,
+    );
+    await log.close();
+    await link(this.logPath(id), join(dir, OUTPUT_DIR, LOG_FILE));
+  }
+
+  /**
+   * Opens the captured log for reading, or null when there is none yet. A run recorded before the log moved out of
+   * output/ has it only there, where it is read as the script's file (no link followed).
+   */
+  async openLog(id: string): Promise<FileHandle | null> {
+    try {
+      return await open(this.logPath(id), fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    try {
+      return (await openTreeFile(this.outputDir(id), LOG_FILE)).handle;
+    } catch {
+      return null;
+    }
+  }
+
+  /**
+   * Top-level names of output/ that the node serves itself (untrusted-tree.ts `reserved`): container_logs.txt, when
+   * the run has the node's own log (runs recorded earlier kept it in output/ only). Empty otherwise.
+   */
+  async reservedNames(id: string): Promise<Map<string, { reason: string; ino: number }>> {
+    return stat(this.logPath(id)).then(
+      (info) => new Map([[LOG_FILE, { reason: RESERVED_LOG_REASON, ino: info.ino }]]),
+      () => new Map(),
+    );
   }
 
   async save(run: StoredRun): Promise<void> {
@@ -152,43 +211,42 @@ export class ExperimentStore {
   }
 
   /**
-   * Regular files under output/, relative paths, sorted. Symbolic links, FIFOs and devices are skipped: the script
-   * owns this folder and could otherwise point the node at any file of the host.
+   * Regular files under output/ (relative paths in bytewise order, at most the run's file limit) and what was left
+   * out with the reason: links, FIFOs, devices, names no zip or desktop can hold (untrusted-tree.ts).
    */
-  async outputFiles(id: string): Promise<{ path: string; bytes: number }[]> {
-    const base = this.outputDir(id);
-    const files: { path: string; bytes: number }[] = [];
-    const walk = async (dir: string, depth: number): Promise<void> => {
-      if (depth > 32) return;
-      let entries: import('node:fs').Dirent[];
-      try {
-        entries = await readdir(dir, { withFileTypes: true });
-      } catch {
-        return;
+  async outputFiles(id: string, maxEntries = DEFAULT_OUTPUT_FILES): Promise<{ files: string[]; left_out: LeftOut[] }> {
+    const files: string[] = [];
+    const leftOut: LeftOut[] = [];
+    let root: UntrustedDir;
+    try {
+      root = await UntrustedDir.open(this.outputDir(id));
+    } catch {
+      return { files, left_out: leftOut };
+    }
+    const reserved = await this.reservedNames(id);
+    // The node's log is in the download under output/, whatever the script did to its link there.
+    if (reserved.has(LOG_FILE)) files.push(LOG_FILE);
+    try {
+      for await (const entry of walk(root, { maxEntries, reserved })) {
+        if (entry.kind === 'file') files.push(entry.path);
+        else leftOut.push({ path: entry.path, reason: entry.reason });
       }
-      for (const entry of entries) {
-        const full = join(dir, entry.name);
-        if (entry.isDirectory()) await walk(full, depth + 1);
-        else if (entry.isFile()) {
-          const info = await lstat(full).catch(() => null);
-          if (info?.isFile()) files.push({ path: relative(base, full).split(sep).join('/'), bytes: info.size });
-        }
-      }
-    };
-    await walk(base, 0);
-    return files.sort((a, b) => a.path.localeCompare(b.path));
+    } finally {
+      await root.close();
+    }
+    return { files: files.sort(), left_out: leftOut };
   }
 
-  /** Total bytes under output/ (for the output cap). */
-  async outputBytes(id: string): Promise<number> {
-    return (await this.outputFiles(id)).reduce((sum, f) => sum + f.bytes, 0);
+  /** Bytes and entries under output/, for the run's caps; stops counting past either cap. */
+  outputUsage(id: string, caps: { bytes: number; entries: number }): Promise<TreeUsage> {
+    return measure(this.outputDir(id), caps);
   }
 
   /**
    * Opens a regular file under output/ for reading, refusing `..`, absolute paths, symbolic links anywhere on the
    * way and anything that is not a regular file.
    */
-  async openOutputFile(id: string, file: string): Promise<import('node:fs/promises').FileHandle> {
+  async openOutputFile(id: string, file: string): Promise<FileHandle> {
     if (
       file === '' ||
       file.length > 255 ||
@@ -199,29 +257,11 @@ export class ExperimentStore {
     ) {
       throw new ApiError('VALIDATION_FAILED', `file '${file.slice(0, 80)}' must be a relative path inside output/`);
     }
-    const base = this.outputDir(id);
-    const full = join(base, file);
-    const notFound = () =>
-      new ApiError('FILE_NOT_FOUND', `Experiment '${id}' has no output file '${file}' (yet); see …/results`);
-    let real: string;
     try {
-      real = await realpath(full);
-    } catch {
-      throw notFound();
+      return (await openTreeFile(this.outputDir(id), file)).handle;
+    } catch (err) {
+      if (!(err instanceof UnsafeEntry)) throw err;
+      throw new ApiError('FILE_NOT_FOUND', `Experiment '${id}' has no output file '${file}' (yet); see …/results`);
     }
-    const realBase = await realpath(base).catch(() => base);
-    if (real !== join(realBase, file)) throw notFound();
-    let handle: import('node:fs/promises').FileHandle;
-    try {
-      handle = await open(full, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
-    } catch {
-      throw notFound();
-    }
-    const info = await handle.stat();
-    if (!info.isFile()) {
-      await handle.close();
-      throw notFound();
-    }
-    return handle;
   }
 }

@@ -1,5 +1,4 @@
 // The node's experiment routes (original-system.md §2.7, fixed): thin; the lifecycle is experiments/manager.ts.
-import { stat } from 'node:fs/promises';
 import { ApiError, EVENT_TYPES, NEXT_OFFSET_HEADER, nodeExperimentRoutes as routes } from '@bioreactor/api';
 import { openEventStream, type Service, wantsEventStream } from '@bioreactor/service-kit';
 import { buildDownload } from '../experiments/download.js';
@@ -7,7 +6,7 @@ import { readLastLines, readLinesFrom } from '../experiments/files.js';
 import { followFile } from '../experiments/follow.js';
 import type { ExperimentHardware } from '../experiments/hardware-gateway.js';
 import { type ExperimentManager, isLive, publicRecord } from '../experiments/manager.js';
-import { DATA_FILE, type ExperimentStore, LOG_FILE } from '../experiments/store.js';
+import { DATA_FILE, type ExperimentStore } from '../experiments/store.js';
 
 export interface ExperimentRouteDeps {
   manager: ExperimentManager;
@@ -69,15 +68,21 @@ export async function registerExperimentRoutes(app: Service, deps: ExperimentRou
       const { id } = request.params;
       await manager.get(id);
       const tail = request.query.tail ?? 100;
-      const logPath = store.logPath(id);
-      const logs = await readLastLines(logPath, tail);
+      const log = await store.openLog(id);
+      let logs: string;
+      let size = 0;
+      try {
+        logs = await readLastLines(log, tail);
+        size = log ? (await log.stat()).size : 0;
+      } finally {
+        await log?.close();
+      }
       if (!request.query.follow && !wantsEventStream(request)) return { status: 'success' as const, logs };
       const stream = openEventStream(request, reply);
       if (logs !== '') stream.send(EVENT_TYPES.runLog, { experiment_id: id, text: logs });
-      const { size } = await stat(logPath).catch(() => ({ size: 0 }));
       const closed = new Promise<void>((resolve) => stream.onClose(resolve));
       await followFile({
-        open: () => store.openOutputFile(id, LOG_FILE).catch(() => null),
+        open: () => store.openLog(id).catch(() => null),
         from: size,
         wholeLines: false,
         onChunk: (text) => stream.send(EVENT_TYPES.runLog, { experiment_id: id, text }),
@@ -95,12 +100,12 @@ export async function registerExperimentRoutes(app: Service, deps: ExperimentRou
     ...routes.results,
     handler: async (request) => {
       const run = await manager.get(request.params.id);
-      const files = await store.outputFiles(run.experiment_id);
+      const { files } = await store.outputFiles(run.experiment_id, run.limits.output_files);
       return {
         status: 'success' as const,
         results: {
           experiment_id: run.experiment_id,
-          output_files: files.map((f) => f.path),
+          output_files: files,
           exit_code: run.exit_code,
         },
       };

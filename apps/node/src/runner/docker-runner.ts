@@ -1,7 +1,7 @@
 // Runs each experiment in a hardened container on the Docker Engine API: no network (the hardware API arrives on
 // a mounted Unix socket), non-root, read-only root filesystem, no capabilities, no new privileges, memory, CPU,
 // pids, file-size and log limits, and only this experiment's script (read-only) and output folder mounted.
-import { chown } from 'node:fs/promises';
+import { chmod, chown } from 'node:fs/promises';
 import { relative, resolve, sep } from 'node:path';
 import Docker from 'dockerode';
 import type { ExperimentRunner, RunExit, RunHandle, RunnerInfoBody, RunSpec } from './runner.js';
@@ -121,8 +121,11 @@ export class DockerRunner implements ExperimentRunner {
     const uid = process.getuid?.() ?? EXPERIMENT_UID;
     const gid = process.getgid?.() ?? EXPERIMENT_UID;
     if (uid !== 0) return `${uid}:${gid}`;
-    // A root node hands the output folder to the image's unprivileged user; the script never runs as root.
-    await chown(outputDir, EXPERIMENT_UID, EXPERIMENT_UID);
+    // A root node lets the image's unprivileged user (never root) write the output folder through its group, and
+    // keeps the folder its own with the sticky bit: the script may then remove only files it made itself, not the
+    // node's hard link output/container_logs.txt.
+    await chown(outputDir, 0, EXPERIMENT_UID);
+    await chmod(outputDir, 0o1770);
     return `${EXPERIMENT_UID}:${EXPERIMENT_UID}`;
   }
 

@@ -1,12 +1,13 @@
 // Experiments in real containers on a real Docker engine with the experiment image (runtime/build-image.sh).
 // CI installs docker.io, starts the engine and builds the image before the tests; elsewhere, without an engine or
 // image, these tests are skipped with the reason printed.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { runStatus, runToEnd, startNode, startRun, type TestNode, untilStatus, whyNoDocker } from './helpers.js';
+import { runStatus, runToEnd, startNode, startRun, type TestNode, untilStatus, unzip, whyNoDocker } from './helpers.js';
 
 const IMAGE = process.env.BIOREACTOR_EXPERIMENT_IMAGE ?? 'bioreactor-experiment';
 const docker = new Docker();
@@ -257,5 +258,158 @@ print("after restart", state["unit"], flush=True)
     expect(record.status).toBe('interrupted');
     expect(second.hardware.safeStates).toEqual(['interrupted experiment after a node restart']);
     expect(second.manager.activeExperimentId()).toBeNull();
+  });
+});
+
+describe.skipIf(skipReason !== null)('a container that attacks the node through its output folder', () => {
+  /** A host file with a random marker that no answer of the node may contain. */
+  function canary(n: TestNode): { path: string; marker: string } {
+    const marker = `CANARY-${randomBytes(8).toString('hex')}`;
+    const path = join(n.dataDir, 'host-secret.txt');
+    writeFileSync(path, `${marker}\n`);
+    return { path, marker };
+  }
+
+  it('cannot read host files through its log, its links or its names, and its owner still gets its results', async () => {
+    const n = await node();
+    const secret = canary(n);
+    const id = uniqueId('links');
+    const script = `
+import os, stat, sys
+out = "/app/output"
+log = os.path.join(out, "container_logs.txt")
+open(os.path.join(out, "results.csv"), "w").write("t,v\\n1,2\\n")
+for name, attempt in (("unlink", lambda: os.unlink(log)), ("rename", lambda: os.rename(log, log + ".old"))):
+    try:
+        attempt()
+        print(name, "of the log: done", flush=True)
+    except OSError as exc:
+        print(name, "of the log: refused", type(exc).__name__, flush=True)
+os.symlink(${JSON.stringify(secret.path)}, os.path.join(out, "secret.csv"))
+os.symlink("/proc/self/environ", os.path.join(out, "environ.txt"))
+os.symlink("/etc", os.path.join(out, "etc"))
+os.mkfifo(os.path.join(out, "fifo"))
+try:
+    os.mknod(os.path.join(out, "null-device"), 0o600 | stat.S_IFCHR, os.makedev(1, 3))
+    print("mknod: done", flush=True)
+except OSError as exc:
+    print("mknod: refused", type(exc).__name__, flush=True)
+open(os.path.join(out, "C:\\\\x.txt"), "w").write("backslash\\n")
+print("attacks planted", flush=True)
+sys.exit(3)
+`;
+    await startRun(n, script, { experiment_id: id });
+    const record = await runToEnd(n, id);
+    expect(record.status).toBe('failed');
+    // The node keeps the folder its own (sticky bit): the script may not remove or rename the node's log link.
+    expect(logOf(n, id)).toContain('unlink of the log: refused PermissionError');
+    expect(logOf(n, id)).toContain('rename of the log: refused PermissionError');
+    // No device node can be made in the container (no CAP_MKNOD); hostile-output.test.ts plants one from outside.
+    expect(logOf(n, id)).toContain('mknod: refused PermissionError');
+    expect(String(record.error_message)).toContain('attacks planted');
+    const answers = [String(record.error_message)];
+    for (const url of [
+      `/api/experiments/${id}/logs`,
+      `/api/experiments/${id}/logs?follow=true`,
+      `/api/experiments/${id}/data?file=secret.csv`,
+      `/api/experiments/${id}/data?file=environ.txt`,
+      `/api/experiments/${id}/data?file=etc/hostname`,
+      `/api/experiments/${id}/results`,
+    ]) {
+      const res = await n.app.inject({ method: 'GET', url });
+      expect(res.statusCode, url).toBeLessThan(500);
+      answers.push(res.body);
+    }
+    const zip = await n.app.inject({ method: 'GET', url: `/api/experiments/${id}/download` });
+    expect(zip.statusCode).toBe(200);
+    const entries = unzip(zip.rawPayload);
+    answers.push(JSON.stringify(entries));
+    for (const answer of answers) {
+      expect(answer).not.toContain(secret.marker);
+      expect(answer).not.toContain('PATH=');
+    }
+    expect(Object.keys(entries).sort()).toEqual([
+      'manifest.json',
+      'output/container_logs.txt',
+      'output/results.csv',
+      'user_script.py',
+    ]);
+    expect(entries['output/container_logs.txt']).toContain('attacks planted');
+    const manifest = JSON.parse(entries['manifest.json'] ?? '{}') as { left_out: { path: string; reason: string }[] };
+    expect(manifest.left_out).toEqual([
+      { path: 'output/C:\\x.txt', reason: 'its name has a backslash' },
+      { path: 'output/environ.txt', reason: 'it is a symbolic link' },
+      { path: 'output/etc', reason: 'it is a symbolic link' },
+      { path: 'output/fifo', reason: 'it is a FIFO' },
+      { path: 'output/secret.csv', reason: 'it is a symbolic link' },
+    ]);
+  });
+
+  it('never serves what a file was swapped for while the download is built', async () => {
+    const n = await node();
+    const secret = canary(n);
+    const id = uniqueId('swap');
+    const script = `
+import os, time
+out = "/app/output"
+for i in range(100):
+    open(os.path.join(out, "f%03d.txt" % i), "w").write("regular %d\\n" % i)
+p = os.path.join(out, "data.txt")
+open(p, "w").write("regular\\n")
+print("swapping", flush=True)
+targets = [${JSON.stringify(secret.path)}, "/proc/self/environ"]
+i = 0
+while True:
+    os.symlink(targets[i % 2], p + ".l")
+    os.rename(p + ".l", p)
+    open(p + ".r", "w").write("regular\\n")
+    os.rename(p + ".r", p)
+    i += 1
+`;
+    await startRun(n, script, { experiment_id: id, max_duration_s: 120 });
+    await waitFor('the swapping to begin', () => logOf(n, id).includes('swapping'));
+    for (let i = 0; i < 15; i++) {
+      const res = await n.app.inject({ method: 'GET', url: `/api/experiments/${id}/download` });
+      expect(res.statusCode).toBe(200);
+      const entries = unzip(res.rawPayload);
+      expect(JSON.stringify(entries)).not.toContain(secret.marker);
+      expect(JSON.stringify(entries)).not.toContain('PATH=');
+      expect(entries['output/data.txt'] ?? 'regular\n').toBe('regular\n');
+    }
+    await n.app.inject({ method: 'POST', url: `/api/experiments/${id}/stop` });
+  });
+
+  it('never writes through a link in output/ when it re-attaches after a restart', async () => {
+    const first = await node();
+    const dataDir = first.dataDir;
+    const secret = canary(first);
+    const id = uniqueId('relink');
+    const script = `
+import os, time
+print("started", flush=True)
+while not os.path.exists("/app/output/go"):
+    time.sleep(0.05)
+print("after restart", flush=True)
+`;
+    await startRun(first, script, { experiment_id: id });
+    await waitFor('the first output line', () => logOf(first, id).includes('started'));
+    await first.app.close();
+    nodes.splice(nodes.indexOf(first), 1);
+    // The worst case: output/container_logs.txt replaced by a link to a host file while the node is down (a node
+    // running as a user other than root cannot keep the script from it).
+    const link = join(dataDir, 'experiments', id, 'output', 'container_logs.txt');
+    rmSync(link);
+    symlinkSync(secret.path, link);
+
+    const second = await node({}, dataDir);
+    expect(second.manager.activeExperimentId()).toBe(id);
+    writeFileSync(join(dataDir, 'experiments', id, 'output', 'go'), '');
+    expect((await runToEnd(second, id)).status).toBe('completed');
+    expect(readFileSync(secret.path, 'utf8')).toBe(`${secret.marker}\n`);
+    expect(readFileSync(join(dataDir, 'experiments', id, 'container_logs.txt'), 'utf8')).toBe(
+      'started\nafter restart\n',
+    );
+    const logs = await second.app.inject({ method: 'GET', url: `/api/experiments/${id}/logs` });
+    expect(logs.json().logs).toBe('started\nafter restart\n');
   });
 });
