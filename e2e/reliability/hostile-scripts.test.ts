@@ -1,11 +1,12 @@
 // Hostile experiment scripts through the whole system (hub → node → Docker container): a fork bomb, a memory bomb,
-// filling the output folder, a flood of output, running past the maximum duration, and trying to reach the internet,
-// the hub, the Docker socket and another experiment's files. Each is contained and reported, and the experiment
+// filling the output folder, a flood of output, running past the maximum duration, trying to reach the internet,
+// the hub, the Docker socket and another experiment's files, and planting links and unzippable names in its output
+// to read the node's host through its logs and download. Each is contained and reported, and the experiment
 // queued behind it runs normally. Needs a Docker engine with the experiment image: CI starts dockerd and builds it
 // (runtime/build-image.sh); elsewhere the suite is skipped with the reason printed.
 import { FINAL_STATES } from '@bioreactor/api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { whyNoDocker } from '../../apps/node/test/experiments/helpers.js';
+import { unzip, whyNoDocker } from '../../apps/node/test/experiments/helpers.js';
 import { submit, untilStatus } from '../../bench/lib/hub-client.js';
 import { BioreactorSystem } from '../../bench/lib/system.js';
 
@@ -31,7 +32,12 @@ interface Hostile {
   /** The hub's final state, and what its error message must say (null: no error). */
   status: string;
   error: RegExp | null;
+  /** More to check once the run ended, through the hub as its owner sees it. */
+  check?: (ctx: { hubUrl: string; id: string }) => Promise<void>;
 }
+
+/** In the node's environment only: no answer of the system may ever contain it (/proc/self/environ of the node). */
+const CANARY = `canary-${process.pid}-${Date.now().toString(36)}`;
 
 const HOSTILE: Hostile[] = [
   {
@@ -107,6 +113,64 @@ sys.exit(1 if reached else 0)
     status: 'completed',
     error: null,
   },
+  {
+    name: 'reading the host through links and names in its output (log, /proc, folders, a swap, a FIFO)',
+    script: ({ dataDir }) => `
+import os, sys, threading, time
+out = os.environ["OUTPUT_DIR"]
+log = os.path.join(out, "container_logs.txt")
+open(os.path.join(out, "results.csv"), "w").write("t,v\\n1,2\\n")
+try:
+    os.unlink(log)
+    os.symlink("/proc/self/environ", log)
+except OSError as exc:
+    print("the log link stays:", type(exc).__name__, flush=True)
+os.symlink("/proc/self/environ", os.path.join(out, "environ.txt"))
+os.symlink(${JSON.stringify(dataDir)}, os.path.join(out, "node-data"))
+os.symlink("/", os.path.join(out, "root"))
+os.mkfifo(os.path.join(out, "fifo"))
+open(os.path.join(out, "C:\\\\x.txt"), "w").write("x\\n")
+p = os.path.join(out, "swap.txt")
+def swap():
+    while True:
+        os.symlink("/proc/self/environ", p + ".l")
+        os.rename(p + ".l", p)
+        open(p + ".r", "w").write("regular\\n")
+        os.rename(p + ".r", p)
+threading.Thread(target=swap, daemon=True).start()
+time.sleep(3)
+print("planted", flush=True)
+sys.exit(3)
+`,
+    status: 'failed',
+    error: /Exit code 3.*planted/s,
+    check: async ({ hubUrl, id }) => {
+      const answers: string[] = [];
+      for (const path of ['status', 'logs', 'logs?follow=true', 'results', 'data?file=environ.txt']) {
+        const res = await fetch(`${hubUrl}/api/experiments/${id}/${path}`, { headers: user });
+        expect(res.status, path).toBeLessThan(500);
+        answers.push(await res.text());
+      }
+      const zip = await fetch(`${hubUrl}/api/experiments/${id}/download`, { headers: user });
+      expect(zip.status).toBe(200);
+      const entries = unzip(Buffer.from(await zip.arrayBuffer()));
+      answers.push(JSON.stringify(entries));
+      for (const answer of answers) expect(answer).not.toContain(CANARY);
+      expect(entries['output/results.csv']).toBe('t,v\n1,2\n');
+      expect(entries['output/container_logs.txt']).toContain('planted');
+      expect(entries['output/swap.txt'] ?? 'regular\n').toBe('regular\n');
+      const manifest = JSON.parse(entries['manifest.json'] ?? '{}') as { left_out: { path: string; reason: string }[] };
+      expect(manifest.left_out).toEqual(
+        expect.arrayContaining([
+          { path: 'output/C:\\x.txt', reason: 'its name has a backslash' },
+          { path: 'output/environ.txt', reason: 'it is a symbolic link' },
+          { path: 'output/fifo', reason: 'it is a FIFO' },
+          { path: 'output/node-data', reason: 'it is a symbolic link' },
+          { path: 'output/root', reason: 'it is a symbolic link' },
+        ]),
+      );
+    },
+  },
 ];
 
 let system: BioreactorSystem;
@@ -121,6 +185,7 @@ beforeAll(async () => {
       BIOREACTOR_EXPERIMENT_PIDS: '64',
       BIOREACTOR_EXPERIMENT_OUTPUT_LIMIT: '16m',
       BIOREACTOR_EXPERIMENT_LOG_LIMIT: '1m',
+      BIOREACTOR_RELIABILITY_CANARY: CANARY,
     },
     // Every hostile script and the experiment behind it are queued at once, by one user.
     hubEnv: { BIOREACTOR_MAX_ACTIVE_PER_USER: '20' },
@@ -164,6 +229,7 @@ describe.skipIf(skipReason !== null)('hostile experiment scripts', () => {
       const logs = await (await fetch(`${hubUrl}/api/experiments/${id}/logs?tail=5`, { headers: user })).text();
       expect(end.status, `${end.error_message} ${logs}`).toBe(hostile.status);
       if (hostile.error) expect(end.error_message ?? '').toMatch(hostile.error);
+      await hostile.check?.({ hubUrl, id });
       expect((await untilStatus(hubUrl, next, FINAL_STATES, user, 150_000)).status).toBe('completed');
       await hardwareSafe();
     }, 360_000);
