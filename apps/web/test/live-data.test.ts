@@ -3,7 +3,15 @@ import type { DashboardSettings } from '@bioreactor/api';
 import { ApiError } from '@bioreactor/api';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { CsvFollower, CsvRecordReader, downsample, rowToSample, timestampMs } from '../src/live/csv.js';
+import {
+  CsvFollower,
+  CsvRecordReader,
+  downsample,
+  MAX_EXTRA_COLUMNS,
+  MAX_RECORD_CHARS,
+  rowToSample,
+  timestampMs,
+} from '../src/live/csv.js';
 import { type HardwareState, LiveData, type LiveEvent } from '../src/live/live-data.js';
 import { defaultSettings } from '../src/store/settings-store.js';
 
@@ -176,6 +184,29 @@ describe('CSV reading', () => {
     );
   });
 
+  it('drops records a script made endless or too wide, with bounded memory, and reads on after them', () => {
+    const follower = new CsvFollower('e');
+    expect(follower.push(Buffer.from(HEADER))).toEqual([]);
+    // An unclosed quote fed 8 MB at 64 kB a push: nothing is kept of it.
+    const reader = (follower as unknown as { reader: CsvRecordReader }).reader;
+    expect(follower.push(Buffer.from('"2026-01-25T20:35:11,'))).toEqual([]);
+    const chunk = Buffer.alloc(64 * 1024, 'x');
+    for (let i = 0; i < 128; i++) expect(follower.push(chunk)).toEqual([]);
+    expect(JSON.stringify(reader).length).toBeLessThan(MAX_RECORD_CHARS * 2);
+    // The quote closes; the rest of that record is dropped, and the next row reads as usual.
+    expect(follower.push(Buffer.from(`"\n${row(1)}`))).toHaveLength(1);
+    expect(reader.dropped).toBe(1);
+    // A line of 200,000 fields is dropped too.
+    expect(follower.push(Buffer.from(`${','.repeat(200_000)}\n${row(2)}`))).toHaveLength(1);
+    expect(reader.dropped).toBe(2);
+  });
+
+  it('keeps at most MAX_EXTRA_COLUMNS of a script’s own columns', () => {
+    const header = ['timestamp', ...Array.from({ length: 5000 }, (_, i) => `c${i}`)];
+    const sample = rowToSample(header, ['2026-01-25T20:35:11Z', ...header.slice(1).map(() => '1')], 'e');
+    expect(Object.keys(sample ?? {}).filter((k) => /^c\d+$/.test(k))).toHaveLength(MAX_EXTRA_COLUMNS);
+  });
+
   it('keeps an incomplete last line until its newline arrives', () => {
     const follower = new CsvFollower('e');
     expect(follower.push(Buffer.from(HEADER + row(0).slice(0, 20)))).toEqual([]);
@@ -208,20 +239,5 @@ describe('CSV reading', () => {
         },
       ),
     );
-  });
-});
-
-describe('sign-in limiter', () => {
-  it('locks a name after ten failures in fifteen minutes, and frees it when the window passes', async () => {
-    const { SignInLimiter } = await import('../src/identity/sign-in-limiter.js');
-    let now = 1_000_000;
-    const limiter = new SignInLimiter(() => now);
-    for (let i = 0; i < 9; i++) limiter.failed('Ada');
-    expect(limiter.retryAfterS('ada')).toBe(0);
-    limiter.failed('ada');
-    expect(limiter.retryAfterS('ADA')).toBe(15 * 60);
-    expect(limiter.retryAfterS('bob')).toBe(0);
-    now += 15 * 60 * 1000 + 1;
-    expect(limiter.retryAfterS('ada')).toBe(0);
   });
 });

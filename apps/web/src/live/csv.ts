@@ -2,11 +2,27 @@
 // field), complete records come out, and each record becomes a LiveSample.
 import type { LiveSample } from '@bioreactor/api';
 
+/**
+ * Largest record kept, in characters: the CSV is written by the experiment script, so a record may be made to be
+ * endless (an unclosed quote, a line of a gigabyte). A longer record is dropped whole, and the reader's memory stays
+ * bounded by this, whatever the file holds. Real rows of bioreactor_client are under 1 kB.
+ */
+export const MAX_RECORD_CHARS = 64 * 1024;
+/** Most fields of a record kept; a record with more is dropped. */
+export const MAX_FIELDS = 1024;
+/** Most columns beyond the guide's kept as extra series (each becomes a key of every sample). */
+export const MAX_EXTRA_COLUMNS = 32;
+
 /** RFC 4180 records from a byte stream fed piece by piece; nothing is ever re-read. */
 export class CsvRecordReader {
   private readonly decoder = new TextDecoder('utf-8');
   private field = '';
   private record: string[] = [];
+  /** Characters of the current record so far, and whether it grew past the caps (then it is dropped). */
+  private recordChars = 0;
+  private oversized = false;
+  /** Records dropped for their size. */
+  dropped = 0;
   private inQuotes = false;
   /** A quote seen inside a quoted field: either the end of the field or the first half of `""`. */
   private quotePending = false;
@@ -24,7 +40,7 @@ export class CsvRecordReader {
       if (this.quotePending) {
         this.quotePending = false;
         if (text[i] === '"') {
-          this.field += '"';
+          this.append('"');
           i++;
           continue;
         }
@@ -33,10 +49,10 @@ export class CsvRecordReader {
       if (this.inQuotes) {
         const quote = text.indexOf('"', i);
         if (quote < 0) {
-          this.field += text.slice(i);
+          this.append(text.slice(i));
           break;
         }
-        this.field += text.slice(i, quote);
+        this.append(text.slice(i, quote));
         this.quotePending = true;
         i = quote + 1;
         continue;
@@ -55,26 +71,48 @@ export class CsvRecordReader {
         if (c === 44 || c === 10 || c === 13 || c === 34) break;
         j++;
       }
-      this.field += text.slice(i, j);
+      this.append(text.slice(i, j));
       if (j >= n) break;
       const ch = text[j];
       i = j + 1;
       if (ch === '"') {
-        if (this.field === '') this.inQuotes = true;
-        else this.field += '"';
+        if (this.field === '' && !this.oversized) this.inQuotes = true;
+        else this.append('"');
       } else if (ch === ',') {
-        this.record.push(this.field);
-        this.field = '';
+        this.endField();
       } else {
-        this.record.push(this.field);
-        this.field = '';
+        this.endField();
         const done = this.record;
+        const dropped = this.oversized;
         this.record = [];
-        if (!(done.length === 1 && done[0] === '')) out.push(done);
+        this.recordChars = 0;
+        this.oversized = false;
+        if (dropped) this.dropped++;
+        else if (!(done.length === 1 && done[0] === '')) out.push(done);
         this.lastWasCr = ch === '\r';
       }
     }
     return out;
+  }
+
+  private append(text: string): void {
+    if (this.oversized) return;
+    this.recordChars += text.length;
+    if (this.recordChars > MAX_RECORD_CHARS) this.drop();
+    else this.field += text;
+  }
+
+  private endField(): void {
+    if (!this.oversized && this.record.length >= MAX_FIELDS) this.drop();
+    if (!this.oversized) this.record.push(this.field);
+    this.field = '';
+  }
+
+  /** Forgets the record being read; its end (a line break outside quotes) is still looked for. */
+  private drop(): void {
+    this.oversized = true;
+    this.field = '';
+    this.record = [];
   }
 }
 
@@ -142,7 +180,8 @@ export function columnsOf(header: string[]): CsvColumns {
     direction: header.indexOf('peltier_direction'),
     extra: header
       .map((name, i) => [name, i] as [string, number])
-      .filter(([name]) => !known.has(name) && /^[a-z][a-z0-9_]{0,40}$/i.test(name)),
+      .filter(([name]) => !known.has(name) && /^[a-z][a-z0-9_]{0,40}$/i.test(name))
+      .slice(0, MAX_EXTRA_COLUMNS),
   };
 }
 
