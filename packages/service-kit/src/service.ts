@@ -14,6 +14,7 @@ import Fastify, {
 } from 'fastify';
 import type { TSchema } from 'typebox';
 import { Value } from 'typebox/value';
+import { installBodyParsers } from './body.js';
 import { pinoLevel } from './env.js';
 import { errorBody, installErrorHandlers, MAX_PATH_SEGMENT, replyWithError } from './errors.js';
 
@@ -40,6 +41,11 @@ export interface ServiceOptions {
   bodyLimit?: number;
   /** Custom logger stream (tests keep logs quiet). */
   logger?: boolean;
+  /**
+   * Proxies whose X-Forwarded-For is believed for request.ip: addresses or CIDR ranges, comma-separated, or
+   * `loopback` (Fastify's trustProxy). Unset: request.ip is the connection's peer.
+   */
+  trustProxy?: string;
 }
 
 function tokenMatches(header: string | undefined, token: string): boolean {
@@ -53,6 +59,7 @@ export async function createService(opts: ServiceOptions): Promise<Service> {
   const app = Fastify({
     logger: opts.logger === false ? false : { level: pinoLevel(opts.logLevel), base: { service: opts.name } },
     bodyLimit: opts.bodyLimit ?? 2 * 1024 * 1024,
+    ...(opts.trustProxy ? { trustProxy: opts.trustProxy } : {}),
     ajv: { customOptions: { allErrors: true, coerceTypes: 'array', removeAdditional: false } },
     forceCloseConnections: true,
     return503OnClosing: true,
@@ -64,6 +71,7 @@ export async function createService(opts: ServiceOptions): Promise<Service> {
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   installErrorHandlers(app);
+  installBodyParsers(app);
 
   await app.register(swagger, {
     openapi: {

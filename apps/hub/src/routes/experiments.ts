@@ -2,7 +2,7 @@
 // and the node's logs, data and results streamed through.
 import { Readable } from 'node:stream';
 import { ApiError, hubRoutes, type Problem } from '@bioreactor/api';
-import { peerError, type Service } from '@bioreactor/service-kit';
+import { jsonText, peerError, readForm, type Service } from '@bioreactor/service-kit';
 import multipart from '@fastify/multipart';
 import type { FastifyRequest } from 'fastify';
 import type { HubConfig } from '../config.js';
@@ -11,6 +11,9 @@ import { requireAdmin, requireOwner, viewerOf } from './identity.js';
 
 /** Content types taken as the script itself. */
 const RAW_SCRIPT_TYPES = ['text/x-python', 'text/plain', 'application/x-python', 'application/octet-stream'];
+
+/** Text fields a form may have besides the file (name, max_duration_s, node, script_content and a few spare). */
+const MAX_FORM_FIELDS = 20;
 
 /** Shown wherever an upload goes wrong, so the fix is one copy away (with the address the caller used). */
 export function workingUpload(host = 'localhost:8000'): string {
@@ -75,34 +78,56 @@ function safeName(filename: string | undefined): string | undefined {
   return clean === '' ? undefined : clean;
 }
 
+/** A form that works, for every message about a form. */
+function workingForm(host: string | undefined): string {
+  return workingUpload(host)
+    .replace("-H 'Content-Type: text/x-python' --data-binary @test_experiment.py", '-F file=@test_experiment.py')
+    .trim();
+}
+
+/** A raw body that is JSON for the JSON route ({"script_content": …}) sent as text: a mistake, never a script. */
+function looksLikeJsonSubmission(bytes: Buffer): boolean {
+  const text = bytes.subarray(0, 64).toString('utf8').trimStart();
+  if (!/^\{\s*"(script_content|name|max_duration_s|node)"\s*:/.test(text)) return false;
+  try {
+    const parsed: unknown = JSON.parse(bytes.toString('utf8'));
+    return typeof parsed === 'object' && parsed !== null && 'script_content' in parsed;
+  } catch {
+    return false;
+  }
+}
+
 async function readSubmission(request: FastifyRequest, config: HubConfig): Promise<Submission> {
   const query = (request.query ?? {}) as Record<string, unknown>;
   if (request.isMultipart()) {
-    const fields: Record<string, unknown> = {};
-    let bytes: Buffer | undefined;
-    let filename: string | undefined;
-    for await (const part of request.parts()) {
-      if (part.type === 'file') {
-        if (bytes) throw new ApiError('VALIDATION_FAILED', 'Send one script file per submission');
-        bytes = await part.toBuffer();
-        filename = part.filename;
-      } else {
-        fields[part.fieldname] = part.value;
-      }
-    }
-    if (!bytes) {
+    const form = await readForm(request, {
+      fileField: 'file',
+      maxFileBytes: config.BIOREACTOR_MAX_SCRIPT_BYTES,
+      maxFields: MAX_FORM_FIELDS,
+      maxFieldBytes: config.BIOREACTOR_MAX_SCRIPT_BYTES,
+      example: workingForm(request.headers.host),
+    });
+    const fields: Record<string, unknown> = Object.fromEntries(form.fields);
+    if (!form.file) {
       if (typeof fields.script_content === 'string')
-        return { script: fields.script_content, ...fieldsOf(fields, config) };
+        return { script: fields.script_content, ...fieldsOf({ ...query, ...fields }, config) };
       throw new ApiError(
         'VALIDATION_FAILED',
-        'The form has no file: send the script as a file field, e.g. curl -F file=@test_experiment.py',
+        `The form has no file: send the script as a file field named 'file', e.g. ${workingForm(request.headers.host)}`,
       );
     }
     const f = fieldsOf({ ...query, ...fields }, config);
-    return { bytes, ...f, name: f.name ?? safeName(filename) };
+    return { bytes: form.file.bytes, ...f, name: f.name ?? safeName(form.file.filename) };
   }
   const body = request.body;
-  if (Buffer.isBuffer(body)) return { bytes: body, ...fieldsOf(query, config) };
+  if (Buffer.isBuffer(body)) {
+    if (looksLikeJsonSubmission(body))
+      throw new ApiError(
+        'VALIDATION_FAILED',
+        `The body is JSON ({"script_content": …}) but its Content-Type is ${request.headers['content-type']}: send it with -H 'Content-Type: application/json', or send the script file itself: ${workingUpload(request.headers.host)}`,
+      );
+    return { bytes: body, ...fieldsOf(query, config) };
+  }
   if (body === undefined || body === null) {
     throw new ApiError(
       'VALIDATION_FAILED',
@@ -130,8 +155,13 @@ export async function experimentRoutes(app: Service, config: HubConfig, hub: Hub
   // A callback plugin: Fastify queues the nested register itself, so nothing here needs awaiting.
   const uploads = (scope: Service, _opts: unknown, done: (err?: Error) => void): void => {
     scope.removeContentTypeParser('application/json');
-    scope.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
-      const text = String(body);
+    scope.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
+      let text: string;
+      try {
+        text = jsonText(body as Buffer, req.headers['content-type']);
+      } catch (err) {
+        return done(err as Error, undefined);
+      }
       if (text.trim() === '') return done(null, undefined);
       try {
         done(null, JSON.parse(text));
@@ -140,10 +170,8 @@ export async function experimentRoutes(app: Service, config: HubConfig, hub: Hub
       }
     });
     scope.addContentTypeParser(RAW_SCRIPT_TYPES, { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
-    void scope.register(multipart, {
-      limits: { fileSize: config.BIOREACTOR_MAX_SCRIPT_BYTES, files: 1, fields: 20, fieldSize: 1024 * 1024 },
-      throwFileSizeLimit: true,
-    });
+    // The limits are readForm's, per request.
+    void scope.register(multipart, { throwFileSizeLimit: true });
 
     scope.route({
       ...hubRoutes.submit,

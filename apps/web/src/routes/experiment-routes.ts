@@ -9,7 +9,7 @@ import {
   SubmitRequest,
   webRoutes,
 } from '@bioreactor/api';
-import { openEventStream, type Service } from '@bioreactor/service-kit';
+import { openEventStream, readForm, type Service } from '@bioreactor/service-kit';
 import multipart from '@fastify/multipart';
 import type { FastifyRequest } from 'fastify';
 import { Value } from 'typebox/value';
@@ -19,6 +19,8 @@ import type { ExperimentAction, HubCaller } from '../hub-client.js';
 import { ExperimentSeriesCache } from '../live/series.js';
 
 const MAX_DURATION_FIELD = /^\d{1,7}$/;
+/** Text fields an upload form may have besides the file (name, max_duration_s, script_content and spare). */
+const MAX_FORM_FIELDS = 8;
 /** A chart needs no more; the CSV of a long run is downsampled to this. */
 const DEFAULT_SERIES_POINTS = 1000;
 
@@ -80,20 +82,24 @@ async function readUpload(request: FastifyRequest): Promise<SubmitRequest> {
       );
     return body;
   }
+  const form = await readForm(request, {
+    fileField: 'file',
+    maxFileBytes: MAX_SCRIPT_BYTES,
+    maxFields: MAX_FORM_FIELDS,
+    maxFieldBytes: MAX_SCRIPT_BYTES,
+    example: "the upload page, or curl -F file=@script.py (with the page's session cookie and X-CSRF-Token)",
+  });
+  const fields = Object.fromEntries(form.fields);
   let script: string | undefined;
-  const fields: Record<string, string> = {};
-  for await (const part of request.parts()) {
-    if (part.type === 'file') {
-      // The client's file name is only checked, never used as a path: uploads are not kept on disk.
-      if (!/\.py$/i.test(part.filename))
-        throw new ApiError(
-          'VALIDATION_FAILED',
-          `"${part.filename}" is not a Python file: choose a file ending in .py`,
-          [{ field: 'file', message: 'must end in .py' }],
-        );
-      const bytes = await part.toBuffer();
-      script = decodeScript(bytes);
-    } else if (typeof part.value === 'string') fields[part.fieldname] = part.value;
+  if (form.file) {
+    // The client's file name is only checked, never used as a path: uploads are not kept on disk.
+    if (!/\.py$/i.test(form.file.filename))
+      throw new ApiError(
+        'VALIDATION_FAILED',
+        `"${form.file.filename.slice(0, 200)}" is not a Python file: choose a file ending in .py`,
+        [{ field: 'file', message: 'must end in .py' }],
+      );
+    script = decodeScript(form.file.bytes);
   }
   script ??= fields.script_content;
   if (script === undefined || script.trim() === '')
@@ -111,21 +117,23 @@ async function readUpload(request: FastifyRequest): Promise<SubmitRequest> {
 export async function experimentRoutes(app: Service, ctx: WebContext): Promise<void> {
   // Shared by every viewer of an experiment: access is checked per request before the cache is read.
   const series = new ExperimentSeriesCache();
-  await app.register(multipart, {
-    limits: { fileSize: MAX_SCRIPT_BYTES, files: 1, fields: 8, fieldSize: MAX_SCRIPT_BYTES, parts: 10 },
-    throwFileSizeLimit: true,
-  });
-
-  app.route({
-    ...webRoutes.upload,
-    bodyLimit: MAX_SCRIPT_BYTES * 2,
-    handler: async (request) => {
-      const submission = await readUpload(request);
-      if (Buffer.byteLength(submission.script_content) > MAX_SCRIPT_BYTES)
-        throw new ApiError('PAYLOAD_TOO_LARGE', `Scripts are limited to ${MAX_SCRIPT_BYTES / 1024} KiB`);
-      return ctx.hub.submit(caller(request), submission);
-    },
-  });
+  // Forms are taken by the upload route alone (its own scope); any other route answers a form with 415.
+  const uploads = (scope: Service, _opts: unknown, done: (err?: Error) => void): void => {
+    // The limits are readForm's, per request.
+    void scope.register(multipart, { throwFileSizeLimit: true });
+    scope.route({
+      ...webRoutes.upload,
+      bodyLimit: MAX_SCRIPT_BYTES * 2,
+      handler: async (request) => {
+        const submission = await readUpload(request);
+        if (Buffer.byteLength(submission.script_content) > MAX_SCRIPT_BYTES)
+          throw new ApiError('PAYLOAD_TOO_LARGE', `Scripts are limited to ${MAX_SCRIPT_BYTES / 1024} KiB`);
+        return ctx.hub.submit(caller(request), submission);
+      },
+    });
+    done();
+  };
+  await app.register(uploads);
 
   app.route({
     ...webRoutes.queue,
