@@ -33,14 +33,21 @@ export async function buildApp(config: HubConfig, deps: HubDeps = {}): Promise<S
     // A script of the largest size, JSON-escaped, plus the envelope.
     bodyLimit: config.BIOREACTOR_MAX_SCRIPT_BYTES * 2 + 64 * 1024,
   });
-  const hub = new Hub(config, {
-    log: {
-      info: (o, m) => app.log.info(o, m),
-      warn: (o, m) => app.log.warn(o, m),
-      error: (o, m) => app.log.error(o, m),
-    },
-    ...(deps.now ? { now: deps.now } : {}),
-  });
+  let hub: Hub;
+  try {
+    hub = new Hub(config, {
+      log: {
+        info: (o, m) => app.log.info(o, m),
+        warn: (o, m) => app.log.warn(o, m),
+        error: (o, m) => app.log.error(o, m),
+      },
+      ...(deps.now ? { now: deps.now } : {}),
+    });
+  } catch (err) {
+    // An empty or damaged database file (DatabaseFileError) stops the hub before anything listens.
+    await app.close();
+    throw err;
+  }
   app.decorate('hub', hub);
   await registerRoutes(app, config, hub);
   app.addHook('onReady', async () => {

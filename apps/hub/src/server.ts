@@ -2,8 +2,21 @@
 import { runService } from '@bioreactor/service-kit';
 import { buildApp } from './app.js';
 import { loadConfig } from './config.js';
+import { DatabaseFileError } from './queue/store.js';
 
-await runService('bioreactor-hub', async () => {
+const NAME = 'bioreactor-hub';
+
+await runService(NAME, async () => {
   const config = loadConfig(process.env);
-  return { app: await buildApp(config), port: config.PORT, host: config.HOST };
+  try {
+    return { app: await buildApp(config), port: config.PORT, host: config.HOST };
+  } catch (err) {
+    // A queue database that is empty, damaged or unreadable: one line naming the file and how to restore it,
+    // not a stack trace, and no start with an empty queue that would look like a fresh one.
+    if (err instanceof DatabaseFileError) {
+      process.stderr.write(`${NAME}: not started: ${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
 });

@@ -128,3 +128,24 @@ export async function waitForHubEvent(
   }
   throw new Error(`event stream ended before ${what}`);
 }
+
+/** Runs the hub until it exits by itself (a refused start), with what it wrote and its exit code. */
+export async function runHubToExit(
+  env: Record<string, string>,
+  port: number,
+  timeoutMs = 60_000,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'apps/hub/src/server.ts')], {
+    cwd: ROOT,
+    env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'INFO', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const stdout: Buffer[] = [];
+  const stderr: Buffer[] = [];
+  proc.stdout?.on('data', (d: Buffer) => stdout.push(d));
+  proc.stderr?.on('data', (d: Buffer) => stderr.push(d));
+  const timer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
+  const code = await new Promise<number | null>((res) => proc.once('close', (c) => res(c)));
+  clearTimeout(timer);
+  return { code, stdout: Buffer.concat(stdout).toString('utf8'), stderr: Buffer.concat(stderr).toString('utf8') };
+}
