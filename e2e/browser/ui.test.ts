@@ -175,8 +175,21 @@ describe.skipIf(!hasChromium || !hasPython)('browser UI on the real services (si
     await dash.getByTestId('chart-co2').waitFor({ state: 'visible' });
     await dash.getByTestId('chart-temperature').waitFor({ state: 'visible' });
 
-    // A setting changed on /settings applies to the open dashboard without a reload.
-    const settings = await user.context.newPage();
+    // The settings are the lab's: a user sees them read-only, with the reason.
+    const readOnly = await user.context.newPage();
+    await readOnly.goto(`${web}/settings`);
+    await expect.poll(() => readOnly.getByTestId('settings-read-only').textContent()).toContain('an admin must');
+    expect(await readOnly.getByTestId('setting-interval').isDisabled()).toBe(true);
+    await readOnly.close();
+
+    // The admin signs in; a setting the admin changes on /settings applies to the user's open dashboard at once.
+    const adminPage = await admin.context.newPage();
+    await adminPage.goto(`${web}/account`);
+    await adminPage.getByTestId('account-username').fill('admin');
+    await adminPage.getByTestId('account-password').fill(stack.adminPassword);
+    await adminPage.getByTestId('account-submit').click();
+    await expect.poll(() => adminPage.getByTestId('signed-in-as').textContent()).toContain('admin');
+    const settings = await admin.context.newPage();
     await settings.goto(`${web}/settings`);
     await settings.getByTestId('setting-stirrer_duty').uncheck();
     await settings.getByTestId('setting-interval').fill('1');
@@ -187,12 +200,6 @@ describe.skipIf(!hasChromium || !hasPython)('browser UI on the real services (si
     await settings.close();
 
     // The admin moves the third experiment ahead of the example.
-    const adminPage = await admin.context.newPage();
-    await adminPage.goto(`${web}/account`);
-    await adminPage.getByTestId('account-username').fill('admin');
-    await adminPage.getByTestId('account-password').fill(stack.adminPassword);
-    await adminPage.getByTestId('account-submit').click();
-    await expect.poll(() => adminPage.getByTestId('signed-in-as').textContent()).toContain('admin');
     await adminPage.goto(`${web}/queue`);
     const row = (id: string) => adminPage.locator(`[data-testid="queue-row"][data-experiment-id="${id}"]`);
     await expect.poll(() => row(third).getAttribute('data-position'), { timeout: 15_000 }).toBe('2');

@@ -17,6 +17,8 @@ let configDir: string;
 let uiDir: string;
 const apps: Service[] = [];
 
+const ADMIN_PASSWORD = 'correct horse battery';
+
 async function web(extra: Record<string, string> = {}): Promise<Service> {
   const app = await buildApp(
     loadConfig({
@@ -24,13 +26,21 @@ async function web(extra: Record<string, string> = {}): Promise<Service> {
       BIOREACTOR_NODE_API_URL: node.url,
       BIOREACTOR_CONFIG_DIR: configDir,
       BIOREACTOR_UI_DIR: uiDir,
-      BIOREACTOR_ADMIN_PASSWORD: 'correct horse battery',
+      BIOREACTOR_ADMIN_PASSWORD: ADMIN_PASSWORD,
       ...extra,
     }),
     { logger: false, strictResponses: true },
   );
   apps.push(app);
   return app;
+}
+
+/** A browser signed in as the admin. */
+async function adminBrowser(app: Service): Promise<Browser> {
+  const admin = await new Browser(app).open();
+  const res = await admin.post('/api/account/login', { username: 'admin', password: ADMIN_PASSWORD });
+  expect(res.statusCode, res.body).toBe(200);
+  return admin;
 }
 
 beforeEach(async () => {
@@ -372,7 +382,7 @@ describe('downloads', () => {
 
 describe('settings', () => {
   it('validates, saves to dashboard_settings.json atomically and applies at once', async () => {
-    const browser = await new Browser(await web()).open();
+    const browser = await adminBrowser(await web());
     const defaults = (await browser.get('/api/settings/dashboard')).json<Record<string, unknown>>();
     expect(defaults).toMatchObject({ update_interval: 2, csv_file_path: 'experiment_data.csv' });
 
@@ -394,6 +404,27 @@ describe('settings', () => {
     expect(saved.statusCode).toBe(200);
     expect(JSON.parse(readFileSync(join(configDir, 'dashboard_settings.json'), 'utf8'))).toEqual(wanted);
     expect((await browser.get('/api/settings/dashboard')).json()).toEqual(wanted);
+  });
+
+  it('lets only the admin change the lab-wide settings; others get 403 saying an admin must', async () => {
+    const app = await web();
+    const anonymous = await new Browser(app).open();
+    const settings = (await anonymous.get('/api/settings/dashboard')).json<Record<string, unknown>>();
+    const wanted = { ...settings, update_interval: 5 };
+    const refused = await anonymous.post('/api/settings/dashboard', wanted);
+    expect(refused.statusCode).toBe(403);
+    expect(refused.json<{ code: string; message: string }>()).toMatchObject({
+      code: 'FORBIDDEN',
+      message: expect.stringMatching(/an admin must change them/),
+    });
+    const ada = await new Browser(app).open();
+    await ada.post('/api/account/register', { username: 'ada', password: 'analytical engine' });
+    expect((await ada.post('/api/settings/dashboard', wanted)).statusCode).toBe(403);
+    expect((await anonymous.get('/api/settings/dashboard')).json()).toEqual(settings);
+
+    const saved = await (await adminBrowser(app)).post('/api/settings/dashboard', wanted);
+    expect(saved.statusCode).toBe(200);
+    expect((await anonymous.get('/api/settings/dashboard')).json()).toMatchObject({ update_interval: 5 });
   });
 
   it('reads the original system’s settings file', async () => {
@@ -425,7 +456,7 @@ describe('live data', () => {
 
   it('streams a snapshot, then samples, to every client from one follower; resumes; applies new settings at once', async () => {
     const app = await web();
-    const admin = await new Browser(app).open();
+    const admin = await adminBrowser(app);
     const settings = (interval: number) => ({
       display_components: {
         co2_sensor: true,

@@ -303,10 +303,11 @@ export const webRoutes = {
     url: '/api/settings/dashboard',
     schema: {
       tags: ['settings'],
+      summary: 'Change the lab-wide dashboard settings (admin only)',
       body: DashboardSettings,
       response: {
         200: Type.Object({ status: Type.Literal('success'), message: Type.String(), settings: DashboardSettings }),
-        ...errorResponses('VALIDATION_FAILED', 'CSRF_FAILED'),
+        ...errorResponses('VALIDATION_FAILED', 'CSRF_FAILED', 'FORBIDDEN'),
       },
     },
   }),

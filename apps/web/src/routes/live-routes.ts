@@ -1,5 +1,5 @@
 // Live data: Server-Sent Events (snapshot, then samples; resumable) or one JSON sample; and dashboard settings.
-import { webRoutes } from '@bioreactor/api';
+import { ApiError, webRoutes } from '@bioreactor/api';
 import { openEventStream, type Service, wantsEventStream } from '@bioreactor/service-kit';
 import type { WebContext } from '../context.js';
 
@@ -32,6 +32,14 @@ export async function liveRoutes(app: Service, ctx: WebContext): Promise<void> {
   app.route({
     ...webRoutes.saveSettings,
     handler: async (request) => {
+      // The settings apply to every dashboard in the lab, so only the admin changes them.
+      if (request.identity.role !== 'admin')
+        throw new ApiError(
+          'FORBIDDEN',
+          ctx.accounts.adminConfigured
+            ? 'The dashboard settings apply to the whole lab: an admin must change them (sign in as the admin on /account)'
+            : 'The dashboard settings apply to the whole lab: an admin must change them, and no admin is configured (set BIOREACTOR_ADMIN_PASSWORD)',
+        );
       const settings = ctx.settings.save(request.body);
       return { status: 'success' as const, message: 'Settings saved and applied', settings };
     },

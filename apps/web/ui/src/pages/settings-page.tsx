@@ -1,8 +1,10 @@
-// Dashboard settings: series shown, update interval and the CSV followed; saved and applied at once.
+// Dashboard settings: series shown, update interval and the CSV followed; saved and applied at once. They are the
+// whole lab's, so only the admin changes them; everyone else sees them read-only, with the reason.
 import type { DashboardSettings } from '@bioreactor/api';
 import { type FormEvent, useEffect, useState } from 'react';
 import { ApiFailure, api, errorText } from '../api.js';
 import { Link } from '../router.js';
+import { useSession } from '../session.js';
 
 const SERIES: { key: keyof DashboardSettings['display_components']; label: string }[] = [
   { key: 'co2_sensor', label: 'CO2 (ppm)' },
@@ -14,6 +16,7 @@ const SERIES: { key: keyof DashboardSettings['display_components']; label: strin
 ];
 
 export function SettingsPage() {
+  const { session, isAdmin } = useSession();
   const [settings, setSettings] = useState<DashboardSettings>();
   const [interval, setIntervalText] = useState('');
   const [message, setMessage] = useState<{ ok: boolean; text: string }>();
@@ -65,8 +68,20 @@ export function SettingsPage() {
           <Link href="/dashboard">Open the dashboard</Link>
         </p>
       </div>
+      {!isAdmin && session && (
+        <div className="notice notice-warn" role="note" data-testid="settings-read-only">
+          {session.admin_available ? (
+            <>
+              These settings apply to every dashboard in the lab, so an admin must change them.{' '}
+              <Link href="/account">Sign in as the admin</Link> to change them.
+            </>
+          ) : (
+            'These settings apply to every dashboard in the lab, so an admin must change them, and this web server has no admin (BIOREACTOR_ADMIN_PASSWORD is not set).'
+          )}
+        </div>
+      )}
       <form className="card settings-form" onSubmit={save} data-testid="settings-form">
-        <fieldset>
+        <fieldset disabled={!isAdmin}>
           <legend>Series shown</legend>
           {SERIES.map((s) => (
             <label key={s.key} className="check">
@@ -94,6 +109,7 @@ export function SettingsPage() {
             step={0.5}
             value={interval}
             onChange={(e) => setIntervalText(e.target.value)}
+            disabled={!isAdmin}
             data-testid="setting-interval"
           />
         </label>
@@ -104,6 +120,7 @@ export function SettingsPage() {
             onChange={(e) => setSettings({ ...settings, csv_file_path: e.target.value })}
             pattern="[A-Za-z0-9._\-]+\.csv"
             title="A file name in the experiment's output directory, ending in .csv"
+            disabled={!isAdmin}
             data-testid="setting-csv"
           />
           <span className="muted small">
@@ -119,9 +136,11 @@ export function SettingsPage() {
             {message.text}
           </div>
         )}
-        <button type="submit" className="btn btn-primary" disabled={busy} data-testid="settings-save">
-          {busy ? 'Saving…' : 'Save'}
-        </button>
+        {isAdmin && (
+          <button type="submit" className="btn btn-primary" disabled={busy} data-testid="settings-save">
+            {busy ? 'Saving…' : 'Save'}
+          </button>
+        )}
       </form>
     </div>
   );
