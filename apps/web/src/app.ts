@@ -25,6 +25,12 @@ const QUEUE_CHECK_TIMEOUT_MS = 3000;
 const NODE_READ_TIMEOUT_MS = 5000;
 
 export async function buildApp(config: WebConfig, deps: WebDeps = {}): Promise<Service> {
+  const configDir = config.BIOREACTOR_CONFIG_DIR;
+  // Read first: an accounts file that exists but cannot be read refuses the start.
+  const accounts = new AccountStore(configDir, {
+    username: config.BIOREACTOR_ADMIN_USER,
+    password: config.BIOREACTOR_ADMIN_PASSWORD,
+  });
   const app = await createService({
     name: 'bioreactor-web-server',
     version: SYSTEM_VERSION,
@@ -42,7 +48,6 @@ export async function buildApp(config: WebConfig, deps: WebDeps = {}): Promise<S
       'BIOREACTOR_API_TOKEN is not set: the hub and node are called without the service token (development mode)',
     );
   }
-  const configDir = config.BIOREACTOR_CONFIG_DIR;
   const hub = new HubClient(config.BIOREACTOR_HUB_API_URL, config.BIOREACTOR_API_TOKEN);
   const nodeClient = new ServiceClient({
     baseUrl: config.BIOREACTOR_NODE_API_URL,
@@ -50,10 +55,6 @@ export async function buildApp(config: WebConfig, deps: WebDeps = {}): Promise<S
     unreachable: 'NODE_UNREACHABLE',
     peerName: 'the node',
     timeoutMs: NODE_READ_TIMEOUT_MS,
-  });
-  const accounts = new AccountStore(configDir, {
-    username: config.BIOREACTOR_ADMIN_USER,
-    password: config.BIOREACTOR_ADMIN_PASSWORD,
   });
   const settings = new SettingsStore(configDir, (message) => app.log.warn(message));
   const live = new LiveData({

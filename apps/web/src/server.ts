@@ -2,8 +2,20 @@
 import { runService } from '@bioreactor/service-kit';
 import { buildApp } from './app.js';
 import { loadConfig } from './config.js';
+import { StartupRefused } from './startup-refused.js';
 
-await runService('bioreactor-web-server', async () => {
+const NAME = 'bioreactor-web-server';
+
+await runService(NAME, async () => {
   const config = loadConfig(process.env);
-  return { app: await buildApp(config), port: config.PORT, host: config.HOST };
+  try {
+    return { app: await buildApp(config), port: config.PORT, host: config.HOST };
+  } catch (err) {
+    // A data file it cannot trust: one message saying which and how to restore it, not a stack trace.
+    if (err instanceof StartupRefused) {
+      process.stderr.write(`${NAME}: not started: ${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
 });

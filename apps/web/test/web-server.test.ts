@@ -1,13 +1,16 @@
 // The web server against a contract-faithful hub and node: sessions, CSRF, uploads, privacy, accounts, admin,
-// downloads, settings, live data and the UI's page routes.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+// downloads, settings, live data, the accounts file at start and the UI's page routes.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Service } from '@bioreactor/service-kit';
 import { readEventStream } from '@bioreactor/service-kit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildApp } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
+import { StartupRefused } from '../src/startup-refused.js';
 import { Browser, multipart } from './browser-session.js';
 import { type FakeHub, type FakeNode, startFakeHub, startFakeNode } from './fake-services.js';
 
@@ -525,4 +528,63 @@ describe('pages', () => {
     }
     expect((await browser.get('/no-such-page')).statusCode).toBe(404);
   });
+});
+
+describe('accounts file at start', () => {
+  const refusal = async () => {
+    const err = await web().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(StartupRefused);
+    return (err as Error).message;
+  };
+
+  it('refuses to start on an empty, unparseable or unreadable accounts file, naming it and how to restore it', async () => {
+    const file = join(configDir, 'accounts.json');
+    for (const [content, problem] of [
+      ['', /is empty \(0 bytes\)/],
+      ['{"accounts": [{"username": "ada", "pass', /is not valid JSON/],
+      ['{"users": []}', /does not hold/],
+    ] as const) {
+      writeFileSync(file, content);
+      const message = await refusal();
+      expect(message).toContain(file);
+      expect(message).toMatch(problem);
+      expect(message).toContain('tar -xzf bioreactor_backup_YYYYMMDD.tar.gz web-server/config/accounts.json');
+      expect(message).toContain('scripts/restore.sh');
+    }
+    rmSync(file);
+    mkdirSync(file);
+    expect(await refusal()).toMatch(/cannot be read \(EISDIR\)/);
+    rmSync(file, { recursive: true });
+    // No file at all is a fresh start.
+    expect((await new Browser(await web()).get('/api/session')).statusCode).toBe(200);
+  });
+
+  it('prints the one message and exits non-zero when the server is started on a zero-length accounts file', () => {
+    writeFileSync(join(configDir, 'accounts.json'), '');
+    const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'apps/web/src/server.ts'], {
+      cwd: root,
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        PORT: '0',
+        HOST: '127.0.0.1',
+        BIOREACTOR_CONFIG_DIR: configDir,
+        BIOREACTOR_HUB_API_URL: hub.url,
+        BIOREACTOR_NODE_API_URL: node.url,
+        LOG_LEVEL: 'ERROR',
+      },
+    });
+    expect(run.status).toBe(1);
+    const lines = run.stderr.trim().split('\n');
+    expect(lines, run.stderr).toHaveLength(1);
+    expect(lines[0]).toMatch(/^bioreactor-web-server: not started: the accounts file .*accounts\.json is empty/);
+    expect(lines[0]).toContain('scripts/backup.sh');
+    expect(run.stdout).toBe('');
+  }, 60_000);
 });

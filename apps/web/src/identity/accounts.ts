@@ -1,8 +1,10 @@
 // User accounts (name + scrypt password hash) kept in <config>/accounts.json; the admin comes from configuration.
 import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ApiError } from '@bioreactor/api';
-import { readJsonFile, writeJsonFile } from '../store/json-file.js';
+import { StartupRefused } from '../startup-refused.js';
+import { writeJsonFile } from '../store/json-file.js';
 
 export const ACCOUNTS_FILE = 'accounts.json';
 export const USERNAME_PATTERN = /^[A-Za-z0-9_.-]{3,32}$/;
@@ -52,16 +54,53 @@ export class AccountStore {
   /** Serialises writers so two sign-ups never overwrite each other's file. */
   private writing: Promise<unknown> = Promise.resolve();
 
+  /**
+   * Reads the accounts file at once: a missing file is a fresh start, but one that exists and cannot be read (empty,
+   * not JSON, not a list of accounts, no permission) refuses the start (StartupRefused) rather than run with no
+   * accounts, which the next sign-up would make permanent by writing the file anew.
+   */
   constructor(
     configDir: string,
     private readonly admin: { username: string; password: string | undefined },
   ) {
     this.path = join(configDir, ACCOUNTS_FILE);
+    this.load();
   }
 
   private load(): StoredAccount[] {
-    const data = readJsonFile(this.path) as { accounts?: StoredAccount[] } | undefined;
-    return Array.isArray(data?.accounts) ? data.accounts : [];
+    let text: string;
+    try {
+      text = readFileSync(this.path, 'utf8');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return [];
+      if (code === 'EACCES' || code === 'EPERM')
+        throw this.refuse(`cannot be read (${code}: check that the web server's user may read it)`);
+      throw this.refuse(`cannot be read (${code ?? (err as Error).message})`);
+    }
+    if (text.length === 0) throw this.refuse('is empty (0 bytes)');
+    let data: { accounts?: unknown };
+    try {
+      data = JSON.parse(text) as { accounts?: unknown };
+    } catch (err) {
+      throw this.refuse(`is not valid JSON (${(err as Error).message})`);
+    }
+    const list = data?.accounts;
+    const valid = (a: Partial<StoredAccount> | null) =>
+      typeof a?.username === 'string' && typeof a.password_hash === 'string';
+    if (!Array.isArray(list) || !list.every(valid))
+      throw this.refuse('does not hold {"accounts": [{username, password_hash, created_at}, …]}');
+    return list as StoredAccount[];
+  }
+
+  private refuse(problem: string): StartupRefused {
+    return new StartupRefused(
+      `the accounts file ${this.path} ${problem}; the web server does not start without its accounts. Restore the ` +
+        'file from the latest backup made by scripts/backup.sh: in the installation folder run ' +
+        '`tar -xzf bioreactor_backup_YYYYMMDD.tar.gz web-server/config/accounts.json` (or ' +
+        '`scripts/restore.sh bioreactor_backup_YYYYMMDD.tar.gz` to restore every data folder of that backup), then ' +
+        'start the web server again. To start with no accounts instead, delete the file.',
+    );
   }
 
   get adminConfigured(): boolean {
