@@ -1,7 +1,7 @@
-// The results download: a zip streamed as it is built (never buffered whole) with output/**, user_script.py and
-// manifest.json (with what was left out of output/ and why), the run's provenance: what ran (script hash, image digest, node version), on what hardware
-// (configuration and capabilities at start), when and how it ended, the CSV's columns with units, the actuator
-// commands of the run and a SHA-256 of every file in the zip.
+// The results download: a zip streamed as it is built (never buffered whole) with output/**, user_script.py,
+// actuator_log.jsonl and manifest.json, the run's provenance: what ran (script hash, image digest, node version), on
+// what hardware (configuration and capabilities at start), when and how it ended, the CSV's columns with units, the
+// actuator commands of the run, a SHA-256 of every file in the zip, and what was left out of output/ and why.
 import { createHash } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
@@ -9,6 +9,7 @@ import { PassThrough, Readable } from 'node:stream';
 import yazl from 'yazl';
 import type { ExperimentHardware } from './hardware-gateway.js';
 import { publicRecord } from './manager.js';
+import { ACTUATOR_LOG_FILE, readRunActuatorLog } from './run-actuator-log.js';
 import {
   DATA_FILE,
   DEFAULT_OUTPUT_FILES,
@@ -77,7 +78,17 @@ async function csvColumns(store: ExperimentStore, id: string): Promise<{ name: s
   }
 }
 
-async function commandsOf(hardware: ExperimentHardware | undefined, run: StoredRun): Promise<unknown[]> {
+/**
+ * The run's actuator commands: its own actuator log (every command while it was live, safety cut-offs and the safe
+ * states included), or for a run recorded before that log existed, its own commands from the node's recent window.
+ */
+async function commandsOf(
+  store: ExperimentStore,
+  hardware: ExperimentHardware | undefined,
+  run: StoredRun,
+): Promise<unknown[]> {
+  const own = await readRunActuatorLog(store.actuatorLogPath(run.experiment_id));
+  if (own.length > 0) return own;
   if (!hardware || !run.start_time) return [];
   try {
     const all = (await hardware.commandLog(run.start_time)) as unknown;
@@ -170,7 +181,7 @@ export async function buildDownload(
     limits: run.limits,
     created_time: run.created_time,
     csv: { file: `output/${DATA_FILE}`, columns: await csvColumns(store, id) },
-    actuator_commands: await commandsOf(hardware, run),
+    actuator_commands: await commandsOf(store, hardware, run),
     generated_time: new Date().toISOString(),
   };
   const files: ZippedFile[] = [];
@@ -194,6 +205,7 @@ export async function buildDownload(
   const fill = async (): Promise<void> => {
     if (!(await addOwn(SCRIPT_FILE, store.scriptPath(id)))) return;
     if (ownLog && !(await addOwn(`output/${LOG_FILE}`, store.logPath(id)))) return;
+    if (!(await addOwn(ACTUATOR_LOG_FILE, store.actuatorLogPath(id)))) return;
     let root: UntrustedDir;
     try {
       root = await UntrustedDir.open(store.outputDir(id));

@@ -7,6 +7,15 @@ import { installErrorHandlers } from '@bioreactor/service-kit';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { HardwareEndpoint } from '../runner/runner.js';
 
+/** One actuator command as the node's command log keeps it. */
+export interface ActuatorCommand {
+  time: string;
+  /** Who asked: "api", "experiment:<id>", "safety…", "startup", "restore:<id>"… */
+  source: string;
+  component: string;
+  values: Record<string, unknown>;
+}
+
 /** What the experiment lifecycle needs from the node's hardware (apps/node/src/hardware). */
 export interface ExperimentHardware {
   /** Peltier off, stirrer to its default, pumps off, lights off. */
@@ -15,6 +24,10 @@ export interface ExperimentHardware {
   hardwareConfig(): unknown;
   /** Actuator commands since a moment (ISO 8601), oldest first. */
   commandLog(sinceIso?: string): unknown;
+  /** Calls `listener` with every actuator command from now on, as it is carried out; returns the unsubscribe. */
+  onCommand?(listener: (entry: ActuatorCommand) => void): () => void;
+  /** Carries out one actuator command (the v3 control body) with the node's safety rules, as `source`. */
+  control?(component: string, body: Record<string, unknown>, source: string): Promise<unknown>;
 }
 
 /** Registers the hardware routes on any Fastify instance; `source` tags every actuator command they accept. */

@@ -23,11 +23,13 @@ import type {
 } from '../runner/runner.js';
 import { CappedLog, readTail } from './files.js';
 import {
+  type ActuatorCommand,
   type ExperimentHardware,
   type HardwareGateway,
   type OpenHardwareGateway,
   SOCKET_NAME,
 } from './hardware-gateway.js';
+import { lastSetpoints, RunActuatorLog, readRunActuatorLog } from './run-actuator-log.js';
 import { DEFAULT_OUTPUT_FILES, type ExperimentStore, type RunLimits, type StoredRun } from './store.js';
 
 export interface ManagerLogger {
@@ -67,6 +69,8 @@ interface ActiveRun {
   detached: boolean;
   /** Set when finish() begins, so a forced end and the normal one never both record it. */
   finishing: boolean;
+  /** The run's own actuator log, open while the run is live. */
+  actuatorLog?: { log: RunActuatorLog; unsubscribe: () => void };
   /** Settles when the run's end is recorded. */
   done: Promise<void>;
   settle: () => void;
@@ -254,6 +258,7 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord] }> {
       active.record.context.capabilities = this.opts.hardware?.capabilities() ?? null;
       wroteFiles = true;
       await this.opts.store.create(id, script);
+      this.openActuatorLog(active);
       await this.publish(active.record);
       if (this.opts.runner.endpoint === 'unix') {
         // The socket's path is known in advance: the hardware API opens while the container is being created,
@@ -274,6 +279,7 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord] }> {
     } catch (err) {
       await opening?.catch(() => undefined);
       await active.gateway?.close().catch(() => undefined);
+      this.closeActuatorLog(active);
       if (wroteFiles) await this.opts.store.remove(id).catch(() => undefined);
       this.active = null;
       active.settle();
@@ -451,6 +457,8 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord] }> {
     record.end_time = this.now().toISOString();
     record.runner_ref = null;
     await this.safeState(`experiment ${active.id} ${status}`);
+    // After the safe state, so that the end of the run is in its actuator log too.
+    this.closeActuatorLog(active);
     try {
       await this.publish(record);
     } catch (err) {
@@ -462,6 +470,77 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord] }> {
     if (this.active === active) this.active = null;
     await handle?.release().catch((err: unknown) => this.opts.log.warn({ err }, 'could not remove the run'));
     active.settle();
+  }
+
+  /** Starts the run's own actuator log: every command the node carries out from now on, whoever asked. */
+  private openActuatorLog(active: ActiveRun): void {
+    const hardware = this.opts.hardware;
+    if (!hardware?.onCommand) return;
+    const log = new RunActuatorLog(this.opts.store.actuatorLogPath(active.id));
+    const unsubscribe = hardware.onCommand((entry) => {
+      try {
+        log.append(entry);
+      } catch (err) {
+        this.opts.log.error({ err, experiment_id: active.id }, "could not write the run's actuator log");
+      }
+    });
+    active.actuatorLog = { log, unsubscribe };
+  }
+
+  private closeActuatorLog(active: ActiveRun): void {
+    if (!active.actuatorLog) return;
+    active.actuatorLog.unsubscribe();
+    active.actuatorLog.log.close();
+    delete active.actuatorLog;
+  }
+
+  /**
+   * A re-attached run: its actuator log is completed with what the node did while it was down and coming up (the
+   * shutdown and start-up safe states, from the node's command log), then the actuators are brought back to where
+   * the run had them. Each restore goes through the node's safety rules; one that is refused (heating with no valid
+   * temperature, a pump that did not answer) is logged and kept in the run's actuator log with the reason.
+   */
+  private async resumeActuatorLog(active: ActiveRun): Promise<void> {
+    const hardware = this.opts.hardware;
+    if (!hardware?.onCommand) return;
+    const path = this.opts.store.actuatorLogPath(active.id);
+    const before = await readRunActuatorLog(path);
+    const since = before.at(-1)?.time ?? active.record.start_time ?? active.record.created_time;
+    this.openActuatorLog(active);
+    const log = active.actuatorLog?.log;
+    if (!log) return;
+    // commandLog(since) starts at `since` itself: entries of that same moment already in the file are not repeated.
+    const missed = (hardware.commandLog(since) as ActuatorCommand[]).filter(
+      (e) => e.time !== since || !before.some((b) => JSON.stringify(b) === JSON.stringify(e)),
+    );
+    for (const entry of missed) log.append(entry);
+    if (!hardware.control) return;
+    const source = `restore:experiment:${active.id}`;
+    const restored: string[] = [];
+    const refused: string[] = [];
+    for (const setpoint of lastSetpoints(before)) {
+      try {
+        await hardware.control(setpoint.component, setpoint.body, source);
+        restored.push(setpoint.component);
+      } catch (err) {
+        const reason = (err as Error).message;
+        refused.push(`${setpoint.component}: ${reason}`);
+        log.append({
+          time: this.now().toISOString(),
+          source,
+          component: setpoint.component,
+          values: { ...setpoint.body, refused: reason },
+        });
+      }
+    }
+    if (restored.length + refused.length > 0) {
+      this.opts.log.info(
+        { experiment_id: active.id, restored, refused },
+        refused.length === 0
+          ? 'actuators restored to where the run had them before the restart'
+          : `actuators restored after the restart, except ${refused.join('; ')}`,
+      );
+    }
   }
 
   private async safeState(reason: string): Promise<void> {
@@ -517,6 +596,7 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord] }> {
           const handle = await this.opts.runner.reattach(run.runner_ref, this.spec(id, gateway.endpoint));
           if (handle) {
             const active = newActiveRun(id, run, { handle, gateway });
+            await this.resumeActuatorLog(active);
             this.active = active;
             const started = Date.parse(run.start_time ?? run.created_time);
             this.watch(active, handle, started + run.max_duration_s * 1000 - this.now().getTime());
@@ -568,6 +648,7 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord] }> {
       return;
     }
     active.detached = true;
+    this.closeActuatorLog(active);
     for (const timer of active.timers) clearTimeout(timer);
     active.handle.detach?.();
     await active.gateway?.close().catch(() => undefined);

@@ -7,6 +7,7 @@ import { constants as fsConstants } from 'node:fs';
 import { type FileHandle, link, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ApiError, EXPERIMENT_ID_PATTERN, type RunRecord } from '@bioreactor/api';
+import { ACTUATOR_LOG_FILE } from './run-actuator-log.js';
 import {
   type LeftOut,
   measure,
@@ -108,6 +109,11 @@ export class ExperimentStore {
   outputDir(id: string): string {
     return join(this.dir(id), OUTPUT_DIR);
   }
+  /** The run's own actuator log (run-actuator-log.ts), in the node's part of the folder. */
+  actuatorLogPath(id: string): string {
+    return join(this.dir(id), ACTUATOR_LOG_FILE);
+  }
+
   /** The captured stdout and stderr: the node's file, outside the script's reach (output/ has a hard link to it). */
   logPath(id: string): string {
     return join(this.dir(id), LOG_FILE);

@@ -22,6 +22,7 @@ export class CommandLog {
   /** Lines appended in this event-loop turn, written together by one write(2) at its end (a group commit). */
   private pending: string[] = [];
   private flushing: Promise<void> | null = null;
+  private readonly listeners = new Set<(entry: CommandLogEntry) => void>();
 
   constructor(readonly path: string | null) {
     if (!path) return;
@@ -62,8 +63,15 @@ export class CommandLog {
     if (this.entries.length >= MEMORY_ENTRIES * 1.25) this.entries.splice(0, this.entries.length - MEMORY_ENTRIES);
   }
 
+  /** Calls `listener` with every entry appended from now on (a run's own log); returns the unsubscribe. */
+  subscribe(listener: (entry: CommandLogEntry) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
   append(entry: CommandLogEntry): void {
     this.remember(entry);
+    for (const listener of this.listeners) listener(entry);
     if (!this.path) return;
     this.pending.push(`${JSON.stringify(entry)}\n`);
     if (this.flushing !== null) return;

@@ -939,4 +939,9 @@ export class HardwareController {
   commandLog(sinceIso?: string): CommandLogEntry[] {
     return this.commands.since(sinceIso);
   }
+
+  /** Every actuator command from now on, as it is carried out (a run's own actuator log). */
+  onCommand(listener: (entry: CommandLogEntry) => void): () => void {
+    return this.commands.subscribe(listener);
+  }
 }

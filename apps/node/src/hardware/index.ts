@@ -36,6 +36,8 @@ export interface Hardware {
   hardwareConfig(): unknown;
   /** Actuator commands at or after `sinceIso` (append-only; also in DATA_DIR/hardware/command-log.jsonl). */
   commandLog(sinceIso?: string): CommandLogEntry[];
+  /** Every actuator command from now on, as it is carried out; returns the unsubscribe. */
+  onCommand(listener: (entry: CommandLogEntry) => void): () => void;
   /** Which components work, and why the others do not. */
   report(): ComponentReport;
   componentState<K extends ComponentName>(name: K): ComponentStates[K] | null;

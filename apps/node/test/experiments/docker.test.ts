@@ -244,6 +244,54 @@ print("after restart", state["unit"], flush=True)
     expect(second.hardware.safeStates).toEqual([`experiment ${id} completed`]);
   });
 
+  it('restores the actuators a re-attached run had set, and keeps every command of the run in its actuator log', async () => {
+    const first = await node();
+    const dataDir = first.dataDir;
+    const id = uniqueId('restore');
+    const script = `
+import os, time
+from bioreactor_client import Bioreactor
+with Bioreactor() as b:
+    b.change_stirrer(45)
+    b.change_peltier(20, "cool")
+    print("set", flush=True)
+    while not os.path.exists("/app/output/go"):
+        time.sleep(0.05)
+    peltier = b.get_peltier_state()
+    print("after restart", b.get_stirrer_state()["duty_cycle"], peltier["duty_cycle"], peltier["mode"], flush=True)
+`;
+    await startRun(first, script, { experiment_id: id });
+    await waitFor('the settings', () => logOf(first, id).includes('set'));
+    await first.app.close();
+    nodes.splice(nodes.indexOf(first), 1);
+
+    const second = await node({}, dataDir);
+    writeFileSync(join(dataDir, 'experiments', id, 'output', 'go'), '');
+    expect((await runToEnd(second, id)).status, logOf(second, id)).toBe('completed');
+    expect(logOf(second, id)).toContain('after restart 45.0 20.0 cool');
+
+    const zip = unzip((await second.app.inject({ method: 'GET', url: `/api/experiments/${id}/download` })).rawPayload);
+    const log = (zip['actuator_log.jsonl'] ?? '')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { source: string; component: string; values: Record<string, unknown> });
+    const stirrer = log
+      .filter((e) => e.component === 'stirrer')
+      .map((e) => [e.source.split(':')[0], e.values.duty_cycle]);
+    // Set by the script, reset to its idle duty by the node's shutdown and start-up, restored, set to 0 by the client
+    // as the script ends, and reset by the node's safe state at the run's end.
+    expect(stirrer).toEqual([
+      ['experiment', 45],
+      ['safety', 30],
+      ['safety', 30],
+      ['restore', 45],
+      ['experiment', 0],
+      ['safety', 30],
+    ]);
+    const manifest = JSON.parse(zip['manifest.json'] ?? '{}') as { actuator_commands: unknown[] };
+    expect(manifest.actuator_commands).toEqual(log);
+  });
+
   it('marks a run interrupted and applies the safe state when its container vanished while the node was down', async () => {
     const first = await node();
     const dataDir = first.dataDir;
@@ -329,6 +377,7 @@ sys.exit(3)
       expect(answer).not.toContain('PATH=');
     }
     expect(Object.keys(entries).sort()).toEqual([
+      'actuator_log.jsonl',
       'manifest.json',
       'output/container_logs.txt',
       'output/results.csv',

@@ -80,6 +80,8 @@ export function recordingProxy(real: ExperimentHardware): ExperimentHardware & {
     capabilities: () => real.capabilities(),
     hardwareConfig: () => real.hardwareConfig(),
     commandLog: (since?: string) => real.commandLog(since),
+    ...(real.onCommand ? { onCommand: real.onCommand.bind(real) } : {}),
+    ...(real.control ? { control: real.control.bind(real) } : {}),
   };
 }
 
