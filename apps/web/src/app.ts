@@ -9,6 +9,7 @@ import { HubClient } from './hub-client.js';
 import { HubEventRelay } from './hub-events.js';
 import { AccountStore } from './identity/accounts.js';
 import { registerSessions } from './identity/session.js';
+import { SignInLimiter } from './identity/sign-in-limiter.js';
 import { SigningKey } from './identity/signing-key.js';
 import { type HardwareState, LiveData } from './live/live-data.js';
 import { registerRoutes } from './routes/index.js';
@@ -17,6 +18,8 @@ import { SettingsStore } from './store/settings-store.js';
 export interface WebDeps {
   logger?: boolean;
   strictResponses?: boolean;
+  /** The clock of sign-in limits (tests move it instead of sleeping). */
+  now?: () => number;
 }
 
 const DEFAULT_UI_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'ui', 'dist');
@@ -26,6 +29,7 @@ const NODE_READ_TIMEOUT_MS = 5000;
 
 export async function buildApp(config: WebConfig, deps: WebDeps = {}): Promise<Service> {
   const configDir = config.BIOREACTOR_CONFIG_DIR;
+  const now = deps.now ?? Date.now;
   // Read first: an accounts file that exists but cannot be read refuses the start.
   const accounts = new AccountStore(configDir, {
     username: config.BIOREACTOR_ADMIN_USER,
@@ -41,6 +45,7 @@ export async function buildApp(config: WebConfig, deps: WebDeps = {}): Promise<S
     apiToken: false,
     strictResponses: deps.strictResponses,
     logger: deps.logger,
+    trustProxy: config.BIOREACTOR_TRUST_PROXY,
   });
 
   if (!config.BIOREACTOR_API_TOKEN) {
@@ -80,6 +85,7 @@ export async function buildApp(config: WebConfig, deps: WebDeps = {}): Promise<S
     nodeClient,
     accounts,
     sessions,
+    signInLimiter: new SignInLimiter(now),
     settings,
     live,
     hubEvents,

@@ -36,6 +36,13 @@ export const WebEnv = Type.Object({
     default: false,
     description: 'true when browsers reach the web server over HTTPS (cookies get the Secure flag)',
   }),
+  BIOREACTOR_TRUST_PROXY: Type.Optional(
+    Type.String({
+      minLength: 1,
+      description:
+        'Reverse proxies whose X-Forwarded-For names the browser: comma-separated addresses or CIDR ranges, or loopback',
+    }),
+  ),
   BIOREACTOR_UI_DIR: Type.Optional(
     Type.String({ description: 'Built UI to serve (default: apps/web/ui/dist beside the sources)' }),
   ),

@@ -4,6 +4,7 @@ import type { HubClient } from './hub-client.js';
 import type { HubEventRelay } from './hub-events.js';
 import type { AccountStore } from './identity/accounts.js';
 import type { SessionControl } from './identity/session.js';
+import type { SignInLimiter } from './identity/sign-in-limiter.js';
 import type { LiveData } from './live/live-data.js';
 import type { SettingsStore } from './store/settings-store.js';
 
@@ -12,6 +13,8 @@ export interface WebContext {
   nodeClient: ServiceClient;
   accounts: AccountStore;
   sessions: SessionControl;
+  /** Delays after failed sign-ins (and failed current passwords), per client and name, client, and name. */
+  signInLimiter: SignInLimiter;
   settings: SettingsStore;
   live: LiveData;
   hubEvents: HubEventRelay;

@@ -10,7 +10,18 @@ export interface InjectResult {
 
 export class Browser {
   readonly cookies = new Map<string, string>();
-  constructor(private readonly app: Service) {}
+  /** `ip`: the address the requests come from (app.inject's default is 127.0.0.1). */
+  constructor(
+    private readonly app: Service,
+    private readonly opts: { ip?: string } = {},
+  ) {}
+
+  /** Another browser holding a copy of this one's cookies (a stolen or replayed cookie jar). */
+  copy(app: Service = this.app): Browser {
+    const other = new Browser(app, this.opts);
+    for (const [k, v] of this.cookies) other.cookies.set(k, v);
+    return other;
+  }
 
   private cookieHeader(): string {
     return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
@@ -41,7 +52,13 @@ export class Browser {
       headers['content-type'] = 'application/json';
       payload = JSON.stringify(opts.json);
     }
-    const res = await this.app.inject({ method, url, headers, ...(payload === undefined ? {} : { payload }) });
+    const res = await this.app.inject({
+      method,
+      url,
+      headers,
+      ...(this.opts.ip ? { remoteAddress: this.opts.ip } : {}),
+      ...(payload === undefined ? {} : { payload }),
+    });
     this.keep(res);
     return res as unknown as InjectResult;
   }

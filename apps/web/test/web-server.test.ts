@@ -1,5 +1,5 @@
-// The web server against a contract-faithful hub and node: sessions, CSRF, uploads, privacy, accounts, admin,
-// downloads, settings, live data, the accounts file at start and the UI's page routes.
+// The web server against a contract-faithful hub and node: sessions, CSRF, uploads, privacy, accounts, sign-in
+// limits, admin, downloads, settings, live data, the accounts file at start and the UI's page routes.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,7 +22,7 @@ const apps: Service[] = [];
 
 const ADMIN_PASSWORD = 'correct horse battery';
 
-async function web(extra: Record<string, string> = {}): Promise<Service> {
+async function web(extra: Record<string, string> = {}, now?: () => number): Promise<Service> {
   const app = await buildApp(
     loadConfig({
       BIOREACTOR_HUB_API_URL: hub.url,
@@ -32,7 +32,7 @@ async function web(extra: Record<string, string> = {}): Promise<Service> {
       BIOREACTOR_ADMIN_PASSWORD: ADMIN_PASSWORD,
       ...extra,
     }),
-    { logger: false, strictResponses: true },
+    { logger: false, strictResponses: true, ...(now ? { now } : {}) },
   );
   apps.push(app);
   return app;
@@ -313,19 +313,6 @@ describe('accounts', () => {
     ).toBe(400);
   });
 
-  it('stops answering sign-ins for a name after ten wrong passwords, with Retry-After', async () => {
-    const browser = await new Browser(await web()).open();
-    for (let i = 0; i < 10; i++)
-      expect((await browser.post('/api/account/login', { username: 'admin', password: `guess ${i}` })).statusCode).toBe(
-        401,
-      );
-    const locked = await browser.post('/api/account/login', { username: 'admin', password: 'correct horse battery' });
-    expect(locked.statusCode).toBe(429);
-    expect(locked.json<{ code: string }>().code).toBe('TOO_MANY_ATTEMPTS');
-    expect(Number(locked.headers['retry-after'])).toBeGreaterThan(0);
-    // Eleven scrypt hashes: seconds on a loaded machine.
-  }, 120_000);
-
   it('lets only the configured admin reorder the queue or run an experiment next, and shows them every id', async () => {
     const app = await web();
     const owner = hub.add('someone', 'queued');
@@ -349,6 +336,72 @@ describe('accounts', () => {
     const queue = (await admin.get('/api/queue')).json<{ queue: { experiment_id: string; masked: boolean }[] }>();
     expect(queue.queue[0]).toMatchObject({ experiment_id: owner.experiment_id, masked: false });
   });
+});
+
+describe('sign-in limits', () => {
+  const login = (b: Browser, username: string, password: string) =>
+    b.post('/api/account/login', { username, password });
+
+  it('does not let failures for "admin" from one client delay the admin signing in from another', async () => {
+    const clock = { now: Date.now() };
+    const app = await web({}, () => clock.now);
+    const attacker = await new Browser(app, { ip: '198.51.100.7' }).open();
+    for (const name of ['admin', 'Admin', 'ADMIN'])
+      expect((await login(attacker, name, `guess for ${name}`)).statusCode).toBe(401);
+    const held = await login(attacker, 'admin', ADMIN_PASSWORD);
+    expect(held.statusCode).toBe(429);
+    expect(held.json<{ code: string; message: string }>()).toMatchObject({
+      code: 'TOO_MANY_ATTEMPTS',
+      message: expect.stringMatching(/wait 1 second and try again/),
+    });
+    expect(held.headers['retry-after']).toBe('1');
+
+    const admin = await new Browser(app, { ip: '203.0.113.9' }).open();
+    const signedIn = await login(admin, 'admin', ADMIN_PASSWORD);
+    expect(signedIn.statusCode, signedIn.body).toBe(200);
+    expect(signedIn.json<{ user: unknown }>().user).toEqual({ username: 'admin', role: 'admin' });
+
+    // Many clients guessing the name (a botnet) meet the name's soft limit: a short delay, at most 30 s...
+    for (let i = 0; i < 10; i++)
+      expect(
+        (await login(await new Browser(app, { ip: `198.51.100.${100 + i}` }).open(), 'admin', `guess ${i}`)).statusCode,
+      ).toBe(401);
+    const stranger = await login(await new Browser(app, { ip: '192.0.2.55' }).open(), 'admin', ADMIN_PASSWORD);
+    expect(stranger.statusCode).toBe(429);
+    const wait = Number(stranger.headers['retry-after']);
+    expect(wait).toBeGreaterThanOrEqual(1);
+    expect(wait).toBeLessThanOrEqual(30);
+    // ... which does not hold the admin's own client, where the admin signed in before.
+    await admin.post('/api/account/logout');
+    expect((await login(admin, 'admin', ADMIN_PASSWORD)).statusCode).toBe(200);
+    clock.now += wait * 1000;
+    expect((await login(await new Browser(app, { ip: '192.0.2.55' }).open(), 'admin', ADMIN_PASSWORD)).statusCode).toBe(
+      200,
+    );
+  }, 60_000);
+
+  it('answers one client guessing many names with 429 and a growing Retry-After', async () => {
+    const clock = { now: Date.now() };
+    const app = await web({}, () => clock.now);
+    const guesser = await new Browser(app, { ip: '198.51.100.7' }).open();
+    for (let i = 0; i < 10; i++) expect((await login(guesser, `user${i}`, 'password1')).statusCode).toBe(401);
+    const retryAfter: number[] = [];
+    for (let i = 10; i < 14; i++) {
+      const held = await login(guesser, `user${i}`, 'password1');
+      expect(held.statusCode).toBe(429);
+      expect(held.json<{ code: string }>().code).toBe('TOO_MANY_ATTEMPTS');
+      expect(held.json<{ message: string }>().message).toMatch(/from your address; wait \d+ seconds? and try again/);
+      const wait = Number(held.headers['retry-after']);
+      retryAfter.push(wait);
+      clock.now += wait * 1000;
+      expect((await login(guesser, `user${i}`, 'password1')).statusCode).toBe(401);
+    }
+    expect(retryAfter).toEqual([1, 2, 4, 8]);
+    // Another client is answered at once.
+    expect((await login(await new Browser(app, { ip: '203.0.113.9' }).open(), 'user20', 'password1')).statusCode).toBe(
+      401,
+    );
+  }, 60_000);
 });
 
 describe('downloads', () => {

@@ -20,7 +20,10 @@ export const ERROR_CATALOGUE = {
   UNSUPPORTED_MEDIA_TYPE: { status: 415, description: 'The Content-Type is not accepted by this route.' },
   SCRIPT_REJECTED: { status: 422, description: 'The experiment script failed validation; every problem is listed.' },
   QUEUE_LIMIT_REACHED: { status: 429, description: 'The user already has the maximum number of active experiments.' },
-  TOO_MANY_ATTEMPTS: { status: 429, description: 'Too many failed sign-ins for this name; wait before trying again.' },
+  TOO_MANY_ATTEMPTS: {
+    status: 429,
+    description: 'Too many failed sign-ins from this client or for this name; wait as Retry-After says.',
+  },
   INTERNAL: { status: 500, description: 'An unexpected error; details are in the service log.' },
   DEVICE_FAULT: { status: 502, description: 'The hardware did not answer or answered wrongly.' },
   COMPONENT_UNAVAILABLE: { status: 503, description: 'The component is disabled or failed (v2 API).' },

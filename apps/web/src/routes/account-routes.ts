@@ -1,10 +1,10 @@
 // Session and accounts: who am I, create an account, sign in and out.
 import { ApiError, accountHubUser, type WebSession, webRoutes } from '@bioreactor/api';
 import type { Service } from '@bioreactor/service-kit';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { WebContext } from '../context.js';
 import type { Account } from '../identity/accounts.js';
-import { SignInLimiter } from '../identity/sign-in-limiter.js';
+import { describeWait } from '../identity/sign-in-limiter.js';
 
 export function sessionBody(request: FastifyRequest, ctx: WebContext): WebSession {
   const { identity } = request;
@@ -45,27 +45,11 @@ export async function accountRoutes(app: Service, ctx: WebContext): Promise<void
     },
   });
 
-  const limiter = new SignInLimiter();
   app.route({
     ...webRoutes.login,
     handler: async (request, reply) => {
       const { username, password } = request.body;
-      const wait = limiter.retryAfterS(username);
-      if (wait > 0) {
-        reply.header('retry-after', String(wait));
-        throw new ApiError(
-          'TOO_MANY_ATTEMPTS',
-          `Too many failed sign-ins for "${username}"; try again in ${Math.ceil(wait / 60)} minute(s)`,
-        );
-      }
-      let account: Account;
-      try {
-        account = await ctx.accounts.authenticate(username, password);
-      } catch (err) {
-        limiter.failed(username);
-        throw err;
-      }
-      limiter.succeeded(username);
+      const account = await limited(request, reply, ctx, username, () => ctx.accounts.authenticate(username, password));
       await fileUnderAccount(request, ctx, account);
       ctx.sessions.signIn(request, reply, account);
       return sessionBody(request, ctx);
@@ -79,4 +63,44 @@ export async function accountRoutes(app: Service, ctx: WebContext): Promise<void
       return sessionBody(request, ctx);
     },
   });
+}
+
+/**
+ * Runs a password check under the sign-in limits: refused with 429 and Retry-After while this client must wait, and
+ * counted as a failure when the password is wrong.
+ */
+async function limited(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  ctx: WebContext,
+  username: string,
+  check: () => Promise<Account>,
+): Promise<Account> {
+  const limiter = ctx.signInLimiter;
+  // The client's address as Fastify sees it: the connection's peer, or the browser's behind a trusted proxy
+  // (BIOREACTOR_TRUST_PROXY).
+  const client = request.ip;
+  const wait = limiter.check(client, username);
+  if (wait) {
+    reply.header('retry-after', String(Math.max(1, Math.ceil(wait.waitMs / 1000))));
+    const when = describeWait(wait.waitMs);
+    const why =
+      wait.scope === 'client-name'
+        ? `Too many failed sign-ins for "${username}" from your address`
+        : wait.scope === 'client'
+          ? 'Too many failed sign-ins from your address'
+          : `Too many failed sign-ins for "${username}" in the last minutes`;
+    throw new ApiError('TOO_MANY_ATTEMPTS', `${why}; wait ${when} and try again`);
+  }
+  const counted = limiter.failed(client, username);
+  let account: Account;
+  try {
+    account = await check();
+  } catch (err) {
+    // Only a wrong password is a failed attempt; a request refused before any password was checked is not a guess.
+    if (err instanceof ApiError && err.code !== 'UNAUTHORIZED') limiter.withdraw(client, username, counted);
+    throw err;
+  }
+  limiter.succeeded(client, username, counted);
+  return account;
 }
