@@ -97,6 +97,24 @@ const STOP_ESCALATION_MS = 10_000;
 /** Characters of the log kept as the error message of a failed run (its end, where tracebacks are). */
 const ERROR_TAIL_CHARS = 500;
 
+/** The longest delay setTimeout takes (2^31 - 1 ms, about 24.8 days); a longer one fires at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * Calls `fn` once `ms` have passed on the monotonic clock (performance.now, which a wall-clock step does not move),
+ * however long that is: a run of 30 days or more is timed in steps no timer overflows. Each step's timer is pushed
+ * onto `timers`, so clearing them all cancels it.
+ */
+export function afterMonotonic(ms: number, timers: NodeJS.Timeout[], fn: () => void): void {
+  const deadline = performance.now() + Math.max(0, ms);
+  const step = () => {
+    const left = deadline - performance.now();
+    if (left <= 0) fn();
+    else timers.push(setTimeout(step, Math.min(left, MAX_TIMER_MS)));
+  };
+  timers.push(setTimeout(step, Math.min(Math.max(0, ms), MAX_TIMER_MS)));
+}
+
 /** 536870912 → "512 MB": limits as the operator set them (BIOREACTOR_EXPERIMENT_MEMORY=512m). */
 export function formatMiB(bytes: number): string {
   const mib = bytes / 1048576;
@@ -304,16 +322,11 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord] }> {
   /** Follows a started or re-attached run to its end: log streaming, duration and output limits, finalisation. */
   private watch(active: ActiveRun, handle: RunHandle, remainingMs: number): void {
     const { store } = this.opts;
-    active.timers.push(
-      setTimeout(
-        () => {
-          active.endReason ??= 'timed_out';
-          this.opts.log.info({ experiment_id: active.id }, 'experiment reached its maximum duration');
-          this.terminate(active, handle, this.opts.stopGraceMs);
-        },
-        Math.max(0, remainingMs),
-      ),
-    );
+    afterMonotonic(remainingMs, active.timers, () => {
+      active.endReason ??= 'timed_out';
+      this.opts.log.info({ experiment_id: active.id }, 'experiment reached its maximum duration');
+      this.terminate(active, handle, this.opts.stopGraceMs);
+    });
     const caps = {
       bytes: this.opts.limits.output_bytes,
       entries: this.opts.limits.output_files ?? DEFAULT_OUTPUT_FILES,

@@ -138,6 +138,15 @@ describe('experiments with the local runner', () => {
     expect(n.hardware.safeStates).toHaveLength(1);
   });
 
+  it('runs an experiment allowed 30 days to its own end (no timer overflow)', async () => {
+    const n = await node({ BIOREACTOR_EXPERIMENT_MAX_DURATION_S: String(40 * 86_400) });
+    const { id, statusCode } = await startRun(n, 'import time\ntime.sleep(0.5)\nprint("done")\n', {
+      max_duration_s: 30 * 86_400,
+    });
+    expect(statusCode).toBe(200);
+    expect(await runToEnd(n, id)).toMatchObject({ status: 'completed', max_duration_s: 30 * 86_400 });
+  });
+
   it('refuses a max_duration_s above the node limit', async () => {
     const n = await node({ BIOREACTOR_EXPERIMENT_MAX_DURATION_S: '60' });
     const res = await startRun(n, 'print(1)\n', { max_duration_s: 61 });

@@ -1,8 +1,8 @@
 // A run whose stop never completes (an engine that does not finish `docker stop`, a container that outlives its
 // SIGKILL) must still end on record, so the node and the queue behind it move on.
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { HardwareGateway } from '../../src/experiments/hardware-gateway.js';
-import { ExperimentManager } from '../../src/experiments/manager.js';
+import { afterMonotonic, ExperimentManager } from '../../src/experiments/manager.js';
 import { ExperimentStore } from '../../src/experiments/store.js';
 import type { ExperimentRunner, RunExit, RunHandle, RunnerInfoBody } from '../../src/runner/runner.js';
 import { RecordingHardware, tempDataDir } from './helpers.js';
@@ -108,5 +108,35 @@ describe('a run whose stop never completes', () => {
     expect(record.error_message).toMatch(/removed by force/);
     expect(hardware.safeStates).toHaveLength(1);
     expect(m.activeExperimentId()).toBeNull();
+  });
+});
+
+describe('timing a run of weeks', () => {
+  it('fires after 30 days on the monotonic clock, not at once (setTimeout overflows past 24.8 days)', () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    try {
+      const timers: NodeJS.Timeout[] = [];
+      let fired = 0;
+      afterMonotonic(30 * 86_400_000, timers, () => {
+        fired += 1;
+      });
+      vi.advanceTimersByTime(1000);
+      expect(fired).toBe(0);
+      vi.advanceTimersByTime(29 * 86_400_000 - 1000);
+      expect(fired).toBe(0);
+      vi.advanceTimersByTime(86_400_000);
+      expect(fired).toBe(1);
+      // Clearing every timer it pushed cancels one that has not fired.
+      const other: NodeJS.Timeout[] = [];
+      afterMonotonic(40 * 86_400_000, other, () => {
+        fired += 1;
+      });
+      vi.advanceTimersByTime(26 * 86_400_000);
+      for (const t of other) clearTimeout(t);
+      vi.advanceTimersByTime(20 * 86_400_000);
+      expect(fired).toBe(1);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
