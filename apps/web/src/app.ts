@@ -8,6 +8,7 @@ import type { WebContext } from './context.js';
 import { HubClient } from './hub-client.js';
 import { HubEventRelay } from './hub-events.js';
 import { AccountStore } from './identity/accounts.js';
+import { SessionRevocations } from './identity/revocations.js';
 import { registerSessions } from './identity/session.js';
 import { SignInLimiter } from './identity/sign-in-limiter.js';
 import { SigningKey } from './identity/signing-key.js';
@@ -18,7 +19,7 @@ import { SettingsStore } from './store/settings-store.js';
 export interface WebDeps {
   logger?: boolean;
   strictResponses?: boolean;
-  /** The clock of sign-in limits (tests move it instead of sleeping). */
+  /** The clock of sign-in limits and session lifetimes (tests move it instead of sleeping). */
   now?: () => number;
 }
 
@@ -30,11 +31,12 @@ const NODE_READ_TIMEOUT_MS = 5000;
 export async function buildApp(config: WebConfig, deps: WebDeps = {}): Promise<Service> {
   const configDir = config.BIOREACTOR_CONFIG_DIR;
   const now = deps.now ?? Date.now;
-  // Read first: an accounts file that exists but cannot be read refuses the start.
+  // Read first: an accounts file (or list of signed-out sessions) that exists but cannot be read refuses the start.
   const accounts = new AccountStore(configDir, {
     username: config.BIOREACTOR_ADMIN_USER,
     password: config.BIOREACTOR_ADMIN_PASSWORD,
   });
+  const revocations = new SessionRevocations(configDir, now);
   const app = await createService({
     name: 'bioreactor-web-server',
     version: SYSTEM_VERSION,
@@ -77,7 +79,9 @@ export async function buildApp(config: WebConfig, deps: WebDeps = {}): Promise<S
   const sessions = await registerSessions(app, {
     key: new SigningKey(configDir, config.BIOREACTOR_SESSION_SECRET),
     accounts,
+    revocations,
     secureCookies: config.BIOREACTOR_SECURE_COOKIES,
+    now,
   });
 
   const ctx: WebContext = {

@@ -1,7 +1,7 @@
 // The web server against a contract-faithful hub and node: sessions, CSRF, uploads, privacy, accounts, sign-in
-// limits, admin, downloads, settings, live data, the accounts file at start and the UI's page routes.
+// limits, revocation, admin, downloads, settings, live data, the accounts file at start and the UI's page routes.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,6 +45,8 @@ async function adminBrowser(app: Service): Promise<Browser> {
   expect(res.statusCode, res.body).toBe(200);
   return admin;
 }
+
+const user = async (b: Browser) => (await b.get('/api/session')).json<{ user: { username: string } | null }>().user;
 
 beforeEach(async () => {
   hub = await startFakeHub();
@@ -404,6 +406,111 @@ describe('sign-in limits', () => {
   }, 60_000);
 });
 
+describe('session ids and revocation', () => {
+  it('gives the browser a new session id when it creates an account or signs in; the id known before stays anonymous', async () => {
+    const app = await web();
+    const victim = await new Browser(app).open();
+    // Someone who knows (or planted) the browser's session id before it signs in.
+    const planted = victim.copy();
+    const before = victim.cookies.get('session_id');
+    const created = await victim.post('/api/account/register', { username: 'grace', password: 'cobol-1959' });
+    expect(created.statusCode).toBe(200);
+    expect(victim.cookies.get('session_id')).not.toBe(before);
+    expect(created.json<{ session_id: string }>().session_id).not.toBe(before?.slice(0, 8));
+    expect(await user(victim)).toEqual({ username: 'grace', role: 'user' });
+    expect(await user(planted)).toBeNull();
+    // The new CSRF token came with the new session.
+    expect(created.json<{ csrf_token: string }>().csrf_token).toBe(victim.cookies.get('csrf_token'));
+    expect((await victim.post('/api/experiments/upload', { script_content: 'print(1)' })).statusCode).toBe(200);
+
+    await victim.post('/api/account/logout');
+    const anonymous = victim.cookies.get('session_id');
+    expect((await victim.post('/api/account/login', { username: 'grace', password: 'cobol-1959' })).statusCode).toBe(
+      200,
+    );
+    expect(victim.cookies.get('session_id')).not.toBe(anonymous);
+    expect(await user(victim)).toEqual({ username: 'grace', role: 'user' });
+  });
+
+  it('revokes a session on sign-out: its cookies replayed are anonymous, also after a restart', async () => {
+    const app = await web();
+    const browser = await new Browser(app).open();
+    await browser.post('/api/account/register', { username: 'ada', password: 'analytical engine' });
+    const stolen = browser.copy();
+    expect(await user(stolen.copy())).toEqual({ username: 'ada', role: 'user' });
+
+    expect((await browser.post('/api/account/logout')).json<{ user: unknown }>().user).toBeNull();
+    expect(await user(browser)).toBeNull();
+    const replayed = stolen.copy();
+    expect(await user(replayed)).toBeNull();
+    // What the replayed cookies submit is not the account's.
+    await replayed.post('/api/experiments/upload', { script_content: 'print(1)' });
+    expect(hub.requests.at(-1)?.headers['x-session-id']).not.toBe('account-ada');
+
+    expect(statSync(join(configDir, 'revoked_sessions.json')).mode & 0o777).toBe(0o600);
+    const restarted = await web();
+    expect(await user(stolen.copy(restarted))).toBeNull();
+    // The account itself still signs in.
+    const again = await new Browser(restarted).open();
+    expect(
+      (await again.post('/api/account/login', { username: 'ada', password: 'analytical engine' })).statusCode,
+    ).toBe(200);
+  });
+
+  it('signs out every other session of the account when its password changes, also after a restart', async () => {
+    const app = await web();
+    const laptop = await new Browser(app).open();
+    await laptop.post('/api/account/register', { username: 'ada', password: 'analytical engine' });
+    const phone = await new Browser(app, { ip: '192.0.2.20' }).open();
+    await phone.post('/api/account/login', { username: 'ada', password: 'analytical engine' });
+    const phoneCookies = phone.copy();
+    expect(await user(phone)).toEqual({ username: 'ada', role: 'user' });
+
+    const change = (b: Browser, current: string, next: string) =>
+      b.post('/api/account/password', { current_password: current, new_password: next });
+    const wrong = await change(laptop, 'difference engine', 'babbage-1837');
+    expect(wrong.statusCode).toBe(401);
+    expect(wrong.json<{ message: string }>().message).toMatch(/current password is wrong/);
+    expect((await change(laptop, 'analytical engine', 'short')).statusCode).toBe(400);
+
+    const before = laptop.cookies.get('session_id');
+    const changed = await change(laptop, 'analytical engine', 'babbage-1837');
+    expect(changed.statusCode, changed.body).toBe(200);
+    expect(changed.json<{ user: unknown }>().user).toEqual({ username: 'ada', role: 'user' });
+    expect(laptop.cookies.get('session_id')).not.toBe(before);
+    expect(await user(laptop)).toEqual({ username: 'ada', role: 'user' });
+    expect(await user(phone)).toBeNull();
+
+    const restarted = await web();
+    expect(await user(phoneCookies.copy(restarted))).toBeNull();
+    expect(await user(laptop.copy(restarted))).toEqual({ username: 'ada', role: 'user' });
+    const other = await new Browser(restarted, { ip: '192.0.2.30' }).open();
+    expect(
+      (await other.post('/api/account/login', { username: 'ada', password: 'analytical engine' })).statusCode,
+    ).toBe(401);
+    expect((await other.post('/api/account/login', { username: 'ada', password: 'babbage-1837' })).statusCode).toBe(
+      200,
+    );
+  });
+
+  it('changes no password for an anonymous browser, nor the admin’s (set in the configuration)', async () => {
+    const app = await web();
+    const anonymous = await new Browser(app).open();
+    const body = { current_password: ADMIN_PASSWORD, new_password: 'something else' };
+    expect((await anonymous.post('/api/account/password', body)).statusCode).toBe(401);
+    const refused = await (await adminBrowser(app)).post('/api/account/password', body);
+    expect(refused.statusCode).toBe(403);
+    expect(refused.json<{ message: string }>().message).toMatch(/BIOREACTOR_ADMIN_PASSWORD/);
+  });
+
+  it('signs the admin out everywhere when BIOREACTOR_ADMIN_PASSWORD changes', async () => {
+    const admin = await adminBrowser(await web());
+    expect(await user(admin.copy(await web()))).toEqual({ username: 'admin', role: 'admin' });
+    const restarted = await web({ BIOREACTOR_ADMIN_PASSWORD: 'a new admin password' });
+    expect(await user(admin.copy(restarted))).toBeNull();
+  });
+});
+
 describe('downloads', () => {
   it('streams the zip of a finished (even failed) run, and passes 404 and 503 through', async () => {
     const app = await web();
@@ -613,6 +720,11 @@ describe('accounts file at start', () => {
     rmSync(file, { recursive: true });
     // No file at all is a fresh start.
     expect((await new Browser(await web()).get('/api/session')).statusCode).toBe(200);
+  });
+
+  it('refuses to start on an unreadable list of signed-out sessions', async () => {
+    writeFileSync(join(configDir, 'revoked_sessions.json'), 'garbage');
+    expect(await refusal()).toMatch(/revoked_sessions\.json is not valid JSON/);
   });
 
   it('prints the one message and exits non-zero when the server is started on a zero-length accounts file', () => {

@@ -74,6 +74,11 @@ export const Credentials = Type.Object({
   password: Type.String({ minLength: 1, maxLength: 1024 }),
 });
 
+export const PasswordChange = Type.Object({
+  current_password: Type.String({ minLength: 1, maxLength: 1024 }),
+  new_password: Type.String({ minLength: 1, maxLength: 1024, description: 'At least 8 characters' }),
+});
+
 /** An experiment as one browser may see it: another user's is masked unless the viewer is admin. */
 export const WebExperiment = Type.Object({
   ...HubExperiment.properties,
@@ -148,7 +153,32 @@ export const webRoutes = {
   logout: defineRoute({
     method: 'POST',
     url: '/api/account/logout',
-    schema: { tags: web, response: { 200: WebSession, ...errorResponses('CSRF_FAILED') } },
+    schema: {
+      tags: web,
+      summary: 'Sign out: the signed-in session is revoked on the server and the browser gets a new anonymous one',
+      response: { 200: WebSession, ...errorResponses('CSRF_FAILED') },
+    },
+  }),
+  changePassword: defineRoute({
+    method: 'POST',
+    url: '/api/account/password',
+    schema: {
+      tags: web,
+      summary:
+        'Change the signed-in user’s password; every other session of the account is signed out, this one continues under a new id',
+      body: PasswordChange,
+      response: {
+        200: WebSession,
+        ...errorResponses(
+          'VALIDATION_FAILED',
+          'UNAUTHORIZED',
+          'FORBIDDEN',
+          'CSRF_FAILED',
+          'INVALID_STATE',
+          'TOO_MANY_ATTEMPTS',
+        ),
+      },
+    },
   }),
   upload: defineRoute({
     method: 'POST',

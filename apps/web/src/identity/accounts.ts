@@ -25,6 +25,15 @@ export interface Account {
   role: 'user' | 'admin';
 }
 
+/**
+ * What a sign-in is bound to: it changes whenever the account's password does (a user's new hash, a new
+ * BIOREACTOR_ADMIN_PASSWORD), which signs out every session of the account. Secret: only ever sent out as an HMAC.
+ */
+export interface AccountCredential {
+  account: Account;
+  secret: string;
+}
+
 function derive(password: string, salt: Buffer, n: number, r: number, p: number, keylen: number): Promise<Buffer> {
   return new Promise((resolve, reject) =>
     scrypt(password, salt, keylen, { N: n, r, p, maxmem: SCRYPT.maxmem }, (err, key) =>
@@ -146,11 +155,48 @@ export class AccountStore {
     return { username: found.username, role: 'user' };
   }
 
-  /** Whether a signed-in name still exists (a deleted account's cookie stops working). */
-  lookup(username: string): Account | undefined {
-    if (this.admin.password !== undefined && username === this.admin.username) return { username, role: 'admin' };
+  /** A signed-in name's account and credential, if it still exists (a deleted account's cookie stops working). */
+  credential(username: string): AccountCredential | undefined {
+    if (this.admin.password !== undefined && username === this.admin.username)
+      return { account: { username, role: 'admin' }, secret: `admin\n${this.admin.password}` };
     const found = this.load().find((a) => a.username === username);
-    return found ? { username: found.username, role: 'user' } : undefined;
+    return found ? { account: { username: found.username, role: 'user' }, secret: found.password_hash } : undefined;
+  }
+
+  /**
+   * Replaces a user's password after checking the current one. The admin's comes from BIOREACTOR_ADMIN_PASSWORD and
+   * is changed there. The new hash changes the account's credential, so every session signed in before is revoked.
+   */
+  async changePassword(username: string, current: string, next: string): Promise<Account> {
+    if (this.admin.password !== undefined && username === this.admin.username)
+      throw new ApiError(
+        'FORBIDDEN',
+        'The admin password is set by BIOREACTOR_ADMIN_PASSWORD: change it there and restart the web server (every admin session is then signed out)',
+      );
+    if (next.length < MIN_PASSWORD_LENGTH)
+      throw new ApiError('VALIDATION_FAILED', `Choose a new password of at least ${MIN_PASSWORD_LENGTH} characters`, [
+        { field: 'new_password', message: `password must have at least ${MIN_PASSWORD_LENGTH} characters` },
+      ]);
+    if (next === current)
+      throw new ApiError('VALIDATION_FAILED', 'Choose a new password different from the current one', [
+        { field: 'new_password', message: 'the new password is the current one' },
+      ]);
+    const found = this.load().find((a) => a.username === username);
+    if (!found || !(await verifyPassword(current, found.password_hash)))
+      throw new ApiError('UNAUTHORIZED', 'The current password is wrong; check it and try again');
+    const hash = await hashPassword(next);
+    const job = this.writing.then(() => {
+      const accounts = this.load();
+      const mine = accounts.find((a) => a.username === username);
+      // Another change won the race: the password checked above is no longer the account's.
+      if (mine?.password_hash !== found.password_hash)
+        throw new ApiError('INVALID_STATE', 'The password was changed meanwhile; sign in again and retry');
+      mine.password_hash = hash;
+      writeJsonFile(this.path, { accounts }, 0o600);
+    });
+    this.writing = job.catch(() => undefined);
+    await job;
+    return { username, role: 'user' };
   }
 
   private dummy: Promise<string> | undefined;

@@ -1,4 +1,4 @@
-// Session and accounts: who am I, create an account, sign in and out.
+// Session and accounts: who am I, create an account, sign in and out, change the password.
 import { ApiError, accountHubUser, type WebSession, webRoutes } from '@bioreactor/api';
 import type { Service } from '@bioreactor/service-kit';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -63,6 +63,24 @@ export async function accountRoutes(app: Service, ctx: WebContext): Promise<void
       return sessionBody(request, ctx);
     },
   });
+
+  app.route({
+    ...webRoutes.changePassword,
+    handler: async (request, reply) => {
+      const { account } = request.identity;
+      if (!account) throw new ApiError('UNAUTHORIZED', 'Sign in first to change your password');
+      const { current_password, new_password } = request.body;
+      // A wrong current password counts as a failed sign-in, so a borrowed session cannot be used to guess it.
+      const changed = await limited(request, reply, ctx, account.username, () =>
+        ctx.accounts.changePassword(account.username, current_password, new_password),
+      );
+      // Every session of the account signed in before is revoked by the new password; this one continues under a
+      // new id.
+      ctx.sessions.signIn(request, reply, changed);
+      request.log.info({ username: changed.username }, 'password changed; other sessions signed out');
+      return sessionBody(request, ctx);
+    },
+  });
 }
 
 /**
@@ -97,7 +115,8 @@ async function limited(
   try {
     account = await check();
   } catch (err) {
-    // Only a wrong password is a failed attempt; a request refused before any password was checked is not a guess.
+    // Only a wrong password is a failed attempt; a request refused before any password was checked (a new password
+    // too short, the admin's) is not a guess.
     if (err instanceof ApiError && err.code !== 'UNAUTHORIZED') limiter.withdraw(client, username, counted);
     throw err;
   }

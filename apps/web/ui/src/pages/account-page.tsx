@@ -1,4 +1,4 @@
-// Sign in, create an account (experiments then follow you across browsers), or sign out.
+// Sign in, create an account (experiments then follow you across browsers), change the password, or sign out.
 import type { WebSession } from '@bioreactor/api';
 import { type FormEvent, useState } from 'react';
 import { api, errorText } from '../api.js';
@@ -52,6 +52,17 @@ export function AccountPage() {
             Sign out
           </button>
         </div>
+        {session.user.role === 'admin' ? (
+          <div className="card">
+            <h2>Password</h2>
+            <p className="muted">
+              The admin password is set by BIOREACTOR_ADMIN_PASSWORD on the server; changing it there and restarting the
+              web server signs every admin session out.
+            </p>
+          </div>
+        ) : (
+          <ChangePassword onChanged={setSession} />
+        )}
       </div>
     );
 
@@ -114,6 +125,78 @@ export function AccountPage() {
           </p>
         )}
       </div>
+    </div>
+  );
+}
+
+/** Change the password: every other browser signed in to the account is signed out; this one stays signed in. */
+function ChangePassword({ onChanged }: { onChanged: (s: WebSession) => void }) {
+  const [current, setCurrent] = useState('');
+  const [next, setNext] = useState('');
+  const [message, setMessage] = useState<{ ok: boolean; text: string }>();
+  const [busy, setBusy] = useState(false);
+
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    setMessage(undefined);
+    setBusy(true);
+    try {
+      onChanged(
+        await api<WebSession>('/api/account/password', {
+          method: 'POST',
+          body: { current_password: current, new_password: next },
+        }),
+      );
+      setCurrent('');
+      setNext('');
+      setMessage({ ok: true, text: 'Password changed; every other browser signed in to this account is signed out.' });
+    } catch (err) {
+      setMessage({ ok: false, text: errorText(err) });
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <div className="card">
+      <h2>Change password</h2>
+      <form onSubmit={submit} className="stack" data-testid="password-form">
+        <label>
+          Current password
+          <input
+            type="password"
+            value={current}
+            onChange={(e) => setCurrent(e.target.value)}
+            autoComplete="current-password"
+            required
+            data-testid="current-password"
+          />
+        </label>
+        <label>
+          New password (at least 8 characters)
+          <input
+            type="password"
+            value={next}
+            onChange={(e) => setNext(e.target.value)}
+            autoComplete="new-password"
+            minLength={8}
+            required
+            data-testid="new-password"
+          />
+        </label>
+        {message && (
+          <div
+            className={`notice ${message.ok ? 'notice-ok' : 'notice-error'}`}
+            role={message.ok ? 'status' : 'alert'}
+            data-testid="password-message"
+          >
+            {message.text}
+          </div>
+        )}
+        <button type="submit" className="btn btn-primary" disabled={busy} data-testid="password-submit">
+          Change password
+        </button>
+      </form>
     </div>
   );
 }
