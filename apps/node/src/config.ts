@@ -14,6 +14,9 @@ export function parseSize(text: string): number {
   return Math.floor(Number(match[1]) * factor);
 }
 
+/** DATA_DIR when unset; the start-up reads it before the environment is validated. */
+export const DEFAULT_DATA_DIR = 'data';
+
 export const NodeEnv = Type.Object({
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 9000, description: 'an integer port 0-65535' }),
   HOST: Type.String({ default: '0.0.0.0', description: 'Interface to listen on' }),
@@ -26,7 +29,7 @@ export const NodeEnv = Type.Object({
     LOG_LEVELS.map((l) => Type.Literal(l)),
     { default: 'INFO' },
   ),
-  DATA_DIR: Type.String({ default: 'data', description: 'Experiment data (experiments/{id}/…)' }),
+  DATA_DIR: Type.String({ default: DEFAULT_DATA_DIR, description: 'Experiment data (experiments/{id}/…)' }),
   HOST_DATA_PATH: Type.Optional(
     Type.String({ description: 'Host path of DATA_DIR when the node itself runs in a container (bind mounts)' }),
   ),
@@ -34,6 +37,19 @@ export const NodeEnv = Type.Object({
     default: 'config_hardware.json',
     description: 'The hardware file (the guide’s config_hardware.py as JSON)',
   }),
+  // ---- the output supervisor, real mode (docs/hardware.md, "When the node dies") ----
+  BIOREACTOR_HEARTBEAT_TIMEOUT_MS: Type.Integer({
+    default: 3000,
+    minimum: 500,
+    maximum: 60_000,
+    description: 'The supervisor turns the outputs off when the node has not beaten for this long',
+  }),
+  BIOREACTOR_WATCHDOG_DEVICE: Type.Optional(
+    Type.String({
+      minLength: 1,
+      description: 'A hardware watchdog the supervisor arms (/dev/watchdog); unset: none',
+    }),
+  ),
   BIOREACTOR_API_TOKEN: Type.Optional(
     Type.String({ minLength: 16, description: 'Shared service token (16+ characters)' }),
   ),
@@ -73,6 +89,11 @@ export const NodeEnv = Type.Object({
     default: '10m',
     pattern: SIZE_PATTERN,
     description: 'Largest container_logs.txt',
+  }),
+  BIOREACTOR_MIN_FREE_DISK: Type.String({
+    default: '256m',
+    pattern: SIZE_PATTERN,
+    description: 'Free space DATA_DIR keeps: starts are refused below it, a run is stopped below half of it',
   }),
   BIOREACTOR_EXPERIMENT_STOP_GRACE_S: Type.Integer({
     default: 10,

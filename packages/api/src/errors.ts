@@ -30,6 +30,7 @@ export const ERROR_CATALOGUE = {
   NODE_UNREACHABLE: { status: 503, description: 'The node did not answer the hub or web server.' },
   HUB_UNREACHABLE: { status: 503, description: 'The hub did not answer the web server.' },
   RUNNER_UNAVAILABLE: { status: 503, description: 'No container engine (or local runner) can run experiments.' },
+  INSUFFICIENT_STORAGE: { status: 507, description: "The node's disk has too little free space to start a run." },
 } as const satisfies Record<string, { status: number; description: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

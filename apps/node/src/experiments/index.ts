@@ -57,6 +57,7 @@ export async function createExperiments(config: NodeConfig, deps: ExperimentsDep
       log_bytes: parseSize(config.BIOREACTOR_EXPERIMENT_LOG_LIMIT),
     },
     maxDurationS: config.BIOREACTOR_EXPERIMENT_MAX_DURATION_S,
+    minFreeBytes: parseSize(config.BIOREACTOR_MIN_FREE_DISK),
     stopGraceMs: config.BIOREACTOR_EXPERIMENT_STOP_GRACE_S * 1000,
     log: deps.log,
   });

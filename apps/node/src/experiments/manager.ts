@@ -21,6 +21,7 @@ import type {
   RunnerInfoBody,
   RunSpec,
 } from '../runner/runner.js';
+import { formatBytes, freeBytes, type StorageReport } from './disk.js';
 import { CappedLog, readTail } from './files.js';
 import {
   type ActuatorCommand,
@@ -49,6 +50,8 @@ export interface ExperimentManagerOptions {
   limits: RunLimits;
   /** Default and largest max_duration_s a start may ask for. */
   maxDurationS: number;
+  /** Free bytes DATA_DIR keeps (BIOREACTOR_MIN_FREE_DISK): starts are refused below it, runs stopped below half. */
+  minFreeBytes?: number;
   stopGraceMs: number;
   /** How often the output folder's size is checked against its cap. */
   outputCheckMs?: number;
@@ -64,7 +67,7 @@ interface ActiveRun {
   handle?: RunHandle;
   gateway?: HardwareGateway;
   /** Why the node ended the run, when it did; never overwritten once set. */
-  endReason?: 'stopped' | 'timed_out' | 'output_limit' | 'output_files';
+  endReason?: 'stopped' | 'timed_out' | 'output_limit' | 'output_files' | 'disk_full';
   timers: NodeJS.Timeout[];
   detached: boolean;
   /** Set when finish() begins, so a forced end and the normal one never both record it. */
@@ -87,6 +90,9 @@ function newActiveRun(id: string, record: StoredRun, parts: Pick<ActiveRun, 'han
 
 /** The output check takes at most one part in this many of the node's time (see checkOutput). */
 const OUTPUT_CHECK_SHARE = 20;
+
+/** How often an end that could not be written (a full disk) is tried again. */
+const UNRECORDED_RETRY_MS = 5_000;
 
 /** How long the output may take to drain after the process ended. */
 const OUTPUT_DRAIN_MS = 10_000;
@@ -144,6 +150,10 @@ export function isLive(status: RunState): boolean {
 
 export class ExperimentManager extends EventEmitter<{ run: [RunRecord] }> {
   private active: ActiveRun | null = null;
+  /** Ends that could not be written (a full or failing disk): served from here and retried until they are. */
+  private readonly unrecorded = new Map<string, { record: StoredRun; handle: RunHandle | undefined }>();
+  private retryTimer: NodeJS.Timeout | undefined;
+  private lastFreeBytes: number | null = null;
   private readonly now: () => Date;
 
   constructor(private readonly opts: ExperimentManagerOptions) {
@@ -199,12 +209,16 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord] }> {
 
   async get(id: string): Promise<StoredRun> {
     if (this.active?.id === id) return this.active.record;
+    const unrecorded = this.unrecorded.get(id);
+    if (unrecorded) return unrecorded.record;
     return this.opts.store.load(id);
   }
 
   async list(): Promise<StoredRun[]> {
     const runs = await this.opts.store.list();
-    return runs.map((r) => (this.active?.id === r.experiment_id ? this.active.record : r));
+    return runs.map((r) =>
+      this.active?.id === r.experiment_id ? this.active.record : (this.unrecorded.get(r.experiment_id)?.record ?? r),
+    );
   }
 
   async start(request: NodeStartRequest): Promise<StoredRun> {
@@ -230,6 +244,7 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord] }> {
         `max_duration_s ${maxDuration} is above this node's limit of ${this.opts.maxDurationS} s (BIOREACTOR_EXPERIMENT_MAX_DURATION_S)`,
       );
     }
+    await this.assertRoomToStart();
     const id = request.experiment_id ?? randomUUID();
     // Claimed before the first await, so two starts at once can never both run.
     const created = this.now().toISOString();
@@ -302,6 +317,9 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord] }> {
       this.active = null;
       active.settle();
       if (err instanceof ApiError) throw err;
+      if ((err as NodeJS.ErrnoException).code === 'ENOSPC') {
+        throw new ApiError('INSUFFICIENT_STORAGE', `Experiment ${id} could not start: the node's disk is full`);
+      }
       this.opts.log.error({ err, experiment_id: id }, 'experiment could not start');
       throw new ApiError('RUNNER_UNAVAILABLE', `Experiment ${id} could not start: ${(err as Error).message}`);
     }
@@ -337,8 +355,10 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord] }> {
       const usage = await store.outputUsage(active.id, caps).catch(() => ({ bytes: 0, entries: 0 }));
       const overBytes = usage.bytes > caps.bytes;
       const overEntries = usage.entries > caps.entries;
-      if ((overBytes || overEntries) && !active.endReason) {
-        active.endReason = overBytes ? 'output_limit' : 'output_files';
+      const free = await this.measureFree();
+      const diskFull = free !== null && free < (this.opts.minFreeBytes ?? 0) / 2;
+      if ((overBytes || overEntries || diskFull) && !active.endReason) {
+        active.endReason = diskFull ? 'disk_full' : overBytes ? 'output_limit' : 'output_files';
         this.opts.log.warn({ experiment_id: active.id, ...usage }, 'experiment output is over its limit; stopping it');
         this.terminate(active, handle, 0);
         return;
@@ -444,6 +464,9 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord] }> {
     } else if (active.endReason === 'output_limit') {
       status = 'failed';
       error = `Stopped: the output folder grew past its limit of ${record.limits.output_bytes} bytes`;
+    } else if (active.endReason === 'disk_full') {
+      status = 'failed';
+      error = `Stopped: the node's disk had ${formatBytes(this.lastFreeBytes ?? 0)} free, below half of BIOREACTOR_MIN_FREE_DISK (${formatBytes(this.opts.minFreeBytes ?? 0)}), so the run could no longer be recorded safely`;
     } else if (active.endReason === 'output_files') {
       status = 'failed';
       error = `Stopped: the output folder grew past its limit of ${record.limits.output_files ?? DEFAULT_OUTPUT_FILES} files and folders (BIOREACTOR_EXPERIMENT_OUTPUT_FILES)`;
@@ -475,6 +498,20 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord] }> {
     try {
       await this.publish(record);
     } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+        // A full or failing disk: the end is served from memory, retried, and reported; the container is kept, so
+        // that a node restart before the retry succeeds still finds how the run ended.
+        this.unrecorded.set(active.id, { record, handle });
+        this.emit('run', publicRecord(record));
+        this.opts.log.error(
+          { err, experiment_id: active.id, status },
+          `could not write the end of experiment ${active.id}; retrying every ${UNRECORDED_RETRY_MS / 1000} s`,
+        );
+        this.scheduleRetry();
+        if (this.active === active) this.active = null;
+        active.settle();
+        return;
+      }
       // The folder was deleted under a run being removed; the end still counts.
       this.opts.log.warn({ err, experiment_id: active.id }, 'could not record the end of a run');
     }
@@ -483,6 +520,65 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord] }> {
     if (this.active === active) this.active = null;
     await handle?.release().catch((err: unknown) => this.opts.log.warn({ err }, 'could not remove the run'));
     active.settle();
+  }
+
+  /** Refuses a start while an end is unwritten or the disk is below BIOREACTOR_MIN_FREE_DISK. */
+  private async assertRoomToStart(): Promise<void> {
+    if (this.unrecorded.size > 0) {
+      throw new ApiError(
+        'INSUFFICIENT_STORAGE',
+        `The node could not write the end of experiment ${[...this.unrecorded.keys()].join(', ')} to its disk; free space on the node (GET /api/status, storage) before starting another`,
+      );
+    }
+    const min = this.opts.minFreeBytes ?? 0;
+    const free = await this.measureFree();
+    if (free !== null && free < min) {
+      throw new ApiError(
+        'INSUFFICIENT_STORAGE',
+        `The node's disk has ${formatBytes(free)} free, below BIOREACTOR_MIN_FREE_DISK (${formatBytes(min)}): delete old runs (DELETE /api/experiments/{id}) or other files before starting`,
+      );
+    }
+  }
+
+  private async measureFree(): Promise<number | null> {
+    this.lastFreeBytes = await freeBytes(this.opts.dataDir).catch(() => null);
+    return this.lastFreeBytes;
+  }
+
+  /** The node's disk as /health and /api/status report it. */
+  async storage(): Promise<StorageReport> {
+    const min = this.opts.minFreeBytes ?? 0;
+    const free = await this.measureFree();
+    let problem: string | null = null;
+    if (this.unrecorded.size > 0) {
+      problem = `disk full: the end of experiment ${[...this.unrecorded.keys()].join(', ')} could not be written; retrying`;
+    } else if (free !== null && free < min) {
+      problem = `disk full: ${formatBytes(free)} free, below BIOREACTOR_MIN_FREE_DISK (${formatBytes(min)}); new runs are refused`;
+    }
+    return { free_bytes: free, min_free_bytes: min, problem };
+  }
+
+  private scheduleRetry(): void {
+    if (this.retryTimer) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      void this.retryUnrecorded();
+    }, UNRECORDED_RETRY_MS);
+  }
+
+  /** Writes the ends that could not be written; each written one lets its container go. */
+  private async retryUnrecorded(): Promise<void> {
+    for (const [id, { record, handle }] of this.unrecorded) {
+      try {
+        await this.opts.store.save(record);
+      } catch {
+        continue;
+      }
+      this.unrecorded.delete(id);
+      this.opts.log.info({ experiment_id: id, status: record.status }, 'the end of the experiment is now written');
+      await handle?.release().catch((err: unknown) => this.opts.log.warn({ err }, 'could not remove the run'));
+    }
+    if (this.unrecorded.size > 0) this.scheduleRetry();
   }
 
   /** Starts the run's own actuator log: every command the node carries out from now on, whoever asked. */
@@ -647,6 +743,7 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord] }> {
    * pauses meanwhile); a local process cannot be re-attached, so it is stopped and recorded as interrupted.
    */
   async detach(): Promise<void> {
+    clearTimeout(this.retryTimer);
     const active = this.active;
     if (!active) return;
     if (this.opts.runner.kind === 'local' || !active.handle) {
