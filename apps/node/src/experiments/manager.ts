@@ -698,12 +698,16 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord] }> {
     let interrupted = false;
     for (const run of live) {
       const id = run.experiment_id;
-      if (!this.active && run.runner === this.opts.runner.kind && run.runner_ref) {
+      // A run whose container was being created when the node died has no ref on record; the runner may still
+      // find it by the run's id (the container's name), so that it is adopted instead of left running as a ghost.
+      const ref = run.runner_ref ?? this.opts.runner.refFor?.(id) ?? null;
+      if (!this.active && run.runner === this.opts.runner.kind && ref) {
         let gateway: HardwareGateway | undefined;
         try {
           gateway = await this.openGateway(id);
-          const handle = await this.opts.runner.reattach(run.runner_ref, this.spec(id, gateway.endpoint));
+          const handle = await this.opts.runner.reattach(ref, this.spec(id, gateway.endpoint));
           if (handle) {
+            run.runner_ref = handle.ref;
             const active = newActiveRun(id, run, { handle, gateway });
             await this.resumeActuatorLog(active);
             this.active = active;
@@ -717,8 +721,8 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord] }> {
         }
         await gateway?.close().catch(() => undefined);
       }
-      if (run.runner_ref) {
-        await this.opts.runner.abandon?.(run.runner_ref, {
+      if (ref) {
+        await this.opts.runner.abandon?.(ref, {
           experimentId: id,
           scriptPath: this.opts.store.scriptPath(id),
           outputDir: this.opts.store.outputDir(id),
@@ -735,6 +739,14 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord] }> {
       interrupted = true;
     }
     if (interrupted) await this.safeState('interrupted experiment after a node restart');
+    // Never two runs at once, and no ghosts: every container of this node but the one re-attached goes.
+    const kept = this.active?.handle ? [this.active.handle.ref] : [];
+    for (const removed of (await this.opts.runner.sweep?.(kept).catch((err: unknown) => {
+      this.opts.log.error({ err }, "could not list this node's experiment containers");
+      return [];
+    })) ?? []) {
+      this.opts.log.warn({ container: removed }, `removed a container no run of this node follows: ${removed}`);
+    }
     if (!this.active) await rm(join(this.opts.dataDir, 'run'), { recursive: true, force: true }).catch(() => undefined);
   }
 

@@ -202,16 +202,44 @@ export class DockerRunner implements ExperimentRunner {
     return this.handle(container);
   }
 
+  refFor(experimentId: string): string {
+    return `experiment-${experimentId}`;
+  }
+
   async reattach(ref: string): Promise<RunHandle | null> {
-    const container = this.docker.getContainer(ref);
+    let container = this.docker.getContainer(ref);
     try {
       const info = await container.inspect();
       if (info.Config.Labels?.[DATA_DIR_LABEL] !== this.dataDir) return null;
+      // Made but never started (the node died in between): it never ran a line, and waiting on it would never end.
+      if (info.State.Status === 'created') {
+        await container.remove({ force: true });
+        return null;
+      }
+      container = this.docker.getContainer(info.Id);
     } catch (err) {
       if (statusOf(err) === 404) return null;
       throw err;
     }
     return this.handle(container);
+  }
+
+  async sweep(keep: readonly string[]): Promise<string[]> {
+    const removed: string[] = [];
+    for (const info of await this.listOwn()) {
+      if (keep.includes(info.Id)) continue;
+      const name = (info.Names[0] ?? info.Id).replace(/^\//, '');
+      await this.docker
+        .getContainer(info.Id)
+        .remove({ force: true })
+        .then(
+          () => removed.push(`${name} (${info.State}, experiment ${info.Labels[EXPERIMENT_LABEL] ?? '?'})`),
+          (err: unknown) => {
+            if (statusOf(err) !== 404) throw err;
+          },
+        );
+    }
+    return removed;
   }
 
   /** Experiment containers of this node (by label), for reconciliation and clean-up. */

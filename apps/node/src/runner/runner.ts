@@ -76,4 +76,11 @@ export interface ExperimentRunner {
   reattach(ref: string, spec: RunSpec): Promise<RunHandle | null>;
   /** Ends what reattach cannot follow (a local process orphaned by a crashed node). */
   abandon?(ref: string, spec: RunSpec): Promise<void>;
+  /** The ref a run's process would have if it was made but never recorded (the Docker container's name). */
+  refFor?(experimentId: string): string;
+  /**
+   * Removes every run process of this node but those in `keep` (containers left by a crash, or by a run recorded as
+   * ended); resolves with a description of each removed.
+   */
+  sweep?(keep: readonly string[]): Promise<string[]>;
 }

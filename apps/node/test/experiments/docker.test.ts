@@ -292,6 +292,69 @@ with Bioreactor() as b:
     expect(manifest.actuator_commands).toEqual(log);
   });
 
+  it('adopts a run whose container was made before the node could record it, and removes containers no run follows', async () => {
+    const first = await node();
+    const dataDir = first.dataDir;
+    const adopted = uniqueId('adopt');
+    const ghost = uniqueId('ghost');
+    const waiting =
+      'import os, time\nprint("started", flush=True)\nwhile not os.path.exists("/app/output/go"):\n    time.sleep(0.05)\nprint("done", flush=True)\n';
+    await startRun(first, 'import time\nprint("up", flush=True)\ntime.sleep(120)\n', { experiment_id: ghost });
+    await waitFor('the ghost to run', () => logOf(first, ghost).includes('up'));
+    await first.app.close();
+    nodes.splice(nodes.indexOf(first), 1);
+    // As a node killed at the wrong moment leaves them: one run recorded as ended while its container runs on, and
+    // one whose container was made and started while its record still says starting, with no container id.
+    const statusFile = (id: string) => join(dataDir, 'experiments', id, 'status.json');
+    const ghostRecord = JSON.parse(readFileSync(statusFile(ghost), 'utf8'));
+    writeFileSync(statusFile(ghost), JSON.stringify({ ...ghostRecord, status: 'interrupted', runner_ref: null }));
+
+    const second = await node({}, dataDir);
+    await startRun(second, waiting, { experiment_id: adopted });
+    await waitFor('the adopted run to start', () => logOf(second, adopted).includes('started'));
+    await second.app.close();
+    nodes.splice(nodes.indexOf(second), 1);
+    const adoptedRecord = JSON.parse(readFileSync(statusFile(adopted), 'utf8'));
+    writeFileSync(
+      statusFile(adopted),
+      JSON.stringify({ ...adoptedRecord, status: 'starting', runner_ref: null, start_time: null }),
+    );
+
+    const third = await node({}, dataDir);
+    expect(third.manager.activeExperimentId()).toBe(adopted);
+    // The ghost's container is gone: never two experiments at once.
+    expect(await docker.listContainers({ all: true, filters: { name: [`experiment-${ghost}`] } })).toEqual([]);
+    expect((await runStatus(third, ghost)).status).toBe('interrupted');
+    writeFileSync(join(dataDir, 'experiments', adopted, 'output', 'go'), '');
+    expect((await runToEnd(third, adopted)).status).toBe('completed');
+    expect(logOf(third, adopted)).toBe('started\ndone\n');
+  });
+
+  it('marks a run interrupted when the node died between making its container and starting it', async () => {
+    const first = await node();
+    const dataDir = first.dataDir;
+    const id = uniqueId('created');
+    await startRun(first, 'print("never")\n', { experiment_id: id });
+    await runToEnd(first, id);
+    await first.app.close();
+    nodes.splice(nodes.indexOf(first), 1);
+    const record = JSON.parse(readFileSync(join(dataDir, 'experiments', id, 'status.json'), 'utf8'));
+    writeFileSync(
+      join(dataDir, 'experiments', id, 'status.json'),
+      JSON.stringify({ ...record, status: 'starting', runner_ref: null, start_time: null, end_time: null }),
+    );
+    await docker.createContainer({
+      name: `experiment-${id}`,
+      Image: IMAGE,
+      Cmd: ['true'],
+      Labels: { 'org.bioreactor.experiment': id, 'org.bioreactor.data-dir': dataDir },
+    });
+    const second = await node({}, dataDir);
+    expect(second.manager.activeExperimentId()).toBeNull();
+    expect((await runStatus(second, id)).status).toBe('interrupted');
+    expect(await docker.listContainers({ all: true, filters: { name: [`experiment-${id}`] } })).toEqual([]);
+  });
+
   it('marks a run interrupted and applies the safe state when its container vanished while the node was down', async () => {
     const first = await node();
     const dataDir = first.dataDir;
