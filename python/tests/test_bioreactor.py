@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 import re
 import signal
@@ -39,7 +40,8 @@ GUIDE_COLUMNS = [
     "peltier_duty",
     "peltier_direction",
 ]
-ISO_MICROSECONDS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}$")
+# The guide's ISO 8601 with microseconds, and the UTC offset (the same instant under every runner and zone).
+ISO_MICROSECONDS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$")
 
 
 def count_requests(bioreactor: Bioreactor) -> List[Tuple[str, str]]:
@@ -252,6 +254,8 @@ class BioreactorTest(NodeTestCase):
         self.assertEqual(sent, [("GET", "api/v3/state")])
         self.assertEqual(list(row), GUIDE_COLUMNS)
         self.assertRegex(row["timestamp"], ISO_MICROSECONDS)
+        written = datetime.datetime.fromisoformat(row["timestamp"])
+        self.assertLess(abs((datetime.datetime.now(datetime.timezone.utc) - written).total_seconds()), 60)
         self.assertEqual((row["stirrer_duty"], row["peltier_duty"], row["peltier_direction"]), (33, 12, "cool"))
         self.assertIsInstance(row["co2_ppm"], float)
         self.assertEqual(len(row["od_voltages"]), 3)
@@ -277,7 +281,7 @@ class BioreactorTest(NodeTestCase):
             lines = handle.read().split(b"\n")
         self.assertEqual(lines[0], ",".join(GUIDE_COLUMNS).encode())
         self.assertEqual(len(lines), 4)
-        self.assertRegex(lines[1].decode(), r'^[0-9T:.-]+,[0-9.]+,[0-9.]+,"\[[0-9.,]+\]","\[[0-9.,]+\]",0\.0,0\.0,heat$')
+        self.assertRegex(lines[1].decode(), r'^[0-9T:.-]+\+00:00,[0-9.]+,[0-9.]+,"\[[0-9.,]+\]","\[[0-9.,]+\]",0\.0,0\.0,heat$')
 
     def test_measure_and_write_sensor_data_really_writes(self) -> None:
         out = tempfile.mkdtemp(prefix="bioreactor-rows-")

@@ -34,8 +34,11 @@ _file_locks_guard = threading.Lock()
 
 
 def _now() -> str:
+    """The time of a row: ISO 8601 with microseconds (the guide's format) and the UTC offset, so that every runner
+    (a container in UTC, the local runner in the machine's zone) writes the same instant the same way and a
+    dashboard in any zone draws it where it belongs: ``2026-01-25T20:35:11.103915+00:00``."""
     # timespec keeps the microseconds even when they are zero, so every row has the same width.
-    return datetime.datetime.now().isoformat(timespec="microseconds")
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="microseconds")
 
 
 def _json_safe(value: Any) -> Any:

@@ -10,13 +10,16 @@ export interface PwmWiring {
   pwm_channel?: number | undefined;
 }
 
-/** The sysfs chip and channel of an output, or why the pin cannot do hardware PWM. */
-export function pwmChannelFor(wiring: PwmWiring): { chip: number; channel: number } | { error: string } {
-  if (wiring.pwm_channel !== undefined) return { chip: wiring.pwm_chip ?? 0, channel: wiring.pwm_channel };
+/**
+ * The sysfs chip and channel of an output, or why the pin cannot do hardware PWM. The chip is undefined unless the
+ * hardware file names one: the transport then finds the header's PWM controller by its device.
+ */
+export function pwmChannelFor(wiring: PwmWiring): { chip: number | undefined; channel: number } | { error: string } {
+  if (wiring.pwm_channel !== undefined) return { chip: wiring.pwm_chip, channel: wiring.pwm_channel };
   const channel = PI5_PWM_PINS[wiring.pwm_pin];
   if (channel === undefined)
     return {
       error: `GPIO ${wiring.pwm_pin} has no hardware PWM on a Pi 5: wire the signal to GPIO 12, 13, 18 or 19, or set pwm_chip and pwm_channel`,
     };
-  return { chip: wiring.pwm_chip ?? 0, channel };
+  return { chip: wiring.pwm_chip, channel };
 }

@@ -1,53 +1,72 @@
 // The real-mode transports that are plain files (sysfs PWM, GPIO, 1-Wire), against a temp dir laid out like /sys,
 // and the ones needing devices or packages, which must say what is missing and how to fix it.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Ds18b20Array } from '../../src/hardware/drivers/ds18b20.js';
 import { PwmOutput } from '../../src/hardware/drivers/pwm-output.js';
-import { w1SlaveText } from '../../src/hardware/emulated/one-wire.js';
 import { parseHardwareFile } from '../../src/hardware/hardware-file.js';
 import { createHardware } from '../../src/hardware/index.js';
-import { linuxTransports } from '../../src/hardware/transports/linux.js';
+import { findPwmChip, linuxTransports } from '../../src/hardware/transports/linux.js';
+import { fakeSys, PI5_PWM_NUMBERING } from './fake-sys.js';
 import { recordingLog, tempDir } from './support.js';
-
-function fakeSys() {
-  const root = tempDir('bioreactor-sys-');
-  const dev = tempDir('bioreactor-dev-');
-  const chip = join(root, 'class', 'pwm', 'pwmchip0');
-  mkdirSync(join(chip, 'pwm0'), { recursive: true });
-  for (const f of ['period', 'duty_cycle', 'enable']) writeFileSync(join(chip, 'pwm0', f), '0');
-  writeFileSync(join(chip, 'export'), '');
-  const gpio = join(root, 'class', 'gpio');
-  mkdirSync(join(gpio, 'gpiochip571'), { recursive: true });
-  writeFileSync(join(gpio, 'gpiochip571', 'label'), 'pinctrl-rp1\n');
-  writeFileSync(join(gpio, 'gpiochip571', 'base'), '571\n');
-  mkdirSync(join(gpio, 'gpio591'), { recursive: true });
-  writeFileSync(join(gpio, 'export'), '');
-  const w1 = join(root, 'bus', 'w1', 'devices');
-  mkdirSync(join(w1, '28-000005e2fdc3'), { recursive: true });
-  mkdirSync(join(w1, 'w1_bus_master1'), { recursive: true });
-  writeFileSync(join(w1, '28-000005e2fdc3', 'w1_slave'), w1SlaveText(36.5));
-  return { root, dev, paths: { sysfsRoot: root, devRoot: dev, gpioChipLabel: 'pinctrl-rp1' } };
-}
 
 describe('sysfs transports', () => {
   it('drives a PWM channel: period from the frequency, duty in nanoseconds, enabled', async () => {
     const sys = fakeSys();
-    const out = new PwmOutput(await linuxTransports(sys.paths).pwm(0, 0), 1000);
+    const out = new PwmOutput(await linuxTransports(sys.paths).pwm(undefined, 0), 1000);
     await out.probe();
     await out.setPercent(30);
-    const read = (f: string) => readFileSync(join(sys.root, 'class', 'pwm', 'pwmchip0', 'pwm0', f), 'utf8');
-    expect(read('period')).toBe('1000000');
-    expect(read('duty_cycle')).toBe('300000');
-    expect(read('enable')).toBe('1');
+    expect(sys.readPwm(0, 'period')).toBe('1000000');
+    expect(sys.readPwm(0, 'duty_cycle')).toBe('300000');
+    expect(sys.readPwm(0, 'enable')).toBe('1');
+  });
+
+  it.each([
+    ['6.6', 'pwmchip2'],
+    ['6.12', 'pwmchip0'],
+  ] as const)(
+    'finds the header PWM (RP1 PWM0) by its device, not its number: %s kernels number it %s',
+    async (kernel, name) => {
+      const sys = fakeSys(kernel);
+      expect(await findPwmChip(undefined, sys.paths)).toBe(join(sys.root, 'class', 'pwm', name));
+      const out = new PwmOutput(await linuxTransports(sys.paths).pwm(undefined, 1), 1000);
+      await out.probe();
+      await out.setPercent(50);
+      expect(sys.readPwm(1, 'duty_cycle')).toBe('500000');
+      // The fan's controller and RP1's other one are not touched.
+      const { fan, rp1Pwm1 } = PI5_PWM_NUMBERING[kernel];
+      for (const chip of [fan, rp1Pwm1]) expect(readFileSync(join(sys.pwmOf(chip, 1), 'duty_cycle'), 'utf8')).toBe('0');
+    },
+  );
+
+  it('an explicit pwm_chip wins over the device lookup', async () => {
+    const sys = fakeSys('6.6');
+    const out = new PwmOutput(await linuxTransports(sys.paths).pwm(6, 0), 1000);
+    await out.probe();
+    await out.setPercent(25);
+    expect(readFileSync(join(sys.pwmOf(6, 0), 'duty_cycle'), 'utf8')).toBe('250000');
+    expect(sys.readPwm(0, 'duty_cycle')).toBe('0');
+    await expect(linuxTransports(sys.paths).pwm(9, 0)).rejects.toThrow(/pwmchip9 is missing: .*pwm_chip/);
+  });
+
+  it('without RP1 PWM0 says which controllers it found and how to fix it', async () => {
+    const sys = fakeSys('6.6');
+    rmSync(join(sys.root, 'class', 'pwm', 'pwmchip2'));
+    // RP1 PWM1 is left, with the same compatible: not the header's, so the lookup must not pick it by elimination.
+    await expect(findPwmChip(undefined, sys.paths)).rejects.toThrow(
+      /no PWM controller of the 40-pin header \(RP1 PWM0, device 1f00098000\.pwm\).*found pwmchip0 → 107d517a80\.pwm, pwmchip6 → 1f0009c000\.pwm.*dtoverlay=pwm-2chan.*pwm_chip/,
+    );
+    unlinkSync(join(sys.root, 'class', 'pwm', 'pwmchip0'));
+    unlinkSync(join(sys.root, 'class', 'pwm', 'pwmchip6'));
+    await expect(findPwmChip(undefined, sys.paths)).rejects.toThrow(/none found/);
   });
 
   it('finds the header GPIO controller by label and writes the line (GPIO 20 = 571 + 20)', async () => {
     const sys = fakeSys();
     const line = await linuxTransports(sys.paths).gpio(20);
     await line.set(true);
-    const dir = join(sys.root, 'class', 'gpio', 'gpio591');
+    const dir = sys.gpio(20);
     expect(readFileSync(join(dir, 'direction'), 'utf8')).toBe('low');
     expect(readFileSync(join(dir, 'value'), 'utf8')).toBe('1');
   });

@@ -1,8 +1,8 @@
 // Transports over what a Raspberry Pi 5 exposes: sysfs PWM, GPIO and 1-Wire as plain files; I2C and SPI through
 // npm packages loaded only when asked for, so a node without them starts and names the missing package.
 import { constants } from 'node:fs';
-import { access, open, readdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { access, open, readdir, readFile, readlink, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { ReadStream } from 'node:tty';
 import {
   type GpioLine,
@@ -97,12 +97,74 @@ export function sysfsOneWire(paths: LinuxPaths): OneWireBus {
   };
 }
 
-export async function sysfsPwm(chip: number, channel: number, paths: LinuxPaths): Promise<PwmChannel> {
-  const chipDir = join(paths.sysfsRoot, 'class', 'pwm', `pwmchip${chip}`);
-  if (!(await exists(chipDir)))
-    throw new TransportUnavailable(
-      `${chipDir} is missing: add dtoverlay=pwm-2chan (GPIO 12/13/18/19) to /boot/firmware/config.txt`,
-    );
+/** The device of the 40-pin header's hardware PWM on a Pi 5: RP1's PWM0 (GPIO 12, 13, 18, 19). */
+export const RP1_PWM0_DEVICE = '1f00098000.pwm';
+/** The devicetree compatible of RP1's PWM blocks (PWM0, and PWM1 which is not on the header). */
+export const RP1_PWM_COMPATIBLE = 'raspberrypi,rp1-pwm';
+
+interface PwmChipInfo {
+  name: string;
+  device: string;
+  compatible: string[];
+}
+
+async function pwmChips(root: string): Promise<PwmChipInfo[]> {
+  const names = (await readdir(root)).filter((n) => /^pwmchip[0-9]+$/.test(n));
+  return Promise.all(
+    names.map(async (name) => ({
+      name,
+      device: basename(await readlink(join(root, name, 'device')).catch(() => '')),
+      compatible: (await readFile(join(root, name, 'device', 'of_node', 'compatible'), 'utf8').catch(() => ''))
+        .split('\0')
+        .filter(Boolean),
+    })),
+  );
+}
+
+/**
+ * The sysfs directory of a PWM controller. `chip` names pwmchipN outright (the hardware file's `pwm_chip`);
+ * undefined means the header's controller, found by its device and not by its number: the kernel numbers PWM chips
+ * as they probe (RP1 PWM0 is pwmchip2 on the Pi 5's 6.6 kernels, pwmchip0 on 6.12).
+ */
+export async function findPwmChip(chip: number | undefined, paths: Pick<LinuxPaths, 'sysfsRoot'>): Promise<string> {
+  const root = join(paths.sysfsRoot, 'class', 'pwm');
+  const overlay = 'add dtoverlay=pwm-2chan (GPIO 12/13/18/19) to /boot/firmware/config.txt';
+  if (chip !== undefined) {
+    const dir = join(root, `pwmchip${chip}`);
+    if (!(await exists(dir)))
+      throw new TransportUnavailable(`${dir} is missing: ${overlay}, or correct pwm_chip in the hardware file`);
+    return dir;
+  }
+  let chips: PwmChipInfo[];
+  try {
+    chips = await pwmChips(root);
+  } catch {
+    throw new TransportUnavailable(`${root} is missing: the kernel has no sysfs PWM (CONFIG_PWM_SYSFS)`);
+  }
+  const byDevice = chips.find((c) => c.device === RP1_PWM0_DEVICE);
+  if (byDevice) return join(root, byDevice.name);
+  // RP1 mapped at another address (another board of the family): its PWM0 block is still at offset 0x98000, and
+  // PWM1 (0x9c000, not on the header) shares the compatible, so both are checked.
+  const rp1Pwm0 = chips.filter((c) => c.compatible.includes(RP1_PWM_COMPATIBLE) && /98000\.pwm$/.test(c.device));
+  if (rp1Pwm0.length === 1 && rp1Pwm0[0]) return join(root, rp1Pwm0[0].name);
+  const found = chips.map((c) => `${c.name} → ${c.device || 'no device'}`).join(', ');
+  throw new TransportUnavailable(
+    `no PWM controller of the 40-pin header (RP1 PWM0, device ${RP1_PWM0_DEVICE}) under ${root}` +
+      ` (${found ? `found ${found}` : 'none found'}): ${overlay}, or set pwm_chip in the hardware file`,
+  );
+}
+
+/** The sysfs directory of one PWM channel (it exists once the channel is exported). */
+export async function pwmChannelDir(
+  chip: number | undefined,
+  channel: number,
+  paths: Pick<LinuxPaths, 'sysfsRoot'>,
+): Promise<string> {
+  return join(await findPwmChip(chip, paths), `pwm${channel}`);
+}
+
+export async function sysfsPwm(chip: number | undefined, channel: number, paths: LinuxPaths): Promise<PwmChannel> {
+  const chipDir = await findPwmChip(chip, paths);
   const dir = join(chipDir, `pwm${channel}`);
   if (!(await exists(dir))) {
     await writeFile(join(chipDir, 'export'), String(channel));
@@ -142,6 +204,11 @@ async function gpioBase(paths: LinuxPaths): Promise<number> {
     if (label === paths.gpioChipLabel) return Number((await readFile(join(root, entry, 'base'), 'utf8')).trim());
   }
   throw new TransportUnavailable(`no GPIO controller labelled ${paths.gpioChipLabel} under ${root}`);
+}
+
+/** The sysfs directory of a header GPIO line (it exists once the line is exported). */
+export async function gpioLineDir(pin: number, paths: LinuxPaths): Promise<string> {
+  return join(paths.sysfsRoot, 'class', 'gpio', `gpio${(await gpioBase(paths)) + pin}`);
 }
 
 export async function sysfsGpio(pin: number, paths: LinuxPaths): Promise<GpioLine> {

@@ -47,7 +47,8 @@ export interface SerialLink {
 export interface TransportFactory {
   i2c(bus: number): Promise<I2cBus>;
   oneWire(): Promise<OneWireBus>;
-  pwm(chip: number, channel: number): Promise<PwmChannel>;
+  /** `chip` undefined: the 40-pin header's PWM controller (RP1 PWM0 on a Pi 5), found by its device. */
+  pwm(chip: number | undefined, channel: number): Promise<PwmChannel>;
   gpio(pin: number): Promise<GpioLine>;
   spi(device: string): Promise<SpiDevice>;
   serial(serialNumber: string): Promise<SerialLink>;
