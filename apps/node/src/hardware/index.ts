@@ -11,10 +11,12 @@ import {
   HardwareController,
   type HardwareLog,
   type HardwareMode,
+  type HardwareOptions,
 } from './hardware.js';
 import { type HardwareFile, loadHardwareFile } from './hardware-file.js';
 import { createSimulation } from './simulation.js';
-import { linuxTransports } from './transports/linux.js';
+import { knownOutputs, OutputSupervisor, saveKnownOutputs, supervisorPidFile } from './supervisor/index.js';
+import { type LinuxPaths, linuxTransports } from './transports/linux.js';
 import type { TransportFactory } from './transports/types.js';
 
 export { registerHardwareRoutes } from '../routes/hardware.js';
@@ -64,17 +66,89 @@ export interface CreateHardwareOptions {
   file?: HardwareFile;
   /** Transports to use instead of the mode's own (tests of real mode against emulated chips). */
   transports?: TransportFactory;
+  /**
+   * What to do when the output supervisor ends while the node runs (it has turned the outputs off, so the node's
+   * state no longer matches the hardware). Default: stop the hardware and exit with code 1, so the service restarts
+   * into a known state.
+   */
+  onSupervisorLost?: (why: string) => void;
+}
+
+/** Real mode over Linux transports: the output supervisor's settings. */
+interface Guard {
+  paths: LinuxPaths;
+  dataDir: string;
+  timeoutMs: number;
+  watchdogDevice: string | null;
+  onLost?: (why: string) => void;
 }
 
 class NodeHardware extends HardwareController implements Hardware {
+  private supervisor: OutputSupervisor | null = null;
+  private readonly guardLog: HardwareLog;
+
+  constructor(
+    opts: HardwareOptions,
+    private readonly guard: Guard | null,
+  ) {
+    super(opts);
+    this.guardLog = opts.log;
+  }
+
   hardwareConfig(): unknown {
     return { hardware_mode: this.mode, ...this.file };
+  }
+
+  /**
+   * In real mode the outputs are listed in DATA_DIR (for the next start) and handed to the output supervisor before
+   * anything drives them, so a node killed while it starts is covered too.
+   */
+  override async start(): Promise<void> {
+    const guard = this.guard;
+    if (guard && !this.supervisor) {
+      const outputs = await knownOutputs(this.file, guard.paths);
+      try {
+        saveKnownOutputs(guard.dataDir, outputs);
+      } catch (err) {
+        this.guardLog.error(
+          { err: (err as Error).message },
+          `cannot keep the output list in DATA_DIR (${(err as Error).message}): a later start cannot turn these outputs off before it reads the hardware file`,
+        );
+      }
+      // Nothing to guard: no process for it.
+      if (outputs.length > 0 || guard.watchdogDevice)
+        this.supervisor = OutputSupervisor.start({
+          outputs,
+          timeoutMs: guard.timeoutMs,
+          watchdogDevice: guard.watchdogDevice,
+          pidFile: supervisorPidFile(guard.dataDir),
+          log: this.guardLog,
+          onLost: guard.onLost ?? ((why) => this.exitAfterLosingSupervisor(why)),
+        });
+    }
+    await super.start();
+  }
+
+  override async stop(): Promise<void> {
+    await super.stop();
+    await this.supervisor?.stop();
+  }
+
+  private exitAfterLosingSupervisor(why: string): void {
+    this.guardLog.error(
+      { why },
+      `${why}: the node no longer knows the state of its outputs, so it stops and exits for a clean restart`,
+    );
+    const force = setTimeout(() => process.exit(1), 5000);
+    force.unref();
+    void this.stop().finally(() => process.exit(1));
   }
 }
 
 /** Reads and validates the hardware file (a bad one throws naming every problem), and picks the mode. */
 export async function createHardware(
-  config: Pick<NodeConfig, 'HARDWARE_MODE' | 'BIOREACTOR_HARDWARE_CONFIG' | 'DATA_DIR'>,
+  config: Pick<NodeConfig, 'HARDWARE_MODE' | 'BIOREACTOR_HARDWARE_CONFIG' | 'DATA_DIR'> &
+    Partial<Pick<NodeConfig, 'BIOREACTOR_HEARTBEAT_TIMEOUT_MS' | 'BIOREACTOR_WATCHDOG_DEVICE'>>,
   opts: CreateHardwareOptions,
 ): Promise<Hardware & HardwareController> {
   let file = opts.file;
@@ -83,18 +157,27 @@ export async function createHardware(
     const loaded = loadHardwareFile(path);
     if (!loaded.found)
       opts.log.warn({ path }, `hardware file ${path} not found: every component enabled with default settings`);
-    else if (loaded.path.endsWith('.py'))
-      opts.log.info({ path: loaded.path }, `hardware file ${loaded.path} (read as data)`);
-    for (const warning of loaded.warnings) opts.log.warn({ path: loaded.path }, warning);
     file = loaded.file;
   }
   const mode: HardwareMode = config.HARDWARE_MODE ?? file.hardware_mode ?? 'simulation';
   const clock = opts.clock ?? realClock;
   const simulation =
     mode === 'simulation' && !opts.transports ? createSimulation(file, clock, opts.seed ?? 1) : undefined;
-  const transports =
-    opts.transports ??
-    simulation?.transports ??
-    linuxTransports({ sysfsRoot: file.sysfs_root, devRoot: file.dev_root, gpioChipLabel: file.gpio_chip_label });
-  return new NodeHardware({ file, mode, transports, log: opts.log, clock, dataDir: config.DATA_DIR, simulation });
+  const paths: LinuxPaths = { sysfsRoot: file.sysfs_root, devRoot: file.dev_root, gpioChipLabel: file.gpio_chip_label };
+  const transports = opts.transports ?? simulation?.transports ?? linuxTransports(paths);
+  // Only the Linux transports leave outputs on in the kernel when the node dies.
+  const guard: Guard | null =
+    mode === 'real' && !opts.transports
+      ? {
+          paths,
+          dataDir: config.DATA_DIR,
+          timeoutMs: config.BIOREACTOR_HEARTBEAT_TIMEOUT_MS ?? 3000,
+          watchdogDevice: config.BIOREACTOR_WATCHDOG_DEVICE ?? null,
+          onLost: opts.onSupervisorLost,
+        }
+      : null;
+  return new NodeHardware(
+    { file, mode, transports, log: opts.log, clock, dataDir: config.DATA_DIR, simulation },
+    guard,
+  );
 }
