@@ -66,3 +66,35 @@ export function installBodyParsers(app: FastifyInstance): void {
     void parse(request, text, done);
   });
 }
+
+/** The path of the first number that is not finite (Infinity, NaN) in a parsed value, or undefined. */
+export function nonFinitePath(value: unknown, path: string, depth = 0): string | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) ? undefined : path;
+  if (typeof value !== 'object' || value === null || depth > 32 || Buffer.isBuffer(value)) return undefined;
+  for (const [k, v] of Object.entries(value)) {
+    const found = nonFinitePath(v, Array.isArray(value) ? `${path}[${k}]` : `${path}.${k}`, depth + 1);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+/**
+ * Refuses a number that is not finite where validation let it through: the validator turns the text "1e309" or
+ * "Infinity" of a query, path or form value into Infinity and then skips the range checks for it, so without this
+ * an out-of-range value reached the handlers (and broke the response's contract).
+ */
+export function installFiniteNumberCheck(app: FastifyInstance): void {
+  app.addHook('preHandler', async (request) => {
+    for (const [where, value] of [
+      ['body', request.body],
+      ['query', request.query],
+      ['params', request.params],
+    ] as const) {
+      const path = nonFinitePath(value, where);
+      if (path)
+        throw new ApiError('VALIDATION_FAILED', `${path} must be a finite number within its range`, [
+          { field: path, message: 'must be a finite number' },
+        ]);
+    }
+  });
+}

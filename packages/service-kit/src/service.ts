@@ -14,7 +14,7 @@ import Fastify, {
 } from 'fastify';
 import type { TSchema } from 'typebox';
 import { Value } from 'typebox/value';
-import { installBodyParsers } from './body.js';
+import { installBodyParsers, installFiniteNumberCheck } from './body.js';
 import { pinoLevel } from './env.js';
 import { errorBody, installErrorHandlers, MAX_PATH_SEGMENT, replyWithError } from './errors.js';
 
@@ -72,6 +72,7 @@ export async function createService(opts: ServiceOptions): Promise<Service> {
 
   installErrorHandlers(app);
   installBodyParsers(app);
+  installFiniteNumberCheck(app);
 
   await app.register(swagger, {
     openapi: {

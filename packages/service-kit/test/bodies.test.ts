@@ -35,6 +35,11 @@ async function build(): Promise<Service> {
     async () => ({ ok: true }),
   );
   app.post('/api/nobody', async () => ({ ok: true }));
+  app.get(
+    '/api/range',
+    { schema: { querystring: Type.Object({ points: Type.Optional(Type.Integer({ minimum: 1, maximum: 10 })) }) } },
+    async () => ({ ok: true }),
+  );
   const uploads = (scope: Service, _opts: unknown, done: (err?: Error) => void): void => {
     void scope.register(multipart);
     // A route that reads the parts itself: the shared error handler still maps what the parser throws.
@@ -332,6 +337,23 @@ describe('content types and JSON', () => {
       expect((await send('/api/things', type, '{"duty_cycle": 1}')).status).toBe(200);
     expect((await send('/api/things', 'application/json', '\ufeff{"duty_cycle": 1}')).status).toBe(200);
     expect((await send('/api/nobody', 'application/json', '{}')).status).toBe(200);
+  });
+});
+
+describe('numbers that are not finite', () => {
+  // The validator coerces the text "1e309" or "Infinity" to Infinity and then skips the range checks for it.
+  it('refuses Infinity made from text in a body, a query or a form-like value, naming the field', async () => {
+    await build();
+    for (const value of ['1e309', 'Infinity', '-1e309']) {
+      const body = await send('/api/things', 'application/json', JSON.stringify({ duty_cycle: value }));
+      expect(body, value).toMatchObject({ status: 400, code: 'VALIDATION_FAILED' });
+      expect(body.message).toContain('body.duty_cycle');
+      const query = await (app as Service).inject({ url: `/api/range?points=${value}` });
+      expect(query.statusCode, value).toBe(400);
+      expect(query.json().message).toContain('query.points');
+    }
+    expect((await send('/api/things', 'application/json', '{"duty_cycle": "50"}')).status).toBe(200);
+    expect((await (app as Service).inject({ url: '/api/range?points=5' })).statusCode).toBe(200);
   });
 });
 
