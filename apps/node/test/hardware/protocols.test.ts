@@ -7,7 +7,7 @@ import { AtlasEzoCo2 } from '../../src/hardware/drivers/atlas-ezo-co2.js';
 import { Ds18b20Array, dallasCrc8, parseW1Slave } from '../../src/hardware/drivers/ds18b20.js';
 import { encodePixels } from '../../src/hardware/drivers/neopixel.js';
 import { SenseairK33 } from '../../src/hardware/drivers/senseair-k33.js';
-import { encode32, TIC, TicStepper } from '../../src/hardware/drivers/tic.js';
+import { encode32, TIC, TIC_VAR, TicStepper } from '../../src/hardware/drivers/tic.js';
 import { EmulatedI2cBus, type EmulatedI2cDevice, EzoCo2Chip } from '../../src/hardware/emulated/i2c-chips.js';
 import { EmulatedOneWire, w1SlaveText } from '../../src/hardware/emulated/one-wire.js';
 import { EmulatedTic } from '../../src/hardware/emulated/outputs.js';
@@ -56,6 +56,28 @@ describe('Pololu Tic serial encoding', () => {
     expect(tic.velocity).toBe(1_000_000);
     await clock.advance(1500);
     expect(tic.velocity).toBe(0);
+  });
+
+  it('a stalled Tic stops and reports "command timeout" (error bit 6) and a soft error, whatever it is sent', async () => {
+    const clock = createManualClock();
+    const tic = new EmulatedTic(clock);
+    const driver = new TicStepper(tic, '00473498');
+    await driver.run(1_000_000);
+    const errorStatus = async () => {
+      const [lo = 0, hi = 0] = await driver.getVariable(TIC_VAR.errorStatus, 2);
+      return lo | (hi << 8);
+    };
+    expect(await errorStatus()).toBe(0);
+    tic.stall(true);
+    await driver.keepAlive();
+    await driver.run(1_000_000);
+    expect(tic.velocity).toBe(0);
+    expect((await errorStatus()) & (1 << 6)).not.toBe(0);
+    expect(await driver.probe()).toBe('soft error');
+    tic.stall(false);
+    await driver.run(1_000_000);
+    expect(tic.velocity).toBe(1_000_000);
+    expect(await errorStatus()).toBe(0);
   });
 });
 
@@ -141,15 +163,62 @@ describe('DS18B20 through w1-therm', () => {
     expect(parseW1Slave(w1SlaveText(-10.5))).toBe(-10.5);
   });
 
-  it('retries once after a bad CRC and reports null, never NaN, when a sensor keeps failing', async () => {
+  it('refuses what passes a naive parser: all zeros (CRC 0 matches), all ones, a foreign configuration byte', () => {
+    const zeros = '00 00 00 00 00 00 00 00 00 : crc=00 YES\n00 00 00 00 00 00 00 00 00 t=0\n';
+    expect(dallasCrc8([0, 0, 0, 0, 0, 0, 0, 0])).toBe(0);
+    expect(() => parseW1Slave(zeros)).toThrow(/all zeros/);
+    const ones = 'ff ff ff ff ff ff ff ff ff : crc=c9 NO\nff ff ff ff ff ff ff ff ff t=-62\n';
+    expect(() => parseW1Slave(ones)).toThrow(/all ones/);
+    // Byte 4 with bit 7 set: a DS18B20 configuration register reads 0 there (datasheet Figure 10).
+    const bytes = [0x72, 0x01, 0x4b, 0x46, 0xff, 0xff, 0x0e, 0x10];
+    const hex = [...bytes, dallasCrc8(bytes)].map((b) => b.toString(16).padStart(2, '0')).join(' ');
+    expect(() => parseW1Slave(`${hex} : crc=00 YES\n${hex} t=23125\n`)).toThrow(/configuration register/);
+  });
+
+  it('masks the undefined low bits at 9-bit resolution and decodes negative temperatures', () => {
+    // 9 bits: R1:R0 = 00, config 0x1f; bits 2-0 of the LSB are undefined (datasheet Table 2).
+    const bytes = [0x77, 0x01, 0x4b, 0x46, 0x1f, 0xff, 0x0e, 0x10];
+    const hex = [...bytes, dallasCrc8(bytes)].map((b) => b.toString(16).padStart(2, '0')).join(' ');
+    expect(parseW1Slave(`${hex} : crc=00 YES\n${hex} t=23437\n`)).toBe(23);
+    expect(parseW1Slave(w1SlaveText(-0.5))).toBe(-0.5);
+  });
+
+  it('reads each thermometer once, without a retry: a bad CRC is that thermometer’s error at once, never NaN', async () => {
     const clock = createManualClock();
     const wire = new EmulatedOneWire(clock, new Map([['28-000005e2fdc3', () => 30]]));
     const array = new Ds18b20Array(wire, [], [0, 100]);
     await array.probe();
     wire.corruptNext = 1;
+    expect(await whileTimePasses(clock, array.read(0))).toMatchObject({ celsius: null, error: /CRC check failed/ });
     expect(await whileTimePasses(clock, array.sample())).toEqual([30]);
-    wire.corruptNext = 2;
-    expect(await whileTimePasses(clock, array.sample())).toEqual([null]);
+    wire.setFault(null, 'bus_error');
+    expect(await whileTimePasses(clock, array.read(0))).toMatchObject({ celsius: null, error: /EIO/ });
+  });
+
+  it('believes 85 °C only right after a reading near it; otherwise it is the power-on value', async () => {
+    const clock = createManualClock();
+    let celsius = 37;
+    const wire = new EmulatedOneWire(clock, new Map([['28-000005e2fdc3', () => celsius]]));
+    const array = new Ds18b20Array(wire, [], [0, 100]);
+    await array.probe();
+    wire.setFault(null, 'power_on_reset');
+    expect(await whileTimePasses(clock, array.read(0))).toMatchObject({ error: /power-on value 85 °C/ });
+    wire.clearFault();
+    expect(await whileTimePasses(clock, array.sample())).toEqual([37]);
+    celsius = 84;
+    expect(await whileTimePasses(clock, array.sample())).toEqual([84]);
+    celsius = 85;
+    expect(await whileTimePasses(clock, array.sample())).toEqual([85]);
+  });
+
+  it('keeps a configured thermometer that is missing as a channel that fails, so its absence is seen', async () => {
+    const clock = createManualClock();
+    const wire = new EmulatedOneWire(clock, new Map([['28-00000000000a', () => 20]]));
+    const array = new Ds18b20Array(wire, ['28-00000000000b', '28-00000000000a'], [0, 100]);
+    await array.probe();
+    expect(array.channels).toEqual(['28-00000000000b', '28-00000000000a']);
+    expect(array.missing).toEqual(['28-00000000000b']);
+    expect(await whileTimePasses(clock, array.read(0))).toMatchObject({ error: /not on the 1-Wire bus/ });
   });
 
   it('reports sensors in the configured order, the rest after them', async () => {

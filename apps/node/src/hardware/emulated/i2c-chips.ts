@@ -19,8 +19,11 @@ export class EmulatedI2cBus implements I2cBus {
     this.devices.set(address, device);
   }
 
+  /** Fault injection: addresses whose chip stops acknowledging (a loose wire, a hung chip), as a NACK. */
+  readonly failing = new Set<number>();
+
   private device(address: number): EmulatedI2cDevice {
-    const d = this.devices.get(address);
+    const d = this.failing.has(address) ? undefined : this.devices.get(address);
     if (!d) throw new Error(`Remote I/O error: no device acknowledged at 0x${address.toString(16)}`);
     return d;
   }

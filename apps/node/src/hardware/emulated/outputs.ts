@@ -77,6 +77,13 @@ export class EmulatedNeoPixelSpi implements SpiDevice {
   async close(): Promise<void> {}
 }
 
+/** Bits of the Tic's "error status" variable (Tic user's guide, "Variable reference" → "Error status"). */
+export const TIC_ERROR_BITS = {
+  intentionallyDeenergized: 0,
+  commandTimeout: 6,
+  safeStartViolation: 7,
+} as const;
+
 /** A Tic T825 as its serial port sees it. */
 export class EmulatedTic implements SerialLink {
   energized = false;
@@ -85,6 +92,12 @@ export class EmulatedTic implements SerialLink {
   stepMode = 0;
   currentLimit = 0;
   commandTimedOut = false;
+  /**
+   * Fault injection: the controller acts as if its command timeout had fired and keeps the motor stopped, whatever
+   * it is sent, until the fault is cleared; its status says "command timeout". After that it needs an exit safe
+   * start (the driver's next run) to move again, as a real Tic after an error does.
+   */
+  stalled = false;
   private lastCommandAt: number;
   private output: number[] = [];
   private input: number[] = [];
@@ -97,7 +110,16 @@ export class EmulatedTic implements SerialLink {
   /** Microsteps per 10 000 s actually driven now (0 unless energised, out of safe start and not timed out). */
   get velocity(): number {
     this.checkTimeout();
-    return this.energized && !this.safeStart && !this.commandTimedOut ? this.targetVelocity : 0;
+    return this.energized && !this.safeStart && !this.commandTimedOut && !this.stalled ? this.targetVelocity : 0;
+  }
+
+  /** Stalls the controller (see `stalled`), or lets it recover. */
+  stall(on: boolean): void {
+    if (on) {
+      this.commandTimedOut = true;
+      this.safeStart = true;
+    }
+    this.stalled = on;
   }
 
   private checkTimeout(): void {
@@ -151,6 +173,7 @@ export class EmulatedTic implements SerialLink {
         this.targetVelocity = 0;
         break;
       case 0x83:
+        if (this.stalled) break;
         this.safeStart = false;
         this.commandTimedOut = false;
         break;
@@ -167,8 +190,13 @@ export class EmulatedTic implements SerialLink {
         break;
       case 0xa1: {
         const [offset = 0, length = 1] = data;
-        const state = this.energized ? 10 : 2;
-        const errors = this.commandTimedOut ? 1 << 7 : 0;
+        const bits = TIC_ERROR_BITS;
+        const errors =
+          (this.energized ? 0 : 1 << bits.intentionallyDeenergized) |
+          (this.commandTimedOut ? 1 << bits.commandTimeout : 0) |
+          (this.safeStart && this.commandTimedOut ? 1 << bits.safeStartViolation : 0);
+        // Operation state: 10 normal, 4 soft error (energised but held stopped by an error), 2 de-energised.
+        const state = !this.energized ? 2 : this.commandTimedOut ? 4 : 10;
         const vars = [state, 0, errors & 0xff, errors >> 8];
         for (let i = 0; i < length; i++) this.output.push(vars[offset + i] ?? 0);
         break;
