@@ -6,6 +6,7 @@ import { benchDashboardCsv } from './lib/dashboard-csv.js';
 import { benchExperimentStart } from './lib/docker-experiments.js';
 import { benchIdle } from './lib/idle.js';
 import { benchLiveClients } from './lib/live-clients.js';
+import { benchNodeDies } from './lib/node-dies.js';
 import { benchNodeHttp } from './lib/node-http.js';
 import { benchNodeSse } from './lib/node-sse.js';
 import { PROFILES } from './lib/profile.js';
@@ -20,6 +21,7 @@ const SECTIONS = [
   'node-http',
   'python',
   'node-sse',
+  'node-dies',
   'queue',
   'queue-status',
   'experiments',
@@ -57,6 +59,7 @@ try {
     ['node-http', 'Node hardware API', () => benchNodeHttp(report, system.node, profile, headers)],
     ['python', 'Python client', () => benchPythonClient(report, system.node, profile, token)],
     ['node-sse', 'Node sample → SSE', () => benchNodeSse(report, system.node, profile, headers)],
+    ['node-dies', 'When the node dies', () => benchNodeDies(report, profile)],
     ['queue', 'Queue latency', () => benchQueueLatency(report, system, profile, headers)],
     ['queue-status', 'Queue status with 1,000 queued', () => benchQueueStatus(report, profile)],
     ['experiments', 'Experiment start and end (Docker)', () => benchExperimentStart(report, profile.dockerRuns)],

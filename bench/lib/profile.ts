@@ -17,6 +17,8 @@ export interface Profile {
   statusRequests: number;
   /** Experiments started with the Docker runner. */
   dockerRuns: number;
+  /** Real-mode nodes killed with SIGKILL, timing their heater off. */
+  nodeKillRounds: number;
 }
 
 export const PROFILES: Record<Profile['name'], Profile> = {
@@ -36,6 +38,7 @@ export const PROFILES: Record<Profile['name'], Profile> = {
     liveWindowMs: 6000,
     statusRequests: 100,
     dockerRuns: 3,
+    nodeKillRounds: 3,
   },
   full: {
     name: 'full',
@@ -52,5 +55,6 @@ export const PROFILES: Record<Profile['name'], Profile> = {
     liveWindowMs: 20_000,
     statusRequests: 400,
     dockerRuns: 10,
+    nodeKillRounds: 10,
   },
 };
