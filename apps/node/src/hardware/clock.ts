@@ -54,17 +54,19 @@ export function createManualClock(start = Date.UTC(2026, 0, 1)): ManualClock {
     sleep(ms, signal) {
       return new Promise<void>((resolve) => {
         if (signal?.aborted) return resolve();
-        const timer = { at: now + Math.max(0, ms), seq: seq++, wake: resolve };
+        const abort = () => {
+          const i = timers.indexOf(timer);
+          if (i >= 0) timers.splice(i, 1);
+          resolve();
+        };
+        // Woken by time, it lets go of the signal: a long-lived signal would otherwise collect a listener per sleep.
+        const wake = () => {
+          signal?.removeEventListener('abort', abort);
+          resolve();
+        };
+        const timer = { at: now + Math.max(0, ms), seq: seq++, wake };
         timers.push(timer);
-        signal?.addEventListener(
-          'abort',
-          () => {
-            const i = timers.indexOf(timer);
-            if (i >= 0) timers.splice(i, 1);
-            resolve();
-          },
-          { once: true },
-        );
+        signal?.addEventListener('abort', abort, { once: true });
       });
     },
     get pending() {
