@@ -290,7 +290,9 @@ describe('safety', () => {
     expect((await post(n, '/api/v3/peltier_driver/control', { duty_cycle: 60, direction: 'cool' })).statusCode).toBe(
       200,
     );
-    expect(n.hardware.commandLog().some((e) => e.source === 'safety' && e.component === 'peltier_driver')).toBe(true);
+    expect(
+      n.hardware.commandLog().some((e) => e.source === 'safety:over-temperature' && e.component === 'peltier_driver'),
+    ).toBe(true);
     model.temperatureC = 30;
     await n.clock.advance(1500);
     expect((await get(n, '/api/v3/peltier_driver/state')).json().cutoff).toBeNull();

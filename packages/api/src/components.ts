@@ -111,7 +111,17 @@ export const PeltierState = state('Peltier', {
   }),
   active: Type.Boolean(),
   cutoff: nullable<string>('string', {
-    description: 'Why the over-temperature cutoff holds the peltier off, if it does',
+    description:
+      'Why heating is refused and a heating peltier was switched off, if it is: no valid temperature (missing, ' +
+      'failing, stale or stuck thermometer), the over-temperature limit, or the critical stage above it',
+  }),
+  heat_limit: nullable<string>('string', {
+    description: 'Why heating runs at half the commanded duty (within 3 °C of the over-temperature limit), if it does',
+  }),
+  safety_stage: oneOf(['normal', 'limited', 'cutoff', 'critical'] as const, {
+    description:
+      'normal; limited (heating duty halved); cutoff (heating off and refused); critical (limit + 5 °C: ' +
+      'everything that heats off: peltier heating, LED, ring light)',
   }),
 });
 export const LedState = state('Led', {

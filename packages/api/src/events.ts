@@ -21,7 +21,10 @@ export const EVENT_TYPES = Object.freeze({
   snapshot: 'snapshot',
   /** Web live data: one new point `LiveSample`. */
   sample: 'sample',
-  /** Web live data: the hardware's safety interlocks in force changed `{interlocks: string[]}` (empty: none). */
+  /**
+   * Node stream and web live data: the hardware's safety interlocks in force changed `{interlocks: string[]}`
+   * (empty: none). The node sends it first on connecting, then at every change.
+   */
   safety: 'safety',
 } as const);
 export type EventType = (typeof EVENT_TYPES)[keyof typeof EVENT_TYPES];

@@ -27,13 +27,24 @@ import { ExperimentId, RunStateSchema, Timestamp } from './experiments.js';
 
 const HardwareMode = Type.Union([Type.Literal('real'), Type.Literal('simulation')]);
 
+/** Readiness: a node is `starting` until every enabled sensor has its first sample or its error. */
+const Readiness = {
+  ready: Type.Boolean({ description: 'Every enabled sensor has its first sample or its error' }),
+  waiting_for: Type.Array(Type.String(), {
+    description: 'Sensors whose first sample is still being taken (empty once ready)',
+  }),
+};
+
 export const NodeHealth = Type.Object({
-  status: Type.Literal('healthy'),
+  status: Type.Union([Type.Literal('healthy'), Type.Literal('starting')], {
+    description: '`starting` until every enabled sensor has its first sample or its error (about 2 s)',
+  }),
   version: Type.String(),
   hardware_mode: HardwareMode,
   hardware_available: Type.Boolean(),
   initialized_components: Type.Record(Type.String(), Type.Boolean()),
   component_count: Type.Integer(),
+  ...Readiness,
 });
 
 export const RunnerInfo = Type.Object({
@@ -43,7 +54,9 @@ export const RunnerInfo = Type.Object({
 });
 
 export const NodeStatus = Type.Object({
-  status: Type.Literal('operational'),
+  status: Type.Union([Type.Literal('operational'), Type.Literal('starting')], {
+    description: '`starting` until every enabled sensor has its first sample or its error',
+  }),
   version: Type.String(),
   api_version: Type.Literal('v3_with_v2_compat'),
   hardware_mode: HardwareMode,
@@ -54,10 +67,66 @@ export const NodeStatus = Type.Object({
   }),
   runner: RunnerInfo,
   active_experiment: Type.Union([ExperimentId, Type.Null()]),
+  ...Readiness,
+});
+
+// ---- fault injection (simulation only) ----
+
+/** Faults the simulation can put on each component (`POST /api/v3/simulation/faults`). */
+export const SIMULATED_FAULTS = {
+  temp_sensor: ['crc_error', 'stuck', 'bus_error', 'power_on_reset', 'all_zero', 'missing', 'stall'],
+  pumps: ['stall'],
+  co2_sensor: ['bus_error'],
+  optical_density: ['bus_error'],
+  eyespy_adc: ['bus_error'],
+} as const satisfies Partial<Record<ComponentName, readonly string[]>>;
+export type FaultComponent = keyof typeof SIMULATED_FAULTS;
+export const FAULT_COMPONENTS = Object.keys(SIMULATED_FAULTS) as FaultComponent[];
+const FAULT_NAMES = [...new Set(Object.values(SIMULATED_FAULTS).flat())];
+
+export const SimulatedFaultRequest = Type.Object(
+  {
+    component: Type.Union(
+      FAULT_COMPONENTS.map((c) => Type.Literal(c)),
+      { description: FAULT_COMPONENTS.join(' | ') },
+    ),
+    fault: Type.Union(
+      FAULT_NAMES.map((f) => Type.Literal(f)),
+      {
+        description:
+          'temp_sensor: crc_error (w1-therm says crc NO), stuck (the same scratchpad forever), bus_error (EIO), ' +
+          'power_on_reset (85 °C, never converted), all_zero (nine 0x00 bytes, CRC passes), missing (ENOENT), ' +
+          'stall (the read never completes); pumps: stall (the Tic stops and reports a command timeout, needs ' +
+          'pump_name); co2_sensor, optical_density, eyespy_adc: bus_error (the chip stops acknowledging)',
+      },
+    ),
+    pump_name: Type.Optional(Type.String({ minLength: 1, description: 'pumps: the pump that stalls' })),
+    sensor: Type.Optional(
+      Type.String({ minLength: 1, description: 'temp_sensor: one thermometer by 1-Wire id; omitted, all of them' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type SimulatedFaultRequest = Static<typeof SimulatedFaultRequest>;
+
+export const SimulatedFault = Type.Object({
+  component: Type.String(),
+  fault: Type.String(),
+  pump_name: Type.Optional(Type.String()),
+  sensor: Type.Optional(Type.String()),
+  since: Type.String({ format: 'date-time', description: 'When it was injected (the node clock)' }),
+});
+export type SimulatedFault = Static<typeof SimulatedFault>;
+
+export const SimulatedFaults = Type.Object({
+  status: Type.Literal('success'),
+  faults: Type.Array(SimulatedFault, { description: 'The faults in force' }),
+  cleared: Type.Optional(Type.Integer({ description: 'DELETE: how many faults were cleared' })),
 });
 
 const ComponentParams = Type.Object({ component: Type.String({ description: 'A component name' }) });
 const hw = ['hardware'];
+const sim = ['simulation'];
 
 export const nodeRoutes = {
   health: defineRoute({
@@ -117,7 +186,42 @@ export const nodeRoutes = {
   stream: defineRoute({
     method: 'GET',
     url: '/api/v3/stream',
-    schema: { tags: hw, summary: 'Server-Sent Events: samples and actuator changes', response: { 200: Type.String() } },
+    schema: {
+      tags: hw,
+      summary: 'Server-Sent Events: samples, actuator changes and the safety interlocks in force',
+      response: { 200: Type.String() },
+    },
+  }),
+  simulationFaults: defineRoute({
+    method: 'GET',
+    url: '/api/v3/simulation/faults',
+    schema: {
+      tags: sim,
+      summary: 'The injected faults in force (simulation only: 404 on real hardware)',
+      response: { 200: SimulatedFaults, ...errorResponses('NOT_FOUND') },
+    },
+  }),
+  simulationFaultInject: defineRoute({
+    method: 'POST',
+    url: '/api/v3/simulation/faults',
+    schema: {
+      tags: sim,
+      summary: 'Inject a fault into an emulated chip, e.g. {"component":"temp_sensor","fault":"crc_error"}',
+      description:
+        'The drivers and the node meet the fault as they would on real hardware (see docs/hardware.md, ' +
+        '"Failures and what the node does"). It stays until DELETE. Simulation only: 404 on real hardware.',
+      body: SimulatedFaultRequest,
+      response: { 200: SimulatedFaults, ...errorResponses('VALIDATION_FAILED', 'NOT_FOUND') },
+    },
+  }),
+  simulationFaultsClear: defineRoute({
+    method: 'DELETE',
+    url: '/api/v3/simulation/faults',
+    schema: {
+      tags: sim,
+      summary: 'Clear every injected fault (simulation only: 404 on real hardware)',
+      response: { 200: SimulatedFaults, ...errorResponses('NOT_FOUND') },
+    },
   }),
   legacyLed: defineRoute({
     method: 'POST',

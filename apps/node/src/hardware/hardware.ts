@@ -16,6 +16,8 @@ import {
   type PeltierDirection,
   SENSOR_NAMES,
   type SensorName,
+  type SimulatedFault,
+  type SimulatedFaultRequest,
 } from '@bioreactor/api';
 import type { Static } from 'typebox';
 import { type Clock, realClock } from './clock.js';
@@ -33,7 +35,8 @@ import { SampleHistory } from './history.js';
 import { Mutex } from './mutex.js';
 import { OverflowGuard } from './overflow-guard.js';
 import { type PwmWiring, pwmChannelFor } from './pins.js';
-import type { Simulation } from './simulation.js';
+import { FaultRequestError, type Simulation } from './simulation.js';
+import { type CutoffKind, nextOverStage, type OverStage, THERMAL, Thermometry } from './thermal-safety.js';
 import type { I2cBus, TransportFactory } from './transports/types.js';
 
 /** As GET /api/v3/capabilities: the contract's fields plus each component's own ranges and names. */
@@ -46,12 +49,25 @@ export interface HardwareLog {
   info(obj: object, msg: string): void;
   warn(obj: object, msg: string): void;
   error(obj: object, msg: string): void;
+  /** The critical stage of the over-temperature response (pino's fatal level); error when absent. */
+  fatal?(obj: object, msg: string): void;
 }
 
 export interface HardwareEvents {
   sample: [{ component: SensorName; state: ComponentStates[SensorName] }];
   changed: [{ component: ActuatorName; state: ComponentStates[ActuatorName]; source: string }];
+  /** The safety interlocks in force changed (EVENT_TYPES.safety on the stream). */
+  safety: [{ interlocks: string[] }];
 }
+
+/** Whether the node has its first samples: `starting` until every enabled sensor has one or its error. */
+export interface Readiness {
+  ready: boolean;
+  waiting_for: string[];
+}
+
+/** How long a state read during start waits for its sensor's first sample before answering without one. */
+export const FIRST_SAMPLE_WAIT_MS = 3000;
 
 /** What the node says about each component in /api/status and /health. */
 export interface ComponentReport {
@@ -61,8 +77,10 @@ export interface ComponentReport {
 
 const DAY_S = 24 * 3600;
 const TIC_KEEPALIVE_MS = 500;
-/** The cutoff releases once the vessel is this far below the limit, so it does not chatter. */
-const CUTOFF_HYSTERESIS_C = 2;
+/** A sensor without a new sample for this many sample periods reports an error: its reads are not completing. */
+const STALE_PERIODS = 3;
+/** The watchdog looks again this soon when switching the heating off failed. */
+const WATCHDOG_RETRY_MS = 250;
 
 const round = (v: number | null, digits: number): number | null =>
   v === null || !Number.isFinite(v) ? null : Math.round(v * 10 ** digits) / 10 ** digits;
@@ -76,10 +94,16 @@ interface SensorUnit {
   intervalMs: number;
   digits: number;
   sample: () => Promise<(number | null)[]>;
+  /** Channels that failed in a sample that otherwise succeeded (thermometers), as one message. */
+  problem?: () => string | null;
+  /** How long one sample takes at least (conversions), so staleness is judged against the slower of the two. */
+  readMs?: number;
   latest: { time: number; values: (number | null)[] } | null;
   error: string | null;
   history: SampleHistory | null;
   extra: Record<string, unknown>;
+  /** No new sample for this long: the state reports an error. */
+  staleMs: number;
 }
 
 interface PumpUnit {
@@ -122,6 +146,20 @@ export class HardwareController {
   /** Aborted at stop: wakes every sampler's and keep-alive's sleep so nothing keeps the process alive. */
   private readonly stopping = new AbortController();
   private pumpStarted: (() => void) | null = null;
+  /** Wakes the heating watchdog when the peltier starts heating. */
+  private heatStarted: (() => void) | null = null;
+  /** Requests waiting for first samples during start. */
+  private readonly firstSampleWaiters = new Set<() => void>();
+  /** Every enabled sensor has had its first sample or error: set once, so the hot path checks one boolean. */
+  private settled = false;
+  private thermometry: Thermometry | null = null;
+  private overStage: OverStage = 0;
+  /** The last hottest valid reading, for the messages of a stage that holds while no reading is valid. */
+  private lastHottest: number | null = null;
+  private cutoffKind: CutoffKind | null = null;
+  /** Since when the peltier heats at ≥ THERMAL.stuckMinHeatDuty (stuck-thermometer detection). */
+  private heatingHardSince: number | null = null;
+  private lastInterlocks: string[] = [];
   private readonly overflow: OverflowGuard;
   /** Built states, reused until the component samples or changes: state reads are the API's hot path. */
   private readonly stateCache = new Map<ComponentName, unknown>();
@@ -135,7 +173,10 @@ export class HardwareController {
     duty: number;
     direction: PeltierDirection;
     time: number;
+    /** Why heating is refused (no valid temperature, over-temperature, critical); see thermal-safety.ts. */
     cutoff: string | null;
+    /** Why heating runs at half the commanded duty. */
+    heatLimit: string | null;
   } | null = null;
   private ring: { driver: NeoPixelRing; pixels: Rgb[]; last: Rgb; time: number } | null = null;
   private pumps: { units: Map<string, PumpUnit>; lastName: string; lastVelocity: number; time: number } | null = null;
@@ -176,6 +217,7 @@ export class HardwareController {
     await this.applySafeState('startup');
     for (const unit of this.sensors.values()) this.loops.push(this.sampleLoop(unit));
     if (this.pumps) this.loops.push(this.pumpKeepAlive());
+    if (this.peltier) this.loops.push(this.heatWatch());
     this.ready = true;
     const ready = COMPONENT_NAMES.filter((n) => !this.unavailable.has(n));
     this.log.info(
@@ -215,13 +257,14 @@ export class HardwareController {
     });
   }
 
-  private addSensor(unit: Omit<SensorUnit, 'latest' | 'error' | 'history'>): void {
+  private addSensor(unit: Omit<SensorUnit, 'latest' | 'error' | 'history' | 'staleMs'>): void {
     const capacity = Math.ceil(DAY_S / Math.max(1, unit.intervalMs / 1000));
     this.sensors.set(unit.name, {
       ...unit,
       latest: null,
       error: null,
       history: new SampleHistory(capacity, Math.max(1, unit.channels.length)),
+      staleMs: STALE_PERIODS * Math.max(unit.intervalMs, unit.readMs ?? 0),
     });
   }
 
@@ -250,6 +293,8 @@ export class HardwareController {
           channels: ['co2'],
           intervalMs: intervals.co2_sensor * 1000,
           digits: 0,
+          // The EZO-CO2 processes a read for 1.5 s.
+          readMs: 2000,
           sample: () => chip.sample(),
           extra: { sensor_type: 'co2', model: k33 ? 'sensair_k33' : 'atlas', i2c_address: `0x${address.toString(16)}` },
         });
@@ -262,14 +307,37 @@ export class HardwareController {
           f.temp_sensor.valid_range_c as [number, number],
         );
         await chip.probe();
+        if (chip.missing.length > 0)
+          this.log.warn(
+            { component: name, missing: chip.missing },
+            `configured thermometers are not on the 1-Wire bus: ${chip.missing.join(', ')} (heating is refused until they read)`,
+          );
+        const intervalMs = intervals.temp_sensor * 1000;
+        const thermometry = new Thermometry(chip.channels, intervalMs, this.clock.now());
+        this.thermometry = thermometry;
         this.addSensor({
           name,
           driver: chip.driver,
           unit: 'celsius',
           channels: chip.channels,
-          intervalMs: intervals.temp_sensor * 1000,
+          intervalMs,
           digits: 3,
-          sample: () => chip.sample(),
+          readMs: chip.channels.length * THERMAL.conversionMs,
+          // One thermometer at a time, and the safety looks after each: a failure acts within one conversion.
+          sample: async () => {
+            const values: (number | null)[] = [];
+            for (let i = 0; i < chip.channels.length && this.running; i++) {
+              const read = await chip.read(i);
+              if (!this.running) break;
+              thermometry.note(i, read, this.clock.now(), this.heatingHardSince);
+              values.push(thermometry.reported(i));
+              // The state shows each thermometer as it is read, so it agrees with what the safety acts on.
+              this.stateCache.delete(name);
+              await this.checkThermal();
+            }
+            return values;
+          },
+          problem: () => thermometry.problem(),
           extra: { sensor_type: 'temperature', valid_range: f.temp_sensor.valid_range_c },
         });
         return;
@@ -365,7 +433,14 @@ export class HardwareController {
         const dir = await this.transports.gpio(f.peltier_driver.dir_pin);
         const bridge = new PeltierBridge(pwm, dir, f.peltier_driver.direction_inverted);
         await bridge.probe();
-        this.peltier = { bridge, duty: 0, direction: 'forward', time: this.clock.now(), cutoff: null };
+        this.peltier = {
+          bridge,
+          duty: 0,
+          direction: 'forward',
+          time: this.clock.now(),
+          cutoff: null,
+          heatLimit: null,
+        };
         return;
       }
       case 'ring_light': {
@@ -419,11 +494,15 @@ export class HardwareController {
       try {
         const values = (await unit.sample()).map((v) => round(v, unit.digits));
         if (!this.running) return;
-        if (unit.error) this.log.info({ component: unit.name }, `${unit.name} recovered`);
-        unit.error = null;
+        // A sample may succeed with some channels failing (a thermometer): the state is then an error naming them.
+        const problem = unit.problem?.() ?? null;
+        if (problem !== null && unit.error === null)
+          this.log.warn({ component: unit.name, err: problem }, `${unit.name} read failed: ${problem}`);
+        else if (problem === null && unit.error !== null)
+          this.log.info({ component: unit.name }, `${unit.name} recovered`);
+        unit.error = problem;
         unit.latest = { time: this.clock.now(), values };
         unit.history?.push(unit.latest.time, values);
-        if (unit.name === 'temp_sensor') await this.checkOverTemperature(values);
       } catch (err) {
         if (!this.running) return;
         const message = (err as Error).message;
@@ -436,6 +515,7 @@ export class HardwareController {
         component: unit.name,
         state: this.componentState(unit.name) as ComponentStates[SensorName],
       });
+      if (!this.settled) for (const wake of [...this.firstSampleWaiters]) wake();
       await this.clock.sleep(Math.max(0, unit.intervalMs - (this.clock.now() - started)), this.stopping.signal);
     }
   }
@@ -465,29 +545,318 @@ export class HardwareController {
     }
   }
 
-  private async checkOverTemperature(values: (number | null)[]): Promise<void> {
+  // ---- thermal safety (thermal-safety.ts; docs/hardware.md "Failures and what the node does") ----
+
+  /**
+   * Brings the thermal safety up to the thermometers' latest reads: the over-temperature stage, the cut-off in force
+   * and the heating limit, and switches off what must be off. Each change is logged once, shown in peltier_driver
+   * (cutoff, heat_limit, safety_stage), written to the command log and sent on the stream.
+   */
+  private async checkThermal(): Promise<void> {
     const p = this.peltier;
     if (!p) return;
-    const limit = this.file.peltier_driver.over_temperature_c;
-    const hottest = Math.max(...values.filter((v): v is number => v !== null));
-    if (!Number.isFinite(hottest)) return;
-    if (hottest >= limit && p.cutoff === null) {
-      p.cutoff = `vessel at ${hottest.toFixed(1)} °C reached the ${limit} °C over-temperature cutoff at ${iso(this.clock.now())}; heating is refused until it is below ${limit - CUTOFF_HYSTERESIS_C} °C`;
-      this.log.error({ component: 'peltier_driver', temperature: hottest, limit }, p.cutoff);
-      if (this.peltierMode(p.direction, p.duty) === 'heat') {
-        await this.locked('peltier_driver', async () => {
-          await p.bridge.off();
-          p.duty = 0;
-          p.time = this.clock.now();
-        });
-        this.record('safety', 'peltier_driver', { duty_cycle: 0, direction: p.direction, reason: p.cutoff });
-      }
-      this.emitChanged('peltier_driver', 'safety');
-    } else if (p.cutoff !== null && hottest < limit - CUTOFF_HYSTERESIS_C) {
-      this.log.info({ component: 'peltier_driver', temperature: hottest }, 'over-temperature cutoff released');
-      p.cutoff = null;
-      this.emitChanged('peltier_driver', 'safety');
+    const now = this.clock.now();
+    const limitC = this.file.peltier_driver.over_temperature_c;
+    const t = this.thermometry;
+    const hottest = t?.hottest(now) ?? null;
+    if (hottest !== null) {
+      this.overStage = nextOverStage(this.overStage, hottest, limitC);
+      this.lastHottest = hottest;
     }
+    const stage = this.overStage;
+    const at = iso(now);
+    const vessel = `vessel at ${this.lastHottest?.toFixed(1) ?? '?'} °C`;
+    const { limitBelowC: below, criticalAboveC: above, hysteresisC: hyst } = THERMAL;
+    let verdict: { kind: CutoffKind; reason: string } | null = null;
+    if (stage === 3)
+      verdict = {
+        kind: 'critical',
+        reason: `${vessel} is ${above} °C or more past the ${limitC} °C over-temperature limit at ${at}: everything that heats is off (peltier heating, LED, ring light) until it is below ${limitC + above - hyst} °C`,
+      };
+    else if (stage === 2)
+      verdict = {
+        kind: 'over-temperature',
+        reason: `${vessel} reached the ${limitC} °C over-temperature cutoff at ${at}; heating is refused until it is below ${limitC - hyst} °C`,
+      };
+    else if (!t)
+      verdict = {
+        kind: 'no-thermometer',
+        reason: `no thermometer: temp_sensor is unavailable (${this.unavailable.get('temp_sensor') ?? 'not configured'}), and heating needs a valid temperature`,
+      };
+    else {
+      // Before the first read this is null unless that read is overdue: heating waits for it (heatRefusal).
+      const distrust = t.distrust(now);
+      if (distrust) verdict = { kind: distrust.kind, reason: `${distrust.reason} (at ${at})` };
+    }
+    const previousKind = this.cutoffKind;
+    const kindChanged = (verdict?.kind ?? null) !== previousKind;
+    if (kindChanged) {
+      this.cutoffKind = verdict?.kind ?? null;
+      p.cutoff = verdict?.reason ?? null;
+    }
+    const limitChanged = stage >= 1 !== (p.heatLimit !== null);
+    if (limitChanged)
+      p.heatLimit =
+        stage >= 1
+          ? `${vessel} is within ${below} °C of the ${limitC} °C over-temperature limit at ${at}: heating runs at half the commanded duty until it is below ${limitC - below - hyst} °C`
+          : null;
+    if (!kindChanged && !limitChanged) return;
+
+    if (kindChanged && verdict) {
+      const fields = { component: 'peltier_driver', cutoff: verdict.kind, temperature: this.lastHottest };
+      if (verdict.kind === 'critical')
+        (this.log.fatal ?? this.log.error).call(this.log, fields, `heating cut off: ${verdict.reason}`);
+      else if (previousKind === 'critical')
+        this.log.info(fields, `critical stage released; heating is still refused: ${verdict.reason}`);
+      else this.log.error(fields, `heating cut off: ${verdict.reason}`);
+      await this.heatOff(`safety:${verdict.kind}`, verdict.reason);
+      if (verdict.kind === 'critical') await this.heatSourcesOff(`safety:${verdict.kind}`);
+    } else if (kindChanged) {
+      this.log.info(
+        { component: 'peltier_driver', released: previousKind },
+        `heating allowed again: the ${previousKind} cutoff is released`,
+      );
+      this.record(`safety:${previousKind}`, 'peltier_driver', {
+        duty_cycle: p.duty,
+        direction: p.direction,
+        cutoff: null,
+        released: previousKind,
+      });
+    }
+    if (limitChanged && p.heatLimit !== null) {
+      this.log.warn({ component: 'peltier_driver', temperature: this.lastHottest }, `heating limited: ${p.heatLimit}`);
+      await this.halveHeating(p.heatLimit);
+    } else if (limitChanged) {
+      this.log.info({ component: 'peltier_driver' }, 'heating limit released: full duty allowed again');
+      this.record('safety:over-temperature-limit', 'peltier_driver', {
+        duty_cycle: p.duty,
+        direction: p.direction,
+        heat_limit: null,
+      });
+    }
+    this.emitChanged('peltier_driver', `safety:${this.cutoffKind ?? previousKind ?? 'over-temperature-limit'}`);
+    this.emitSafety();
+  }
+
+  /** Switches a heating peltier off (cooling and off are left alone) and records the cut-off either way. */
+  private async heatOff(source: string, reason: string): Promise<void> {
+    const p = this.peltier;
+    if (!p) return;
+    try {
+      await this.locked('peltier_driver', async () => {
+        if (this.peltierMode(p.direction, p.duty) !== 'heat') return;
+        await p.bridge.off();
+        p.duty = 0;
+        p.time = this.clock.now();
+        this.noteHeating();
+      });
+    } catch (err) {
+      this.log.error(
+        { component: 'peltier_driver', err: (err as Error).message },
+        `could not switch the heating off: ${(err as Error).message}`,
+      );
+    }
+    this.record(source, 'peltier_driver', { duty_cycle: p.duty, direction: p.direction, cutoff: reason });
+  }
+
+  /** Halves a heating peltier's duty (the limited stage) and records the limit either way. */
+  private async halveHeating(reason: string): Promise<void> {
+    const p = this.peltier;
+    if (!p) return;
+    try {
+      await this.locked('peltier_driver', async () => {
+        if (this.peltierMode(p.direction, p.duty) !== 'heat') return;
+        const duty = p.duty / 2;
+        await p.bridge.drive('heat', duty);
+        p.duty = duty;
+        p.time = this.clock.now();
+        this.noteHeating();
+      });
+    } catch (err) {
+      this.log.error(
+        { component: 'peltier_driver', err: (err as Error).message },
+        `could not limit the heating: ${(err as Error).message}`,
+      );
+    }
+    this.record('safety:over-temperature-limit', 'peltier_driver', {
+      duty_cycle: p.duty,
+      direction: p.direction,
+      heat_limit: reason,
+    });
+  }
+
+  /** The critical stage: the LED and the ring light off too (each recorded by apply). */
+  private async heatSourcesOff(source: string): Promise<void> {
+    const off: [ActuatorName, Record<string, unknown>, boolean][] = [
+      ['led', { power: 0 }, (this.led?.power ?? 0) > 0],
+      ['ring_light', { red: 0, green: 0, blue: 0 }, this.ring?.pixels.some(([r, g, b]) => r + g + b > 0) ?? false],
+    ];
+    for (const [name, body, on] of off) {
+      if (!on) continue;
+      try {
+        await this.locked(name, () => this.apply(name, body, source));
+        this.emitChanged(name, source);
+      } catch (err) {
+        this.log.error({ component: name, err: (err as Error).message }, `could not switch ${name} off`);
+      }
+    }
+  }
+
+  /** Keeps heatingHardSince: when the peltier started heating at ≥ THERMAL.stuckMinHeatDuty, or null. */
+  private noteHeating(): void {
+    const p = this.peltier;
+    const hard = p !== null && this.peltierMode(p.direction, p.duty) === 'heat' && p.duty >= THERMAL.stuckMinHeatDuty;
+    this.heatingHardSince = hard ? (this.heatingHardSince ?? this.clock.now()) : null;
+  }
+
+  /** Why a heating command is refused now, or null. */
+  private heatRefusal(): string | null {
+    if (this.peltier?.cutoff) return this.peltier.cutoff;
+    if (this.thermometry && !this.thermometry.anyRead)
+      return `no temperature yet: the first reading is still in progress (${THERMAL.conversionMs} ms per thermometer)`;
+    return null;
+  }
+
+  /**
+   * The watchdog of a heating peltier: wakes when the next thermometer would go stale, so heating stops at most
+   * THERMAL.stalePeriods sample periods after the last valid reading even when a read never completes.
+   */
+  private async heatWatch(): Promise<void> {
+    // The state at start: e.g. no thermometer at all refuses heating from the first command on.
+    await this.checkThermal();
+    while (this.running) {
+      const p = this.peltier;
+      const t = this.thermometry;
+      if (!p || !t || this.peltierMode(p.direction, p.duty) !== 'heat') {
+        await new Promise<void>((resolve) => {
+          const wake = () => {
+            this.stopping.signal.removeEventListener('abort', wake);
+            if (this.heatStarted === wake) this.heatStarted = null;
+            resolve();
+          };
+          this.heatStarted = wake;
+          this.stopping.signal.addEventListener('abort', wake, { once: true });
+        });
+        continue;
+      }
+      const wait = t.nextStaleAt() - this.clock.now();
+      if (wait > 0) await this.clock.sleep(wait, this.stopping.signal);
+      if (!this.running) return;
+      await this.checkThermal();
+      // Still overdue and still heating: switching off failed; look again soon rather than spin.
+      if (t.nextStaleAt() <= this.clock.now() && this.peltierMode(p.direction, p.duty) === 'heat')
+        await this.clock.sleep(WATCHDOG_RETRY_MS, this.stopping.signal);
+    }
+  }
+
+  /** The safety interlocks in force, as the dashboard's banner words them. */
+  interlocks(): string[] {
+    const out: string[] = [];
+    if (this.peltier?.cutoff) out.push(`Heating refused: ${this.peltier.cutoff}`);
+    if (this.peltier?.heatLimit) out.push(`Heating limited to half duty: ${this.peltier.heatLimit}`);
+    if (this.overflow.tripped) out.push(`Adding liquid refused: ${this.overflow.tripped}`);
+    return out;
+  }
+
+  /** Sends the safety event when the interlocks in force changed. */
+  private emitSafety(): void {
+    const now = this.interlocks();
+    if (now.length === this.lastInterlocks.length && now.every((text, i) => text === this.lastInterlocks[i])) return;
+    this.lastInterlocks = now;
+    this.events.emit('safety', { interlocks: now });
+  }
+
+  // ---- readiness ----
+
+  private pending(unit: SensorUnit): boolean {
+    return unit.latest === null && unit.error === null;
+  }
+
+  /** True until every enabled sensor has its first sample or its error. */
+  get starting(): boolean {
+    if (this.settled) return false;
+    if (!this.ready) return true;
+    for (const unit of this.sensors.values()) if (this.pending(unit)) return true;
+    this.settled = true;
+    return false;
+  }
+
+  readiness(): Readiness {
+    if (!this.starting) return { ready: true, waiting_for: [] };
+    const waiting = this.ready
+      ? [...this.sensors.values()].filter((u) => this.pending(u)).map((u) => u.name)
+      : SENSOR_NAMES.filter((n) => this.file.init_components[n] && !this.unavailable.has(n));
+    return { ready: false, waiting_for: waiting };
+  }
+
+  /**
+   * Waits until these sensors have their first sample or error, at most `timeoutMs` of the node's clock: a state
+   * read right after start answers with a sample instead of "no sample yet".
+   */
+  async waitForFirstSamples(
+    names: readonly SensorName[] = SENSOR_NAMES,
+    timeoutMs = FIRST_SAMPLE_WAIT_MS,
+  ): Promise<void> {
+    const waiting = () =>
+      this.running &&
+      (!this.ready ||
+        names.some((n) => {
+          const unit = this.sensors.get(n);
+          return unit !== undefined && this.pending(unit);
+        }));
+    if (this.settled || !waiting()) return;
+    const timer = new AbortController();
+    await new Promise<void>((resolve) => {
+      const finish = () => {
+        this.firstSampleWaiters.delete(check);
+        timer.abort();
+        resolve();
+      };
+      const check = () => {
+        if (!waiting()) finish();
+      };
+      this.firstSampleWaiters.add(check);
+      void this.clock.sleep(timeoutMs, AbortSignal.any([timer.signal, this.stopping.signal])).then(finish);
+    });
+  }
+
+  // ---- fault injection (simulation only) ----
+
+  private simulatedFaults() {
+    const faults = this.simulation?.faults;
+    if (!faults)
+      throw new ApiError(
+        'NOT_FOUND',
+        'Fault injection exists only in simulation: this node drives real hardware (HARDWARE_MODE=real)',
+      );
+    return faults;
+  }
+
+  /** The injected faults in force. */
+  faults(): SimulatedFault[] {
+    return this.simulatedFaults().list();
+  }
+
+  /** Injects a fault into an emulated chip; answers the faults in force. */
+  injectFault(request: SimulatedFaultRequest): SimulatedFault[] {
+    const faults = this.simulatedFaults();
+    let fault: SimulatedFault;
+    try {
+      fault = faults.inject(request);
+    } catch (err) {
+      if (err instanceof FaultRequestError) throw new ApiError('VALIDATION_FAILED', err.message);
+      throw err;
+    }
+    const target = fault.pump_name ?? fault.sensor ?? 'all';
+    this.log.warn({ fault }, `simulation: fault ${fault.fault} injected into ${fault.component} (${target})`);
+    return faults.list();
+  }
+
+  /** Clears every injected fault; answers how many there were. */
+  clearFaults(): number {
+    const cleared = this.simulatedFaults().clear();
+    if (cleared > 0) this.log.info({ cleared }, `simulation: ${cleared} injected fault(s) cleared`);
+    return cleared;
   }
 
   // ---- commands ----
@@ -530,6 +899,14 @@ export class HardwareController {
   ): Promise<ComponentStates[K]> {
     if (!(ACTUATOR_NAMES as readonly string[]).includes(name))
       throw new ApiError('COMPONENT_NOT_FOUND', `${name} is not an actuator: use one of ${ACTUATOR_NAMES.join(', ')}`);
+    if (name === 'peltier_driver') {
+      const { duty_cycle: duty, direction } = body as ComponentControls['peltier_driver'];
+      if (this.peltierMode(direction, duty) === 'heat') {
+        // Heating needs a temperature: right after start, wait for the first one (bounded) instead of refusing.
+        if (this.thermometry && !this.thermometry.anyRead) await this.waitForFirstSamples(['temp_sensor']);
+        await this.checkThermal();
+      }
+    }
     await this.locked(name, () => this.apply(name, body as never, source));
     await this.commands.written();
     this.emitChanged(name, source);
@@ -552,6 +929,8 @@ export class HardwareController {
         const l = this.led;
         if (!l) throw this.missing(name);
         const power = body.power as number;
+        if (power > 0 && this.cutoffKind === 'critical')
+          throw new ApiError('SAFETY_INTERLOCK', `LED refused: ${this.peltier?.cutoff}`);
         await l.out.setPercent(power).catch((e: unknown) => Promise.reject(this.fault(name, e)));
         Object.assign(l, { power, time: now });
         this.record(source, name, { power });
@@ -565,19 +944,31 @@ export class HardwareController {
         if (!PELTIER_DIRECTIONS.includes(direction))
           throw new ApiError('VALIDATION_FAILED', `direction must be one of ${PELTIER_DIRECTIONS.join(', ')}`);
         const mode = this.peltierMode(direction, duty);
-        if (mode === 'heat' && p.cutoff !== null)
-          throw new ApiError('SAFETY_INTERLOCK', `Heating refused: ${p.cutoff}`);
-        await (mode === 'off' ? p.bridge.off() : p.bridge.drive(mode, duty)).catch((e: unknown) =>
+        const refusal = mode === 'heat' ? this.heatRefusal() : null;
+        if (refusal !== null) throw new ApiError('SAFETY_INTERLOCK', `Heating refused: ${refusal}`);
+        // Within THERMAL.limitBelowC of the over-temperature limit, heating runs at half the commanded duty.
+        const applied = mode === 'heat' && p.heatLimit !== null ? duty / 2 : duty;
+        await (mode === 'off' ? p.bridge.off() : p.bridge.drive(mode, applied)).catch((e: unknown) =>
           Promise.reject(this.fault(name, e)),
         );
-        Object.assign(p, { duty, direction, time: now });
-        this.record(source, name, { duty_cycle: duty, direction });
+        Object.assign(p, { duty: applied, direction, time: now });
+        this.noteHeating();
+        this.record(
+          source,
+          name,
+          applied === duty
+            ? { duty_cycle: duty, direction }
+            : { duty_cycle: applied, direction, requested_duty_cycle: duty, heat_limit: p.heatLimit },
+        );
+        if (mode === 'heat') this.heatStarted?.();
         return;
       }
       case 'ring_light': {
         const r = this.ring;
         if (!r) throw this.missing(name);
         const colour: Rgb = [body.red as number, body.green as number, body.blue as number];
+        if (colour.some((c) => c > 0) && this.cutoffKind === 'critical')
+          throw new ApiError('SAFETY_INTERLOCK', `Ring light refused: ${this.peltier?.cutoff}`);
         const index = body.pixel_index as number | null | undefined;
         if (index !== undefined && index !== null && index >= r.pixels.length)
           throw new ApiError(
@@ -666,6 +1057,7 @@ export class HardwareController {
       guard.save();
       this.log.info({ component: 'pumps' }, 'overflow guard released: the outflow has caught up');
       this.emitChanged('pumps', 'safety');
+      this.emitSafety();
       return;
     }
     if (guard.tripped !== null || guard.excessMl < limit) return;
@@ -684,6 +1076,7 @@ export class HardwareController {
       );
     }
     this.emitChanged('pumps', 'safety');
+    this.emitSafety();
   }
 
   /** Peltier off, pumps stopped, stirrer at its idle duty, lights off; each step tried even if another fails. */
@@ -727,12 +1120,41 @@ export class HardwareController {
     return { initialized, unavailable };
   }
 
+  /** Whether the sensor's cached state no longer holds because its reads stopped completing. */
+  private stale(unit: SensorUnit, now: number): boolean {
+    if (unit.name === 'temp_sensor' && this.thermometry) return this.thermometry.nextStaleAt() <= now;
+    return unit.latest !== null && now - unit.latest.time > unit.staleMs;
+  }
+
   private sensorState(unit: SensorUnit): ComponentStates[SensorName] {
-    const values = unit.latest?.values ?? unit.channels.map(() => null);
+    let values = unit.latest?.values ?? unit.channels.map(() => null);
+    const now = this.clock.now();
+    let time = unit.latest?.time ?? null;
+    let message: string | null;
+    const thermo = unit.name === 'temp_sensor' ? this.thermometry : null;
+    if (thermo) {
+      // Thermometer by thermometer, as the heating safety sees them: an error whenever one has no valid reading.
+      const readAt = thermo.lastReadAt;
+      values = thermo.list.map((_, i) => round(thermo.reported(i), unit.digits));
+      time = readAt;
+      message =
+        readAt === null && thermo.nextStaleAt() > now
+          ? 'no sample yet: the first reading is in progress'
+          : thermo.stateProblem(now);
+    } else {
+      const staleFor = unit.latest && this.stale(unit, now) ? now - unit.latest.time : null;
+      message =
+        unit.error ??
+        (staleFor !== null
+          ? `no new sample for ${Math.round(staleFor / 100) / 10} s (one is due every ${Math.max(unit.intervalMs, unit.readMs ?? 0) / 1000} s): its reads are not completing`
+          : unit.latest
+            ? null
+            : 'no sample yet: the first reading is in progress');
+    }
     const base = {
-      status: unit.error === null && unit.latest ? ('success' as const) : ('error' as const),
-      message: unit.error ?? (unit.latest ? null : 'no sample yet: the first reading is in progress'),
-      timestamp: unit.latest ? iso(unit.latest.time) : null,
+      status: message === null ? ('success' as const) : ('error' as const),
+      message,
+      timestamp: time === null ? null : iso(time),
     };
     switch (unit.name) {
       case 'co2_sensor':
@@ -746,6 +1168,9 @@ export class HardwareController {
 
   componentState<K extends ComponentName>(name: K): ComponentStates[K] | null {
     if (!this.isAvailable(name)) return null;
+    const sensor = this.sensors.get(name as SensorName);
+    // A sensor whose reads stopped completing says so, however long ago its last sample was cached.
+    if (sensor && this.stale(sensor, this.clock.now())) return this.sensorState(sensor) as ComponentStates[K];
     const cached = this.stateCache.get(name);
     if (cached) return cached as ComponentStates[K];
     const state = this.buildState(name);
@@ -774,6 +1199,8 @@ export class HardwareController {
         const p = this.peltier;
         if (!p) return null;
         const mode = this.peltierMode(p.direction, p.duty);
+        const stage =
+          this.cutoffKind === 'critical' ? 'critical' : p.cutoff ? 'cutoff' : p.heatLimit ? 'limited' : 'normal';
         return {
           ...ok,
           timestamp: at(p.time),
@@ -782,6 +1209,8 @@ export class HardwareController {
           mode,
           active: mode !== 'off',
           cutoff: p.cutoff,
+          heat_limit: p.heatLimit,
+          safety_stage: stage,
         } as ComponentStates[K];
       }
       case 'ring_light': {

@@ -1,6 +1,14 @@
 // The node's hardware as the rest of the node sees it: create it from the configuration, start, read, command, stop.
 import { resolve } from 'node:path';
-import type { ActuatorName, ComponentControls, ComponentName, ComponentStates } from '@bioreactor/api';
+import type {
+  ActuatorName,
+  ComponentControls,
+  ComponentName,
+  ComponentStates,
+  SensorName,
+  SimulatedFault,
+  SimulatedFaultRequest,
+} from '@bioreactor/api';
 import type { NodeConfig } from '../config.js';
 import { type Clock, realClock } from './clock.js';
 import {
@@ -12,6 +20,7 @@ import {
   type HardwareLog,
   type HardwareMode,
   type HardwareOptions,
+  type Readiness,
 } from './hardware.js';
 import { type HardwareFile, loadHardwareFile } from './hardware-file.js';
 import { createSimulation } from './simulation.js';
@@ -55,6 +64,17 @@ export interface Hardware {
     samples: { timestamp: string; values: (number | null)[] }[];
   };
   readonly events: HardwareController['events'];
+  /** True until every enabled sensor has its first sample or its error. */
+  readonly starting: boolean;
+  readiness(): Readiness;
+  /** Waits (bounded) until these sensors have their first sample or error; at once when they have. */
+  waitForFirstSamples(names?: readonly SensorName[], timeoutMs?: number): Promise<void>;
+  /** The safety interlocks in force, as the dashboard words them. */
+  interlocks(): string[];
+  /** Fault injection; each throws NOT_FOUND on real hardware. */
+  faults(): SimulatedFault[];
+  injectFault(request: SimulatedFaultRequest): SimulatedFault[];
+  clearFaults(): number;
 }
 
 export interface CreateHardwareOptions {

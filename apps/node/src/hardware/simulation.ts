@@ -1,4 +1,12 @@
-// Simulation: the same drivers over emulated chips, all sensing one seeded vessel model on the injected clock.
+// Simulation: the same drivers over emulated chips, all sensing one seeded vessel model on the injected clock, and
+// faults injected into those chips to see what the drivers and the node do about them.
+import {
+  FAULT_COMPONENTS,
+  type FaultComponent,
+  SIMULATED_FAULTS,
+  type SimulatedFault,
+  type SimulatedFaultRequest,
+} from '@bioreactor/api';
 import type { Clock } from './clock.js';
 import { TIC_MAX_VELOCITY } from './drivers/tic.js';
 import { Ads1115Chip, Ads7830Chip, EmulatedI2cBus, EzoCo2Chip, K33Chip } from './emulated/i2c-chips.js';
@@ -19,6 +27,86 @@ export interface Simulation {
   pwm: Map<string, EmulatedPwm>;
   gpio: Map<number, EmulatedGpio>;
   ring: EmulatedNeoPixelSpi;
+  faults: SimulationFaults;
+}
+
+/** A fault request the simulation cannot carry out; the message says what would be valid. */
+export class FaultRequestError extends Error {}
+
+/** The faults injected into the emulated chips: put on, listed, cleared. */
+export class SimulationFaults {
+  private active: SimulatedFault[] = [];
+
+  constructor(
+    private readonly file: HardwareFile,
+    private readonly clock: Clock,
+    private readonly chips: {
+      oneWire: EmulatedOneWire;
+      bus: EmulatedI2cBus;
+      tics: Map<string, EmulatedTic>;
+      i2cAddresses: Record<'co2_sensor' | 'optical_density' | 'eyespy_adc', number[]>;
+    },
+  ) {}
+
+  list(): SimulatedFault[] {
+    return this.active.map((f) => ({ ...f }));
+  }
+
+  /** Puts a fault on; the same fault on the same target again only refreshes it. */
+  inject(request: SimulatedFaultRequest): SimulatedFault {
+    const { component, fault } = request;
+    if (!(FAULT_COMPONENTS as readonly string[]).includes(component))
+      throw new FaultRequestError(`No faults for "${component}": use one of ${FAULT_COMPONENTS.join(', ')}`);
+    const valid: readonly string[] = SIMULATED_FAULTS[component as FaultComponent];
+    if (!valid.includes(fault))
+      throw new FaultRequestError(`${component} has no fault "${fault}": use one of ${valid.join(', ')}`);
+    const entry: SimulatedFault = { component, fault, since: new Date(this.clock.now()).toISOString() };
+    switch (component) {
+      case 'temp_sensor': {
+        if (request.pump_name !== undefined) throw new FaultRequestError('pump_name goes with pumps only');
+        const sensor = request.sensor ?? null;
+        if (sensor !== null && !this.chips.oneWire.ids.includes(sensor))
+          throw new FaultRequestError(
+            `No thermometer "${sensor}": use one of ${this.chips.oneWire.ids.join(', ')}, or omit sensor for all`,
+          );
+        if (sensor !== null) entry.sensor = sensor;
+        this.chips.oneWire.setFault(sensor, fault as Parameters<EmulatedOneWire['setFault']>[1]);
+        break;
+      }
+      case 'pumps': {
+        const names = Object.keys(this.file.pumps);
+        const name = request.pump_name;
+        if (name === undefined || !names.includes(name))
+          throw new FaultRequestError(`A pump stall needs pump_name, one of ${names.join(', ')}`);
+        const tic = this.chips.tics.get(this.file.pumps[name]?.serial ?? '');
+        if (!tic) throw new FaultRequestError(`Pump ${name} was not opened, so it cannot stall`);
+        tic.stall(true);
+        entry.pump_name = name;
+        break;
+      }
+      default: {
+        if (request.pump_name !== undefined || request.sensor !== undefined)
+          throw new FaultRequestError(`${component} takes neither pump_name nor sensor`);
+        const chip = component as keyof typeof this.chips.i2cAddresses;
+        for (const address of this.chips.i2cAddresses[chip]) this.chips.bus.failing.add(address);
+      }
+    }
+    const same = (f: SimulatedFault) =>
+      f.component === entry.component && f.pump_name === entry.pump_name && f.sensor === entry.sensor;
+    // One fault per target: a new one on the same thermometer or pump replaces the old.
+    this.active = [...this.active.filter((f) => !same(f)), entry];
+    return { ...entry };
+  }
+
+  /** Clears every fault; answers how many there were. */
+  clear(): number {
+    const count = this.active.length;
+    this.active = [];
+    this.chips.oneWire.clearFault(null);
+    this.chips.bus.failing.clear();
+    for (const tic of this.chips.tics.values()) if (tic.stalled) tic.stall(false);
+    return count;
+  }
 }
 
 /** Pumps whose name says they take liquid out; the rest feed the vessel. */
@@ -137,7 +225,17 @@ export function createSimulation(file: HardwareFile, clock: Clock, seed: number)
       };
     },
   };
-  return { transports, model, bus, oneWire, tics, pwm, gpio, ring };
+  const faults = new SimulationFaults(file, clock, {
+    oneWire,
+    bus,
+    tics,
+    i2cAddresses: {
+      co2_sensor: [co2Addr],
+      optical_density: [i2cAddress(file.od_adc.i2c_address, 0x48)],
+      eyespy_adc: Object.values(file.eyespy_adc.boards).map((b) => i2cAddress(b.i2c_address, 0x49)),
+    },
+  });
+  return { transports, model, bus, oneWire, tics, pwm, gpio, ring, faults };
 }
 
 /** Fastest a pump can run, mL/s, given its calibration (the Tic's velocity limit). */

@@ -17,6 +17,9 @@ import {
   type LegacyRingLightBody,
   type LegacyStirrerBody,
   nodeRoutes,
+  SENSOR_NAMES,
+  type SensorName,
+  type SimulatedFaultRequest,
 } from '@bioreactor/api';
 import { openEventStream, type Service } from '@bioreactor/service-kit';
 import type { FastifyInstance, RouteOptions } from 'fastify';
@@ -48,20 +51,33 @@ function legacyUnavailable(hardware: Hardware, name: ComponentName): ApiError {
   return new ApiError('COMPONENT_UNAVAILABLE', `${LEGACY_LABELS[name]} not available: ${reason}`);
 }
 
+/** During start, a state read waits (at most FIRST_SAMPLE_WAIT_MS) for the first samples it shows. */
+async function firstSamples(hardware: Hardware, names: readonly SensorName[]): Promise<void> {
+  if (hardware.starting) await hardware.waitForFirstSamples(names);
+}
+
 export async function registerHardwareRoutes(
   server: AnyFastify,
   hardware: Hardware,
-  opts: { source: string },
+  opts: { source: string; faultInjection?: boolean },
 ): Promise<void> {
   const app = server as FastifyInstance;
   const route = (options: RouteOptions) => app.route(options);
   const source = opts.source;
+  const isSensor = (name: ComponentName): name is SensorName => (SENSOR_NAMES as readonly string[]).includes(name);
   // State bodies are built by typed code and checked against the contract in tests (strictResponses); here plain
   // JSON.stringify writes them about three times faster than the schema serialiser, for the hottest routes.
   const plainJson = { serializerCompiler: () => (data: unknown) => JSON.stringify(data) };
 
   route({ ...nodeRoutes.capabilities, handler: async () => hardware.capabilities() } as RouteOptions);
-  route({ ...nodeRoutes.allStates, ...plainJson, handler: async () => hardware.allStates() } as RouteOptions);
+  route({
+    ...nodeRoutes.allStates,
+    ...plainJson,
+    handler: async () => {
+      await firstSamples(hardware, SENSOR_NAMES);
+      return hardware.allStates();
+    },
+  } as RouteOptions);
   route({
     ...nodeRoutes.history,
     handler: async (request) => {
@@ -75,6 +91,7 @@ export async function registerHardwareRoutes(
       ...componentStateRoutes[name],
       ...plainJson,
       handler: async () => {
+        if (isSensor(name)) await firstSamples(hardware, [name]);
         const state = hardware.componentState(name);
         if (!state) throw notFound(hardware, name);
         return state;
@@ -123,13 +140,18 @@ export async function registerHardwareRoutes(
         if (actuator) stream.send(EVENT_TYPES.componentChanged, { component, state, source: 'current' }, ++id);
         else stream.send(EVENT_TYPES.componentSample, { component, state }, ++id);
       }
+      // The interlocks in force (the dashboard's red banner), then again at every change.
+      stream.send(EVENT_TYPES.safety, { interlocks: hardware.interlocks() }, ++id);
       const onSample = (event: unknown) => stream.send(EVENT_TYPES.componentSample, event, ++id);
       const onChanged = (event: unknown) => stream.send(EVENT_TYPES.componentChanged, event, ++id);
+      const onSafety = (event: unknown) => stream.send(EVENT_TYPES.safety, event, ++id);
       hardware.events.on('sample', onSample);
       hardware.events.on('changed', onChanged);
+      hardware.events.on('safety', onSafety);
       stream.onClose(() => {
         hardware.events.off('sample', onSample);
         hardware.events.off('changed', onChanged);
+        hardware.events.off('safety', onSafety);
       });
     },
   } as RouteOptions);
@@ -173,6 +195,7 @@ export async function registerHardwareRoutes(
   route({
     ...nodeRoutes.legacySensorsAll,
     handler: async () => {
+      await firstSamples(hardware, ['temp_sensor', 'optical_density', 'co2_sensor']);
       const out: Record<string, unknown> = { status: 'success' };
       const temp = hardware.componentState('temp_sensor');
       if (temp) out.temperature = temp.temperature;
@@ -186,6 +209,7 @@ export async function registerHardwareRoutes(
   route({
     ...nodeRoutes.legacyPhotodiodes,
     handler: async () => {
+      await firstSamples(hardware, ['optical_density']);
       const od = hardware.componentState('optical_density');
       if (!od) throw legacyUnavailable(hardware, 'optical_density');
       return { status: 'success', readings: od.voltages };
@@ -194,9 +218,35 @@ export async function registerHardwareRoutes(
   route({
     ...nodeRoutes.legacyTemperature,
     handler: async () => {
+      await firstSamples(hardware, ['temp_sensor']);
       const temp = hardware.componentState('temp_sensor');
       if (!temp) throw legacyUnavailable(hardware, 'temp_sensor');
+      // Never "success" without a temperature: the v2 body has no error status, so say why with a 503.
+      if (temp.status === 'error' && temp.temperature === null)
+        throw new ApiError('COMPONENT_UNAVAILABLE', `Temperature sensor not available: ${temp.message}`);
       return { status: 'success', temperature: temp.temperature };
     },
   } as RouteOptions);
+
+  // ---- fault injection: the node's own API in simulation only, never an experiment's ----
+  if (opts.faultInjection) {
+    route({
+      ...nodeRoutes.simulationFaults,
+      handler: async () => ({ status: 'success', faults: hardware.faults() }),
+    } as RouteOptions);
+    route({
+      ...nodeRoutes.simulationFaultInject,
+      handler: async (request) => ({
+        status: 'success',
+        faults: hardware.injectFault(request.body as SimulatedFaultRequest),
+      }),
+    } as RouteOptions);
+    route({
+      ...nodeRoutes.simulationFaultsClear,
+      handler: async () => {
+        const cleared = hardware.clearFaults();
+        return { status: 'success', faults: [], cleared };
+      },
+    } as RouteOptions);
+  }
 }

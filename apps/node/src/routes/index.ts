@@ -16,7 +16,7 @@ export interface RouteDeps {
 export async function registerRoutes(app: Service, config: NodeConfig, deps: RouteDeps = {}): Promise<void> {
   if (deps.hardware) {
     await registerStatusRoutes(app, deps.hardware, deps.experimentStatus ?? (() => undefined));
-    await registerHardwareRoutes(app, deps.hardware, { source: 'api' });
+    await registerHardwareRoutes(app, deps.hardware, { source: 'api', faultInjection: true });
   } else {
     registerHealthOnly(app, config);
   }
@@ -34,6 +34,8 @@ function registerHealthOnly(app: Service, config: NodeConfig): void {
       hardware_available: false,
       initialized_components: {},
       component_count: 0,
+      ready: true,
+      waiting_for: [],
     }),
   });
 }

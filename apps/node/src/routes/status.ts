@@ -28,6 +28,8 @@ export async function registerStatusRoutes(
       hardware_available: Object.values(initialized).some(Boolean),
       initialized_components: initialized,
       unavailable,
+      // Starting until every enabled sensor has its first sample or its error.
+      ...hardware.readiness(),
     };
   };
   app.route({
@@ -35,12 +37,14 @@ export async function registerStatusRoutes(
     handler: async () => {
       const s = summary();
       return {
-        status: 'healthy' as const,
+        status: s.ready ? ('healthy' as const) : ('starting' as const),
         version: SYSTEM_VERSION,
         hardware_mode: s.hardware_mode,
         hardware_available: s.hardware_available,
         initialized_components: s.initialized_components,
         component_count: Object.values(s.initialized_components).filter(Boolean).length,
+        ready: s.ready,
+        waiting_for: s.waiting_for,
       };
     },
   });
@@ -50,7 +54,7 @@ export async function registerStatusRoutes(
       const s = summary();
       const provider = experiments();
       return {
-        status: 'operational' as const,
+        status: s.ready ? ('operational' as const) : ('starting' as const),
         version: SYSTEM_VERSION,
         api_version: 'v3_with_v2_compat' as const,
         hardware_mode: s.hardware_mode,
@@ -59,6 +63,8 @@ export async function registerStatusRoutes(
         unavailable_components: s.unavailable,
         runner: provider?.runnerInfo() ?? NO_RUNNER,
         active_experiment: provider?.activeExperimentId() ?? null,
+        ready: s.ready,
+        waiting_for: s.waiting_for,
       };
     },
   });

@@ -18,6 +18,8 @@ async function start(file: Record<string, unknown>, seed = 7): Promise<{ hardwar
   // Probing a chip takes chip time (the EZO-CO2 answers "i" after 300 ms), so time moves while it starts.
   await whileTimePasses(sim.clock, sim.hardware.start(), 50);
   started.push(sim.hardware);
+  // Heating needs a temperature: these loops start once every sensor has its first sample.
+  await whileTimePasses(sim.clock, sim.hardware.waitForFirstSamples(), 50);
   return sim;
 }
 
