@@ -1,6 +1,7 @@
 // Benchmark of the node's hardware API on loopback: requests/s and p50/p99 of GET /api/v3/state and
 // POST /api/v3/stirrer/control against a bare Fastify route in the same run; the node's RSS and CPU while idle,
-// sampling every sensor at 1 Hz in simulation. Prints figures; it is not a test.
+// sampling every sensor at 1 Hz in simulation; and how long an injected thermometer failure takes to switch a
+// heating peltier off (also the `node-safety` section of `npm run bench`). Prints figures; it is not a test.
 //   npx tsx bench/node-hardware.ts [requests-per-target]
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -8,6 +9,8 @@ import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { measureThermometerFailSafe } from './lib/node-safety.js';
+import { summarize } from './lib/stats.js';
 
 const SERVE = process.argv[2] === '--serve';
 
@@ -138,6 +141,7 @@ async function main(): Promise<void> {
       total,
     );
     const busyRss = rssMb(pid);
+    const failSafe = summarize((await measureThermometerFailSafe(`http://127.0.0.1:${ports.node}`, 5)).offMs);
     const line = (name: string, r: Result) =>
       `${name.padEnd(34)} ${r.rps.toFixed(0).padStart(7)} req/s   p50 ${r.p50.toFixed(3)} ms   p99 ${r.p99.toFixed(3)} ms   errors ${r.errors}`;
     console.log(`node hardware benchmark (simulation, loopback, 8 connections, ${total} requests per target)`);
@@ -149,6 +153,9 @@ async function main(): Promise<void> {
     );
     console.log(
       `idle, sampling every sensor at 1 Hz: CPU ${idle.cpuPercent.toFixed(2)} % of a core (target < 2 %), RSS ${idle.rss.toFixed(1)} MB; after load RSS ${busyRss.toFixed(1)} MB (target < 100 MB)`,
+    );
+    console.log(
+      `injected thermometer failure → peltier duty 0: p50 ${failSafe.p50.toFixed(0)} ms, max ${failSafe.max.toFixed(0)} ms over ${failSafe.count} rounds (bound 1,500 ms: one thermometer period)`,
     );
   } finally {
     child.kill('SIGTERM');

@@ -8,6 +8,7 @@ import { benchIdle } from './lib/idle.js';
 import { benchLiveClients } from './lib/live-clients.js';
 import { benchNodeDies } from './lib/node-dies.js';
 import { benchNodeHttp } from './lib/node-http.js';
+import { benchNodeSafety } from './lib/node-safety.js';
 import { benchNodeSse } from './lib/node-sse.js';
 import { PROFILES } from './lib/profile.js';
 import { benchPythonClient } from './lib/python-client.js';
@@ -22,6 +23,7 @@ const SECTIONS = [
   'python',
   'node-sse',
   'node-dies',
+  'node-safety',
   'queue',
   'queue-status',
   'experiments',
@@ -60,6 +62,7 @@ try {
     ['python', 'Python client', () => benchPythonClient(report, system.node, profile, token)],
     ['node-sse', 'Node sample → SSE', () => benchNodeSse(report, system.node, profile, headers)],
     ['node-dies', 'When the node dies', () => benchNodeDies(report, profile)],
+    ['node-safety', 'Node fail-safe', () => benchNodeSafety(report, system.node, profile, headers)],
     ['queue', 'Queue latency', () => benchQueueLatency(report, system, profile, headers)],
     ['queue-status', 'Queue status with 1,000 queued', () => benchQueueStatus(report, profile)],
     ['experiments', 'Experiment start and end (Docker)', () => benchExperimentStart(report, profile.dockerRuns)],
