@@ -1,8 +1,14 @@
 // Route contracts of the hub (port 8000): the durable experiment queue and its nodes.
 import { type Static, Type } from 'typebox';
 import { defineRoute, IdParams, ServiceHealth } from './common.js';
+import { DurationPolicy, MaxDurationSourceSchema } from './durations.js';
 import { errorResponses } from './errors.js';
 import { ExperimentId, ExperimentStateSchema, Timestamp } from './experiments.js';
+
+/** What an expected run length rests on, best first (docs/queue.md, "Estimates"). */
+export const ESTIMATE_BASES = ['same_script', 'declared', 'same_owner', 'all_runs', 'none'] as const;
+export type EstimateBasis = (typeof ESTIMATE_BASES)[number];
+export const EstimateBasisSchema = Type.Enum([...ESTIMATE_BASES] as EstimateBasis[]);
 
 /** One experiment as the hub reports it. */
 export const HubExperiment = Type.Object({
@@ -21,6 +27,63 @@ export const HubExperiment = Type.Object({
   error_message: Type.Union([Type.String(), Type.Null()]),
   max_duration_s: Type.Integer(),
   estimated_start: Timestamp,
+  // The fields below are always sent by the hub; optional so that older hubs and test doubles still match.
+  max_duration_source: Type.Optional(MaxDurationSourceSchema),
+  elapsed_s: Type.Optional(
+    Type.Union([Type.Number(), Type.Null()], {
+      description: 'Running: seconds since it started (monotonic); finished after running: how long it ran',
+    }),
+  ),
+  expected_duration_s: Type.Optional(
+    Type.Union([Type.Number(), Type.Null()], {
+      description: 'Typical length (p50) from what is known, see estimate_basis',
+    }),
+  ),
+  expected_duration_p90_s: Type.Optional(
+    Type.Union([Type.Number(), Type.Null()], {
+      description: 'Long end of the expected length (p90), at most max_duration_s',
+    }),
+  ),
+  estimate_basis: Type.Optional(
+    Type.Union([EstimateBasisSchema, Type.Null()], {
+      description: 'What the expected length rests on: same_script | declared | same_owner | all_runs | none',
+    }),
+  ),
+  estimated_start_p90: Type.Optional(
+    Type.Union([Type.String({ format: 'date-time' }), Type.Null()], {
+      description: 'Queued: the late end of the start estimate (every run ahead taking its p90)',
+    }),
+  ),
+  estimated_end: Type.Optional(
+    Type.Union([Type.String({ format: 'date-time' }), Type.Null()], {
+      description: 'Queued or running: expected end (p50)',
+    }),
+  ),
+  estimated_end_p90: Type.Optional(
+    Type.Union([Type.String({ format: 'date-time' }), Type.Null()], {
+      description: 'Queued or running: late end (p90)',
+    }),
+  ),
+  node_unreachable_since: Type.Optional(
+    Type.Union([Type.String({ format: 'date-time' }), Type.Null()], {
+      description:
+        'Running on a node the hub cannot reach: since when. The run is presumed to go on; the node’s record is taken when it answers',
+    }),
+  ),
+  note: Type.Optional(
+    Type.Union([Type.String(), Type.Null()], { description: 'What the hub knows that the state alone does not say' }),
+  ),
+  preempted_by: Type.Optional(
+    Type.Union([Type.String(), Type.Null()], {
+      description: 'Cancelled by run-now while running: the experiment that took its node',
+    }),
+  ),
+  archived_at: Type.Optional(
+    Type.Union([Type.String({ format: 'date-time' }), Type.Null()], {
+      description:
+        'Archived by the lab’s retention policy (BIOREACTOR_RETENTION_DAYS): left out of lists, still readable by id',
+    }),
+  ),
 });
 export type HubExperiment = Static<typeof HubExperiment>;
 
@@ -37,6 +100,8 @@ export const SubmitResponse = Type.Object({
   status: Type.Literal('queued'),
   queue_position: Type.Integer({ minimum: 1 }),
   estimated_start: Timestamp,
+  max_duration_s: Type.Optional(Type.Integer({ description: 'How long it may run: declared, or the default' })),
+  max_duration_source: Type.Optional(MaxDurationSourceSchema),
   message: Type.String(),
 });
 
@@ -44,15 +109,35 @@ export const QueueStatus = Type.Object({
   total_queued: Type.Integer(),
   total_running: Type.Integer(),
   total_paused: Type.Integer(),
-  estimated_wait_minutes: Type.Number(),
+  estimated_wait_minutes: Type.Number({ description: 'When a new submission would start (p50), in minutes' }),
+  estimated_wait_p90_minutes: Type.Optional(
+    Type.Number({ description: 'The late end of that wait (every run ahead taking its p90), in minutes' }),
+  ),
+  duration_policy: Type.Optional(DurationPolicy),
   queue: Type.Array(HubExperiment, { description: 'Active experiments: running first, then in queue order' }),
 });
 export type QueueStatus = Static<typeof QueueStatus>;
+
+/** What run-now did to the experiment running on the node it needed. */
+export const Preemption = Type.Object({
+  experiment_id: Type.String({
+    description: 'The experiment that was running (its first 8 characters for another user’s)',
+  }),
+  node: Type.String(),
+  status: Type.Literal('cancelled'),
+  elapsed_s: Type.Union([Type.Number(), Type.Null()], { description: 'How long it had run' }),
+});
+export type Preemption = Static<typeof Preemption>;
 
 export const ActionResponse = Type.Object({
   success: Type.Literal(true),
   message: Type.String(),
   experiment: HubExperiment,
+  preempted: Type.Optional(
+    Type.Union([Preemption, Type.Null()], {
+      description: 'run-now only: the running experiment it cancelled to take its node, or null when none was',
+    }),
+  ),
 });
 
 export const NodeInfo = Type.Object({
@@ -62,6 +147,16 @@ export const NodeInfo = Type.Object({
   last_seen: Timestamp,
   running_experiment: Type.Union([ExperimentId, Type.Null()]),
   detail: Type.Union([Type.String(), Type.Null()], { description: 'Why it is offline, if it is' }),
+  unreachable_since: Type.Optional(
+    Type.Union([Type.String({ format: 'date-time' }), Type.Null()], {
+      description: 'Since when the hub cannot reach it (null while it answers)',
+    }),
+  ),
+  max_duration_s: Type.Optional(
+    Type.Union([Type.Integer(), Type.Null()], {
+      description: 'The longest run it takes, as it advertises (null: not said yet, or an older node)',
+    }),
+  ),
 });
 export type NodeInfo = Static<typeof NodeInfo>;
 
@@ -121,8 +216,30 @@ export const hubRoutes = {
     url: '/api/experiments/user',
     schema: {
       tags: q,
-      summary: 'The caller’s experiments, newest first',
+      summary: 'The caller’s experiments, newest first (archived ones with ?include_archived=true)',
+      querystring: Type.Object({
+        include_archived: Type.Optional(
+          Type.Boolean({ description: 'Also list experiments the retention policy archived' }),
+        ),
+      }),
       response: { 200: Type.Object({ experiments: Type.Array(HubExperiment) }) },
+    },
+  }),
+  remove: defineRoute({
+    method: 'DELETE',
+    url: '/api/experiments/:id',
+    schema: {
+      tags: q,
+      summary: 'Delete a finished experiment and its results on the node (its owner or an admin)',
+      params: IdParams,
+      response: {
+        200: Type.Object({
+          success: Type.Literal(true),
+          message: Type.String(),
+          node_files_removed: Type.Boolean({ description: 'false when the node could not be asked (its files stay)' }),
+        }),
+        ...errorResponses('EXPERIMENT_NOT_FOUND', 'INVALID_STATE', 'FORBIDDEN'),
+      },
     },
   }),
   queueStatus: defineRoute({
@@ -133,13 +250,17 @@ export const hubRoutes = {
   cancel: action('/api/experiments/:id/cancel', 'Cancel (a running one is stopped on its node)'),
   pause: action('/api/experiments/:id/pause', 'Hold a queued experiment back'),
   resume: action('/api/experiments/:id/resume', 'Put a paused experiment back in its place'),
-  runNow: action('/api/experiments/:id/run-now', 'Move to the head of the queue, pre-empting the running one (admin)'),
+  runNow: action(
+    '/api/experiments/:id/run-now',
+    'Move to the head of the queue (admin); when no node it may use is free, the most recently started run there is cancelled, and the reply says which',
+  ),
   reorder: defineRoute({
     method: 'POST',
     url: '/api/experiments/:id/reorder',
     schema: {
       tags: q,
-      summary: 'Move to a 0-based position among active experiments (admin)',
+      summary:
+        'Move to a 0-based position among waiting experiments: a user among the places their own experiments hold, an admin anywhere',
       params: IdParams,
       querystring: Type.Object({ new_position: Type.Integer({ minimum: 0 }) }),
       response: { 200: ActionResponse, ...errorResponses('EXPERIMENT_NOT_FOUND', 'INVALID_STATE', 'FORBIDDEN') },

@@ -2,6 +2,7 @@
 export * from './auth.js';
 export * from './common.js';
 export * from './components.js';
+export * from './durations.js';
 export * from './errors.js';
 export * from './events.js';
 export * from './experiments.js';

@@ -22,6 +22,7 @@ import {
   LegacyStirrerBody,
   LegacyTemperature,
 } from './components.js';
+import { ExperimentLimits } from './durations.js';
 import { errorResponses } from './errors.js';
 import { ExperimentId, RunStateSchema, Timestamp } from './experiments.js';
 
@@ -67,6 +68,7 @@ export const NodeStatus = Type.Object({
   }),
   runner: RunnerInfo,
   active_experiment: Type.Union([ExperimentId, Type.Null()]),
+  experiment_limits: Type.Optional(ExperimentLimits),
   ...Readiness,
 });
 

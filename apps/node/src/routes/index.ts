@@ -15,7 +15,9 @@ export interface RouteDeps {
 
 export async function registerRoutes(app: Service, config: NodeConfig, deps: RouteDeps = {}): Promise<void> {
   if (deps.hardware) {
-    await registerStatusRoutes(app, deps.hardware, deps.experimentStatus ?? (() => undefined));
+    await registerStatusRoutes(app, deps.hardware, deps.experimentStatus ?? (() => undefined), {
+      max_duration_s: config.BIOREACTOR_EXPERIMENT_MAX_DURATION_S,
+    });
     await registerHardwareRoutes(app, deps.hardware, { source: 'api', faultInjection: true });
   } else {
     registerHealthOnly(app, config);

@@ -1,5 +1,5 @@
 // GET /api/status and GET /health: what works on this node, what does not and why, and the experiment runner.
-import { nodeRoutes, type RunnerInfo, SYSTEM_VERSION } from '@bioreactor/api';
+import { type ExperimentLimits, nodeRoutes, type RunnerInfo, SYSTEM_VERSION } from '@bioreactor/api';
 import type { Service } from '@bioreactor/service-kit';
 import type { Static } from 'typebox';
 import type { Hardware } from '../hardware/index.js';
@@ -20,6 +20,8 @@ export async function registerStatusRoutes(
   app: Service,
   hardware: Hardware,
   experiments: () => ExperimentStatusProvider | undefined,
+  /** What the hub checks a submission against before it queues it (BIOREACTOR_EXPERIMENT_MAX_DURATION_S). */
+  limits?: ExperimentLimits,
 ): Promise<void> {
   const summary = () => {
     const { initialized, unavailable } = hardware.report();
@@ -63,6 +65,7 @@ export async function registerStatusRoutes(
         unavailable_components: s.unavailable,
         runner: provider?.runnerInfo() ?? NO_RUNNER,
         active_experiment: provider?.activeExperimentId() ?? null,
+        ...(limits ? { experiment_limits: limits } : {}),
         ready: s.ready,
         waiting_for: s.waiting_for,
       };
