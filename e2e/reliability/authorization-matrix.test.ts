@@ -109,10 +109,11 @@ describe('hub: users, owners and the admin', () => {
     ['POST', () => `/api/experiments/${running}/cancel`],
     ['POST', () => `/api/experiments/${queued}/pause`],
     ['POST', () => `/api/experiments/${queued}/resume`],
+    // A user reorders their own experiments among the places they hold (docs/queue.md); never another's.
+    ['POST', () => `/api/experiments/${queued}/reorder?new_position=0`],
   ] as const;
   const adminRoutes = [
     ['POST', () => `/api/experiments/${queued}/run-now`, undefined],
-    ['POST', () => `/api/experiments/${queued}/reorder?new_position=0`, undefined],
     ['GET', () => '/api/queue/export', undefined],
     ['POST', () => '/api/queue/import', { experiments: {} }],
     ['POST', () => '/api/nodes', { name: 'extra', url: 'http://127.0.0.1:1' }],
@@ -128,6 +129,8 @@ describe('hub: users, owners and the admin', () => {
     }
     const status = (await hub('GET', `/api/experiments/${running}/status`, userA)).json().experiment.status;
     expect(status).toBe('running');
+    const own = await hub('POST', `/api/experiments/${queued}/reorder?new_position=0`, userA);
+    expect(own.statusCode, own.body).toBe(200);
   });
 
   it('users may not use the admin routes; the admin may', async () => {

@@ -1,6 +1,7 @@
 // Builds the hub service (durable queue + dispatcher to nodes) without listening.
 import { SYSTEM_VERSION } from '@bioreactor/api';
 import { createService, type Service } from '@bioreactor/service-kit';
+import type { Clock } from './clock.js';
 import type { HubConfig } from './config.js';
 import { Hub } from './hub.js';
 import { registerRoutes } from './routes/index.js';
@@ -15,7 +16,9 @@ declare module 'fastify' {
 export interface HubDeps {
   logger?: boolean;
   strictResponses?: boolean;
-  /** Clock in ms since the epoch (tests move it). */
+  /** Wall and monotonic clocks (tests move them, together or the wall clock alone). */
+  clock?: Clock;
+  /** A wall clock alone, in ms since the epoch, over the system's monotonic clock. */
   now?: () => number;
   /** Leave the dispatcher stopped (tests that look at the queue alone). */
   noDispatch?: boolean;
@@ -42,6 +45,7 @@ export async function buildApp(config: HubConfig, deps: HubDeps = {}): Promise<S
         error: (o, m) => app.log.error(o, m),
       },
       ...(deps.now ? { now: deps.now } : {}),
+      ...(deps.clock ? { clock: deps.clock } : {}),
     });
   } catch (err) {
     // An empty or damaged database file (DatabaseFileError) stops the hub before anything listens.

@@ -3,7 +3,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { GOOD_SCRIPT, makeHub, type TestHub } from './support/hub.js';
+import { GOOD_SCRIPT, makeHub, TestClock, type TestHub } from './support/hub.js';
 
 let h: TestHub;
 afterEach(async () => {
@@ -243,7 +243,7 @@ describe('queue model', () => {
     const denied = await h.app.inject({
       method: 'POST',
       url: `/api/experiments/${d}/reorder?new_position=0`,
-      headers: { 'x-session-id': 'alice' },
+      headers: { 'x-session-id': 'bob' },
     });
     expect(denied.statusCode).toBe(403);
 
@@ -319,44 +319,98 @@ describe('queue model', () => {
     expect((await transfer({}, body)).json().moved).toBe(0);
   });
 
-  it('sweeps finished experiments after the retention period and never active ones', async () => {
-    let now = Date.parse('2026-01-01T00:00:00Z');
-    h = await makeHub({ noDispatch: true, now: () => now, env: { BIOREACTOR_RETENTION_HOURS: '24' } });
+  it('keeps finished experiments until deleted; the lab may archive or delete them after BIOREACTOR_RETENTION_DAYS', async () => {
+    const clock = new TestClock();
+    h = await makeHub({ noDispatch: true, clock });
     const [done, waiting] = await queued('alice', 2);
     await act(done as string, 'cancel', 'alice');
-    now += 23 * 3600_000;
+    clock.advance(400 * 86_400_000);
     expect(h.hub.queue.sweep()).toEqual([]);
-    now += 2 * 3600_000;
-    expect(h.hub.queue.sweep()).toEqual([done]);
-    expect(h.hub.queue.get(done as string)).toBeUndefined();
-    expect(h.hub.queue.get(waiting as string)?.status).toBe('queued');
-    const gone = await h.app.inject(`/api/experiments/${done}/status`);
-    expect(gone.statusCode).toBe(404);
+    const kept = await h.app.inject({ url: `/api/experiments/${done}/status`, headers: { 'x-session-id': 'alice' } });
+    expect(kept.statusCode).toBe(200);
+    expect(kept.json().experiment.archived_at).toBeNull();
+
+    // Deleting: the owner or an admin, finished experiments only.
+    expect(
+      (await h.app.inject({ method: 'DELETE', url: `/api/experiments/${done}`, headers: { 'x-session-id': 'bob' } }))
+        .statusCode,
+    ).toBe(403);
+    const active = await h.app.inject({
+      method: 'DELETE',
+      url: `/api/experiments/${waiting}`,
+      headers: { 'x-session-id': 'alice' },
+    });
+    expect(active.statusCode).toBe(409);
+    expect(active.json().message).toContain('cancel it first');
+    const deleted = await h.app.inject({
+      method: 'DELETE',
+      url: `/api/experiments/${done}`,
+      headers: { 'x-session-id': 'alice' },
+    });
+    expect(deleted.statusCode, deleted.body).toBe(200);
+    expect(deleted.json()).toMatchObject({ success: true, node_files_removed: false });
+    expect((await h.app.inject(`/api/experiments/${done}/status`)).statusCode).toBe(404);
+    await h.close();
+
+    // Archive after a day: out of the lists, still readable by id; active ones never.
+    const { mkdtempSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const dir = mkdtempSync(join(tmpdir(), 'hub-retention-'));
+    h = await makeHub({ noDispatch: true, clock, dir, env: { BIOREACTOR_RETENTION_DAYS: '1' } });
+    const [old, fresh, line] = await queued('alice', 3);
+    await act(old as string, 'cancel', 'alice');
+    clock.advance(23 * 3600_000);
+    await act(fresh as string, 'cancel', 'alice');
+    expect(h.hub.queue.sweep()).toEqual([]);
+    clock.advance(2 * 3600_000);
+    expect(h.hub.queue.sweep()).toEqual([old]);
+    const listed = (await h.app.inject({ url: '/api/experiments/user', headers: { 'x-session-id': 'alice' } }))
+      .json()
+      .experiments.map((e: { experiment_id: string }) => e.experiment_id);
+    expect(listed.sort()).toEqual([fresh, line].sort());
+    const all = (
+      await h.app.inject({ url: '/api/experiments/user?include_archived=true', headers: { 'x-session-id': 'alice' } })
+    ).json().experiments;
+    expect(all).toHaveLength(3);
+    const archived = (await h.app.inject(`/api/experiments/${old}/status`)).json().experiment;
+    expect(archived.archived_at).not.toBeNull();
+    clock.advance(30 * 86_400_000);
+    expect(h.hub.queue.sweep()).toEqual([fresh]);
+    expect(h.hub.queue.get(line as string)?.status).toBe('queued');
+    await h.close();
+
+    // Delete after a day, when the lab says so.
+    h = await makeHub({
+      noDispatch: true,
+      clock,
+      dir,
+      env: { BIOREACTOR_RETENTION_DAYS: '1', BIOREACTOR_RETENTION_ACTION: 'delete' },
+    });
+    expect(h.hub.queue.sweep().sort()).toEqual([old, fresh].sort());
+    expect(h.hub.queue.get(old as string)).toBeUndefined();
   });
 
-  it('estimates start times from declared durations, then from the median of past runs', async () => {
-    const now = Date.parse('2026-01-01T00:00:00Z');
-    h = await makeHub({ noDispatch: true, now: () => now });
+  it('estimates from what is known: declared durations, and nothing when nothing is', async () => {
+    const clock = new TestClock();
+    h = await makeHub({ noDispatch: true, clock });
+    const now = clock.wall();
     const entry = h.hub.registry.list()[0];
     if (entry) entry.online = true;
+    const none = (await submit('alice', { script_content: 'print("one second")\n' })).json();
+    // No history and no declared duration: it may end at once or run to its limit.
+    const noneView = (await h.app.inject(`/api/experiments/${none.experiment_id}/status`)).json().experiment;
+    expect(noneView).toMatchObject({ expected_duration_s: null, estimate_basis: 'none', max_duration_source: 'limit' });
+    expect(noneView.expected_duration_p90_s).toBe(noneView.max_duration_s);
+    await act(none.experiment_id, 'cancel', 'alice');
+
     const a = (await submit('alice', { script_content: GOOD_SCRIPT, max_duration_s: 600 })).json();
     const b = (await submit('alice', { script_content: GOOD_SCRIPT, max_duration_s: 1200 })).json();
     expect(Date.parse(a.estimated_start)).toBe(now);
     expect(Date.parse(b.estimated_start)).toBe(now + 600_000);
-    expect((await h.app.inject('/api/queue/status')).json().estimated_wait_minutes).toBe(30);
-
-    // History: runs take about 2 minutes, so waits shrink accordingly.
-    for (const d of [100, 120, 140]) {
-      h.hub.db
-        .prepare('INSERT INTO run_durations (duration_s, finished_at) VALUES (?, ?)')
-        .run(d, new Date(now).toISOString());
-    }
-    expect(h.hub.queue.medianRunSeconds()).toBeNull(); // cached until a run finishes through the queue
-    h.hub.queue.claimNext(h.hub.registry.list()[0]?.name as string);
-    h.hub.queue.markDispatched(a.experiment_id);
-    h.hub.queue.settle(a.experiment_id, 'completed', 0, null);
-    expect(h.hub.queue.medianRunSeconds()).toBe(110);
-    expect((await h.app.inject('/api/queue/status')).json().estimated_wait_minutes).toBeCloseTo(110 / 60, 1);
+    const status = (await h.app.inject('/api/queue/status')).json();
+    expect(status.estimated_wait_minutes).toBe(30);
+    expect(status.estimated_wait_p90_minutes).toBe(30);
+    expect(status.duration_policy).toMatchObject({ default_source: 'limit', node_limits_known: false });
   });
 });
 

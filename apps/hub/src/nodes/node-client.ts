@@ -36,6 +36,17 @@ export class NodeClient {
     await this.http.json('GET', '/health', signal ? { signal } : {});
   }
 
+  /** The longest run the node takes, from its /api/status; null when it does not say (an older node). */
+  async maxDurationS(signal?: AbortSignal): Promise<number | null> {
+    const status = await this.http.json<{ experiment_limits?: { max_duration_s?: unknown } }>(
+      'GET',
+      '/api/status',
+      signal ? { signal } : {},
+    );
+    const v = status.experiment_limits?.max_duration_s;
+    return typeof v === 'number' && Number.isInteger(v) && v > 0 ? v : null;
+  }
+
   async start(body: NodeStartRequest): Promise<void> {
     // Creating a container can take a while on a Pi; a start is never retried blindly, so allow it time.
     await this.http.json('POST', '/api/experiments/start', { body, timeoutMs: 60_000 });
@@ -67,6 +78,16 @@ export class NodeClient {
   async stop(id: string): Promise<void> {
     try {
       await this.http.json('POST', `/api/experiments/${encodeURIComponent(id)}/stop`, { timeoutMs: 60_000 });
+    } catch (err) {
+      if (err instanceof ApiError && (err.code === 'EXPERIMENT_NOT_FOUND' || err.code === 'NOT_FOUND')) return;
+      throw err;
+    }
+  }
+
+  /** Deletes the node's record and files of a run (a no-op when it has none). */
+  async remove(id: string): Promise<void> {
+    try {
+      await this.http.json('DELETE', `/api/experiments/${encodeURIComponent(id)}`);
     } catch (err) {
       if (err instanceof ApiError && (err.code === 'EXPERIMENT_NOT_FOUND' || err.code === 'NOT_FOUND')) return;
       throw err;

@@ -11,14 +11,24 @@ export interface NodeEntry {
   client: NodeClient;
   /** Unknown until the first probe answers or fails. */
   online: boolean | null;
+  /** Wall clock of the last answer, for display. */
   lastSeen: number | null;
+  /** Wall clock when it stopped answering, for display (node_unreachable_since). */
   offlineSince: number | null;
+  /** Timeline ms when it stopped answering: what the lost timeout is measured from. */
+  offlineSinceMono: number | null;
+  /** The lost timeout passed during this outage (logged once). */
+  lost: boolean;
+  /** The longest run it takes, as it advertises in /api/status (null: not said, or an older node). */
+  maxDurationS: number | null;
+  /** Timeline ms when the limits were last read. */
+  limitsReadAt: number;
   detail: string | null;
   /** The run occupying the node (ours or one the hub does not know); nothing new starts until it ends. */
   busyWith: string | null;
   /** A start is in flight. */
   starting: boolean;
-  /** Starts are held back until then (after the node refused one). */
+  /** Starts are held back until then, in timeline ms (after the node refused one). */
   retryAt: number;
   backoffMs: number;
   /** Stops the node's probe and follower loops. */
@@ -79,6 +89,10 @@ export class NodeRegistry extends EventEmitter<RegistryEvents> {
       online: null,
       lastSeen: null,
       offlineSince: null,
+      offlineSinceMono: null,
+      lost: false,
+      maxDurationS: null,
+      limitsReadAt: Number.NEGATIVE_INFINITY,
       detail: 'not contacted yet',
       busyWith: null,
       starting: false,
@@ -164,6 +178,9 @@ export class NodeRegistry extends EventEmitter<RegistryEvents> {
       last_seen: entry.lastSeen === null ? null : new Date(entry.lastSeen).toISOString(),
       running_experiment: entry.busyWith,
       detail: entry.detail,
+      unreachable_since:
+        entry.online === false && entry.offlineSince !== null ? new Date(entry.offlineSince).toISOString() : null,
+      max_duration_s: entry.maxDurationS,
     };
   }
 

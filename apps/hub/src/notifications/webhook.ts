@@ -10,6 +10,7 @@ import {
   FINAL_STATES,
   SYSTEM_VERSION,
 } from '@bioreactor/api';
+import { timerDelay } from '../clock.js';
 import type { ExperimentQueue, ExperimentSummary } from '../queue/queue.js';
 import type { Db } from '../queue/store.js';
 
@@ -24,7 +25,10 @@ export interface WebhookNotifierOptions {
   /** First retry delay; each further one doubles, up to an hour. */
   retryMs: number;
   log: NotifierLogger;
+  /** Wall clock: the created_at people read. */
   now: () => number;
+  /** Timeline ms (monotonic): when retries are due, so a wall-clock step neither floods nor stalls them. */
+  mono?: () => number;
   timeoutMs?: number;
 }
 
@@ -105,10 +109,11 @@ export class WebhookNotifier extends EventEmitter<{ attempt: [{ experimentId: st
   private timer: NodeJS.Timeout | undefined;
   private sending = false;
   private stopped = false;
-  private readonly onExperiment = (row: ExperimentSummary) => {
-    // Only a fresh end: an old record changing hands (a transfer to an account) is no news.
-    if (isNotifiedEnd(row) && Date.parse(row.completed_at ?? '') >= this.opts.now() - BACKFILL_MS) this.record(row);
+  // Every end, once, as it is recorded (an end learned from a node after an outage carries the node's earlier times).
+  private readonly onEnded = (row: ExperimentSummary) => {
+    if (isNotifiedEnd(row)) this.record(row);
   };
+  private readonly mono: () => number;
 
   constructor(
     private readonly db: Db,
@@ -116,15 +121,17 @@ export class WebhookNotifier extends EventEmitter<{ attempt: [{ experimentId: st
     private readonly opts: WebhookNotifierOptions,
   ) {
     super();
+    this.mono = opts.mono ?? opts.now;
   }
 
   start(): void {
     this.stopped = false;
-    this.queue.on('experiment', this.onExperiment);
+    this.queue.on('ended', this.onEnded);
+    // Ends recorded just before a stop, whose notification row was not written yet.
     const since = new Date(this.opts.now() - BACKFILL_MS).toISOString();
     const missed = this.db
       .prepare(
-        `SELECT * FROM experiments e WHERE e.completed_at >= ? AND e.status IN (${FINAL_STATES.map(() => '?').join(', ')})
+        `SELECT * FROM experiments e WHERE e.updated_at >= ? AND e.status IN (${FINAL_STATES.map(() => '?').join(', ')})
          AND NOT EXISTS (SELECT 1 FROM notifications n WHERE n.experiment_id = e.id AND n.status = e.status)`,
       )
       .all(since, ...FINAL_STATES) as ExperimentSummary[];
@@ -134,7 +141,7 @@ export class WebhookNotifier extends EventEmitter<{ attempt: [{ experimentId: st
 
   stop(): void {
     this.stopped = true;
-    this.queue.off('experiment', this.onExperiment);
+    this.queue.off('ended', this.onEnded);
     clearTimeout(this.timer);
   }
 
@@ -179,20 +186,14 @@ export class WebhookNotifier extends EventEmitter<{ attempt: [{ experimentId: st
         `INSERT OR IGNORE INTO notifications (experiment_id, status, payload, created_at, next_attempt_ms)
          VALUES (?, ?, ?, ?, ?)`,
       )
-      .run(
-        row.id,
-        row.status,
-        JSON.stringify(endPayload(row)),
-        new Date(this.opts.now()).toISOString(),
-        this.opts.now(),
-      );
+      .run(row.id, row.status, JSON.stringify(endPayload(row)), new Date(this.opts.now()).toISOString(), this.mono());
     if (inserted.changes > 0) this.schedule(0);
   }
 
   private schedule(delayMs: number): void {
     if (this.stopped) return;
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => void this.deliverDue(), delayMs);
+    this.timer = setTimeout(() => void this.deliverDue(), timerDelay(delayMs));
     this.timer.unref();
   }
 
@@ -206,7 +207,7 @@ export class WebhookNotifier extends EventEmitter<{ attempt: [{ experimentId: st
             `SELECT id, experiment_id, payload, attempts FROM notifications
              WHERE delivered_at IS NULL AND attempts < ? AND next_attempt_ms <= ? ORDER BY id LIMIT 20`,
           )
-          .all(MAX_ATTEMPTS, this.opts.now()) as PendingRow[];
+          .all(MAX_ATTEMPTS, this.mono()) as PendingRow[];
         if (due.length === 0) break;
         for (const row of due) if (!this.stopped) await this.deliver(row);
       }
@@ -217,7 +218,7 @@ export class WebhookNotifier extends EventEmitter<{ attempt: [{ experimentId: st
     const next = this.db
       .prepare('SELECT MIN(next_attempt_ms) AS at FROM notifications WHERE delivered_at IS NULL AND attempts < ?')
       .get(MAX_ATTEMPTS) as { at: number | null };
-    if (next.at !== null) this.schedule(Math.max(0, next.at - this.opts.now()));
+    if (next.at !== null) this.schedule(Math.max(0, next.at - this.mono()));
   }
 
   private async deliver(row: PendingRow): Promise<void> {
@@ -246,7 +247,7 @@ export class WebhookNotifier extends EventEmitter<{ attempt: [{ experimentId: st
     const delay = Math.min(MAX_RETRY_MS, this.opts.retryMs * 2 ** (attempts - 1));
     this.db
       .prepare('UPDATE notifications SET attempts = ?, next_attempt_ms = ?, last_error = ? WHERE id = ?')
-      .run(attempts, this.opts.now() + delay, error, row.id);
+      .run(attempts, this.mono() + delay, error, row.id);
     const context = { experiment_id: row.experiment_id, attempts, error };
     if (attempts >= MAX_ATTEMPTS) this.opts.log.error(context, 'gave up a webhook notification');
     else this.opts.log.warn(context, 'webhook notification failed; it will be retried');

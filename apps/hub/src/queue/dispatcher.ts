@@ -1,12 +1,14 @@
 // Drives the nodes: starts the next experiment the moment a node frees, follows runs through the node's event
 // stream (polling behind it), marks silent nodes offline and settles what ran on them when they return.
-import { ApiError, isRunFinal, type RunRecord } from '@bioreactor/api';
+import { ApiError, formatSeconds, isRunFinal, type Preemption, type RunRecord } from '@bioreactor/api';
+import { timerDelay } from '../clock.js';
 import type { NodeEntry, NodeRegistry } from '../nodes/registry.js';
 import type { ExperimentQueue, ExperimentRow } from './queue.js';
 
 export interface DispatcherOptions {
   pollMs: number;
   healthIntervalMs: number;
+  /** Silence after which a node is reported lost (logged, shown); its run is never given up for it. */
   lostTimeoutMs: number;
   sweepIntervalMs: number;
   /** Extra time past max_duration_s before the hub stops a run itself (the node should have already). */
@@ -19,6 +21,16 @@ export interface DispatcherOptions {
 }
 
 const MAX_BACKOFF_MS = 60_000;
+
+/** A node's advertised limits are read again this often while it answers (they change only with its restart). */
+const LIMITS_REFRESH_MS = 60_000;
+
+/** What run-now did: the experiment moved to the head, and the running one it cancelled to take its node, if any. */
+export interface RunNowResult {
+  row: ExperimentRow;
+  preempted: Preemption | null;
+  message: string;
+}
 
 /** What the hub records when a node reports a run's end. */
 export function outcomeOf(
@@ -98,15 +110,16 @@ export class Dispatcher {
     this.queue.on('experiment', (row) => {
       if (row.status === 'queued') this.kick();
     });
-    this.sweepTimer = setInterval(() => {
+    const sweep = () => {
       try {
         this.queue.sweep();
       } catch (err) {
         this.opts.log.error({ err }, 'sweep failed');
       }
-    }, this.opts.sweepIntervalMs);
+    };
+    this.sweepTimer = setInterval(sweep, timerDelay(this.opts.sweepIntervalMs));
     this.sweepTimer.unref();
-    this.queue.sweep();
+    sweep();
   }
 
   get stopped(): boolean {
@@ -131,10 +144,10 @@ export class Dispatcher {
 
   private pass(): void {
     if (this.stopped) return;
-    const now = this.queue.now();
+    const now = this.queue.mono();
     for (const node of this.registry.list()) {
       if (node.online !== true || node.busyWith || node.starting || node.retryAt > now) continue;
-      const row = this.queue.claimNext(node.name);
+      const row = this.queue.claimNext(node.name, node.maxDurationS);
       if (!row) continue;
       node.busyWith = row.id;
       node.starting = true;
@@ -173,10 +186,10 @@ export class Dispatcher {
       if (e.code === 'NODE_BUSY' || e.code === 'RUNNER_UNAVAILABLE') {
         this.queue.requeue(row.id);
         node.backoffMs = Math.min(MAX_BACKOFF_MS, node.backoffMs === 0 ? this.opts.pollMs : node.backoffMs * 2);
-        node.retryAt = this.queue.now() + node.backoffMs;
+        node.retryAt = this.queue.mono() + node.backoffMs;
         node.detail = e.code === 'NODE_BUSY' ? `busy with a run the hub did not start: ${e.message}` : e.message;
         this.opts.log.warn({ node: node.name, err: e.message }, 'node refused a start; retrying later');
-        setTimeout(() => this.kick(), node.backoffMs).unref();
+        setTimeout(() => this.kick(), timerDelay(node.backoffMs)).unref();
         if (e.code === 'NODE_BUSY') void this.reconcile(node);
       } else {
         this.queue.settle(row.id, 'failed', null, `Node '${node.name}' refused to start it: ${e.message}`);
@@ -187,8 +200,8 @@ export class Dispatcher {
   }
 
   /** Cancels an experiment; a running one is stopped on its node without waiting for the stop to finish. */
-  cancel(id: string, reason: string | null = null): ExperimentRow {
-    const { before, after } = this.queue.cancel(id, reason);
+  cancel(id: string, reason: string | null = null, preemptedBy: string | null = null): ExperimentRow {
+    const { before, after } = this.queue.cancel(id, reason, preemptedBy);
     if (before.status === 'running' && before.node) {
       const node = this.registry.get(before.node);
       if (node) this.stopInBackground(node, id);
@@ -196,23 +209,71 @@ export class Dispatcher {
     return after;
   }
 
-  /** Moves a waiting experiment to the head and, when no node it may use is free, pre-empts one. */
-  runNow(id: string): ExperimentRow {
+  /**
+   * Moves a waiting experiment to the head and, when no node it may use is free, cancels the run started last on
+   * such a node to make way. The result says what happened to that run; its record says it too (preempted_by, and
+   * an error_message naming the experiment that took its place).
+   */
+  runNow(id: string): RunNowResult {
     const row = this.queue.moveToFront(id);
     const eligible = this.registry
       .list()
-      .filter((n) => n.online === true && (row.node_pin === null || row.node_pin === n.name));
+      .filter(
+        (n) =>
+          n.online === true &&
+          (row.node_pin === null || row.node_pin === n.name) &&
+          (n.maxDurationS === null || row.max_duration_s <= n.maxDurationS),
+      );
+    const moved = `Experiment ${id} moved to the front of the queue`;
     if (eligible.some((n) => !n.busyWith && !n.starting)) {
       this.kick();
-      return row;
+      return { row, preempted: null, message: `${moved}; a node is free, so no running experiment was affected` };
+    }
+    if (eligible.length === 0) {
+      return {
+        row,
+        preempted: null,
+        message: `${moved}; no node it may use answers now, so no running experiment was affected: it starts first when one does`,
+      };
     }
     const victims = this.queue
       .running()
       .filter((r) => r.node !== null && eligible.some((n) => n.name === r.node))
-      .sort((a, b) => (b.started_at ?? '').localeCompare(a.started_at ?? ''));
+      .sort((a, b) => (b.started_mono ?? 0) - (a.started_mono ?? 0));
     const victim = victims[0];
-    if (victim) this.cancel(victim.id, `Cancelled to make way for experiment '${id}' (run now)`);
-    return this.queue.mustGet(id);
+    if (!victim) {
+      return {
+        row,
+        preempted: null,
+        message: `${moved}; its node is busy with a run the hub did not start, so nothing was cancelled: it starts when that run ends`,
+      };
+    }
+    const elapsedMs = this.queue.elapsedMs(victim);
+    const ran = elapsedMs === null ? '' : ` after running ${formatSeconds(elapsedMs / 1000)}`;
+    this.cancel(
+      victim.id,
+      `Cancelled by run-now${ran} on node '${victim.node}': stopped to make way for experiment ${id.slice(0, 8)}`,
+      id,
+    );
+    this.opts.log.info(
+      {
+        experiment_id: victim.id,
+        node: victim.node,
+        preempted_by: id,
+        elapsed_s: elapsedMs === null ? null : elapsedMs / 1000,
+      },
+      'run-now cancelled a running experiment to take its node',
+    );
+    return {
+      row: this.queue.mustGet(id),
+      preempted: {
+        experiment_id: victim.id,
+        node: victim.node as string,
+        status: 'cancelled',
+        elapsed_s: elapsedMs === null ? null : Math.round(elapsedMs / 100) / 10,
+      },
+      message: `${moved}; experiment ${victim.id}, running on node ${victim.node}${ran}, was cancelled and is being stopped to make way for it`,
+    };
   }
 
   private stopInBackground(node: NodeEntry, id: string): void {
@@ -236,7 +297,7 @@ export class Dispatcher {
   private wait(ms: number, signal: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
       if (signal.aborted) return resolve();
-      const t = setTimeout(done, ms);
+      const t = setTimeout(done, timerDelay(ms));
       function done() {
         clearTimeout(t);
         signal.removeEventListener('abort', done);
@@ -254,13 +315,22 @@ export class Dispatcher {
         if (signal.aborted || this.stopped) return;
         node.lastSeen = this.queue.now();
         if (node.online !== true) {
+          const away = node.offlineSinceMono === null ? null : this.queue.mono() - node.offlineSinceMono;
+          await this.readLimits(node, signal);
           node.online = true;
           node.offlineSince = null;
+          node.offlineSinceMono = null;
+          node.lost = false;
           node.detail = null;
-          this.opts.log.info({ node: node.name }, 'node online');
+          this.opts.log.info(
+            { node: node.name, ...(away === null ? {} : { unreachable_s: Math.round(away / 1000) }) },
+            away === null ? 'node online' : 'node answers again; its runs are taken from its own records',
+          );
           await this.reconcile(node);
           this.registry.changed(node);
           this.kick();
+        } else if (this.queue.mono() - node.limitsReadAt > LIMITS_REFRESH_MS) {
+          await this.readLimits(node, signal);
         }
       } catch (err) {
         if (signal.aborted || this.stopped) return;
@@ -272,36 +342,77 @@ export class Dispatcher {
     }
   }
 
+  /** Reads the longest run the node takes from its /api/status (kept as it was when the node does not answer). */
+  private async readLimits(node: NodeEntry, signal: AbortSignal): Promise<void> {
+    try {
+      const max = await node.client.maxDurationS(signal);
+      node.limitsReadAt = this.queue.mono();
+      if (max !== node.maxDurationS) {
+        node.maxDurationS = max;
+        if (max !== null) this.opts.log.info({ node: node.name, max_duration_s: max }, 'node run limit');
+        this.registry.changed(node);
+      }
+    } catch {
+      // Not answering /api/status (an older node, or a blip): the last known limit stands.
+    }
+  }
+
   private markOffline(node: NodeEntry, why: string): void {
     if (node.online === false) return;
     node.online = false;
     node.offlineSince = this.queue.now();
+    node.offlineSinceMono = this.queue.mono();
+    node.lost = false;
     node.detail = why;
-    this.opts.log.warn({ node: node.name, why }, 'node offline');
+    this.opts.log.warn(
+      { node: node.name, why, running_experiment: node.busyWith },
+      node.busyWith
+        ? 'node unreachable; its run is presumed to go on and is taken from its records when it answers'
+        : 'node offline',
+    );
     this.registry.changed(node);
   }
 
-  /** Overtime runs are stopped; a run on a node silent for too long is given up as interrupted. */
+  /** Applies the run limits and the lost timeout to every node now (each probe does it for its node). */
+  checkLimits(): void {
+    for (const node of this.registry.list()) this.enforceLimits(node);
+  }
+
+  /**
+   * A run past its maximum duration (on the hub's monotonic timeline) is stopped; the node should already have. A
+   * node silent past the lost timeout is reported lost, once; what it runs is never given up for that: it goes on
+   * there, and its end is taken from the node's record when it answers.
+   */
   private enforceLimits(node: NodeEntry): void {
-    const now = this.queue.now();
+    const now = this.queue.mono();
+    if (
+      node.online === false &&
+      !node.lost &&
+      node.offlineSinceMono !== null &&
+      now - node.offlineSinceMono > this.opts.lostTimeoutMs
+    ) {
+      node.lost = true;
+      const silentS = Math.round((now - node.offlineSinceMono) / 1000);
+      node.detail = `${node.detail ?? 'not answering'}; silent for over ${formatSeconds(this.opts.lostTimeoutMs / 1000)} (BIOREACTOR_NODE_LOST_TIMEOUT_S)${node.busyWith ? `: its run ${node.busyWith} stays running here until the node says how it ended` : ''}`;
+      this.opts.log.warn(
+        { node: node.name, silent_s: silentS, running_experiment: node.busyWith },
+        'node lost: nothing new goes to it; a run it has stays running until the node reports its end',
+      );
+      this.registry.changed(node);
+    }
     for (const row of this.queue.running()) {
-      if (row.node !== node.name) continue;
-      if (node.online === false && node.offlineSince !== null && now - node.offlineSince > this.opts.lostTimeoutMs) {
-        this.queue.settle(
-          row.id,
-          'interrupted',
-          null,
-          `Node '${node.name}' stopped answering ${Math.round((now - node.offlineSince) / 1000)} s ago; the run's end is unknown`,
-        );
-        if (node.busyWith === row.id) node.busyWith = null;
-        this.registry.changed(node);
-        continue;
-      }
-      const started = row.started_at ? Date.parse(row.started_at) : now;
-      const limit = started + row.max_duration_s * 1000 + (this.opts.overtimeGraceMs ?? 60_000);
+      if (row.node !== node.name || row.started_mono === null) continue;
+      const limit = row.started_mono + row.max_duration_s * 1000 + (this.opts.overtimeGraceMs ?? 60_000);
       if (node.online && row.dispatched && now > limit && !this.overtime.has(row.id)) {
         this.overtime.add(row.id);
-        this.opts.log.warn({ experiment_id: row.id }, 'run past its maximum duration; stopping it');
+        this.opts.log.warn(
+          {
+            experiment_id: row.id,
+            max_duration_s: row.max_duration_s,
+            elapsed_s: Math.round((now - row.started_mono) / 1000),
+          },
+          'run past its maximum duration; stopping it',
+        );
         this.stopInBackground(node, row.id);
       }
     }
@@ -363,8 +474,12 @@ export class Dispatcher {
       return;
     }
     if (row?.status === 'running' && row.node === node.name) {
+      // The node's record is the truth about its run, times included (it may have ended while the hub was away).
       const o = outcomeOf(run, this.overtime.has(row.id));
-      this.queue.settle(row.id, o.status, o.exitCode, o.error);
+      this.queue.settle(row.id, o.status, o.exitCode, o.error, {
+        startedAt: run.start_time,
+        completedAt: run.end_time,
+      });
       this.overtime.delete(row.id);
     }
     if (node.busyWith === run.experiment_id && !node.starting) {

@@ -1,7 +1,7 @@
 // The durable experiment queue: every state change is one SQLite transaction that checks the current state first.
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { ApiError, type ExperimentState, FINAL_STATES } from '@bioreactor/api';
+import { ApiError, type ExperimentState, FINAL_STATES, formatSeconds, type MaxDurationSource } from '@bioreactor/api';
 import type { Db } from './store.js';
 
 /** One experiment as stored. Column names are the wire's snake_case so rows map to replies directly. */
@@ -24,13 +24,24 @@ export interface ExperimentRow {
   updated_at: string;
   exit_code: number | null;
   error_message: string | null;
+  /** SHA-256 of the script (hex), as the node computes it: estimates learn from the same script's runs. */
+  script_sha256: string | null;
+  max_duration_source: MaxDurationSource;
+  /** Timeline ms (apps/hub/src/clock.ts) when the hub claimed the run; null until then. */
+  started_mono: number | null;
+  /** Timeline ms when the run ended (the node's own end when it reported one); null until it ended. */
+  ended_mono: number | null;
+  /** Cancelled by run-now while running: the experiment that took its node. */
+  preempted_by: string | null;
+  /** Set when the lab's retention policy archived it: no longer listed, still readable by id. */
+  archived_at: string | null;
 }
 
 /** A row without the script: what listings read, so a long queue of large scripts stays cheap to show. */
 export type ExperimentSummary = Omit<ExperimentRow, 'script_content'>;
 
 const SUMMARY_COLUMNS =
-  'seq, id, name, user_id, status, order_key, node_pin, node, dispatched, max_duration_s, created_at, started_at, completed_at, updated_at, exit_code, error_message';
+  'seq, id, name, user_id, status, order_key, node_pin, node, dispatched, max_duration_s, created_at, started_at, completed_at, updated_at, exit_code, error_message, script_sha256, max_duration_source, started_mono, ended_mono, preempted_by, archived_at';
 
 export interface SubmitInput {
   id?: string;
@@ -38,20 +49,57 @@ export interface SubmitInput {
   script: string;
   name?: string | null;
   maxDurationS: number;
+  maxDurationSource?: MaxDurationSource;
   nodePin?: string | null;
+}
+
+/** The lab's retention policy: off unless it set BIOREACTOR_RETENTION_DAYS. */
+export interface RetentionPolicy {
+  /** Finished experiments older than this (timeline ms since they ended) are archived or deleted. */
+  afterMs: number;
+  action: 'archive' | 'delete';
+}
+
+/** How a run ended, as its node recorded it: taken over when the node reports. */
+export interface NodeTimes {
+  /** The node's start_time and end_time (ISO): what the record shows. */
+  startedAt: string | null;
+  completedAt: string | null;
+}
+
+export interface QueueLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
 }
 
 export interface QueueOptions {
   maxActivePerUser: number;
-  retentionMs: number;
+  /** null: finished experiments stay until their owner or an admin deletes them. */
+  retention?: RetentionPolicy | null;
+  /** Wall clock (ms since the epoch): for the timestamps people read. */
   now?: () => number;
+  /** Timeline ms (monotonic, kept across restarts): for every duration. Defaults to the wall clock in tests. */
+  mono?: () => number;
+  log?: QueueLogger;
 }
 
 export interface QueueEvents {
   /** Any experiment changed (after the transaction committed). */
   experiment: [row: ExperimentRow];
-  /** Experiments were removed by the sweep. */
+  /** An experiment reached a final state (once, after the transaction committed). */
+  ended: [row: ExperimentRow];
+  /** Experiments were removed (retention policy with action delete, or a delete by their owner or an admin). */
   swept: [ids: string[]];
+}
+
+/** A node's own run time is taken when it fits inside what the hub saw (claim to report), with this much slack. */
+const NODE_DURATION_SLACK_MS = 120_000;
+
+/** Past runs kept for estimates. */
+const HISTORY_ROWS = 5000;
+
+export function scriptSha256(script: string): string {
+  return createHash('sha256').update(script).digest('hex');
 }
 
 const WAITING = "('queued', 'paused')";
@@ -62,7 +110,8 @@ const FINAL_LIST = FINAL_STATES.map((s) => `'${s}'`).join(', ');
 
 export class ExperimentQueue extends EventEmitter<QueueEvents> {
   readonly now: () => number;
-  private medianCache: number | null | undefined;
+  readonly mono: () => number;
+  private readonly historyCache = new Map<string, number[]>();
 
   constructor(
     readonly db: Db,
@@ -70,6 +119,45 @@ export class ExperimentQueue extends EventEmitter<QueueEvents> {
   ) {
     super();
     this.now = opts.now ?? Date.now;
+    this.mono = opts.mono ?? this.now;
+  }
+
+  get retention(): RetentionPolicy | null {
+    return this.opts.retention ?? null;
+  }
+
+  /**
+   * Rows written before run times moved to the timeline get their hash and timeline marks, once, from what they
+   * have (the wall-clock timestamps, as they read now).
+   */
+  adoptLegacyRows(): number {
+    const wall = this.now();
+    const t = this.mono();
+    const back = (iso: string | null) => {
+      const at = iso ? Date.parse(iso) : Number.NaN;
+      return Number.isFinite(at) ? t - Math.max(0, wall - at) : t;
+    };
+    return this.db.transaction(() => {
+      let n = 0;
+      const noHash = this.db
+        .prepare('SELECT id, script_content FROM experiments WHERE script_sha256 IS NULL')
+        .all() as { id: string; script_content: string }[];
+      const setHash = this.db.prepare('UPDATE experiments SET script_sha256 = ? WHERE id = ?');
+      for (const r of noHash) n += setHash.run(scriptSha256(r.script_content), r.id).changes;
+      const unmarked = this.db
+        .prepare(
+          `SELECT id, status, started_at, completed_at, updated_at FROM experiments
+           WHERE (status = 'running' AND started_mono IS NULL) OR (status IN (${FINAL_LIST}) AND ended_mono IS NULL)`,
+        )
+        .all() as Pick<ExperimentRow, 'id' | 'status' | 'started_at' | 'completed_at' | 'updated_at'>[];
+      const mark = this.db.prepare('UPDATE experiments SET started_mono = ?, ended_mono = ? WHERE id = ?');
+      for (const r of unmarked) {
+        const started = r.started_at ? back(r.started_at) : null;
+        const ended = r.status === 'running' ? null : back(r.completed_at ?? r.updated_at);
+        n += mark.run(started, ended, r.id).changes;
+      }
+      return n;
+    })();
   }
 
   private iso(): string {
@@ -103,11 +191,24 @@ export class ExperimentQueue extends EventEmitter<QueueEvents> {
       .all() as ExperimentSummary[];
   }
 
-  byUser(userId: string | null): ExperimentSummary[] {
-    const where = userId === null ? '' : 'WHERE user_id = ?';
+  /** One user's experiments (every one for null), newest first; archived ones only when asked. */
+  byUser(userId: string | null, includeArchived = false): ExperimentSummary[] {
+    const where = [userId === null ? '' : 'user_id = ?', includeArchived ? '' : 'archived_at IS NULL'].filter(
+      (w) => w !== '',
+    );
     return this.db
-      .prepare(`SELECT ${SUMMARY_COLUMNS} FROM experiments ${where} ORDER BY created_at DESC, seq DESC`)
+      .prepare(
+        `SELECT ${SUMMARY_COLUMNS} FROM experiments ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, seq DESC`,
+      )
       .all(...(userId === null ? [] : [userId])) as ExperimentSummary[];
+  }
+
+  /** Timeline ms a run has lasted: so far while running, in all once ended; null when it never ran. */
+  elapsedMs(row: ExperimentSummary): number | null {
+    if (row.started_mono === null) return null;
+    if (row.status === 'running') return Math.max(0, this.mono() - row.started_mono);
+    if (row.ended_mono === null || !FINAL_STATES.includes(row.status)) return null;
+    return Math.max(0, row.ended_mono - row.started_mono);
   }
 
   all(): ExperimentRow[] {
@@ -144,8 +245,9 @@ export class ExperimentQueue extends EventEmitter<QueueEvents> {
       };
       this.db
         .prepare(
-          `INSERT INTO experiments (id, name, user_id, script_content, status, order_key, node_pin, max_duration_s, created_at, updated_at)
-           VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)`,
+          `INSERT INTO experiments (id, name, user_id, script_content, status, order_key, node_pin, max_duration_s,
+             max_duration_source, script_sha256, created_at, updated_at)
+           VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(
           id,
@@ -155,6 +257,8 @@ export class ExperimentQueue extends EventEmitter<QueueEvents> {
           k,
           input.nodePin ?? null,
           input.maxDurationS,
+          input.maxDurationSource ?? 'declared',
+          scriptSha256(input.script),
           now,
           now,
         );
@@ -173,9 +277,13 @@ export class ExperimentQueue extends EventEmitter<QueueEvents> {
     from: readonly ExperimentState[],
     to: ExperimentState,
     patch: Partial<
-      Pick<ExperimentRow, 'node' | 'dispatched' | 'started_at' | 'exit_code' | 'error_message' | 'order_key'>
+      Pick<
+        ExperimentRow,
+        'node' | 'dispatched' | 'started_at' | 'exit_code' | 'error_message' | 'order_key' | 'preempted_by'
+      >
     > = {},
     action = `become ${to}`,
+    nodeTimes?: NodeTimes,
   ): { before: ExperimentRow; after: ExperimentRow } {
     const result = this.db.transaction(() => {
       const before = this.mustGet(id);
@@ -186,46 +294,63 @@ export class ExperimentQueue extends EventEmitter<QueueEvents> {
         );
       }
       const now = this.iso();
+      const t = this.mono();
       const sets: string[] = ['status = @status', 'updated_at = @now'];
       const params: Record<string, unknown> = { id, status: to, now };
-      for (const [k, v] of Object.entries(patch)) {
-        sets.push(`${k} = @${k}`);
-        params[k] = v;
-      }
+      const set = (column: string, value: unknown) => {
+        sets.push(`${column} = @${column}`);
+        params[column] = value;
+      };
+      for (const [k, v] of Object.entries(patch)) set(k, v);
+      if (to === 'queued') set('started_mono', null);
       if (FINAL_STATES.includes(to)) {
-        sets.push('completed_at = @now');
-        if (before.status === 'running' && before.started_at && before.dispatched) {
-          const duration = (this.now() - Date.parse(before.started_at)) / 1000;
-          if (to === 'completed' || to === 'failed') {
-            this.db
-              .prepare('INSERT INTO run_durations (duration_s, finished_at) VALUES (?, ?)')
-              .run(Math.max(0, duration), now);
-            this.medianCache = undefined;
-          }
+        const ran = before.status === 'running' && before.started_mono !== null;
+        // The node's own run time, when it fits inside what the hub saw of the run (claim to this report); the
+        // hub's monotonic span otherwise (the node's wall clock stepped, or it never said).
+        const seenMs = ran ? Math.max(0, t - (before.started_mono as number)) : 0;
+        const nodeMs =
+          nodeTimes?.startedAt && nodeTimes.completedAt
+            ? Date.parse(nodeTimes.completedAt) - Date.parse(nodeTimes.startedAt)
+            : Number.NaN;
+        const nodeFits = Number.isFinite(nodeMs) && nodeMs >= 0 && nodeMs <= seenMs + NODE_DURATION_SLACK_MS;
+        const ranMs = nodeFits ? Math.min(nodeMs, seenMs) : seenMs;
+        set('completed_at', nodeTimes?.completedAt ?? now);
+        if (nodeTimes?.startedAt) set('started_at', nodeTimes.startedAt);
+        set('ended_mono', ran ? (before.started_mono as number) + ranMs : t);
+        if (ran && before.dispatched && (to === 'completed' || to === 'failed')) {
+          this.db
+            .prepare('INSERT INTO run_durations (duration_s, finished_at, user_id, script_sha256) VALUES (?, ?, ?, ?)')
+            .run(ranMs / 1000, now, before.user_id, before.script_sha256);
+          this.historyCache.clear();
         }
       }
       this.db.prepare(`UPDATE experiments SET ${sets.join(', ')} WHERE id = @id`).run(params);
       return { before, after: this.mustGet(id) };
     })();
     this.emit('experiment', result.after);
+    if (FINAL_STATES.includes(to) && !FINAL_STATES.includes(result.before.status)) this.emit('ended', result.after);
     return result;
   }
 
-  /** Claims the first queued experiment this node may run and marks it running there, atomically. */
-  claimNext(nodeName: string): ExperimentRow | undefined {
+  /**
+   * Claims the first queued experiment this node may run (pinned to it or to none, and within its advertised
+   * maximum duration when it has one) and marks it running there, atomically.
+   */
+  claimNext(nodeName: string, nodeMaxDurationS: number | null = null): ExperimentRow | undefined {
     const claimed = this.db.transaction(() => {
       const next = this.db
         .prepare(
-          `SELECT * FROM experiments WHERE status = 'queued' AND (node_pin IS NULL OR node_pin = ?) ${ORDER} LIMIT 1`,
+          `SELECT * FROM experiments WHERE status = 'queued' AND (node_pin IS NULL OR node_pin = ?)
+           AND (? IS NULL OR max_duration_s <= ?) ${ORDER} LIMIT 1`,
         )
-        .get(nodeName) as ExperimentRow | undefined;
+        .get(nodeName, nodeMaxDurationS, nodeMaxDurationS) as ExperimentRow | undefined;
       if (!next) return undefined;
       const now = this.iso();
       this.db
         .prepare(
-          "UPDATE experiments SET status = 'running', node = ?, dispatched = 0, started_at = ?, updated_at = ? WHERE id = ? AND status = 'queued'",
+          "UPDATE experiments SET status = 'running', node = ?, dispatched = 0, started_at = ?, started_mono = ?, updated_at = ? WHERE id = ? AND status = 'queued'",
         )
-        .run(nodeName, now, now, next.id);
+        .run(nodeName, now, this.mono(), now, next.id);
       return this.mustGet(next.id);
     })();
     if (claimed) this.emit('experiment', claimed);
@@ -264,17 +389,35 @@ export class ExperimentQueue extends EventEmitter<QueueEvents> {
     to: 'completed' | 'failed' | 'interrupted',
     exitCode: number | null,
     error: string | null,
+    nodeTimes?: NodeTimes,
   ): ExperimentRow | undefined {
     try {
-      return this.transition(id, ['running'], to, { exit_code: exitCode, error_message: error }).after;
+      return this.transition(
+        id,
+        ['running'],
+        to,
+        { exit_code: exitCode, error_message: error },
+        `become ${to}`,
+        nodeTimes,
+      ).after;
     } catch (err) {
       if (err instanceof ApiError && err.code === 'INVALID_STATE') return undefined;
       throw err;
     }
   }
 
-  cancel(id: string, reason: string | null = null): { before: ExperimentRow; after: ExperimentRow } {
-    return this.transition(id, ['queued', 'running', 'paused'], 'cancelled', { error_message: reason }, 'be cancelled');
+  cancel(
+    id: string,
+    reason: string | null = null,
+    preemptedBy: string | null = null,
+  ): { before: ExperimentRow; after: ExperimentRow } {
+    return this.transition(
+      id,
+      ['queued', 'running', 'paused'],
+      'cancelled',
+      { error_message: reason, ...(preemptedBy ? { preempted_by: preemptedBy } : {}) },
+      'be cancelled',
+    );
   }
 
   pause(id: string): ExperimentRow {
@@ -293,8 +436,12 @@ export class ExperimentQueue extends EventEmitter<QueueEvents> {
     return this.transition(id, ['queued', 'paused'], 'queued', { order_key: k }, 'run now').after;
   }
 
-  /** Moves a waiting experiment to a 0-based place among the waiting ones (clamped to the end). */
-  reorder(id: string, newPosition: number): ExperimentRow {
+  /**
+   * Moves a waiting experiment to a 0-based place among the waiting ones (clamped to the end). With `within` (a user
+   * id) it moves only among the places that user's experiments hold: the set of places stays theirs, everyone else
+   * keeps theirs, and a place held by another user is refused (FORBIDDEN).
+   */
+  reorder(id: string, newPosition: number, within: string | null = null): ExperimentRow {
     const row = this.db.transaction(() => {
       const target = this.mustGet(id);
       if (target.status !== 'queued' && target.status !== 'paused') {
@@ -303,9 +450,27 @@ export class ExperimentQueue extends EventEmitter<QueueEvents> {
           `Experiment '${id}' is ${target.status}; only queued or paused experiments have a place in line to move`,
         );
       }
-      const line = this.waiting().filter((r) => r.id !== id);
-      const at = Math.max(0, Math.min(newPosition, line.length));
-      line.splice(at, 0, target);
+      const waiting: ExperimentSummary[] = this.waiting();
+      let line: ExperimentSummary[];
+      if (within === null) {
+        line = waiting.filter((r) => r.id !== id);
+        line.splice(Math.max(0, Math.min(newPosition, line.length)), 0, target);
+      } else {
+        const places = waiting.flatMap((r, i) => (r.user_id === within ? [i] : []));
+        const at = Math.max(0, Math.min(newPosition, waiting.length - 1));
+        if (!places.includes(at)) {
+          throw new ApiError(
+            'FORBIDDEN',
+            `Place ${at} (0-based) holds another user's experiment; you may move experiment '${id}' only among the places your own experiments hold: new_position ${places.join(', ')}. An admin may move it anywhere`,
+          );
+        }
+        const own = places.map((i) => waiting[i] as ExperimentSummary).filter((r) => r.id !== id);
+        own.splice(places.indexOf(at), 0, target);
+        line = [...waiting];
+        places.forEach((place, k) => {
+          line[place] = own[k] as ExperimentSummary;
+        });
+      }
       const update = this.db.prepare('UPDATE experiments SET order_key = ?, updated_at = ? WHERE id = ?');
       const now = this.iso();
       line.forEach((r, i) => {
@@ -319,47 +484,107 @@ export class ExperimentQueue extends EventEmitter<QueueEvents> {
 
   /** Files every experiment of user `from` under `to`, in one transaction; returns the moved rows. */
   transferUser(from: string, to: string): ExperimentRow[] {
-    const rows = this.db
-      .prepare('UPDATE experiments SET user_id = ?, updated_at = ? WHERE user_id = ? RETURNING *')
-      .all(to, this.iso(), from) as ExperimentRow[];
+    const rows = this.db.transaction(() => {
+      this.db.prepare('UPDATE run_durations SET user_id = ? WHERE user_id = ?').run(to, from);
+      this.historyCache.clear();
+      return this.db
+        .prepare('UPDATE experiments SET user_id = ?, updated_at = ? WHERE user_id = ? RETURNING *')
+        .all(to, this.iso(), from) as ExperimentRow[];
+    })();
     for (const row of rows) this.emit('experiment', row);
     return rows;
   }
 
-  /** Removes finished experiments older than the retention period; never touches active ones. */
-  sweep(): string[] {
-    const cutoff = new Date(this.now() - this.opts.retentionMs).toISOString();
-    const ids = this.db.transaction(() => {
-      const rows = this.db
-        .prepare(`SELECT id FROM experiments WHERE status IN (${FINAL_LIST}) AND completed_at < ?`)
-        .all(cutoff) as { id: string }[];
-      this.db.prepare(`DELETE FROM experiments WHERE status IN (${FINAL_LIST}) AND completed_at < ?`).run(cutoff);
-      this.db
-        .prepare(
-          'DELETE FROM run_durations WHERE seq NOT IN (SELECT seq FROM run_durations ORDER BY seq DESC LIMIT 200)',
-        )
-        .run();
-      return rows.map((r) => r.id);
+  /** Deletes a finished experiment (its owner or an admin asked); throws INVALID_STATE for an active one. */
+  remove(id: string): ExperimentRow {
+    const row = this.db.transaction(() => {
+      const before = this.mustGet(id);
+      if (!FINAL_STATES.includes(before.status)) {
+        throw new ApiError(
+          'INVALID_STATE',
+          `Experiment '${id}' is ${before.status}; cancel it first, then delete it (only finished experiments are deleted)`,
+        );
+      }
+      this.db.prepare('DELETE FROM experiments WHERE id = ?').run(id);
+      return before;
     })();
-    if (ids.length > 0) this.emit('swept', ids);
-    return ids;
+    this.emit('swept', [id]);
+    return row;
   }
 
-  /** Median duration in seconds of the last 51 finished runs, or null without history. */
-  medianRunSeconds(): number | null {
-    if (this.medianCache !== undefined) return this.medianCache;
-    const rows = this.db.prepare('SELECT duration_s AS d FROM run_durations ORDER BY seq DESC LIMIT 51').all() as {
-      d: number;
-    }[];
-    const sorted = rows.map((r) => r.d).sort((a, b) => a - b);
-    let median: number | null = null;
-    if (sorted.length > 0) {
-      const mid = Math.floor(sorted.length / 2);
-      median =
-        sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+  /**
+   * Applies the lab's retention policy: finished experiments that ended longer ago than it says (on the timeline, so a
+   * wall-clock step moves nothing) are archived or deleted, each one logged. Without a policy nothing is touched.
+   * Active experiments never are. Returns the ids it archived or deleted.
+   */
+  sweep(): string[] {
+    const policy = this.opts.retention ?? null;
+    this.db
+      .prepare(
+        `DELETE FROM run_durations WHERE seq NOT IN (SELECT seq FROM run_durations ORDER BY seq DESC LIMIT ${HISTORY_ROWS})`,
+      )
+      .run();
+    if (!policy) return [];
+    const cutoff = this.mono() - policy.afterMs;
+    const rows = this.db.transaction(() => {
+      const due = this.db
+        .prepare(
+          `SELECT ${SUMMARY_COLUMNS} FROM experiments WHERE status IN (${FINAL_LIST})
+           ${policy.action === 'archive' ? 'AND archived_at IS NULL' : ''}
+           AND ended_mono IS NOT NULL AND ended_mono < ? ORDER BY seq`,
+        )
+        .all(cutoff) as ExperimentSummary[];
+      const now = this.iso();
+      const apply =
+        policy.action === 'delete'
+          ? this.db.prepare('DELETE FROM experiments WHERE id = ?')
+          : this.db.prepare('UPDATE experiments SET archived_at = ?, updated_at = ? WHERE id = ?');
+      for (const r of due) {
+        if (policy.action === 'delete') apply.run(r.id);
+        else apply.run(now, now, r.id);
+      }
+      return due;
+    })();
+    const days = formatSeconds(policy.afterMs / 1000);
+    for (const r of rows) {
+      this.opts.log?.info(
+        {
+          experiment_id: r.id,
+          user_id: r.user_id,
+          status: r.status,
+          completed_at: r.completed_at,
+          retention: days,
+          action: policy.action,
+        },
+        policy.action === 'delete'
+          ? `deleted experiment ${r.id}: it ended more than ${days} ago (BIOREACTOR_RETENTION_DAYS, BIOREACTOR_RETENTION_ACTION=delete)`
+          : `archived experiment ${r.id}: it ended more than ${days} ago (BIOREACTOR_RETENTION_DAYS); it is no longer listed but still readable by id`,
+      );
     }
-    this.medianCache = median;
-    return median;
+    if (rows.length > 0) {
+      if (policy.action === 'delete')
+        this.emit(
+          'swept',
+          rows.map((r) => r.id),
+        );
+      else for (const r of rows) this.emit('experiment', this.mustGet(r.id));
+    }
+    return rows.map((r) => r.id);
+  }
+
+  /** Durations in seconds of past runs, newest first: of one script, one owner, or all (`kind` of null). */
+  history(kind: 'script' | 'owner' | null, key: string | null = null, limit = 20): number[] {
+    const cacheKey = `${kind ?? 'all'}\u0000${key ?? ''}\u0000${limit}`;
+    const cached = this.historyCache.get(cacheKey);
+    if (cached) return cached;
+    const where = kind === 'script' ? 'WHERE script_sha256 = ?' : kind === 'owner' ? 'WHERE user_id = ?' : '';
+    const rows = this.db
+      .prepare(`SELECT duration_s AS d FROM run_durations ${where} ORDER BY seq DESC LIMIT ${Math.floor(limit)}`)
+      .all(...(kind === null ? [] : [key])) as { d: number }[];
+    const out = rows.map((r) => r.d);
+    if (this.historyCache.size > 10_000) this.historyCache.clear();
+    this.historyCache.set(cacheKey, out);
+    return out;
   }
 
   getMeta(key: string): string | undefined {

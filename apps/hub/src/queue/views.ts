@@ -1,7 +1,8 @@
 // How experiments and the queue look to a caller: positions, estimates, and other users' ids kept private.
 import type { HubExperiment, QueueStatus } from '@bioreactor/api';
 import type { NodeRegistry } from '../nodes/registry.js';
-import { type Estimates, estimate } from './estimates.js';
+import type { HubDurations } from './duration-policy.js';
+import { type DurationEstimate, type Estimates, estimate, expectedDuration } from './estimates.js';
 import type { ExperimentQueue, ExperimentSummary } from './queue.js';
 
 /** Who is asking: a user (from X-Session-ID) or an operator (no user: the guide's bare commands, or the web server). */
@@ -24,6 +25,9 @@ export class QueueViews {
   constructor(
     private readonly queue: ExperimentQueue,
     private readonly registry: NodeRegistry,
+    private readonly durations: HubDurations,
+    /** The wall-clock moment a timeline instant corresponds to, as the wall clock reads now. */
+    private readonly wallAt: (t: number) => number = (t) => t,
   ) {
     const drop = () => this.summaries.clear();
     queue.on('experiment', drop);
@@ -33,16 +37,20 @@ export class QueueViews {
   }
 
   estimates(running = this.queue.running(), waiting = this.queue.waiting()): Estimates {
-    const online = this.registry.onlineNames();
+    const online = this.registry.list().filter((n) => n.online === true);
     // With every node away, estimate as if they were back: better than no figure at all.
-    const nodes = online.length > 0 ? online : this.registry.list().map((n) => n.name);
+    const nodes = online.length > 0 ? online : this.registry.list();
     return estimate({
-      now: this.queue.now(),
-      running,
+      now: this.queue.mono(),
+      running: running.map((row) => ({ row, elapsedMs: this.queue.elapsedMs(row) ?? 0 })),
       waiting,
-      onlineNodes: nodes,
-      medianS: this.queue.medianRunSeconds(),
+      nodes: nodes.map((n) => ({ name: n.name, maxDurationS: n.maxDurationS })),
+      history: this.queue,
     });
+  }
+
+  private iso(t: number | undefined): string | null {
+    return t === undefined ? null : new Date(this.wallAt(t)).toISOString();
   }
 
   experiment(
@@ -52,8 +60,24 @@ export class QueueViews {
   ): HubExperiment {
     const own = viewer.admin || viewer.userId === row.user_id;
     const position = ctx ? ctx.position : this.queue.position(row);
-    let estimated: number | undefined;
-    if (row.status === 'queued') estimated = (ctx?.estimates ?? this.estimates()).startAt.get(row.id);
+    const active = row.status === 'queued' || row.status === 'running' || row.status === 'paused';
+    const estimates =
+      row.status === 'queued' || row.status === 'running' ? (ctx?.estimates ?? this.estimates()) : undefined;
+    const d: DurationEstimate | undefined = active
+      ? (estimates?.durations.get(row.id) ?? expectedDuration(row, this.queue))
+      : undefined;
+    const start = row.status === 'queued' ? estimates?.startAt.get(row.id) : undefined;
+    const end = estimates?.endAt.get(row.id);
+    const elapsed = this.queue.elapsedMs(row);
+    const node = row.status === 'running' && row.node ? this.registry.get(row.node) : undefined;
+    const unreachableSince =
+      node && node.online === false && node.offlineSince !== null ? new Date(node.offlineSince).toISOString() : null;
+    let note: string | null = null;
+    if (unreachableSince && node) {
+      note = `Node ${node.name} has not answered since ${unreachableSince}; the run is presumed to go on there, and how it ended will be taken from the node's own record when it answers`;
+    } else if (row.status === 'queued' && estimates && !start) {
+      note = 'No node that answers may run it now (its node, or the longest run the nodes take); it waits for one';
+    }
     return {
       experiment_id: row.id,
       name: row.name,
@@ -67,8 +91,27 @@ export class QueueViews {
       exit_code: row.exit_code,
       error_message: row.error_message,
       max_duration_s: row.max_duration_s,
-      estimated_start: estimated === undefined ? null : new Date(estimated).toISOString(),
+      estimated_start: this.iso(start?.p50),
+      max_duration_source: row.max_duration_source,
+      elapsed_s: elapsed === null ? null : Math.round(elapsed / 100) / 10,
+      expected_duration_s: d?.p50S == null ? null : Math.round(d.p50S),
+      expected_duration_p90_s: d ? Math.round(d.p90S) : null,
+      estimate_basis: d ? d.basis : null,
+      estimated_start_p90: this.iso(start?.p90),
+      estimated_end: this.iso(end?.p50),
+      estimated_end_p90: this.iso(end?.p90),
+      node_unreachable_since: unreachableSince,
+      note,
+      preempted_by: this.preemptedBy(row, viewer),
+      archived_at: row.archived_at,
     };
+  }
+
+  /** The experiment that took this one's node: its whole id for its owner or an admin, else its first 8 characters. */
+  private preemptedBy(row: ExperimentSummary, viewer: Viewer): string | null {
+    if (row.preempted_by === null) return null;
+    if (viewer.admin || this.queue.get(row.preempted_by)?.user_id === viewer.userId) return row.preempted_by;
+    return row.preempted_by.slice(0, 8);
   }
 
   list(rows: ExperimentSummary[], viewer: Viewer): HubExperiment[] {
@@ -80,7 +123,7 @@ export class QueueViews {
   /** The queue as `viewer` sees it; dashboards poll this, so one summary serves every poll until something changes. */
   queueStatus(viewer: Viewer): QueueStatus {
     const key = viewer.admin ? '\u0000admin' : (viewer.userId ?? '');
-    const now = this.queue.now();
+    const now = this.queue.mono();
     const cached = this.summaries.get(key);
     if (cached && now - cached.at < SUMMARY_TTL_MS && now >= cached.at) return cached.value;
     if (this.summaries.size > 1000) this.summaries.clear();
@@ -103,13 +146,16 @@ export class QueueViews {
       if (waiting) position++;
       return this.experiment(r, viewer, { position: waiting ? position : null, estimates });
     });
-    const now = this.queue.now();
-    const wait = estimates.nextSlotAt === null ? 0 : Math.max(0, estimates.nextSlotAt - now) / 60_000;
+    const now = this.queue.mono();
+    const minutes = (at: number | undefined) =>
+      at === undefined ? 0 : Math.round((Math.max(0, at - now) / 60_000) * 10) / 10;
     return {
       total_queued: counts.queued,
       total_running: counts.running,
       total_paused: counts.paused,
-      estimated_wait_minutes: Math.round(wait * 10) / 10,
+      estimated_wait_minutes: minutes(estimates.nextSlotAt?.p50),
+      estimated_wait_p90_minutes: minutes(estimates.nextSlotAt?.p90),
+      duration_policy: this.durations.policy(),
       queue,
     };
   }

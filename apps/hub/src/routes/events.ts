@@ -20,12 +20,13 @@ export async function eventRoutes(app: Service, hub: Hub): Promise<void> {
       let lastSummary = 0;
       const sendSummary = () => {
         summaryTimer = undefined;
-        lastSummary = Date.now();
+        lastSummary = performance.now();
         stream.send(EVENT_TYPES.queueUpdated, hub.views.queueStatus(viewer), ++seq);
       };
       const scheduleSummary = () => {
         if (summaryTimer) return;
-        const wait = Math.max(0, lastSummary + QUEUE_SUMMARY_MIN_INTERVAL_MS - Date.now());
+        // Monotonic: a wall-clock step must not hold summaries back.
+        const wait = Math.max(0, lastSummary + QUEUE_SUMMARY_MIN_INTERVAL_MS - performance.now());
         summaryTimer = setTimeout(sendSummary, wait);
       };
       const onExperiment = (row: ExperimentSummary) => {

@@ -1,7 +1,7 @@
 // Experiment routes: submit (JSON, raw script or multipart file), status, the caller's list, queue actions,
 // and the node's logs, data and results streamed through.
 import { Readable } from 'node:stream';
-import { ApiError, hubRoutes, type Problem } from '@bioreactor/api';
+import { ApiError, hubRoutes, MAX_DURATION_CEILING_S, type Problem } from '@bioreactor/api';
 import { jsonText, peerError, readForm, type Service } from '@bioreactor/service-kit';
 import multipart from '@fastify/multipart';
 import type { FastifyRequest } from 'fastify';
@@ -60,11 +60,12 @@ function optionalDuration(v: unknown, limit: number, problems: Problem[]): numbe
   return n;
 }
 
-function fieldsOf(source: Record<string, unknown>, config: HubConfig): Omit<Submission, 'script' | 'bytes'> {
+function fieldsOf(source: Record<string, unknown>, _config: HubConfig): Omit<Submission, 'script' | 'bytes'> {
   const problems: Problem[] = [];
   const out = {
     name: optionalString(source.name, 'name', 200, problems),
-    maxDurationS: optionalDuration(source.max_duration_s, config.BIOREACTOR_MAX_DURATION_LIMIT_S, problems),
+    // The limit itself is the duration policy's (hub.durations), checked with the node once the node is known.
+    maxDurationS: optionalDuration(source.max_duration_s, MAX_DURATION_CEILING_S, problems),
     node: optionalString(source.node, 'node', 64, problems),
   };
   if (problems.length > 0) throw new ApiError('VALIDATION_FAILED', problems.map((p) => p.message).join('; '), problems);
@@ -182,11 +183,13 @@ export async function experimentRoutes(app: Service, config: HubConfig, hub: Hub
           ? await validator.validateBytes(sub.bytes)
           : await validator.validate(sub.script ?? '').then(() => sub.script ?? '');
         if (sub.node) registry.mustGet(sub.node);
+        const duration = hub.durations.decide(sub.maxDurationS, sub.node ?? null);
         const row = queue.submit({
           userId: viewer.userId ?? 'operator',
           script,
           name: sub.name ?? null,
-          maxDurationS: sub.maxDurationS ?? config.BIOREACTOR_DEFAULT_MAX_DURATION_S,
+          maxDurationS: duration.maxDurationS,
+          maxDurationSource: duration.source,
           nodePin: sub.node ?? null,
         });
         const view = views.experiment(row, viewer);
@@ -195,7 +198,9 @@ export async function experimentRoutes(app: Service, config: HubConfig, hub: Hub
           status: 'queued' as const,
           queue_position: view.queue_position ?? 1,
           estimated_start: view.estimated_start,
-          message: `Experiment added to queue at position ${view.queue_position ?? 1}; follow it at GET /api/experiments/${row.id}/status`,
+          max_duration_s: row.max_duration_s,
+          max_duration_source: duration.source,
+          message: `Experiment added to queue at position ${view.queue_position ?? 1}; ${duration.message}; follow it at GET /api/experiments/${row.id}/status`,
         };
       },
     });
@@ -215,13 +220,13 @@ export async function experimentRoutes(app: Service, config: HubConfig, hub: Hub
     ...hubRoutes.userExperiments,
     handler: async (request) => {
       const viewer = viewerOf(request);
-      const rows = queue.byUser(viewer.userId);
+      const rows = queue.byUser(viewer.userId, request.query.include_archived === true);
       return { experiments: views.list(rows, viewer) };
     },
   });
 
   const act = (
-    route: (typeof hubRoutes)['cancel' | 'pause' | 'resume' | 'runNow'],
+    route: (typeof hubRoutes)['cancel' | 'pause' | 'resume'],
     verb: string,
     adminOnly: boolean,
     run: (id: string) => import('../queue/queue.js').ExperimentRow,
@@ -260,28 +265,7 @@ export async function experimentRoutes(app: Service, config: HubConfig, hub: Hub
     (id) => queue.resume(id),
     (id) => `Experiment ${id} resumed`,
   );
-  act(
-    hubRoutes.runNow,
-    'run an experiment ahead of the queue',
-    true,
-    (id) => dispatcher.runNow(id),
-    (id) => `Experiment ${id} moved to the front of the queue`,
-  );
-
-  app.route({
-    ...hubRoutes.reorder,
-    handler: async (request) => {
-      const viewer = viewerOf(request);
-      requireAdmin(viewer, 'reorder the queue');
-      const row = queue.reorder(request.params.id, request.query.new_position);
-      const view = views.experiment(row, viewer);
-      return {
-        success: true as const,
-        message: `Experiment ${row.id} moved to position ${view.queue_position ?? '?'}`,
-        experiment: view,
-      };
-    },
-  });
+  // Run-now, reorder and delete: routes/queue-actions.ts.
 
   /** Streams one node response through: status, the headers that matter, and the body as it arrives. */
   const passThrough =

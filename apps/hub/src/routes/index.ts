@@ -7,9 +7,10 @@ import { eventRoutes } from './events.js';
 import { experimentRoutes } from './experiments.js';
 import { nodeRoutes } from './nodes.js';
 import { queueRoutes } from './queue.js';
+import { queueActionRoutes } from './queue-actions.js';
 
 export async function registerRoutes(app: Service, config: HubConfig, hub: Hub): Promise<void> {
-  const started = Date.now();
+  const started = performance.now();
   app.route({
     ...hubRoutes.health,
     handler: async () => {
@@ -19,10 +20,18 @@ export async function registerRoutes(app: Service, config: HubConfig, hub: Hub):
         status: online > 0 ? ('healthy' as const) : ('degraded' as const),
         service: 'bioreactor-hub',
         version: SYSTEM_VERSION,
-        uptime_s: (Date.now() - started) / 1000,
+        uptime_s: (performance.now() - started) / 1000,
         checks: {
           database: { ok: true },
           nodes: { ok: online > 0, message: `${online} of ${nodes.length} nodes online` },
+          ...(hub.timeline.lastStep
+            ? {
+                clock: {
+                  ok: true,
+                  message: `the wall clock last stepped by ${Math.round(hub.timeline.lastStep.step_ms / 1000)} s (to ${hub.timeline.lastStep.wall_after}); run times and timeouts are monotonic and did not move`,
+                },
+              }
+            : {}),
           ...(hub.notifier ? { notifications: hub.notifier.health() } : {}),
         },
       };
@@ -30,6 +39,7 @@ export async function registerRoutes(app: Service, config: HubConfig, hub: Hub):
   });
   await experimentRoutes(app, config, hub);
   await queueRoutes(app, config, hub);
+  await queueActionRoutes(app, hub, app.log);
   await nodeRoutes(app, hub);
   await eventRoutes(app, hub);
 }

@@ -7,7 +7,7 @@ import type { Hub } from '../hub.js';
 import { exportOriginal, importOriginal, type OriginalQueueFile } from '../queue/original-json.js';
 import { requireAdmin, viewerOf } from './identity.js';
 
-export async function queueRoutes(app: Service, config: HubConfig, hub: Hub): Promise<void> {
+export async function queueRoutes(app: Service, _config: HubConfig, hub: Hub): Promise<void> {
   app.route({
     ...hubRoutes.queueStatus,
     // Plain JSON.stringify: the schema serialiser picks each nullable field's branch by validating it, which costs
@@ -33,7 +33,7 @@ export async function queueRoutes(app: Service, config: HubConfig, hub: Hub): Pr
       const result = importOriginal(
         hub.queue,
         request.body as unknown as OriginalQueueFile,
-        config.BIOREACTOR_DEFAULT_MAX_DURATION_S,
+        hub.durations.decide(undefined).maxDurationS,
       );
       return {
         success: true as const,

@@ -10,6 +10,8 @@ export interface FakeNodeOptions {
   /** Serve GET /api/experiments/events (default true); false makes the hub poll. */
   events?: boolean;
   port?: number;
+  /** Advertised in /api/status as experiment_limits.max_duration_s, and enforced at start; unset: not advertised. */
+  maxDurationS?: number;
 }
 
 export class FakeNode extends EventEmitter<{ stop: [id: string]; start: [id: string] }> {
@@ -81,8 +83,28 @@ export class FakeNode extends EventEmitter<{ stop: [id: string]; start: [id: str
   async start(): Promise<void> {
     const app = Fastify({ logger: false, forceCloseConnections: true });
     app.get('/health', async () => ({ status: 'healthy' }));
+    app.get('/api/status', async () => ({
+      status: 'operational',
+      active_experiment: this.active()?.experiment_id ?? null,
+      ...(this.opts.maxDurationS ? { experiment_limits: { max_duration_s: this.opts.maxDurationS } } : {}),
+    }));
+    app.delete('/api/experiments/:id', async (request, reply) => {
+      const { id } = request.params as { id: string };
+      if (!this.runs.has(id)) return reply.status(404).send(notFound(id));
+      this.runs.delete(id);
+      return { status: 'success', message: 'Experiment deleted' };
+    });
     app.post('/api/experiments/start', async (request, reply) => {
       const body = request.body as { script_content: string; experiment_id: string; max_duration_s?: number };
+      const limit = this.opts.maxDurationS;
+      if (limit && (body.max_duration_s ?? limit) > limit) {
+        return reply.status(400).send({
+          statusCode: 400,
+          code: 'VALIDATION_FAILED',
+          error: 'Bad Request',
+          message: `max_duration_s ${body.max_duration_s} is above this node's limit of ${limit} s`,
+        });
+      }
       const busy = this.active();
       if (busy) {
         return reply.status(409).send({

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Service } from '@bioreactor/service-kit';
 import { buildApp } from '../../src/app.js';
+import type { Clock } from '../../src/clock.js';
 import { loadConfig } from '../../src/config.js';
 import type { Hub } from '../../src/hub.js';
 
@@ -15,7 +16,14 @@ export interface TestHub {
 }
 
 export async function makeHub(
-  opts: { nodes?: string[]; env?: Record<string, string>; now?: () => number; noDispatch?: boolean; dir?: string } = {},
+  opts: {
+    nodes?: string[];
+    env?: Record<string, string>;
+    now?: () => number;
+    clock?: Clock;
+    noDispatch?: boolean;
+    dir?: string;
+  } = {},
 ): Promise<TestHub> {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'hub-test-'));
   const config = loadConfig({
@@ -30,6 +38,7 @@ export async function makeHub(
     logger: false,
     strictResponses: true,
     ...(opts.now ? { now: opts.now } : {}),
+    ...(opts.clock ? { clock: opts.clock } : {}),
     ...(opts.noDispatch ? { noDispatch: true } : {}),
   });
   await app.ready();
@@ -106,4 +115,35 @@ export function waitForStarted(hub: Hub, id: string, timeoutMs?: number) {
     `${id} to be started on a node`,
     timeoutMs,
   );
+}
+
+/**
+ * A clock tests move by hand: advance() moves real time (wall and monotonic together), stepWall() moves only the
+ * wall clock, as NTP or an operator setting the date does.
+ */
+export class TestClock implements Clock {
+  readonly boot = 'test-boot';
+  private wallMs: number;
+  private monoMs = 1_000_000;
+
+  constructor(wall = Date.parse('2026-03-01T12:00:00Z')) {
+    this.wallMs = wall;
+  }
+
+  wall(): number {
+    return this.wallMs;
+  }
+
+  mono(): number {
+    return this.monoMs;
+  }
+
+  advance(ms: number): void {
+    this.wallMs += ms;
+    this.monoMs += ms;
+  }
+
+  stepWall(ms: number): void {
+    this.wallMs += ms;
+  }
 }
