@@ -41,7 +41,7 @@ let system: BioreactorSystem;
 beforeAll(async () => {
   if (pythonMissing) return;
   system = await new BioreactorSystem({
-    // A node gone longer than this has its running experiment marked interrupted.
+    // A node silent longer than this is reported lost; its running experiment stays running until the node reports.
     hubEnv: { BIOREACTOR_NODE_LOST_TIMEOUT_S: String(Math.ceil((OUTAGE_MS * 3) / 1000)) },
   }).start();
 }, 180_000);
