@@ -119,6 +119,20 @@ describe('the duration policy at submission', () => {
   });
 });
 
+describe('a queued experiment no node takes any more', () => {
+  it('waits, and says why and what to do', async () => {
+    h = await makeHub({ noDispatch: true });
+    const id = await submitted('alice', { max_duration_s: 50_000 });
+    // The lab lowers the node's limit after the submission.
+    const entry = h.hub.registry.list()[0];
+    if (entry) Object.assign(entry, { online: true, maxDurationS: 3600 });
+    expect(h.hub.queue.claimNext(entry?.name as string, 3600)).toBeUndefined();
+    const waiting = await view(id, 'alice');
+    expect(waiting).toMatchObject({ status: 'queued', estimated_start: null });
+    expect(waiting.note).toContain('longer than any node it may use takes now (the longest: 3600 s)');
+  });
+});
+
 describe('a 30-day run', () => {
   it('is accepted, is not stopped early, and no timer is ever set past 2^31-1 ms', async () => {
     const delays: number[] = [];

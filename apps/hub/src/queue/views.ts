@@ -76,7 +76,7 @@ export class QueueViews {
     if (unreachableSince && node) {
       note = `Node ${node.name} has not answered since ${unreachableSince}; the run is presumed to go on there, and how it ended will be taken from the node's own record when it answers`;
     } else if (row.status === 'queued' && estimates && !start) {
-      note = 'No node that answers may run it now (its node, or the longest run the nodes take); it waits for one';
+      note = this.whyNoNode(row);
     }
     return {
       experiment_id: row.id,
@@ -105,6 +105,17 @@ export class QueueViews {
       preempted_by: this.preemptedBy(row, viewer),
       archived_at: row.archived_at,
     };
+  }
+
+  /** Why a queued experiment has no expected start: no node it may use, or none that takes its duration. */
+  private whyNoNode(row: ExperimentSummary): string {
+    const nodes = this.registry.list().filter((n) => row.node_pin === null || n.name === row.node_pin);
+    const limits = nodes.map((n) => n.maxDurationS);
+    if (nodes.length > 0 && limits.every((l) => l !== null && l < row.max_duration_s)) {
+      const longest = Math.max(...(limits as number[]));
+      return `Its max_duration_s of ${row.max_duration_s} s is longer than any node it may use takes now (the longest: ${longest} s); it waits until one does, or cancel it and submit it with a shorter max_duration_s`;
+    }
+    return 'No node it may use answers now; it waits for one';
   }
 
   /** The experiment that took this one's node: its whole id for its owner or an admin, else its first 8 characters. */
