@@ -9,7 +9,7 @@ import { Dispatcher, type DispatcherOptions } from './queue/dispatcher.js';
 import { HubDurations } from './queue/duration-policy.js';
 import { importOriginal, ORIGINAL_QUEUE_FILE, type OriginalQueueFile } from './queue/original-json.js';
 import { ExperimentQueue } from './queue/queue.js';
-import { type Db, openDatabase } from './queue/store.js';
+import { type Db, openDatabase, readMeta, writeMeta } from './queue/store.js';
 import { QueueViews } from './queue/views.js';
 import { ScriptValidator } from './validation/script-validator.js';
 
@@ -57,16 +57,9 @@ export class Hub {
     const clock = opts.clock ?? (opts.now ? clockWithWall(opts.now) : systemClock);
     const now = () => clock.wall();
     this.db = openDatabase(join(config.DATA_DIR, DATABASE_FILE));
-    const meta = this.db.prepare('SELECT value FROM meta WHERE key = ?');
-    const setMeta = this.db.prepare(
-      'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
-    );
     this.timeline = new Timeline(
       clock,
-      {
-        get: () => (meta.get(TIMELINE_KEY) as { value: string } | undefined)?.value,
-        set: (v) => setMeta.run(TIMELINE_KEY, v),
-      },
+      { get: () => readMeta(this.db, TIMELINE_KEY), set: (v) => writeMeta(this.db, TIMELINE_KEY, v) },
       opts.log,
     );
     const retention = retentionOf(config);

@@ -8,6 +8,11 @@ export const NODE_RUN_EVENTS_PATH = '/api/experiments/events';
 /** Streams through the hub live as long as the caller keeps them open. */
 const STREAM_TIMEOUT_MS = 7 * 24 * 3600 * 1000;
 
+/** The node answered that it has no such run. */
+function isMissing(err: unknown): boolean {
+  return err instanceof ApiError && (err.code === 'EXPERIMENT_NOT_FOUND' || err.code === 'NOT_FOUND');
+}
+
 export interface NodeClientOptions {
   name: string;
   url: string;
@@ -61,8 +66,7 @@ export class NodeClient {
       );
       return reply.experiment;
     } catch (err) {
-      if (err instanceof ApiError && (err.code === 'EXPERIMENT_NOT_FOUND' || err.code === 'NOT_FOUND'))
-        return undefined;
+      if (isMissing(err)) return undefined;
       throw err;
     }
   }
@@ -79,7 +83,7 @@ export class NodeClient {
     try {
       await this.http.json('POST', `/api/experiments/${encodeURIComponent(id)}/stop`, { timeoutMs: 60_000 });
     } catch (err) {
-      if (err instanceof ApiError && (err.code === 'EXPERIMENT_NOT_FOUND' || err.code === 'NOT_FOUND')) return;
+      if (isMissing(err)) return;
       throw err;
     }
   }
@@ -89,7 +93,7 @@ export class NodeClient {
     try {
       await this.http.json('DELETE', `/api/experiments/${encodeURIComponent(id)}`);
     } catch (err) {
-      if (err instanceof ApiError && (err.code === 'EXPERIMENT_NOT_FOUND' || err.code === 'NOT_FOUND')) return;
+      if (isMissing(err)) return;
       throw err;
     }
   }

@@ -2,7 +2,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { ApiError, type ExperimentState, FINAL_STATES, formatSeconds, type MaxDurationSource } from '@bioreactor/api';
-import type { Db } from './store.js';
+import { type Db, readMeta, writeMeta } from './store.js';
 
 /** One experiment as stored. Column names are the wire's snake_case so rows map to replies directly. */
 export interface ExperimentRow {
@@ -588,13 +588,10 @@ export class ExperimentQueue extends EventEmitter<QueueEvents> {
   }
 
   getMeta(key: string): string | undefined {
-    const row = this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined;
-    return row?.value;
+    return readMeta(this.db, key);
   }
 
   setMeta(key: string, value: string): void {
-    this.db
-      .prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value')
-      .run(key, value);
+    writeMeta(this.db, key, value);
   }
 }

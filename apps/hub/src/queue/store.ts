@@ -88,6 +88,19 @@ function fileErrorOf(path: string, err: unknown): unknown {
   return err;
 }
 
+/** A value of the `meta` table (the hub's own bookkeeping: the timeline, the one-time import). */
+export function readMeta(db: Db, key: string): string | undefined {
+  const row = db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined;
+  return row?.value;
+}
+
+export function writeMeta(db: Db, key: string, value: string): void {
+  db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(
+    key,
+    value,
+  );
+}
+
 export function openDatabase(path: string): Db {
   if (path === ':memory:') return migrate(new Database(path));
   checkFile(path);
