@@ -177,6 +177,9 @@ export async function createHardware(
     const loaded = loadHardwareFile(path);
     if (!loaded.found)
       opts.log.warn({ path }, `hardware file ${path} not found: every component enabled with default settings`);
+    else if (loaded.path.endsWith('.py'))
+      opts.log.info({ path: loaded.path }, `hardware file ${loaded.path} (read as data)`);
+    for (const warning of loaded.warnings) opts.log.warn({ path: loaded.path }, warning);
     file = loaded.file;
   }
   const mode: HardwareMode = config.HARDWARE_MODE ?? file.hardware_mode ?? 'simulation';
