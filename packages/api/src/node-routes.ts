@@ -36,6 +36,15 @@ const Readiness = {
   }),
 };
 
+/** The node's disk (DATA_DIR), checked before each start and during a run. */
+export const NodeStorage = Type.Object({
+  free_bytes: Type.Union([Type.Integer(), Type.Null()], { description: 'Free bytes on the DATA_DIR filesystem' }),
+  min_free_bytes: Type.Integer({ description: 'BIOREACTOR_MIN_FREE_DISK: starts are refused below it' }),
+  problem: Type.Union([Type.String(), Type.Null()], {
+    description: 'e.g. "disk full": why runs are refused, stopped or their end not yet written; null when fine',
+  }),
+});
+
 export const NodeHealth = Type.Object({
   status: Type.Union([Type.Literal('healthy'), Type.Literal('starting')], {
     description: '`starting` until every enabled sensor has its first sample or its error (about 2 s)',
@@ -45,6 +54,7 @@ export const NodeHealth = Type.Object({
   hardware_available: Type.Boolean(),
   initialized_components: Type.Record(Type.String(), Type.Boolean()),
   component_count: Type.Integer(),
+  storage: Type.Optional(NodeStorage),
   ...Readiness,
 });
 
@@ -69,6 +79,7 @@ export const NodeStatus = Type.Object({
   runner: RunnerInfo,
   active_experiment: Type.Union([ExperimentId, Type.Null()]),
   experiment_limits: Type.Optional(ExperimentLimits),
+  storage: Type.Optional(NodeStorage),
   ...Readiness,
 });
 

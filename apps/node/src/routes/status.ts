@@ -1,5 +1,5 @@
 // GET /api/status and GET /health: what works on this node, what does not and why, and the experiment runner.
-import { type ExperimentLimits, nodeRoutes, type RunnerInfo, SYSTEM_VERSION } from '@bioreactor/api';
+import { type ExperimentLimits, type NodeStorage, nodeRoutes, type RunnerInfo, SYSTEM_VERSION } from '@bioreactor/api';
 import type { Service } from '@bioreactor/service-kit';
 import type { Static } from 'typebox';
 import type { Hardware } from '../hardware/index.js';
@@ -8,6 +8,8 @@ import type { Hardware } from '../hardware/index.js';
 export interface ExperimentStatusProvider {
   runnerInfo(): Static<typeof RunnerInfo>;
   activeExperimentId(): string | null;
+  /** The node's disk (free space, and why runs are refused or not recorded). */
+  storage?(): Promise<Static<typeof NodeStorage>>;
 }
 
 const NO_RUNNER: Static<typeof RunnerInfo> = {
@@ -38,7 +40,9 @@ export async function registerStatusRoutes(
     ...nodeRoutes.health,
     handler: async () => {
       const s = summary();
+      const storage = await experiments()?.storage?.();
       return {
+        ...(storage ? { storage } : {}),
         status: s.ready ? ('healthy' as const) : ('starting' as const),
         version: SYSTEM_VERSION,
         hardware_mode: s.hardware_mode,
@@ -68,6 +72,7 @@ export async function registerStatusRoutes(
         ...(limits ? { experiment_limits: limits } : {}),
         ready: s.ready,
         waiting_for: s.waiting_for,
+        ...(provider?.storage ? { storage: await provider.storage() } : {}),
       };
     },
   });
