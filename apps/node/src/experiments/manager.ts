@@ -22,7 +22,8 @@ import type {
   RunSpec,
 } from '../runner/runner.js';
 import { formatBytes, freeBytes, type StorageReport } from './disk.js';
-import { CappedLog, readTail } from './files.js';
+import { failureMessage, findTraceback } from './failure-summary.js';
+import { readTail } from './files.js';
 import {
   type ActuatorCommand,
   type ExperimentHardware,
@@ -31,6 +32,7 @@ import {
   SOCKET_NAME,
 } from './hardware-gateway.js';
 import { lastSetpoints, RunActuatorLog, readRunActuatorLog } from './run-actuator-log.js';
+import { lastLogTime, RunLog, readLogTail } from './run-log.js';
 import { DEFAULT_OUTPUT_FILES, type ExperimentStore, type RunLimits, type StoredRun } from './store.js';
 
 export interface ManagerLogger {
@@ -72,6 +74,11 @@ interface ActiveRun {
   detached: boolean;
   /** Set when finish() begins, so a forced end and the normal one never both record it. */
   finishing: boolean;
+  /** What the run last wrote to stderr (its traceback, if it failed with one), once its output has ended. */
+  stderrTail?: string;
+  /** The newest output of the run, in memory for live followers (at most RECENT_LOG_CHARS). */
+  recentLog: string[];
+  recentLogChars: number;
   /** The run's own actuator log, open while the run is live. */
   actuatorLog?: { log: RunActuatorLog; unsubscribe: () => void };
   /** Settles when the run's end is recorded. */
@@ -85,11 +92,25 @@ function newActiveRun(id: string, record: StoredRun, parts: Pick<ActiveRun, 'han
   const done = new Promise<void>((resolve) => {
     settle = resolve;
   });
-  return { id, record, ...parts, timers: [], detached: false, finishing: false, done, settle };
+  return {
+    id,
+    record,
+    ...parts,
+    timers: [],
+    detached: false,
+    finishing: false,
+    recentLog: [],
+    recentLogChars: 0,
+    done,
+    settle,
+  };
 }
 
 /** The output check takes at most one part in this many of the node's time (see checkOutput). */
 const OUTPUT_CHECK_SHARE = 20;
+
+/** Characters of a live run's newest output kept in memory, from which a follower of its log starts. */
+const RECENT_LOG_CHARS = 256 * 1024;
 
 /** How often an end that could not be written (a full disk) is tried again. */
 const UNRECORDED_RETRY_MS = 5_000;
@@ -99,6 +120,9 @@ const OUTPUT_DRAIN_MS = 10_000;
 
 /** Default of stopEscalationMs. */
 const STOP_ESCALATION_MS = 10_000;
+
+/** How far back from the end of a failed run's log its traceback is looked for. */
+const FAILURE_SEARCH_BYTES = 256 * 1024;
 
 /** Characters of the log kept as the error message of a failed run (its end, where tracebacks are). */
 const ERROR_TAIL_CHARS = 500;
@@ -148,7 +172,14 @@ export function isLive(status: RunState): boolean {
   return RUN_LIVE_STATES.includes(status);
 }
 
-export class ExperimentManager extends EventEmitter<{ run: [RunRecord] }> {
+/** A piece of a live run's output, at its offset in the run's whole output (for followers of the log). */
+export interface RunLogChunk {
+  experiment_id: string;
+  offset: number;
+  text: string;
+}
+
+export class ExperimentManager extends EventEmitter<{ run: [RunRecord]; log: [RunLogChunk] }> {
   private active: ActiveRun | null = null;
   /** Ends that could not be written (a full or failing disk): served from here and retried until they are. */
   private readonly unrecorded = new Map<string, { record: StoredRun; handle: RunHandle | undefined }>();
@@ -374,7 +405,14 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord] }> {
     void (async () => {
       let exit: RunExit;
       try {
-        const log = await CappedLog.open(store.logPath(active.id), this.opts.limits.log_bytes);
+        const log = await RunLog.open(store.logPath(active.id), active.record.limits.log_bytes, (text, offset) => {
+          active.recentLog.push(text);
+          active.recentLogChars += text.length;
+          while (active.recentLogChars > RECENT_LOG_CHARS && active.recentLog.length > 1) {
+            active.recentLogChars -= active.recentLog.shift()?.length ?? 0;
+          }
+          this.emit('log', { experiment_id: active.id, offset, text });
+        });
         const pump = (async () => {
           try {
             for await (const chunk of handle.output) {
@@ -385,7 +423,7 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord] }> {
             if (!active.detached) this.opts.log.warn({ err, experiment_id: active.id }, 'log stream broke');
           }
           // A detached run's wait() may not resolve while this node runs: the log is closed here instead.
-          if (active.detached) await log.close();
+          if (active.detached) await log.close(false);
         })();
         exit = await handle.wait();
         if (active.detached) return;
@@ -402,7 +440,8 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord] }> {
           handle.detach?.();
           this.opts.log.warn({ experiment_id: active.id }, 'the output stream did not end with the run');
         }
-        await log.close();
+        await log.close(true);
+        active.stderrTail = log.stderrText();
       } catch (err) {
         exit = { exitCode: null, oomKilled: false, error: (err as Error).message };
       }
@@ -479,10 +518,12 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord] }> {
       error = exit.error ?? 'The run ended without an exit code';
     } else {
       status = 'failed';
-      const log = await this.opts.store.openLog(active.id).catch(() => null);
-      const tail = (await readTail(log, 4096).finally(() => log?.close())).trimEnd();
-      const shown = tail.length > ERROR_TAIL_CHARS ? `…${tail.slice(-ERROR_TAIL_CHARS)}` : tail;
-      error = `Exit code ${code}${shown ? `: ${shown}` : ''}`;
+      // stderr first: a flood on stdout may have pushed the traceback far from the end of the combined log.
+      const stderr = active.stderrTail ?? '';
+      const tail = findTraceback(stderr)
+        ? stderr
+        : await this.logTail(active.id, record.limits.log_bytes, FAILURE_SEARCH_BYTES);
+      error = failureMessage(code, tail, ERROR_TAIL_CHARS);
     }
     // A run the node ended and then had to remove by force says so after why it was ended.
     if (active.endReason && exit.error) error = error ? `${error}; ${exit.error}` : exit.error;
@@ -520,6 +561,46 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord] }> {
     if (this.active === active) this.active = null;
     await handle?.release().catch((err: unknown) => this.opts.log.warn({ err }, 'could not remove the run'));
     active.settle();
+  }
+
+  /** The last `lines` lines of a run's log. */
+  async logLines(id: string, lines: number): Promise<string> {
+    const run = await this.get(id);
+    let window = 64 * 1024;
+    for (;;) {
+      const text = await this.logTail(id, run.limits.log_bytes, window);
+      const parts = text.split('\n');
+      const wanted = text.endsWith('\n') ? lines + 1 : lines;
+      if (parts.length > wanted || Buffer.byteLength(text) < window || window >= 64 * 1024 * 1024) {
+        return parts.slice(-wanted).join('\n');
+      }
+      window *= 4;
+    }
+  }
+
+  /**
+   * Follows a live run's log: its newest output (the last `lines` lines of what is kept in memory) at once, then
+   * every chunk as it comes, with nothing missed or repeated between the two. Null when the run is not live here.
+   */
+  followLog(id: string, lines: number, onChunk: (text: string) => void): { recent: string; stop: () => void } | null {
+    const active = this.active;
+    if (!active || active.id !== id) return null;
+    const text = active.recentLog.join('');
+    const parts = text.split('\n');
+    const wanted = text.endsWith('\n') ? lines + 1 : lines;
+    const listener = (chunk: RunLogChunk) => {
+      if (chunk.experiment_id === id) onChunk(chunk.text);
+    };
+    this.on('log', listener);
+    return { recent: parts.slice(-wanted).join('\n'), stop: () => this.off('log', listener) };
+  }
+
+  /** The last `maxBytes` of a run's log as text: the node's own log, or a run's from before it had one. */
+  async logTail(id: string, capBytes: number, maxBytes: number): Promise<string> {
+    const own = await readLogTail(this.opts.store.logPath(id), capBytes, maxBytes);
+    if (own.length > 0 || (await this.opts.store.reservedNames(id)).size > 0) return own.toString('utf8');
+    const legacy = await this.opts.store.openLog(id).catch(() => null);
+    return readTail(legacy, maxBytes).finally(() => legacy?.close());
   }
 
   /** Refuses a start while an end is unwritten or the disk is below BIOREACTOR_MIN_FREE_DISK. */
@@ -705,7 +786,10 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord] }> {
         let gateway: HardwareGateway | undefined;
         try {
           gateway = await this.openGateway(id);
-          const handle = await this.opts.runner.reattach(ref, this.spec(id, gateway.endpoint));
+          const handle = await this.opts.runner.reattach(ref, {
+            ...this.spec(id, gateway.endpoint),
+            outputSince: await lastLogTime(this.opts.store.logPath(id)),
+          });
           if (handle) {
             run.runner_ref = handle.ref;
             const active = newActiveRun(id, run, { handle, gateway });

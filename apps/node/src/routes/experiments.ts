@@ -1,8 +1,14 @@
 // The node's experiment routes (original-system.md §2.7, fixed): thin; the lifecycle is experiments/manager.ts.
-import { ApiError, EVENT_TYPES, NEXT_OFFSET_HEADER, nodeExperimentRoutes as routes } from '@bioreactor/api';
+import {
+  ApiError,
+  EVENT_TYPES,
+  NEXT_OFFSET_HEADER,
+  type RunState,
+  nodeExperimentRoutes as routes,
+} from '@bioreactor/api';
 import { openEventStream, type Service, wantsEventStream } from '@bioreactor/service-kit';
 import { buildDownload } from '../experiments/download.js';
-import { readLastLines, readLinesFrom } from '../experiments/files.js';
+import { readLinesFrom } from '../experiments/files.js';
 import { followFile } from '../experiments/follow.js';
 import type { ExperimentHardware } from '../experiments/hardware-gateway.js';
 import { type ExperimentManager, isLive, publicRecord } from '../experiments/manager.js';
@@ -68,27 +74,35 @@ export async function registerExperimentRoutes(app: Service, deps: ExperimentRou
       const { id } = request.params;
       await manager.get(id);
       const tail = request.query.tail ?? 100;
-      const log = await store.openLog(id);
-      let logs: string;
-      let size = 0;
-      try {
-        logs = await readLastLines(log, tail);
-        size = log ? (await log.stat()).size : 0;
-      } finally {
-        await log?.close();
+      if (!request.query.follow && !wantsEventStream(request)) {
+        return { status: 'success' as const, logs: await manager.logLines(id, tail) };
       }
-      if (!request.query.follow && !wantsEventStream(request)) return { status: 'success' as const, logs };
       const stream = openEventStream(request, reply);
-      if (logs !== '') stream.send(EVENT_TYPES.runLog, { experiment_id: id, text: logs });
-      const closed = new Promise<void>((resolve) => stream.onClose(resolve));
-      await followFile({
-        open: () => store.openLog(id).catch(() => null),
-        from: size,
-        wholeLines: false,
-        onChunk: (text) => stream.send(EVENT_TYPES.runLog, { experiment_id: id, text }),
-        isOver: isOver(id),
-        closed,
-      });
+      const send = (text: string) => stream.send(EVENT_TYPES.runLog, { experiment_id: id, text });
+      const live = manager.followLog(id, tail, send);
+      if (live) {
+        // Ends with the run: its record turns final only once all its output has been passed on.
+        const ended = new Promise<void>((resolve) => {
+          const onRun = (record: { experiment_id: string; status: RunState }) => {
+            if (record.experiment_id !== id || isLive(record.status)) return;
+            manager.off('run', onRun);
+            resolve();
+          };
+          manager.on('run', onRun);
+          stream.onClose(() => {
+            manager.off('run', onRun);
+            resolve();
+          });
+          // A run that turned final just before the subscription.
+          void manager.get(id).then((record) => onRun(record));
+        });
+        if (live.recent !== '') send(live.recent);
+        await ended;
+        live.stop();
+      } else {
+        const logs = await manager.logLines(id, tail);
+        if (logs !== '') send(logs);
+      }
       if (!stream.closed) {
         stream.send(EVENT_TYPES.runUpdated, { experiment: publicRecord(await manager.get(id)) });
         stream.close();

@@ -4,7 +4,8 @@
 import { chmod, chown } from 'node:fs/promises';
 import { relative, resolve, sep } from 'node:path';
 import Docker from 'dockerode';
-import type { ExperimentRunner, RunExit, RunHandle, RunnerInfoBody, RunSpec } from './runner.js';
+import { timeNs } from '../experiments/run-log.js';
+import type { ExperimentRunner, OutputChunk, RunExit, RunHandle, RunnerInfoBody, RunSpec } from './runner.js';
 
 /** Label on every experiment container, with the experiment id. */
 export const EXPERIMENT_LABEL = 'org.bioreactor.experiment';
@@ -32,19 +33,36 @@ function statusOf(err: unknown): number | undefined {
   return (err as { statusCode?: number }).statusCode;
 }
 
-/** Splits Docker's multiplexed stdout/stderr stream (8-byte frame headers) back into the bytes in order. */
-export async function* demultiplex(stream: AsyncIterable<Buffer | string>): AsyncGenerator<Buffer> {
+/**
+ * Splits Docker's multiplexed stdout/stderr stream (8-byte frame headers, one frame per log entry) back into the
+ * entries in order; with `timestamps`, each entry's leading RFC3339Nano time becomes the chunk's `time`.
+ */
+export async function* demultiplex(
+  stream: AsyncIterable<Buffer | string>,
+  timestamps = false,
+): AsyncGenerator<OutputChunk> {
   let pending = Buffer.alloc(0);
   for await (const chunk of stream) {
     pending = Buffer.concat([pending, typeof chunk === 'string' ? Buffer.from(chunk) : chunk]);
     while (pending.length >= 8) {
       const size = pending.readUInt32BE(4);
       if (pending.length < 8 + size) break;
+      // Byte 0 of the header is the stream: 1 stdout, 2 stderr.
+      const stream = pending[0] === 2 ? ('stderr' as const) : ('stdout' as const);
       const frame = pending.subarray(8, 8 + size);
       pending = pending.subarray(8 + size);
-      if (frame.length > 0) yield Buffer.from(frame);
+      if (frame.length === 0) continue;
+      const space = timestamps ? frame.indexOf(0x20) : -1;
+      if (space > 0) {
+        yield { data: Buffer.from(frame.subarray(space + 1)), time: frame.subarray(0, space).toString(), stream };
+      } else yield { data: Buffer.from(frame), stream };
     }
   }
+}
+
+/** A time as the engine's log API takes it: seconds.nanoseconds since the epoch. */
+function engineTime(ns: bigint): string {
+  return `${ns / 1_000_000_000n}.${String(ns % 1_000_000_000n).padStart(9, '0')}`;
 }
 
 export class DockerRunner implements ExperimentRunner {
@@ -174,7 +192,9 @@ export class DockerRunner implements ExperimentRunner {
           { Name: 'fsize', Soft: limits.fileBytes, Hard: limits.fileBytes },
           { Name: 'nofile', Soft: 1024, Hard: 1024 },
         ],
-        LogConfig: { Type: 'json-file', Config: { 'max-size': String(limits.logBytes), 'max-file': '1' } },
+        // The node keeps the log itself (run-log.ts); the engine's copy only bridges a node restart, so it keeps the
+        // newest output: two files of the log limit, the older dropped first.
+        LogConfig: { Type: 'json-file', Config: { 'max-size': String(limits.logBytes), 'max-file': '2' } },
         AutoRemove: false,
       },
     };
@@ -192,21 +212,25 @@ export class DockerRunner implements ExperimentRunner {
       await old.remove({ force: true });
       container = await this.docker.createContainer(options);
     }
+    let attached: NodeJS.ReadableStream | undefined;
     try {
+      // Attached before the start, so the node gets every byte from the first one (the output section of handle()).
+      attached = await container.attach({ stream: true, stdout: true, stderr: true, logs: false });
       await spec.ready;
       await container.start();
     } catch (err) {
+      (attached as unknown as { destroy?(): void } | undefined)?.destroy?.();
       await container.remove({ force: true }).catch(() => undefined);
       throw err;
     }
-    return this.handle(container);
+    return this.handle(container, { attached });
   }
 
   refFor(experimentId: string): string {
     return `experiment-${experimentId}`;
   }
 
-  async reattach(ref: string): Promise<RunHandle | null> {
+  async reattach(ref: string, spec?: RunSpec): Promise<RunHandle | null> {
     let container = this.docker.getContainer(ref);
     try {
       const info = await container.inspect();
@@ -221,7 +245,9 @@ export class DockerRunner implements ExperimentRunner {
       if (statusOf(err) === 404) return null;
       throw err;
     }
-    return this.handle(container);
+    // Attached first, then what the engine logged since the node's last kept output and before the attach.
+    const attached = await container.attach({ stream: true, stdout: true, stderr: true, logs: false });
+    return this.handle(container, { attached, since: spec?.outputSince ?? null });
   }
 
   async sweep(keep: readonly string[]): Promise<string[]> {
@@ -250,17 +276,47 @@ export class DockerRunner implements ExperimentRunner {
     });
   }
 
-  private handle(container: Docker.Container): RunHandle {
+  /**
+   * A run's output comes from an attach to the container's stdout and stderr, not from the engine's log files: the
+   * engine copies to an attached reader synchronously (the script waits rather than output being lost), while its
+   * json-file log rotates at its size cap and loses whatever a follower has not read yet (a burst of 50 MB kept
+   * only 8 MB in a measurement). The engine's log only fills the gap of a node restart: what it stamped after the
+   * node's last kept output and before the new attach.
+   */
+  private handle(
+    container: Docker.Container,
+    capture: { attached: NodeJS.ReadableStream; since?: string | null },
+  ): RunHandle {
     let exit: Promise<RunExit> | undefined;
     const docker = container;
-    const streams: NodeJS.ReadableStream[] = [];
+    const streams: NodeJS.ReadableStream[] = [capture.attached];
+    const attachedAt = new Date();
+    const ns = capture.since ? timeNs(capture.since) : null;
     return {
       ref: container.id,
       output: {
         [Symbol.asyncIterator]: async function* () {
-          const raw = await docker.logs({ follow: true, stdout: true, stderr: true });
-          streams.push(raw);
-          yield* demultiplex(raw as unknown as AsyncIterable<Buffer>);
+          if (ns !== null) {
+            // The engine takes since as seconds.nanoseconds; RunLog skips what it kept already.
+            const gap = (await docker.logs({
+              follow: false,
+              stdout: true,
+              stderr: true,
+              timestamps: true,
+              since: engineTime(ns),
+              until: engineTime(BigInt(attachedAt.getTime()) * 1_000_000n),
+            } as unknown as Docker.ContainerLogsOptions & { follow: false })) as unknown as Buffer;
+            yield* demultiplex(
+              (async function* () {
+                yield gap;
+              })(),
+              true,
+            );
+          }
+          for await (const chunk of demultiplex(capture.attached as unknown as AsyncIterable<Buffer>)) {
+            // The node's own time of arrival: what a later re-attach asks the engine's log after.
+            yield { ...chunk, time: new Date().toISOString() };
+          }
         },
       },
       detach: () => {

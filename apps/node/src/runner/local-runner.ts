@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import type { ExperimentRunner, RunExit, RunHandle, RunnerInfoBody, RunSpec } from './runner.js';
+import type { ExperimentRunner, OutputChunk, RunExit, RunHandle, RunnerInfoBody, RunSpec } from './runner.js';
 
 /** python/src of this repository, where bioreactor_client lives. */
 export const CLIENT_SOURCE_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../../../python/src');
@@ -126,11 +126,18 @@ export class LocalRunner implements ExperimentRunner {
   }
 }
 
+async function* chunks(stream: PassThrough): AsyncGenerator<OutputChunk> {
+  for await (const chunk of stream) yield chunk as OutputChunk;
+}
+
 function processHandle(child: ChildProcess): RunHandle {
-  const output = new PassThrough();
+  const output = new PassThrough({ objectMode: true });
   let open = 2;
-  for (const stream of [child.stdout, child.stderr]) {
-    stream?.on('data', (chunk: Buffer) => output.write(chunk));
+  for (const [name, stream] of [
+    ['stdout', child.stdout],
+    ['stderr', child.stderr],
+  ] as const) {
+    stream?.on('data', (data: Buffer) => output.write({ data, stream: name } satisfies OutputChunk));
     stream?.on('close', () => {
       open -= 1;
       if (open === 0) output.end();
@@ -164,7 +171,7 @@ function processHandle(child: ChildProcess): RunHandle {
   };
   return {
     ref: String(child.pid),
-    output,
+    output: chunks(output),
     wait: () => exit,
     stop: async (graceMs: number) => {
       signalGroup('SIGTERM');

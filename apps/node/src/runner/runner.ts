@@ -3,6 +3,9 @@
 // one process and reports how it ended.
 import type { RunnerInfo } from '@bioreactor/api';
 import type { Static } from 'typebox';
+import type { OutputChunk } from '../experiments/run-log.js';
+
+export type { OutputChunk };
 
 export type RunnerInfoBody = Static<typeof RunnerInfo>;
 
@@ -31,6 +34,8 @@ export interface RunSpec {
   limits: RunLimitsSpec;
   /** Resolves when the hardware endpoint listens: the script must not start before (the container may be made). */
   ready?: Promise<unknown>;
+  /** A re-attached run's output is wanted after this engine timestamp only (what the node kept already). */
+  outputSince?: string | null;
 }
 
 export interface RunExit {
@@ -45,10 +50,10 @@ export interface RunHandle {
   /** Container id or process id, kept in status.json to re-attach after a node restart. */
   readonly ref: string;
   /**
-   * Combined stdout and stderr, in order, from the start of the run (a re-attached run replays from the start).
-   * Ends when the process has ended and its output is drained.
+   * Combined stdout and stderr, in order, from the start of the run (a re-attached run from `outputSince`, with the
+   * engine's timestamps so that nothing is kept twice). Ends when the process has ended and its output is drained.
    */
-  readonly output: AsyncIterable<Buffer>;
+  readonly output: AsyncIterable<OutputChunk>;
   /** Resolves once, when the script has ended. */
   wait(): Promise<RunExit>;
   /** SIGTERM, then SIGKILL after the grace period. Safe to call more than once, and after the end. */

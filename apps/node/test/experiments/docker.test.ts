@@ -120,6 +120,26 @@ describe.skipIf(skipReason !== null)('experiments in Docker containers', () => {
     expect(n.hardware.safeStates).toEqual([`experiment ${stopped} stopped`, `experiment ${timed} timed_out`]);
   });
 
+  it('keeps the traceback of a run that fails after 50 MB of output, with a marker for what was dropped', async () => {
+    const n = await node({ BIOREACTOR_EXPERIMENT_LOG_LIMIT: '1m' });
+    const id = uniqueId('flood');
+    await startRun(
+      n,
+      'import sys\nline = "x" * 1023 + "\\n"\nfor i in range(50 * 1024):\n    sys.stdout.write(line)\nsys.stdout.flush()\nraise ValueError("the end of the flood")\n',
+      { experiment_id: id },
+    );
+    const record = await runToEnd(n, id);
+    expect(record.status).toBe('failed');
+    expect(String(record.error_message)).toContain('ValueError: the end of the flood');
+    const log = logOf(n, id);
+    // The limit, two marker lines, and at most 64 kB of stderr added back when it fell among the dropped output.
+    expect(log.length).toBeLessThan(1024 * 1024 + 64 * 1024 + 600);
+    // The traceback is in the kept end of the log; stdout and stderr are copied apart, so printed lines may follow it.
+    const [, kept = ''] = log.split(/\[bioreactor: \d+ bytes of output were dropped here[^\]]*\]/);
+    expect(kept.length).toBeGreaterThan(0);
+    expect(kept).toContain('ValueError: the end of the flood');
+  }, 120_000);
+
   it('reports an out-of-memory kill as such', async () => {
     const n = await node({ BIOREACTOR_EXPERIMENT_MEMORY: '64m' });
     const id = uniqueId('oom');

@@ -166,13 +166,31 @@ describe('experiments with the local runner', () => {
     expect(String(record.error_message)).toMatch(/File too large|limit/);
   });
 
-  it('caps the log and says so', async () => {
+  it('caps the log, keeping its beginning and its end (the traceback) with a marker for what was dropped', async () => {
     const n = await node({ BIOREACTOR_EXPERIMENT_LOG_LIMIT: '4k' });
-    const { id } = await startRun(n, 'for i in range(2000):\n    print("line", i)\n');
-    expect((await runToEnd(n, id)).status).toBe('completed');
+    const { id } = await startRun(
+      n,
+      'import sys\nfor i in range(2000):\n    print("line", i)\nsys.stdout.flush()\nraise RuntimeError("the end of a long run")\n',
+    );
+    const record = await runToEnd(n, id);
+    expect(record.status).toBe('failed');
+    expect(String(record.error_message)).toContain('RuntimeError: the end of a long run');
     const log = readFileSync(join(n.dataDir, `experiments/${id}/output/container_logs.txt`), 'utf8');
     expect(log.length).toBeLessThan(4096 + 200);
-    expect(log).toContain('the log reached its limit of 4096 bytes');
+    expect(log.startsWith('line 0\nline 1\n')).toBe(true);
+    expect(log).toMatch(
+      /\[bioreactor: \d+ bytes of output were dropped here; the log keeps the first 2048 and the last 2048 bytes/,
+    );
+    expect(log.trimEnd().endsWith('RuntimeError: the end of a long run')).toBe(true);
+    expect(log).toContain('line 1999\n');
+    // Every line kept appears once, in order; the lines cut at either side of the marker are partial.
+    const [head = '', tail = ''] = log.split(/\n\[bioreactor: .*\]\n/);
+    const numbers = (text: string) => [...text.matchAll(/^line (\d+)$/gm)].map((m) => Number(m[1]));
+    const kept = [...numbers(head.slice(0, head.lastIndexOf('\n'))), ...numbers(tail.slice(tail.indexOf('\n') + 1))];
+    expect(kept).toEqual([...kept].sort((a, b) => a - b));
+    expect(new Set(kept).size).toBe(kept.length);
+    const logs = await n.app.inject({ method: 'GET', url: `/api/experiments/${id}/logs?tail=3` });
+    expect(logs.json().logs).toContain('RuntimeError: the end of a long run');
   });
 
   it('rejects bad ids, unknown experiments and paths outside output/', async () => {

@@ -32,7 +32,7 @@ class StuckRunner implements ExperimentRunner {
       ref: 'stuck',
       // One line of output, ending with the process.
       output: (async function* () {
-        yield Buffer.from('started\n');
+        yield { data: Buffer.from('started\n') };
         await exited;
       })(),
       wait: () => exited,
