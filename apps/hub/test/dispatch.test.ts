@@ -55,6 +55,26 @@ describe('one node', () => {
     expect(node.starts).toEqual([a, b, c]);
   });
 
+  it('reports a node whose disk is full in /health and /api/nodes, until it is resolved', async () => {
+    const node = await fakeNode();
+    h = await makeHub({ nodes: [node.url] });
+    const hub = h;
+    const entry = () => hub.hub.registry.list()[0];
+    const health = async () => (await hub.app.inject({ method: 'GET', url: '/health' })).json();
+    await waitFor(hub.hub, () => entry()?.online === true, 'the node online');
+    expect((await health()).status).toBe('healthy');
+    node.storageProblem = 'disk full: 12.0 MB free, below BIOREACTOR_MIN_FREE_DISK (256.0 MB); new runs are refused';
+    await waitFor(hub.hub, () => entry()?.storageProblem !== null, 'the disk problem reported');
+    const degraded = await health();
+    expect(degraded.status).toBe('degraded');
+    expect(degraded.checks.node_storage.message).toMatch(/^node [\w-]+: disk full: 12\.0 MB free/);
+    const listed = (await hub.app.inject({ method: 'GET', url: '/api/nodes' })).json().nodes[0];
+    expect(listed.storage_problem).toBe(node.storageProblem);
+    node.storageProblem = null;
+    await waitFor(hub.hub, () => entry()?.storageProblem === null, 'the disk problem resolved');
+    expect((await health()).status).toBe('healthy');
+  });
+
   it('maps the node’s ends: timed out, out of memory, interrupted, stopped elsewhere', async () => {
     const node = await fakeNode();
     h = await makeHub({ nodes: [node.url] });

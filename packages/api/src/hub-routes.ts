@@ -157,6 +157,11 @@ export const NodeInfo = Type.Object({
       description: 'The longest run it takes, as it advertises (null: not said yet, or an older node)',
     }),
   ),
+  storage_problem: Type.Optional(
+    Type.Union([Type.String(), Type.Null()], {
+      description: 'What the node says is wrong with its disk, e.g. "disk full: …" (null: nothing)',
+    }),
+  ),
 });
 export type NodeInfo = Static<typeof NodeInfo>;
 

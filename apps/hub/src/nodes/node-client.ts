@@ -37,8 +37,11 @@ export class NodeClient {
     });
   }
 
-  async health(signal?: AbortSignal): Promise<void> {
-    await this.http.json('GET', '/health', signal ? { signal } : {});
+  /** Answers when the node does; what it says of its disk (`storage.problem`, e.g. "disk full: …"), if anything. */
+  async health(signal?: AbortSignal): Promise<{ storageProblem: string | null }> {
+    const body = await this.http.json<{ storage?: { problem?: unknown } }>('GET', '/health', signal ? { signal } : {});
+    const problem = body?.storage?.problem;
+    return { storageProblem: typeof problem === 'string' ? problem : null };
   }
 
   /** The longest run the node takes, from its /api/status; null when it does not say (an older node). */

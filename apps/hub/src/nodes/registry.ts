@@ -24,6 +24,8 @@ export interface NodeEntry {
   /** Timeline ms when the limits were last read. */
   limitsReadAt: number;
   detail: string | null;
+  /** What the node last said is wrong with its disk ("disk full: …"), or null. */
+  storageProblem: string | null;
   /** The run occupying the node (ours or one the hub does not know); nothing new starts until it ends. */
   busyWith: string | null;
   /** A start is in flight. */
@@ -94,6 +96,7 @@ export class NodeRegistry extends EventEmitter<RegistryEvents> {
       maxDurationS: null,
       limitsReadAt: Number.NEGATIVE_INFINITY,
       detail: 'not contacted yet',
+      storageProblem: null,
       busyWith: null,
       starting: false,
       retryAt: 0,
@@ -181,6 +184,7 @@ export class NodeRegistry extends EventEmitter<RegistryEvents> {
       unreachable_since:
         entry.online === false && entry.offlineSince !== null ? new Date(entry.offlineSince).toISOString() : null,
       max_duration_s: entry.maxDurationS,
+      storage_problem: entry.storageProblem,
     };
   }
 

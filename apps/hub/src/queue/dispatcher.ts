@@ -311,9 +311,15 @@ export class Dispatcher {
   private async probeLoop(node: NodeEntry, signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
       try {
-        await node.client.health(signal);
+        const { storageProblem } = await node.client.health(signal);
         if (signal.aborted || this.stopped) return;
         node.lastSeen = this.queue.now();
+        if (storageProblem !== node.storageProblem) {
+          if (storageProblem) this.opts.log.error({ node: node.name }, `node ${node.name}: ${storageProblem}`);
+          else this.opts.log.info({ node: node.name }, `node ${node.name}: its disk problem is resolved`);
+          node.storageProblem = storageProblem;
+          this.registry.changed(node);
+        }
         if (node.online !== true) {
           const away = node.offlineSinceMono === null ? null : this.queue.mono() - node.offlineSinceMono;
           await this.readLimits(node, signal);

@@ -16,14 +16,23 @@ export async function registerRoutes(app: Service, config: HubConfig, hub: Hub):
     handler: async () => {
       const nodes = hub.registry.list();
       const online = nodes.filter((n) => n.online === true).length;
+      const disks = nodes.filter((n) => n.online === true && n.storageProblem);
       return {
-        status: online > 0 ? ('healthy' as const) : ('degraded' as const),
+        status: online > 0 && disks.length === 0 ? ('healthy' as const) : ('degraded' as const),
         service: 'bioreactor-hub',
         version: SYSTEM_VERSION,
         uptime_s: (performance.now() - started) / 1000,
         checks: {
           database: { ok: true },
           nodes: { ok: online > 0, message: `${online} of ${nodes.length} nodes online` },
+          ...(disks.length > 0
+            ? {
+                node_storage: {
+                  ok: false,
+                  message: disks.map((n) => `node ${n.name}: ${n.storageProblem}`).join('; '),
+                },
+              }
+            : {}),
           ...(hub.timeline.lastStep
             ? {
                 clock: {

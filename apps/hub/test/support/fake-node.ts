@@ -23,6 +23,8 @@ export class FakeNode extends EventEmitter<{ stop: [id: string]; start: [id: str
   port = 0;
   /** Runs stopped through the API end as `stopped` at once unless this is false. */
   stopEndsRun = true;
+  /** What /health says is wrong with the node's disk (null: nothing). */
+  storageProblem: string | null = null;
 
   constructor(private readonly opts: FakeNodeOptions = {}) {
     super();
@@ -82,7 +84,10 @@ export class FakeNode extends EventEmitter<{ stop: [id: string]; start: [id: str
 
   async start(): Promise<void> {
     const app = Fastify({ logger: false, forceCloseConnections: true });
-    app.get('/health', async () => ({ status: 'healthy' }));
+    app.get('/health', async () => ({
+      status: 'healthy',
+      storage: { free_bytes: 1, min_free_bytes: 0, problem: this.storageProblem },
+    }));
     app.get('/api/status', async () => ({
       status: 'operational',
       active_experiment: this.active()?.experiment_id ?? null,
