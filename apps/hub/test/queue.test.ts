@@ -123,6 +123,51 @@ describe('uploads', () => {
   });
 });
 
+describe('idempotent submission', () => {
+  it('answers a retried POST with the same Idempotency-Key with the first experiment, queueing it once', async () => {
+    h = await makeHub({ noDispatch: true });
+    const key = { 'idempotency-key': '0b6f8e1c-5f1a-4c1e-9f6e-3d2b7a4e9c10' };
+    const first = await submit('alice', { script_content: GOOD_SCRIPT, name: 'once' }, key);
+    expect(first.statusCode, first.body).toBe(200);
+    expect(first.headers['idempotency-replayed']).toBeUndefined();
+    const retry = await submit('alice', { script_content: GOOD_SCRIPT, name: 'once' }, key);
+    expect(retry.statusCode, retry.body).toBe(200);
+    expect(retry.headers['idempotency-replayed']).toBe('true');
+    expect(retry.json()).toMatchObject({
+      experiment_id: first.json().experiment_id,
+      status: 'queued',
+      queue_position: 1,
+    });
+    expect(retry.json().message).toMatch(/^Already submitted with this Idempotency-Key/);
+    expect(h.hub.queue.all().filter((r) => r.user_id === 'alice')).toHaveLength(1);
+
+    // The key is the user's: another user's same key queues their own experiment.
+    const bob = await submit('bob', { script_content: GOOD_SCRIPT, name: 'once' }, key);
+    expect(bob.json().experiment_id).not.toBe(first.json().experiment_id);
+    // A cancelled experiment is still the answer to its key, as it is now.
+    expect((await act(first.json().experiment_id, 'cancel', 'alice')).statusCode).toBe(200);
+    const late = await submit('alice', { script_content: GOOD_SCRIPT, name: 'once' }, key);
+    expect(late.json()).toMatchObject({
+      experiment_id: first.json().experiment_id,
+      status: 'cancelled',
+      queue_position: 0,
+    });
+  });
+
+  it('refuses the same key with another script, and a malformed key, with what to do', async () => {
+    h = await makeHub({ noDispatch: true });
+    const key = { 'idempotency-key': 'retry-1' };
+    expect((await submit('alice', { script_content: GOOD_SCRIPT }, key)).statusCode).toBe(200);
+    const other = await submit('alice', { script_content: `${GOOD_SCRIPT}\nprint(2)\n` }, key);
+    expect(other.statusCode).toBe(400);
+    expect(other.json().message).toMatch(/was used for another submission .*use a new key/);
+    const bad = await submit('alice', { script_content: GOOD_SCRIPT }, { 'idempotency-key': 'has space' });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json()).toMatchObject({ code: 'VALIDATION_FAILED' });
+    expect(h.hub.queue.all()).toHaveLength(1);
+  });
+});
+
 describe('validation', () => {
   it('reports a syntax error at the line and column Python reports', async () => {
     h = await makeHub({ noDispatch: true });

@@ -45,8 +45,10 @@ export class HubClient {
     return { [SESSION_HEADER]: caller.hubUser, [ROLE_HEADER]: caller.role };
   }
 
-  submit(caller: HubCaller, body: SubmitRequest): Promise<SubmitResult> {
-    return this.http.json('POST', '/api/experiments/start', { body, headers: this.who(caller), timeoutMs: 30_000 });
+  /** Queues a script; `idempotencyKey` (the browser's or API client's Idempotency-Key) makes a retry safe. */
+  submit(caller: HubCaller, body: SubmitRequest, idempotencyKey?: string): Promise<SubmitResult> {
+    const headers = { ...this.who(caller), ...(idempotencyKey ? { 'idempotency-key': idempotencyKey } : {}) };
+    return this.http.json('POST', '/api/experiments/start', { body, headers, timeoutMs: 30_000 });
   }
 
   async status(caller: HubCaller | undefined, id: string): Promise<HubExperiment> {

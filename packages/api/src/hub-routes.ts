@@ -97,8 +97,10 @@ export type SubmitRequest = Static<typeof SubmitRequest>;
 
 export const SubmitResponse = Type.Object({
   experiment_id: ExperimentId,
-  status: Type.Literal('queued'),
-  queue_position: Type.Integer({ minimum: 1 }),
+  status: Type.Union([Type.Literal('queued'), ExperimentStateSchema], {
+    description: '`queued`; a retry with the same Idempotency-Key answers the first experiment as it is now',
+  }),
+  queue_position: Type.Integer({ minimum: 0, description: 'Place in the queue (1 is next); 0 once it left it' }),
   estimated_start: Timestamp,
   max_duration_s: Type.Optional(Type.Integer({ description: 'How long it may run: declared, or the default' })),
   max_duration_source: Type.Optional(MaxDurationSourceSchema),

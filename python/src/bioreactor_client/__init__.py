@@ -37,10 +37,12 @@ from .errors import (
     UnauthorizedError,
     ValidationError,
 )
+from .hub import submit_experiment
 
 __version__ = "3.0.0"
 
 __all__ = [
+    "submit_experiment",
     "ACTUATOR_NAMES",
     "COMPONENT_NAMES",
     "DEFAULT_CSV_FILENAME",

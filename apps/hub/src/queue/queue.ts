@@ -51,7 +51,12 @@ export interface SubmitInput {
   maxDurationS: number;
   maxDurationSource?: MaxDurationSource;
   nodePin?: string | null;
+  /** The client's Idempotency-Key, and a hash of its request: a retry with both gets the first experiment. */
+  idempotency?: { key: string; requestSha256: string };
 }
+
+/** How long an Idempotency-Key is remembered (a day: retries come within minutes; the key is the client's). */
+const IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000;
 
 /** The lab's retention policy: off unless it set BIOREACTOR_RETENTION_DAYS. */
 export interface RetentionPolicy {
@@ -226,9 +231,33 @@ export class ExperimentQueue extends EventEmitter<QueueEvents> {
     return ahead.n + 1;
   }
 
-  submit(input: SubmitInput): ExperimentRow {
+  /**
+   * Queues a script, or with an Idempotency-Key already seen for this user and the same request, returns the
+   * experiment that request queued (`replayed`), whatever has happened to it since.
+   */
+  submit(input: SubmitInput): ExperimentRow & { replayed?: true } {
     const id = input.id ?? randomUUID();
     const now = this.iso();
+    const idem = input.idempotency;
+    if (idem) {
+      const replay = this.db.transaction(() => {
+        this.db
+          .prepare('DELETE FROM submissions WHERE created_at < ?')
+          .run(new Date(Date.parse(now) - IDEMPOTENCY_TTL_MS).toISOString());
+        const seen = this.db
+          .prepare('SELECT request_sha256, experiment_id FROM submissions WHERE user_id = ? AND idempotency_key = ?')
+          .get(input.userId, idem.key) as { request_sha256: string; experiment_id: string } | undefined;
+        if (!seen) return undefined;
+        if (seen.request_sha256 !== idem.requestSha256) {
+          throw new ApiError(
+            'VALIDATION_FAILED',
+            `Idempotency-Key '${idem.key}' was used for another submission (experiment ${seen.experiment_id}); use a new key for a new script or settings`,
+          );
+        }
+        return this.get(seen.experiment_id);
+      })();
+      if (replay) return { ...replay, replayed: true };
+    }
     const row = this.db.transaction(() => {
       const { n } = this.db
         .prepare(`SELECT COUNT(*) AS n FROM experiments WHERE user_id = ? AND status IN ${ACTIVE}`)
@@ -262,6 +291,13 @@ export class ExperimentQueue extends EventEmitter<QueueEvents> {
           now,
           now,
         );
+      if (idem) {
+        this.db
+          .prepare(
+            'INSERT INTO submissions (user_id, idempotency_key, request_sha256, experiment_id, created_at) VALUES (?, ?, ?, ?, ?)',
+          )
+          .run(input.userId, idem.key, idem.requestSha256, id, now);
+      }
       return this.mustGet(id);
     })();
     this.emit('experiment', row);

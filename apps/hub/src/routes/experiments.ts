@@ -1,5 +1,6 @@
 // Experiment routes: submit (JSON, raw script or multipart file), status, the caller's list, queue actions,
 // and the node's logs, data and results streamed through.
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { ApiError, hubRoutes, MAX_DURATION_CEILING_S, type Problem } from '@bioreactor/api';
 import { jsonText, peerError, readForm, type Service } from '@bioreactor/service-kit';
@@ -149,6 +150,19 @@ async function readSubmission(request: FastifyRequest, config: HubConfig): Promi
   return { script: json.script_content, ...fieldsOf({ ...query, ...json }, config) };
 }
 
+/** The Idempotency-Key header, checked: 1-255 visible ASCII characters (a UUID is the usual choice). */
+function idempotencyKey(header: string | string[] | undefined): string | null {
+  if (header === undefined) return null;
+  const value = Array.isArray(header) ? header[0] : header;
+  if (value === undefined || !/^[\x21-\x7e]{1,255}$/.test(value)) {
+    throw new ApiError(
+      'VALIDATION_FAILED',
+      'Idempotency-Key must be 1-255 visible ASCII characters, e.g. a UUID: the same key on a retry returns the first experiment',
+    );
+  }
+  return value;
+}
+
 export async function experimentRoutes(app: Service, config: HubConfig, hub: Hub): Promise<void> {
   const { queue, dispatcher, views, validator, registry } = hub;
 
@@ -176,7 +190,7 @@ export async function experimentRoutes(app: Service, config: HubConfig, hub: Hub
 
     scope.route({
       ...hubRoutes.submit,
-      handler: async (request) => {
+      handler: async (request, reply) => {
         const viewer = viewerOf(request);
         const sub = await readSubmission(request, config);
         const script = sub.bytes
@@ -184,6 +198,7 @@ export async function experimentRoutes(app: Service, config: HubConfig, hub: Hub
           : await validator.validate(sub.script ?? '').then(() => sub.script ?? '');
         if (sub.node) registry.mustGet(sub.node);
         const duration = hub.durations.decide(sub.maxDurationS, sub.node ?? null);
+        const key = idempotencyKey(request.headers['idempotency-key']);
         const row = queue.submit({
           userId: viewer.userId ?? 'operator',
           script,
@@ -191,8 +206,30 @@ export async function experimentRoutes(app: Service, config: HubConfig, hub: Hub
           maxDurationS: duration.maxDurationS,
           maxDurationSource: duration.source,
           nodePin: sub.node ?? null,
+          ...(key
+            ? {
+                idempotency: {
+                  key,
+                  requestSha256: createHash('sha256')
+                    .update(JSON.stringify([script, sub.name ?? null, sub.maxDurationS ?? null, sub.node ?? null]))
+                    .digest('hex'),
+                },
+              }
+            : {}),
         });
         const view = views.experiment(row, viewer);
+        if (row.replayed) {
+          reply.header('idempotency-replayed', 'true');
+          return {
+            experiment_id: row.id,
+            status: row.status,
+            queue_position: view.queue_position ?? 0,
+            estimated_start: view.estimated_start,
+            max_duration_s: row.max_duration_s,
+            max_duration_source: row.max_duration_source,
+            message: `Already submitted with this Idempotency-Key: experiment ${row.id} is ${row.status}; follow it at GET /api/experiments/${row.id}/status`,
+          };
+        }
         return {
           experiment_id: row.id,
           status: 'queued' as const,

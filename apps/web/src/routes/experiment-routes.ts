@@ -128,7 +128,8 @@ export async function experimentRoutes(app: Service, ctx: WebContext): Promise<v
         const submission = await readUpload(request);
         if (Buffer.byteLength(submission.script_content) > MAX_SCRIPT_BYTES)
           throw new ApiError('PAYLOAD_TOO_LARGE', `Scripts are limited to ${MAX_SCRIPT_BYTES / 1024} KiB`);
-        return ctx.hub.submit(caller(request), submission);
+        const key = request.headers['idempotency-key'];
+        return ctx.hub.submit(caller(request), submission, typeof key === 'string' ? key : undefined);
       },
     });
     done();
