@@ -3,7 +3,7 @@
 // output, the hardware safe state at every end, and reconciliation with what still runs after a node restart.
 import { createHash, randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   ApiError,
@@ -143,6 +143,39 @@ export function afterMonotonic(ms: number, timers: NodeJS.Timeout[], fn: () => v
     else timers.push(setTimeout(step, Math.min(left, MAX_TIMER_MS)));
   };
   timers.push(setTimeout(step, Math.min(Math.max(0, ms), MAX_TIMER_MS)));
+}
+
+/** A wall clock that moved more than this against the monotonic one since a run started is logged at re-attach. */
+const CLOCK_STEP_LOG_MS = 5_000;
+
+let cachedBootId: Promise<string | null> | undefined;
+/** This boot's id (Linux /proc/sys/kernel/random/boot_id): CLOCK_MONOTONIC values compare only within one boot. */
+export function bootId(): Promise<string | null> {
+  cachedBootId ??= readFile('/proc/sys/kernel/random/boot_id', 'utf8').then(
+    (text) => text.trim() || null,
+    () => null,
+  );
+  return cachedBootId;
+}
+
+/**
+ * How long a run has been running: on the monotonic clock when it started on this boot (a wall-clock step of days
+ * changes nothing), else by the wall clock (after a reboot the monotonic clock restarted). `clockStepMs` is how far
+ * the wall clock moved against the monotonic one meanwhile (null when it cannot be told).
+ */
+export function runElapsedMs(
+  run: Pick<StoredRun, 'start_time' | 'created_time' | 'start_monotonic'>,
+  nowWallMs: number,
+  nowMonotonicNs: bigint,
+  currentBootId: string | null,
+): { ms: number; clockStepMs: number | null } {
+  const wallMs = nowWallMs - Date.parse(run.start_time ?? run.created_time);
+  const mono = run.start_monotonic;
+  if (mono && currentBootId && mono.boot_id === currentBootId) {
+    const ms = Number((nowMonotonicNs - BigInt(mono.ns)) / 1_000_000n);
+    return { ms, clockStepMs: wallMs - ms };
+  }
+  return { ms: Math.max(0, wallMs), clockStepMs: null };
 }
 
 /** 536870912 → "512 MB": limits as the operator set them (BIOREACTOR_EXPERIMENT_MEMORY=512m). */
@@ -356,6 +389,8 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord]; log: [Ru
     }
     active.record.status = 'running';
     active.record.start_time = this.now().toISOString();
+    const boot = await bootId();
+    active.record.start_monotonic = boot ? { ns: String(process.hrtime.bigint()), boot_id: boot } : null;
     active.record.runner_ref = active.handle.ref;
     await this.publish(active.record);
     this.opts.log.info(
@@ -795,8 +830,14 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord]; log: [Ru
             const active = newActiveRun(id, run, { handle, gateway });
             await this.resumeActuatorLog(active);
             this.active = active;
-            const started = Date.parse(run.start_time ?? run.created_time);
-            this.watch(active, handle, started + run.max_duration_s * 1000 - this.now().getTime());
+            const elapsed = runElapsedMs(run, this.now().getTime(), process.hrtime.bigint(), await bootId());
+            if (elapsed.clockStepMs !== null && Math.abs(elapsed.clockStepMs) > CLOCK_STEP_LOG_MS) {
+              this.opts.log.warn(
+                { experiment_id: id, step_ms: elapsed.clockStepMs },
+                `the wall clock moved ${Math.round(elapsed.clockStepMs / 1000)} s against the monotonic clock since the run started; its time is measured on the monotonic clock`,
+              );
+            }
+            this.watch(active, handle, run.max_duration_s * 1000 - elapsed.ms);
             this.opts.log.info({ experiment_id: id }, 'experiment re-attached after a node restart');
             continue;
           }

@@ -32,6 +32,11 @@ export interface StoredRun extends RunRecord {
   created_time: string;
   /** Container id (docker) or process id (local) while the run may still be alive. */
   runner_ref: string | null;
+  /**
+   * When the run started on the machine's monotonic clock (CLOCK_MONOTONIC, ns, as a decimal string) and that boot's
+   * id: a node restarted on the same boot measures the run's time from it, whatever the wall clock did meanwhile.
+   */
+  start_monotonic?: { ns: string; boot_id: string } | null;
   /** Node version, hardware configuration and capabilities when the run started (for the manifest). */
   context: RunContext;
   limits: RunLimits;

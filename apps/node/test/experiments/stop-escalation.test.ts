@@ -2,7 +2,7 @@
 // SIGKILL) must still end on record, so the node and the queue behind it move on.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { HardwareGateway } from '../../src/experiments/hardware-gateway.js';
-import { afterMonotonic, ExperimentManager } from '../../src/experiments/manager.js';
+import { afterMonotonic, ExperimentManager, runElapsedMs } from '../../src/experiments/manager.js';
 import { ExperimentStore } from '../../src/experiments/store.js';
 import type { ExperimentRunner, RunExit, RunHandle, RunnerInfoBody } from '../../src/runner/runner.js';
 import { RecordingHardware, tempDataDir } from './helpers.js';
@@ -138,5 +138,27 @@ describe('timing a run of weeks', () => {
     } finally {
       vi.useRealTimers();
     }
+  });
+});
+
+describe('a re-attached run after a wall-clock step', () => {
+  const run = {
+    start_time: '2026-11-30T08:00:00.000Z',
+    created_time: '2026-11-30T07:59:59.000Z',
+    start_monotonic: { ns: String(5_000_000_000_000n), boot_id: 'boot-a' },
+  };
+  const tenSecondsLater = 5_000_000_000_000n + 10_000_000_000n;
+
+  it('counts its time on the monotonic clock when the wall clock stepped forward 48 h (same boot)', () => {
+    const stepped = Date.parse('2026-12-02T08:00:10.000Z');
+    expect(runElapsedMs(run, stepped, tenSecondsLater, 'boot-a')).toEqual({ ms: 10_000, clockStepMs: 48 * 3600_000 });
+    const back = Date.parse('2026-11-28T08:00:10.000Z');
+    expect(runElapsedMs(run, back, tenSecondsLater, 'boot-a').ms).toBe(10_000);
+  });
+
+  it('falls back to the wall clock after a reboot, or for a run recorded without a monotonic start', () => {
+    const now = Date.parse('2026-11-30T08:05:00.000Z');
+    expect(runElapsedMs(run, now, 1n, 'boot-b')).toEqual({ ms: 300_000, clockStepMs: null });
+    expect(runElapsedMs({ ...run, start_monotonic: null }, now, tenSecondsLater, 'boot-a').ms).toBe(300_000);
   });
 });
