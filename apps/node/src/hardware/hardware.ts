@@ -31,7 +31,7 @@ import { PeltierBridge, PwmOutput } from './drivers/pwm-output.js';
 import { SenseairK33 } from './drivers/senseair-k33.js';
 import { TIC_MAX_VELOCITY, TicStepper } from './drivers/tic.js';
 import { type HardwareFile, i2cAddress } from './hardware-file.js';
-import { SampleHistory } from './history.js';
+import { PersistedHistory, SampleHistory } from './history.js';
 import { Mutex } from './mutex.js';
 import { OverflowGuard } from './overflow-guard.js';
 import { type PwmWiring, pwmChannelFor } from './pins.js';
@@ -136,6 +136,8 @@ export class HardwareController {
   private readonly transports: TransportFactory;
   private readonly log: HardwareLog;
   private readonly commands: CommandLog;
+  /** DATA_DIR/hardware/history: each sensor's 24 h history file; null keeps the history in memory only. */
+  private readonly historyDir: string | null;
   private readonly unavailable = new Map<ComponentName, string>();
   private readonly sensors = new Map<SensorName, SensorUnit>();
   private readonly locks = new Map<ComponentName, Mutex>(COMPONENT_NAMES.map((n) => [n, new Mutex()]));
@@ -189,6 +191,7 @@ export class HardwareController {
     this.clock = opts.clock ?? realClock;
     this.simulation = opts.simulation;
     this.commands = new CommandLog(opts.dataDir ? join(opts.dataDir, 'hardware', 'command-log.jsonl') : null);
+    this.historyDir = opts.dataDir ? join(opts.dataDir, 'hardware', 'history') : null;
     this.overflow = new OverflowGuard(
       opts.file.overflow_guard.max_excess_inflow_ml,
       opts.dataDir ? join(opts.dataDir, 'hardware', 'overflow-guard.json') : null,
@@ -242,6 +245,7 @@ export class HardwareController {
     for (const r of results)
       if (r.status === 'rejected') this.log.warn({ err: String(r.reason) }, 'releasing a hardware handle failed');
     this.commands.close();
+    for (const unit of this.sensors.values()) unit.history?.close();
   }
 
   private i2c(): Promise<I2cBus> {
@@ -259,11 +263,20 @@ export class HardwareController {
 
   private addSensor(unit: Omit<SensorUnit, 'latest' | 'error' | 'history' | 'staleMs'>): void {
     const capacity = Math.ceil(DAY_S / Math.max(1, unit.intervalMs / 1000));
+    const width = Math.max(1, unit.channels.length);
     this.sensors.set(unit.name, {
       ...unit,
       latest: null,
       error: null,
-      history: new SampleHistory(capacity, Math.max(1, unit.channels.length)),
+      history: this.historyDir
+        ? new PersistedHistory(capacity, width, {
+            name: unit.name,
+            path: join(this.historyDir, `${unit.name}.bin`),
+            channels: unit.channels,
+            now: this.clock.now(),
+            log: this.log,
+          })
+        : new SampleHistory(capacity, width),
       staleMs: STALE_PERIODS * Math.max(unit.intervalMs, unit.readMs ?? 0),
     });
   }

@@ -9,7 +9,7 @@ import type { Static } from 'typebox';
 import { buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { createManualClock, type ManualClock } from '../../src/hardware/clock.js';
-import type { HardwareController } from '../../src/hardware/hardware.js';
+import type { HardwareController, HardwareLog } from '../../src/hardware/hardware.js';
 import { DEFAULT_HARDWARE, parseHardwareFile } from '../../src/hardware/hardware-file.js';
 import { createHardware, type Hardware } from '../../src/hardware/index.js';
 import type { ExperimentRunner } from '../../src/runner/runner.js';
@@ -32,7 +32,7 @@ export interface SimOptions {
   seed?: number;
   clock?: ManualClock;
   dataDir?: string | null;
-  log?: typeof quietLog;
+  log?: HardwareLog;
 }
 
 export async function simulatedHardware(
