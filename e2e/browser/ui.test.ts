@@ -290,20 +290,20 @@ print("done", flush=True)
     await expect.poll(() => page.getByTestId('connection-state').textContent(), { timeout: 20_000 }).toBe('Connected');
     const banner = page.getByTestId('safety-interlocks');
     expect(await banner.count()).toBe(0);
-    // The inflow alone at 0.5 mL/s passes the node's 1 mL overflow limit within seconds.
+    // The inflow alone at 0.2 mL/s (the pumps' calibrated maximum) passes the node's 1 mL overflow limit in 5 s.
     const pump = (pump_name: string, velocity: number) =>
       fetch(`${stack.nodeUrl}/api/v3/pumps/control`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ pump_name, velocity }),
       });
-    expect((await pump('inflow', 0.5)).status).toBe(200);
+    expect((await pump('inflow', 0.2)).status).toBe(200);
     await banner.waitFor({ state: 'visible', timeout: 20_000 });
     expect(await banner.textContent()).toMatch(
       /Adding liquid refused: .*overflow_guard\.max_excess_inflow_ml \(1 mL\)/,
     );
     // The outflow takes the excess back out; the banner goes.
-    expect((await pump('outflow', 1)).status).toBe(200);
+    expect((await pump('outflow', 0.2)).status).toBe(200);
     await banner.waitFor({ state: 'detached', timeout: 20_000 });
     expect((await pump('outflow', 0)).status).toBe(200);
     await page.close();

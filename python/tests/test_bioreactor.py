@@ -118,9 +118,9 @@ class BioreactorTest(NodeTestCase):
 
     def test_pumps(self) -> None:
         self.assertEqual(self.bioreactor.get_pump_names(), ["inflow", "outflow"])
-        self.bioreactor.change_pump("inflow", 0.5)
+        self.bioreactor.change_pump("inflow", 0.15)
         pumps = {p["pump_name"]: p for p in self.bioreactor.get_pump_states()}
-        self.assertEqual((pumps["inflow"]["velocity"], pumps["inflow"]["active"]), (0.5, True))
+        self.assertEqual((pumps["inflow"]["velocity"], pumps["inflow"]["active"]), (0.15, True))
         self.assertEqual(pumps["outflow"]["velocity"], 0)
         self.bioreactor.change_pump("inflow", 0)
         self.assertFalse({p["pump_name"]: p for p in self.bioreactor.get_pump_states()}["inflow"]["active"])
@@ -200,8 +200,8 @@ class BioreactorTest(NodeTestCase):
     def test_stop_all_switches_every_actuator_off(self) -> None:
         self.bioreactor.change_stirrer(60)
         self.bioreactor.change_peltier(40, True)
-        self.bioreactor.change_pump("inflow", 0.3)
-        self.bioreactor.change_pump("outflow", 0.3)
+        self.bioreactor.change_pump("inflow", 0.15)
+        self.bioreactor.change_pump("outflow", 0.15)
         self.bioreactor.change_led(True)
         self.bioreactor.change_ring_light(9, 9, 9)
         self.bioreactor.stop_all()

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { COMPONENT_NAMES } from '@bioreactor/api';
 import { readEventStream } from '@bioreactor/service-kit';
 import { afterEach, describe, expect, it } from 'vitest';
+import { DEFAULT_HARDWARE } from '../src/hardware/hardware-file.js';
 import { hardwareNode, tempDir } from './hardware/support.js';
 
 type Node = Awaited<ReturnType<typeof hardwareNode>>;
@@ -24,6 +25,14 @@ async function node(opts: Parameters<typeof hardwareNode>[0] = {}): Promise<Node
 const post = (n: Node, url: string, payload: unknown) =>
   n.app.inject({ method: 'POST', url, payload: payload as object });
 const get = (n: Node, url: string) => n.app.inject({ method: 'GET', url });
+
+/** The default pumps rated up to 1 mL/s (max_ml_per_s), for tests that move liquid fast. */
+const FAST_PUMPS = {
+  pumps: {
+    inflow: { ...DEFAULT_HARDWARE.pumps.inflow, max_ml_per_s: 1 },
+    outflow: { ...DEFAULT_HARDWARE.pumps.outflow, max_ml_per_s: 1 },
+  },
+};
 
 describe('discovery', () => {
   it('reports all nine components, their counts, names and ranges', async () => {
@@ -108,8 +117,8 @@ describe('v3 state and control', () => {
     expect(ring.pixels[5]).toEqual([10, 20, 30]);
     expect(ring.pixels[4]).toEqual([0, 0, 0]);
     expect(n.hardware.simulation?.ring.pixels[5]).toEqual([10, 20, 30]);
-    const pumps = (await post(n, '/api/v3/pumps/control', { pump_name: 'inflow', velocity: 0.5 })).json();
-    expect(pumps).toMatchObject({ pump_name: 'inflow', velocity: 0.5, active: true });
+    const pumps = (await post(n, '/api/v3/pumps/control', { pump_name: 'inflow', velocity: 0.2 })).json();
+    expect(pumps).toMatchObject({ pump_name: 'inflow', velocity: 0.2, active: true });
     expect((await get(n, '/api/v3/stirrer/state')).json().duty_cycle).toBe(55);
     const all = (await get(n, '/api/v3/state')).json();
     expect(Object.keys(all.components)).toHaveLength(9);
@@ -118,15 +127,15 @@ describe('v3 state and control', () => {
 
   it('accounts pumped volume per pump, negative velocity pumping backwards', async () => {
     const n = await node();
-    await post(n, '/api/v3/pumps/control', { pump_name: 'inflow', velocity: 0.25 });
+    await post(n, '/api/v3/pumps/control', { pump_name: 'inflow', velocity: 0.2 });
     await n.clock.advance(20_000);
-    await post(n, '/api/v3/pumps/control', { pump_name: 'inflow', velocity: -0.25 });
+    await post(n, '/api/v3/pumps/control', { pump_name: 'inflow', velocity: -0.2 });
     await n.clock.advance(4_000);
     await post(n, '/api/v3/pumps/control', { pump_name: 'inflow', velocity: 0 });
     const inflow = (await get(n, '/api/v3/pumps/state'))
       .json()
       .pumps.find((p: { pump_name: string }) => p.pump_name === 'inflow');
-    expect(inflow.total_volume_ml).toBeCloseTo(6, 6);
+    expect(inflow.total_volume_ml).toBeCloseTo(4.8, 6);
     expect(inflow.active).toBe(false);
   });
 
@@ -139,7 +148,7 @@ describe('v3 state and control', () => {
       ['/api/v3/ring_light/control', { red: 256, green: 0, blue: 0 }, /red/],
       ['/api/v3/ring_light/control', { red: 1, green: 0, blue: 0, pixel_index: 32 }, /0-31/],
       ['/api/v3/pumps/control', { pump_name: 'pump1', velocity: 1 }, /inflow, outflow/],
-      ['/api/v3/pumps/control', { pump_name: 'inflow', velocity: 1000 }, /-50 to 50 mL\/s/],
+      ['/api/v3/pumps/control', { pump_name: 'inflow', velocity: 1000 }, /-0\.2 to 0\.2 mL\/s/],
       ['/api/v3/led/control', 'not json', /./],
     ];
     for (const [url, body, message] of cases) {
@@ -195,7 +204,7 @@ describe('safety', () => {
     expect(initial.stirrer.duty_cycle).toBe(30);
     expect(initial.peltier_driver.active).toBe(false);
     await post(n, '/api/v3/peltier_driver/control', { duty_cycle: 80, direction: 'heat' });
-    await post(n, '/api/v3/pumps/control', { pump_name: 'inflow', velocity: 0.3 });
+    await post(n, '/api/v3/pumps/control', { pump_name: 'inflow', velocity: 0.15 });
     await post(n, '/api/v3/led/control', { power: 50 });
     await post(n, '/api/v3/ring_light/control', { red: 255, green: 255, blue: 255 });
     await post(n, '/api/v3/stirrer/control', { duty_cycle: 90 });
@@ -213,7 +222,7 @@ describe('safety', () => {
   });
 
   it('stops the inflow when it has added more than the overflow guard allows over the outflow, until outflow catches up', async () => {
-    const n = await node({ file: { overflow_guard: { max_excess_inflow_ml: 5 } } });
+    const n = await node({ file: { ...FAST_PUMPS, overflow_guard: { max_excess_inflow_ml: 5 } } });
     const pumps = () => get(n, '/api/v3/pumps/state').then((r) => r.json());
     const inflow = (velocity: number) => post(n, '/api/v3/pumps/control', { pump_name: 'inflow', velocity });
     // Outflow alone first: pumping air at the needle earns the inflow no extra allowance.
@@ -252,7 +261,7 @@ describe('safety', () => {
 
   it('keeps the overflow count and its hold across a node restart', async () => {
     const dataDir = tempDir();
-    const file = { overflow_guard: { max_excess_inflow_ml: 2 } };
+    const file = { ...FAST_PUMPS, overflow_guard: { max_excess_inflow_ml: 2 } };
     const first = await node({ dataDir, file });
     await post(first, '/api/v3/pumps/control', { pump_name: 'inflow', velocity: 0.5 });
     await first.clock.advance(6_000);
@@ -301,7 +310,8 @@ describe('safety', () => {
   it('never moves liquid at start-up (no pump self-test)', async () => {
     const n = await node();
     for (const tic of n.hardware.simulation?.tics.values() ?? []) {
-      expect(tic.log.some((frame) => frame[0] === 0xe3 && frame.slice(2).some((b) => b !== 0))).toBe(false);
+      // Set target velocity (0xE3) with anything but 0 in wValue/wIndex would move liquid.
+      expect(tic.log.some((t) => t.bRequest === 0xe3 && (t.wValue !== 0 || t.wIndex !== 0))).toBe(false);
     }
   });
 

@@ -81,7 +81,21 @@ export const PumpState = Type.Object({
   velocity: Type.Number({ description: 'mL/s; negative runs against the configured direction' }),
   direction: oneOf(['forward', 'reverse'] as const),
   active: Type.Boolean(),
-  total_volume_ml: Type.Number({ description: 'Liquid moved since the node started' }),
+  total_volume_ml: Type.Number({
+    description: 'Liquid moved since the node started, counted only while the Tic was running as commanded',
+  }),
+  state: Type.Optional(
+    oneOf(['idle', 'running', 'restarting', 'faulted'] as const, {
+      description:
+        'running as commanded (read back from its controller); restarting: its controller stopped by itself and the node is restarting it; faulted: restarts did not take, it is stopped until commanded again',
+    }),
+  ),
+  fault: Type.Optional(
+    nullable<string>('string', { description: 'Why the pump is restarting or faulted (its controller’s errors)' }),
+  ),
+  max_velocity: Type.Optional(
+    Type.Number({ description: 'The calibrated fastest rate, mL/s; faster commands are refused with 400' }),
+  ),
 });
 export const PumpsState = state('Pumps', {
   pump_name: Type.String({ description: 'Last commanded pump, or "all"' }),
@@ -96,6 +110,19 @@ export const PumpsState = state('Pumps', {
         tripped: nullable<string>('string', { description: 'Why adding liquid is refused, while it is' }),
       },
       { description: 'Present when the hardware file sets overflow_guard.max_excess_inflow_ml' },
+    ),
+  ),
+  run_inflow: Type.Optional(
+    Type.Object(
+      {
+        experiment_id: nullable<string>('string', {
+          description: 'The run counted: the last one that commanded a pump',
+        }),
+        inflow_ml: Type.Number({ description: 'Liquid the inflow pumps added on that run’s own commands' }),
+        limit_ml: Type.Number({ description: 'overflow_guard.max_run_inflow_ml of the hardware file' }),
+        tripped: nullable<string>('string', { description: 'Why that run may add no more liquid, while it runs' }),
+      },
+      { description: 'Present when the hardware file sets overflow_guard.max_run_inflow_ml' },
     ),
   ),
 });

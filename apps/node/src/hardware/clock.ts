@@ -38,6 +38,11 @@ export function createScaledClock(factor: number, start = Date.now()): Clock {
 export interface ManualClock extends Clock {
   /** Moves time forward by `ms`, waking every sleeper in order and letting its continuation run. */
   advance(ms: number): Promise<void>;
+  /**
+   * Moves time forward by `ms` as a stalled process sees it (a blocked event loop, a paused container): nothing
+   * runs meanwhile, then every overdue sleeper wakes, in order, all late.
+   */
+  stall(ms: number): Promise<void>;
   /** Sleepers not yet woken. */
   readonly pending: number;
 }
@@ -86,6 +91,10 @@ export function createManualClock(start = Date.UTC(2026, 0, 1)): ManualClock {
       }
       now = target;
       await settle();
+    },
+    async stall(ms) {
+      now += ms;
+      await this.advance(0);
     },
   };
 }

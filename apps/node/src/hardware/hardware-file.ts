@@ -29,10 +29,31 @@ const PwmOutput = {
 const PumpSchema = Type.Object(
   {
     serial: Type.String({ pattern: '^[0-9]{8}$', description: 'The Tic’s 8-digit USB serial number' }),
-    steps_per_ml: Type.Number({
-      exclusiveMinimum: 0,
-      description: 'Tic velocity units (microsteps/10 000 s) per mL/s',
-    }),
+    steps_per_ml: Type.Optional(
+      Type.Number({
+        exclusiveMinimum: 0,
+        description:
+          'Calibration: Tic velocity units (microsteps per 10 000 s) per mL/s, i.e. 10 000 × microsteps per mL (the original’s name); or give ml_per_step',
+      }),
+    ),
+    ml_per_step: Type.Optional(
+      Type.Number({
+        exclusiveMinimum: 0,
+        description:
+          'Calibration: mL moved per microstep at step_mode; the same as steps_per_ml = 10 000 / ml_per_step',
+      }),
+    ),
+    max_speed: Type.Optional(
+      Type.Number({
+        exclusiveMinimum: 0,
+        maximum: 50_000,
+        description:
+          'Fastest step rate, microsteps/s (the Tic Control Center’s "Max speed"); default 200, a Tic’s default (2 000 000 per 10 000 s). The node sets the Tic’s own max speed to it',
+      }),
+    ),
+    max_ml_per_s: Type.Optional(
+      Type.Number({ exclusiveMinimum: 0, description: 'The fastest rate in mL/s instead of max_speed' }),
+    ),
     direction: Type.Optional(
       Type.Union([Type.Literal('forward'), Type.Literal('reverse')], { description: 'default forward' }),
     ),
@@ -43,6 +64,31 @@ const PumpSchema = Type.Object(
   },
   { additionalProperties: false },
 );
+
+/** A Tic's "Max speed" at its defaults, microsteps/s (Tic user's guide §6): the default of max_speed. */
+export const DEFAULT_PUMP_MAX_STEPS_PER_S = 200;
+/** The Tic's velocity limit, microsteps/s (500 000 000 per 10 000 s, Tic user's guide §8). */
+export const TIC_MAX_STEPS_PER_S = 50_000;
+
+/** A pump's calibration as the node uses it: Tic velocity units per mL/s, and its fastest rate. */
+export interface PumpCalibration {
+  /** Tic velocity units (microsteps per 10 000 s) per mL/s. */
+  stepsPerMl: number;
+  /** The Tic's max speed to set, microsteps per 10 000 s. */
+  maxSpeed: number;
+  /** The fastest rate commands may ask, mL/s (either direction). */
+  maxMlPerS: number;
+}
+
+/** The calibration of a validated pump entry (parseHardwareFile has checked that it is complete). */
+export function pumpCalibration(pump: Static<typeof PumpSchema>): PumpCalibration {
+  const stepsPerMl = pump.steps_per_ml ?? 10_000 / (pump.ml_per_step ?? 1);
+  const maxSpeed =
+    pump.max_ml_per_s !== undefined
+      ? pump.max_ml_per_s * stepsPerMl
+      : (pump.max_speed ?? DEFAULT_PUMP_MAX_STEPS_PER_S) * 10_000;
+  return { stepsPerMl, maxSpeed, maxMlPerS: maxSpeed / stepsPerMl };
+}
 
 export const HardwareFileSchema = Type.Object(
   {
@@ -60,6 +106,12 @@ export const HardwareFileSchema = Type.Object(
     co2_sensor_i2c_address: Type.Union([I2cAddress, Type.Null()], {
       default: null,
       description: 'null: 0x69 for Atlas, 0x68 for the Senseair K33',
+    }),
+    k33_ppm_per_count: Type.Number({
+      exclusiveMinimum: 0,
+      default: 1,
+      description:
+        'Senseair K33: ppm per count of its CO2 value (RAM 0x08); 1 as Senseair’s I2C guide reads it, 10 as the original system did',
     }),
     i2c_bus: Type.Integer({ minimum: 0, default: 1, description: '/dev/i2c-N' }),
     sysfs_root: Type.String({ default: '/sys', description: 'Where /sys is (tests point it at a temp dir)' }),
@@ -124,6 +176,11 @@ export const HardwareFileSchema = Type.Object(
           default: null,
           description:
             'Liquid the inflow pumps may add beyond what the outflow pumps take out (the vessel’s headroom) before the node stops them; null: no guard',
+        }),
+        max_run_inflow_ml: Type.Union([Type.Number({ exclusiveMinimum: 0 }), Type.Null()], {
+          default: null,
+          description:
+            'Liquid one experiment run’s own commands may add through the inflow pumps (its medium reservoir) before the node stops them and refuses that run more; null: no cap',
         }),
         inflow_pumps: Type.Array(Type.String(), { default: ['inflow'], description: 'Pumps that add liquid' }),
         outflow_pumps: Type.Array(Type.String(), { default: ['outflow'], description: 'Pumps that take it out' }),
@@ -402,6 +459,17 @@ export function parseHardwareFile(raw: unknown, path = '<inline>'): HardwareFile
       claim(i2cAddress(board.i2c_address, 0), `eyespy_adc.boards.${name}`);
   const serials = new Map<string, string>();
   for (const [name, pump] of Object.entries(file.pumps)) {
+    if ((pump.steps_per_ml === undefined) === (pump.ml_per_step === undefined))
+      problems.push(`pumps.${name}: give one calibration, steps_per_ml or ml_per_step`);
+    if (pump.max_speed !== undefined && pump.max_ml_per_s !== undefined)
+      problems.push(`pumps.${name}: give max_speed or max_ml_per_s, not both`);
+    if (pump.steps_per_ml !== undefined || pump.ml_per_step !== undefined) {
+      const { maxSpeed, stepsPerMl } = pumpCalibration(pump);
+      if (maxSpeed > TIC_MAX_STEPS_PER_S * 10_000)
+        problems.push(
+          `pumps.${name}: max_ml_per_s ${pump.max_ml_per_s} needs ${maxSpeed / 10_000} microsteps/s, past the Tic's ${TIC_MAX_STEPS_PER_S}: at most ${(TIC_MAX_STEPS_PER_S * 10_000) / stepsPerMl} mL/s with this calibration`,
+        );
+    }
     const other = serials.get(pump.serial);
     if (other) problems.push(`pumps.${name}: serial ${pump.serial} is already pump ${other}`);
     serials.set(pump.serial, name);

@@ -29,8 +29,15 @@ import { Ds18b20Array } from './drivers/ds18b20.js';
 import { NeoPixelRing, type Rgb } from './drivers/neopixel.js';
 import { PeltierBridge, PwmOutput } from './drivers/pwm-output.js';
 import { SenseairK33 } from './drivers/senseair-k33.js';
-import { TIC_MAX_VELOCITY, TicStepper } from './drivers/tic.js';
-import { type HardwareFile, i2cAddress } from './hardware-file.js';
+import {
+  TIC_COMMAND_TIMEOUT_MS,
+  TIC_ERROR_BITS,
+  type TicStatus,
+  TicStepper,
+  ticStopReason,
+  ticUsbMatch,
+} from './drivers/tic.js';
+import { type HardwareFile, i2cAddress, pumpCalibration } from './hardware-file.js';
 import { PersistedHistory, SampleHistory } from './history.js';
 import { Mutex } from './mutex.js';
 import { OverflowGuard } from './overflow-guard.js';
@@ -76,7 +83,13 @@ export interface ComponentReport {
 }
 
 const DAY_S = 24 * 3600;
-const TIC_KEEPALIVE_MS = 500;
+/**
+ * How often a running pump's Tic is read back and kept alive: half its 1000 ms command timeout, so one late tick
+ * does not stop it, and a Tic that stopped is found within this long (docs/hardware.md, "Pumps").
+ */
+export const TIC_KEEPALIVE_MS = 500;
+/** Restarts tried, one per keep-alive tick, before a pump that stopped by itself is declared faulted. */
+export const PUMP_RESTART_ATTEMPTS = 3;
 /** A sensor without a new sample for this many sample periods reports an error: its reads are not completing. */
 const STALE_PERIODS = 3;
 /** The watchdog looks again this soon when switching the heating off failed. */
@@ -106,14 +119,49 @@ interface SensorUnit {
   staleMs: number;
 }
 
+/** A pump whose Tic stopped by itself: being restarted, or given up on. */
+interface PumpFault {
+  state: 'restarting' | 'faulted';
+  reason: string;
+  /** When it stopped pumping, as far as the node can tell (volume is counted up to here). */
+  stoppedAt: number;
+  detectedAt: number;
+  attempts: number;
+  /** When the last restart was sent: a restart that takes is counted from here. */
+  restartAt: number;
+}
+
 interface PumpUnit {
   name: string;
   tic: TicStepper;
   stepsPerMl: number;
+  /** The calibrated fastest rate, mL/s. */
+  maxMlPerS: number;
+  /** The Tic's max speed the node set, microsteps per 10 000 s. */
+  maxSpeed: number;
   direction: 'forward' | 'reverse';
+  /** Commanded mL/s; 0 when idle or faulted. */
   velocity: number;
+  /** The Tic velocity commanded (microsteps per 10 000 s). */
+  steps: number;
   totalMl: number;
+  /** Volume is counted up to here. */
   since: number;
+  /** When the velocity was commanded (or the last restart sent). */
+  commandedAt: number;
+  /** When the last command that resets the Tic's command timeout was sent. */
+  lastCommandAt: number;
+  /** When a status read last showed the Tic running as commanded. */
+  seenRunningAt: number;
+  /** The experiment run whose command set the velocity (its inflow cap), or null. */
+  owner: string | null;
+  fault: PumpFault | null;
+}
+
+/** The experiment run a command source belongs to: `experiment:<id>` and the node's `restore:experiment:<id>`. */
+export function runOfSource(source: string): string | null {
+  const m = /^(?:restore:)?experiment:(.+)$/.exec(source);
+  return m ? (m[1] ?? null) : null;
 }
 
 export interface HardwareOptions {
@@ -195,6 +243,7 @@ export class HardwareController {
     this.overflow = new OverflowGuard(
       opts.file.overflow_guard.max_excess_inflow_ml,
       opts.dataDir ? join(opts.dataDir, 'hardware', 'overflow-guard.json') : null,
+      opts.file.overflow_guard.max_run_inflow_ml,
     );
   }
 
@@ -297,7 +346,9 @@ export class HardwareController {
         const k33 = f.co2_sensor_type === 'sensair_k33';
         const address = i2cAddress(f.co2_sensor_i2c_address, k33 ? 0x68 : 0x69);
         const bus = await this.i2c();
-        const chip = k33 ? new SenseairK33(bus, address, this.clock) : new AtlasEzoCo2(bus, address, this.clock);
+        const chip = k33
+          ? new SenseairK33(bus, address, this.clock, f.k33_ppm_per_count)
+          : new AtlasEzoCo2(bus, address, this.clock);
         await chip.probe();
         this.addSensor({
           name,
@@ -473,18 +524,29 @@ export class HardwareController {
         const problems: string[] = [];
         for (const [pump, cfg] of Object.entries(f.pumps)) {
           try {
-            const tic = new TicStepper(await this.transports.serial(cfg.serial), cfg.serial);
-            // Configuring never moves liquid: the original's 3 s self-test at boot is deliberately absent.
-            await tic.configure(cfg.step_mode ?? 3, cfg.current_limit ?? 32);
+            const tic = new TicStepper(await this.transports.usb(ticUsbMatch(cfg.serial)), cfg.serial);
+            const calibration = pumpCalibration(cfg);
+            // Configuring never moves liquid: the original's 3 s self-test at boot is deliberately absent. The
+            // Tic's own max speed becomes the calibrated maximum, so it never runs faster than the node counts.
+            await tic.configure(cfg.step_mode ?? 3, cfg.current_limit ?? 32, calibration.maxSpeed);
             await tic.probe();
+            const now = this.clock.now();
             units.set(pump, {
               name: pump,
               tic,
-              stepsPerMl: cfg.steps_per_ml,
+              stepsPerMl: calibration.stepsPerMl,
+              maxMlPerS: calibration.maxMlPerS,
+              maxSpeed: calibration.maxSpeed,
               direction: cfg.direction ?? 'forward',
               velocity: 0,
+              steps: 0,
               totalMl: 0,
-              since: this.clock.now(),
+              since: now,
+              commandedAt: now,
+              lastCommandAt: now,
+              seenRunningAt: now,
+              owner: null,
+              fault: null,
             });
           } catch (err) {
             problems.push(`${pump}: ${(err as Error).message}`);
@@ -533,6 +595,10 @@ export class HardwareController {
     }
   }
 
+  /**
+   * While a pump runs: every TIC_KEEPALIVE_MS the overflow guards are brought up to date and each running Tic is
+   * read back and kept alive (superviseTic), so a pump that stopped by itself is found within one tick.
+   */
   private async pumpKeepAlive(): Promise<void> {
     while (this.running) {
       if (![...(this.pumps?.units.values() ?? [])].some((p) => p.velocity !== 0)) {
@@ -547,15 +613,137 @@ export class HardwareController {
       if (!this.running || !this.pumps) return;
       await this.checkOverflow();
       for (const pump of this.pumps.units.values()) {
-        if (pump.velocity === 0) continue;
-        await pump.tic.keepAlive().catch((err: Error) => {
-          this.log.error(
-            { component: 'pumps', pump: pump.name, err: err.message },
-            `pump ${pump.name} keep-alive failed`,
-          );
-        });
+        if (pump.velocity === 0 || !this.running) continue;
+        await this.locked('pumps', () => this.superviseTic(pump)).catch((err: Error) =>
+          this.log.error({ component: 'pumps', pump: pump.name, err: err.message }, `pump ${pump.name} check failed`),
+        );
       }
     }
+  }
+
+  // ---- pump supervision (docs/hardware.md, "Failures and what the node does") ----
+
+  /**
+   * Reads a running pump's Tic back (operation state, errors, target and current velocity) and keeps it alive. A
+   * Tic that stopped by itself (its command timeout after a stall of the node, another error, a reset, no steps)
+   * is reported and restarted, at most PUMP_RESTART_ATTEMPTS times one tick apart; then the pump is faulted. Its
+   * volume is counted only while it ran. Runs under the pumps lock.
+   */
+  private async superviseTic(pump: PumpUnit): Promise<void> {
+    if (pump.velocity === 0 || !this.running) return;
+    const now = this.clock.now();
+    let status: TicStatus | null = null;
+    let reason: string | null;
+    try {
+      status = await pump.tic.status();
+      // Right after a command the ramp from standstill may not have produced a step yet.
+      reason = ticStopReason(status, pump.steps, now - pump.commandedAt >= TIC_KEEPALIVE_MS);
+    } catch (err) {
+      reason = `the Tic did not answer: ${(err as Error).message}`;
+    }
+    if (reason === null) {
+      if (pump.fault) this.pumpRestarted(pump, now);
+      pump.seenRunningAt = now;
+      try {
+        await pump.tic.keepAlive();
+        pump.lastCommandAt = this.clock.now();
+      } catch (err) {
+        // The next read finds out what this means for the pump.
+        this.log.warn({ component: 'pumps', pump: pump.name, err: (err as Error).message }, 'pump keep-alive failed');
+      }
+      return;
+    }
+    if (!pump.fault) this.pumpStopped(pump, reason, now, status);
+    const fault = pump.fault as PumpFault | null;
+    if (!fault) return;
+    fault.reason = reason;
+    if (fault.attempts >= PUMP_RESTART_ATTEMPTS) {
+      await this.pumpFaulted(pump, fault);
+      return;
+    }
+    fault.attempts++;
+    fault.restartAt = this.clock.now();
+    pump.commandedAt = fault.restartAt;
+    try {
+      await pump.tic.restart(pump.steps);
+      pump.lastCommandAt = this.clock.now();
+    } catch (err) {
+      fault.reason = `restarting failed: ${(err as Error).message}`;
+    }
+  }
+
+  /** A running pump's Tic found stopped: volume counted only while it ran, reported everywhere once. */
+  private pumpStopped(pump: PumpUnit, reason: string, now: number, status: TicStatus | null): void {
+    // It ran until the last read that saw it running; after a command timeout, until the Tic's own timeout.
+    let stoppedAt = pump.seenRunningAt;
+    if (status && status.errorStatus & (1 << TIC_ERROR_BITS.commandTimeout))
+      stoppedAt = Math.max(stoppedAt, Math.min(now, pump.lastCommandAt + TIC_COMMAND_TIMEOUT_MS));
+    this.accountPumps(now);
+    this.uncount(pump, stoppedAt, now);
+    pump.fault = { state: 'restarting', reason, stoppedAt, detectedAt: now, attempts: 0, restartAt: now };
+    this.overflow.save();
+    const message = `pump ${pump.name} stopped by itself (${reason}), found at ${iso(now)}; its volume is counted until ${iso(stoppedAt)}; restarting it`;
+    this.log.error({ component: 'pumps', pump: pump.name, reason, stopped_at: iso(stoppedAt) }, message);
+    this.record('safety', 'pumps', {
+      pump_name: pump.name,
+      velocity: pump.velocity,
+      stopped: reason,
+      stopped_at: iso(stoppedAt),
+    });
+    this.emitChanged('pumps', 'safety');
+    this.emitSafety();
+  }
+
+  /** A restart took: counting resumes from the restart that worked. */
+  private pumpRestarted(pump: PumpUnit, now: number): void {
+    const fault = pump.fault;
+    if (!fault) return;
+    pump.fault = null;
+    pump.since = fault.restartAt;
+    this.accountPumps(now);
+    this.overflow.save();
+    const lostS = Math.round((fault.restartAt - fault.stoppedAt) / 100) / 10;
+    this.log.info(
+      { component: 'pumps', pump: pump.name, stopped_for_s: lostS },
+      `pump ${pump.name} runs again at ${pump.velocity} mL/s after ${fault.attempts} restart(s); it had stopped (${fault.reason}) and did not pump for ${lostS} s`,
+    );
+    this.record('safety', 'pumps', {
+      pump_name: pump.name,
+      velocity: pump.velocity,
+      restarted: true,
+      stopped_for_s: lostS,
+    });
+    this.emitChanged('pumps', 'safety');
+    this.emitSafety();
+  }
+
+  /** Restarts did not take: the pump is halted, de-energised and reported faulted until it is commanded again. */
+  private async pumpFaulted(pump: PumpUnit, fault: PumpFault): Promise<void> {
+    fault.state = 'faulted';
+    await pump.tic.run(0).catch(() => {});
+    pump.velocity = 0;
+    pump.steps = 0;
+    this.markPumpsChanged();
+    const message = `pump ${pump.name} is faulted: ${fault.reason}, and ${fault.attempts} restart(s) did not take; it stays stopped (halted, de-energised) until it is commanded again`;
+    this.log.error({ component: 'pumps', pump: pump.name, reason: fault.reason }, message);
+    this.record('safety', 'pumps', { pump_name: pump.name, velocity: 0, fault: fault.reason });
+    this.emitChanged('pumps', 'safety');
+    this.emitSafety();
+  }
+
+  /** Takes back the volume counted for a pump between `from` and `to` (it was not pumping then). */
+  private uncount(pump: PumpUnit, from: number, to: number): void {
+    if (to <= from) return;
+    const ml = (pump.velocity * (to - from)) / 1000;
+    pump.totalMl = Math.max(0, pump.totalMl - Math.abs(ml));
+    const sign = this.flowSign(pump.name);
+    this.overflow.add(-sign * ml);
+    if (sign > 0 && ml > 0 && pump.owner !== null && pump.owner === this.overflow.runId)
+      this.overflow.addRunInflow(-ml);
+  }
+
+  private markPumpsChanged(): void {
+    if (this.pumps) this.pumps.time = this.clock.now();
   }
 
   // ---- thermal safety (thermal-safety.ts; docs/hardware.md "Failures and what the node does") ----
@@ -768,6 +956,15 @@ export class HardwareController {
     if (this.peltier?.cutoff) out.push(`Heating refused: ${this.peltier.cutoff}`);
     if (this.peltier?.heatLimit) out.push(`Heating limited to half duty: ${this.peltier.heatLimit}`);
     if (this.overflow.tripped) out.push(`Adding liquid refused: ${this.overflow.tripped}`);
+    if (this.overflow.runTripped && this.overflow.runActive)
+      out.push(`Adding liquid refused: ${this.overflow.runTripped}`);
+    for (const pump of this.pumps?.units.values() ?? [])
+      if (pump.fault)
+        out.push(
+          pump.fault.state === 'faulted'
+            ? `Pump ${pump.name} is faulted: ${pump.fault.reason}; it is stopped until commanded again`
+            : `Pump ${pump.name} stopped by itself: ${pump.fault.reason}; restarting it`,
+        );
     return out;
   }
 
@@ -1008,11 +1205,11 @@ export class HardwareController {
             `Unknown pump "${pumpName}"${why}: use one of ${[...p.units.keys()].join(', ')}`,
           );
         }
-        const max = TIC_MAX_VELOCITY / pump.stepsPerMl;
-        if (Math.abs(velocity) > max)
+        const max = pump.maxMlPerS;
+        if (Math.abs(velocity) > max * (1 + 1e-9))
           throw new ApiError(
             'VALIDATION_FAILED',
-            `velocity ${velocity} mL/s is beyond what pump ${pumpName} can do: use -${round(max, 6)} to ${round(max, 6)} mL/s`,
+            `velocity ${velocity} mL/s is beyond pump ${pumpName}'s calibrated maximum: use -${round(max, 6)} to ${round(max, 6)} mL/s (its Tic's max speed, ${round(pump.maxSpeed / 10_000, 4)} microsteps/s, at steps_per_ml ${pump.stepsPerMl}; raise max_speed or max_ml_per_s in the hardware file if the pump is rated faster)`,
           );
         const sign = pump.direction === 'reverse' ? -1 : 1;
         // Whole multiples of 8 steps, as the original computed it, so calibrations carry over unchanged.
@@ -1020,15 +1217,74 @@ export class HardwareController {
         const adds = this.flowSign(pump.name) * velocity > 0;
         if (adds && this.overflow.tripped !== null)
           throw new ApiError('SAFETY_INTERLOCK', `Adding liquid refused: ${this.overflow.tripped}`);
+        const owner = runOfSource(source);
         this.accountPumps(now);
+        // A command of a run the guard has not seen yet starts that run's inflow count.
+        if (owner !== null) this.overflow.startRun(owner);
+        if (adds && owner !== null && this.overflow.runId === owner && this.overflow.runTripped !== null)
+          throw new ApiError('SAFETY_INTERLOCK', `Adding liquid refused: ${this.overflow.runTripped}`);
         this.overflow.save();
-        await pump.tic.run(steps).catch((e: unknown) => Promise.reject(this.fault(name, e)));
-        pump.velocity = velocity;
+        const hadFault = pump.fault;
+        await (hadFault && steps !== 0 ? pump.tic.restart(steps) : pump.tic.run(steps)).catch((e: unknown) =>
+          Promise.reject(this.fault(name, e)),
+        );
+        // Read back at once: a Tic that does not take the command is a fault now, not one tick later.
+        const refusal = steps === 0 ? null : await this.ticRefusal(pump, steps);
+        if (refusal !== null) {
+          await pump.tic.run(0).catch(() => {});
+          Object.assign(pump, { velocity: 0, steps: 0, since: now });
+          pump.fault = {
+            state: 'faulted',
+            reason: refusal,
+            stoppedAt: now,
+            detectedAt: now,
+            attempts: (hadFault?.attempts ?? 0) + 1,
+            restartAt: now,
+          };
+          p.time = now;
+          if (hadFault?.reason !== refusal)
+            this.log.error(
+              { component: name, pump: pumpName, reason: refusal },
+              `pump ${pumpName} did not start: ${refusal}`,
+            );
+          this.record(source, name, { pump_name: pumpName, velocity: 0, requested_velocity: velocity, fault: refusal });
+          this.emitChanged(name, source);
+          this.emitSafety();
+          throw new ApiError('DEVICE_FAULT', `Pump ${pumpName} did not start: ${refusal}`);
+        }
+        // A fault holds until the pump runs again or someone (not the node's safe state) stops it.
+        const cleared = hadFault !== null && (steps !== 0 || !source.startsWith('safety'));
+        if (cleared) {
+          pump.fault = null;
+          this.log.info(
+            { component: name, pump: pumpName },
+            `pump ${pumpName}: its fault is cleared by a ${steps === 0 ? 'stop' : 'run'} command (${source})`,
+          );
+        }
+        Object.assign(pump, {
+          velocity,
+          steps,
+          owner,
+          since: now,
+          commandedAt: now,
+          lastCommandAt: now,
+          seenRunningAt: now,
+        });
         if (velocity !== 0) this.pumpStarted?.();
         Object.assign(p, { lastName: pumpName, lastVelocity: velocity, time: now });
         this.record(source, name, { pump_name: pumpName, velocity, steps_per_10000s: steps });
+        if (cleared) this.emitSafety();
         return;
       }
+    }
+  }
+
+  /** Why a Tic just told to run at `steps` is not running it, or null. */
+  private async ticRefusal(pump: PumpUnit, steps: number): Promise<string | null> {
+    try {
+      return ticStopReason(await pump.tic.status(), steps, false);
+    } catch (err) {
+      return `the Tic did not answer: ${(err as Error).message}`;
     }
   }
 
@@ -1039,32 +1295,88 @@ export class HardwareController {
     return guard.outflow_pumps.includes(pumpName) ? -1 : 0;
   }
 
-  /** Brings every pump's volume, and the inflow's excess over the outflow, up to `now`. */
+  /**
+   * Brings every pump's volume, the inflow's excess over the outflow and the current run's inflow up to `now`.
+   * A pump whose Tic stopped by itself (restarting or faulted) moves nothing and is not counted.
+   */
   private accountPumps(now: number): void {
     let net = 0;
+    const guard = this.overflow;
     for (const pump of this.pumps?.units.values() ?? []) {
-      const ml = (pump.velocity * (now - pump.since)) / 1000;
+      const ml = pump.fault ? 0 : (pump.velocity * (now - pump.since)) / 1000;
       pump.totalMl += Math.abs(ml);
       pump.since = now;
-      net += this.flowSign(pump.name) * ml;
+      const sign = this.flowSign(pump.name);
+      net += sign * ml;
+      if (sign > 0 && ml > 0 && pump.owner !== null && pump.owner === guard.runId) guard.addRunInflow(ml);
     }
-    this.overflow.add(net);
+    guard.add(net);
   }
 
-  private overflowState(): Pick<ComponentStates['pumps'], 'overflow_guard'> {
-    const { limitMl: limit, excessMl, tripped } = this.overflow;
-    if (limit === null) return {};
-    return { overflow_guard: { excess_inflow_ml: round(excessMl, 4) ?? 0, limit_ml: limit, tripped } };
+  private overflowState(): Pick<ComponentStates['pumps'], 'overflow_guard' | 'run_inflow'> {
+    const { limitMl: limit, excessMl, tripped, runLimitMl } = this.overflow;
+    const out: Pick<ComponentStates['pumps'], 'overflow_guard' | 'run_inflow'> = {};
+    if (limit !== null) out.overflow_guard = { excess_inflow_ml: round(excessMl, 4) ?? 0, limit_ml: limit, tripped };
+    if (runLimitMl !== null) {
+      const g = this.overflow;
+      out.run_inflow = {
+        experiment_id: g.runId,
+        inflow_ml: round(g.runInflowMl, 4) ?? 0,
+        limit_ml: runLimitMl,
+        tripped: g.runActive ? g.runTripped : null,
+      };
+    }
+    return out;
+  }
+
+  /** The overflow guard and the run's inflow cap, brought up to now (on every keep-alive tick). */
+  private async checkOverflow(): Promise<void> {
+    const pumps = this.pumps;
+    if (!pumps || !this.overflow.enabled) return;
+    this.accountPumps(this.clock.now());
+    this.overflow.save();
+    await this.checkRunInflow(pumps.units);
+    if (this.overflow.limitMl !== null) await this.checkExcess(pumps.units, this.overflow.limitMl);
+  }
+
+  /** Stops the inflow pumps for `why`: those of `owner` only, when given. */
+  private async stopInflow(units: Map<string, PumpUnit>, why: string, owner?: string): Promise<void> {
+    for (const pump of units.values()) {
+      if (this.flowSign(pump.name) * pump.velocity <= 0) continue;
+      if (owner !== undefined && pump.owner !== owner) continue;
+      await this.locked('pumps', async () => {
+        this.accountPumps(this.clock.now());
+        await pump.tic.run(0);
+        pump.velocity = 0;
+        pump.steps = 0;
+        this.record('safety', 'pumps', { pump_name: pump.name, velocity: 0, reason: why });
+      }).catch((err: Error) =>
+        this.log.error({ component: 'pumps', pump: pump.name, err: err.message }, 'could not stop an inflow pump'),
+      );
+    }
+    this.markPumpsChanged();
+    this.emitChanged('pumps', 'safety');
+    this.emitSafety();
+  }
+
+  /** Stops a run's inflow once its own commands have added overflow_guard.max_run_inflow_ml. */
+  private async checkRunInflow(units: Map<string, PumpUnit>): Promise<void> {
+    const guard = this.overflow;
+    const cap = guard.runLimitMl;
+    if (cap === null || guard.runId === null || !guard.runActive || guard.runTripped !== null) return;
+    if (guard.runInflowMl < cap) return;
+    guard.runTripped = `experiment ${guard.runId} has added ${round(guard.runInflowMl, 1)} mL through the inflow pumps, its limit overflow_guard.max_run_inflow_ml (${cap} mL), at ${iso(this.clock.now())}; that run may add no more liquid`;
+    guard.save();
+    this.log.error(
+      { component: 'pumps', experiment_id: guard.runId, inflow_ml: guard.runInflowMl, cap },
+      guard.runTripped,
+    );
+    await this.stopInflow(units, guard.runTripped, guard.runId);
   }
 
   /** Stops the inflow once it has added overflow_guard.max_excess_inflow_ml more than the outflow removed. */
-  private async checkOverflow(): Promise<void> {
-    const limit = this.overflow.limitMl;
-    const pumps = this.pumps;
-    if (limit === null || !pumps) return;
-    this.accountPumps(this.clock.now());
+  private async checkExcess(units: Map<string, PumpUnit>, limit: number): Promise<void> {
     const guard = this.overflow;
-    guard.save();
     if (guard.tripped !== null && guard.excessMl <= 0) {
       guard.tripped = null;
       guard.save();
@@ -1077,23 +1389,15 @@ export class HardwareController {
     guard.tripped = `the inflow added ${round(guard.excessMl, 1)} mL more than the outflow removed, past overflow_guard.max_excess_inflow_ml (${limit} mL), at ${iso(this.clock.now())}; adding liquid is refused until the outflow has taken that much out`;
     guard.save();
     this.log.error({ component: 'pumps', excess_ml: guard.excessMl, limit }, guard.tripped);
-    for (const pump of pumps.units.values()) {
-      if (this.flowSign(pump.name) * pump.velocity <= 0) continue;
-      await this.locked('pumps', async () => {
-        this.accountPumps(this.clock.now());
-        await pump.tic.run(0);
-        pump.velocity = 0;
-        this.record('safety', 'pumps', { pump_name: pump.name, velocity: 0, reason: guard.tripped });
-      }).catch((err: Error) =>
-        this.log.error({ component: 'pumps', pump: pump.name, err: err.message }, 'could not stop an inflow pump'),
-      );
-    }
-    this.emitChanged('pumps', 'safety');
-    this.emitSafety();
+    await this.stopInflow(units, guard.tripped);
   }
 
   /** Peltier off, pumps stopped, stirrer at its idle duty, lights off; each step tried even if another fails. */
   async applySafeState(reason: string): Promise<void> {
+    // The experiment manager's end of a run ("experiment <id> <status>"): the run's inflow cap no longer holds.
+    const ended =
+      /^experiment (\S+) /.exec(reason)?.[1] ?? (/interrupted experiment/.test(reason) ? this.overflow.runId : null);
+    if (ended) this.overflow.endRun(ended);
     const problems: string[] = [];
     const attempt = async (name: ActuatorName, body: Record<string, unknown>) => {
       try {
@@ -1112,6 +1416,7 @@ export class HardwareController {
     if (problems.length > 0)
       this.log.error({ reason, problems }, `safe state incomplete (${reason}): ${problems.join('; ')}`);
     else this.log.info({ reason }, `safe state applied (${reason})`);
+    if (ended) this.emitSafety();
   }
 
   // ---- reading ----
@@ -1245,15 +1550,26 @@ export class HardwareController {
         if (!p) return null;
         const now = this.clock.now();
         this.accountPumps(now);
-        const pumps = [...p.units.values()].map((u) => ({
+        const units = [...p.units.values()];
+        const pumps = units.map((u) => ({
           pump_name: u.name,
           velocity: u.velocity,
           direction: u.direction,
-          active: u.velocity !== 0,
+          active: u.velocity !== 0 && u.fault === null,
           total_volume_ml: round(u.totalMl, 4) ?? 0,
+          state: u.fault?.state ?? (u.velocity !== 0 ? ('running' as const) : ('idle' as const)),
+          fault: u.fault?.reason ?? null,
+          max_velocity: round(u.maxMlPerS, 6) ?? 0,
         }));
+        const faults = units
+          .filter((u) => u.fault)
+          .map(
+            (u) =>
+              `pump ${u.name} ${u.fault?.state === 'faulted' ? 'is faulted' : 'stopped by itself, restarting'}: ${u.fault?.reason}`,
+          );
         return {
           ...ok,
+          ...(faults.length > 0 ? { status: 'error' as const, message: faults.join('; ') } : {}),
           timestamp: at(p.time),
           pump_name: p.lastName,
           velocity: p.lastVelocity,
@@ -1351,8 +1667,9 @@ export class HardwareController {
         channels: names,
         velocity_units: 'mL/s',
         unit: 'mL/s',
-        max_velocity: Object.fromEntries(
-          [...this.pumps.units.values()].map((u) => [u.name, round(TIC_MAX_VELOCITY / u.stepsPerMl, 6)]),
+        max_velocity: Object.fromEntries([...this.pumps.units.values()].map((u) => [u.name, round(u.maxMlPerS, 6)])),
+        max_speed_steps_per_s: Object.fromEntries(
+          [...this.pumps.units.values()].map((u) => [u.name, round(u.maxSpeed / 10_000, 4)]),
         ),
         negative_velocity: 'runs against the configured direction',
       };

@@ -8,14 +8,13 @@ import {
   type SimulatedFaultRequest,
 } from '@bioreactor/api';
 import type { Clock } from './clock.js';
-import { TIC_MAX_VELOCITY } from './drivers/tic.js';
 import { Ads1115Chip, Ads7830Chip, EmulatedI2cBus, EzoCo2Chip, K33Chip } from './emulated/i2c-chips.js';
 import { EmulatedOneWire } from './emulated/one-wire.js';
 import { EmulatedGpio, EmulatedNeoPixelSpi, EmulatedPwm, EmulatedTic } from './emulated/outputs.js';
-import { type HardwareFile, i2cAddress } from './hardware-file.js';
+import { type HardwareFile, i2cAddress, pumpCalibration } from './hardware-file.js';
 import { type PwmWiring, pwmChannelFor } from './pins.js';
 import { createRandom } from './random.js';
-import type { TransportFactory } from './transports/types.js';
+import { type TransportFactory, TransportUnavailable } from './transports/types.js';
 import { VesselModel } from './vessel-model.js';
 
 export interface Simulation {
@@ -139,7 +138,7 @@ export function createSimulation(file: HardwareFile, clock: Clock, seed: number)
           const tic = tics.get(pump.serial);
           if (!tic) continue;
           const sign = pump.direction === 'reverse' ? -1 : 1;
-          const mlPerS = (sign * tic.velocity) / pump.steps_per_ml;
+          const mlPerS = (sign * tic.velocity) / pumpCalibration(pump).stepsPerMl;
           if (isOutflowPump(name)) outMlPerS += mlPerS;
           else inMlPerS += mlPerS;
         }
@@ -166,7 +165,7 @@ export function createSimulation(file: HardwareFile, clock: Clock, seed: number)
   bus.attach(
     co2Addr,
     file.co2_sensor_type === 'sensair_k33'
-      ? new K33Chip(clock, () => at(() => model.co2()))
+      ? new K33Chip(clock, () => at(() => model.co2()), file.k33_ppm_per_count)
       : new EzoCo2Chip(clock, () => at(() => model.co2())),
   );
   const odNames = Object.entries(file.od_adc.channels);
@@ -215,12 +214,18 @@ export function createSimulation(file: HardwareFile, clock: Clock, seed: number)
       write: settleBefore((bytes: Uint8Array, hz: number) => ring.write(bytes, hz)),
       close: () => ring.close(),
     }),
-    serial: async (serialNumber) => {
-      const tic = tics.get(serialNumber) ?? new EmulatedTic(clock);
-      tics.set(serialNumber, tic);
+    usb: async (match) => {
+      // One emulated Tic per configured serial; another serial is a device that is not plugged in.
+      if (!Object.values(file.pumps).some((p) => p.serial === match.serialNumber))
+        throw new TransportUnavailable(`no ${match.family} with serial ${match.serialNumber} on USB`);
+      const tic = tics.get(match.serialNumber) ?? new EmulatedTic(clock);
+      tics.set(match.serialNumber, tic);
       return {
-        write: settleBefore((bytes: Uint8Array) => tic.write(bytes)),
-        read: (length: number) => tic.read(length),
+        vendorOut: settleBefore((request: number, value: number, index: number) =>
+          tic.vendorOut(request, value, index),
+        ),
+        vendorIn: (request: number, value: number, index: number, length: number) =>
+          tic.vendorIn(request, value, index, length),
         close: () => tic.close(),
       };
     },
@@ -237,6 +242,3 @@ export function createSimulation(file: HardwareFile, clock: Clock, seed: number)
   });
   return { transports, model, bus, oneWire, tics, pwm, gpio, ring, faults };
 }
-
-/** Fastest a pump can run, mL/s, given its calibration (the Tic's velocity limit). */
-export const maxPumpMlPerS = (stepsPerMl: number) => TIC_MAX_VELOCITY / stepsPerMl;

@@ -9,7 +9,7 @@ import { Ds18b20Array } from '../../src/hardware/drivers/ds18b20.js';
 import { NeoPixelRing, type Rgb } from '../../src/hardware/drivers/neopixel.js';
 import { PeltierBridge, PwmOutput } from '../../src/hardware/drivers/pwm-output.js';
 import { SenseairK33 } from '../../src/hardware/drivers/senseair-k33.js';
-import { TicStepper } from '../../src/hardware/drivers/tic.js';
+import { TIC_MAX_VELOCITY, TicStepper } from '../../src/hardware/drivers/tic.js';
 import {
   Ads1115Chip,
   Ads7830Chip,
@@ -67,8 +67,9 @@ const cases: DriverCase[] = [
     rig(clock, present) {
       let ppm = 400;
       const bus = new EmulatedI2cBus();
-      if (present) bus.attach(0x68, new K33Chip(clock, () => ppm));
-      const driver = new SenseairK33(bus, 0x68, clock);
+      // A K33 whose CO2 word counts 10 ppm (the original system's scale), so 30 % still fits 16 bits.
+      if (present) bus.attach(0x68, new K33Chip(clock, () => ppm, 10));
+      const driver = new SenseairK33(bus, 0x68, clock, 10);
       return {
         probe: () => driver.probe(),
         apply: (v) => {
@@ -215,13 +216,16 @@ const cases: DriverCase[] = [
     tolerance: 0,
     rig(clock, present) {
       const tic = new EmulatedTic(clock);
-      const link = present
-        ? tic
-        : { write: async () => {}, read: () => Promise.reject(new Error('no answer')), close: async () => {} };
-      const driver = new TicStepper(link as EmulatedTic, '00473498');
+      const gone = () => Promise.reject(new Error('LIBUSB_ERROR_NO_DEVICE'));
+      const link = present ? tic : { vendorOut: gone, vendorIn: gone, close: async () => {} };
+      const driver = new TicStepper(link, '00473498');
       return {
         probe: () => driver.probe(),
-        apply: (v) => driver.run(v),
+        // The Tic's own max speed at its limit, so every value reaches the motor.
+        apply: async (v) => {
+          await driver.configure(3, 32, TIC_MAX_VELOCITY);
+          await driver.run(v);
+        },
         observe: () => tic.velocity,
       };
     },

@@ -36,10 +36,13 @@ export class AtlasEzoCo2 {
     throw new Error(`EZO-CO2 at 0x${this.address.toString(16)} kept processing "${text}"`);
   }
 
-  /** Asks the device who it is ("i" → "?I,CO2,<firmware>"). */
+  /**
+   * Asks the device who it is: "i" answers "?i,CO2,<firmware>" (EZO-CO2 datasheet, I2C "Device information"; older
+   * firmware and other EZO circuits write "?I"), so the prefix is compared without regard to case.
+   */
   async probe(): Promise<void> {
     const info = await this.command('i', 300);
-    if (!info.startsWith('?I,CO2'))
+    if (!/^\?i,co2(,|$)/i.test(info))
       throw new Error(`the device at 0x${this.address.toString(16)} is not an EZO-CO2 (${info})`);
   }
 

@@ -82,33 +82,57 @@ export class EzoCo2Chip implements EmulatedI2cDevice {
     this.pending = null;
     let text: string;
     if (command === 'R') text = String(Math.max(0, Math.round(this.ppm())));
-    else if (command === 'i') text = '?I,CO2,1.0';
+    // The datasheet's answer, lower-case "?i" as current firmware writes it.
+    else if (command === 'i') text = '?i,CO2,1.0';
     else return Uint8Array.of(2);
     return Uint8Array.of(1, ...new TextEncoder().encode(text), 0);
   }
 }
 
-/** Senseair K33: answers ReadRAM of the CO2 word after 10 ms, status bit 0 set, with a sum checksum. */
+/**
+ * Senseair K33: asleep until a transaction addressed to it wakes it (that one is not acknowledged, as a sleeping
+ * K33 does), awake for AWAKE_MS after its last transaction; answers ReadRAM of the CO2 word after 10 ms, status
+ * bit 0 set, with a sum checksum, in units of `ppmPerCount`.
+ */
 export class K33Chip implements EmulatedI2cDevice {
   static readonly READY_MS = 10;
+  static readonly AWAKE_MS = 50;
   private request: { at: number; valid: boolean } | null = null;
+  private awakeUntil = Number.NEGATIVE_INFINITY;
+  /** Transactions refused because the sensor was asleep. */
+  nacks = 0;
 
   constructor(
     private readonly clock: Clock,
     private readonly ppm: () => number,
+    private readonly ppmPerCount = 1,
   ) {}
 
+  /** Every transaction: refused (and the sensor woken) while asleep. */
+  private touch(): void {
+    const now = this.clock.now();
+    const asleep = now > this.awakeUntil;
+    this.awakeUntil = now + K33Chip.AWAKE_MS;
+    if (asleep) {
+      this.nacks++;
+      this.request = null;
+      throw new Error('Remote I/O error: the K33 is asleep (no acknowledge)');
+    }
+  }
+
   onWrite(bytes: Uint8Array): void {
+    this.touch();
     const [cmd, hi, lo, sum] = bytes;
     const valid = bytes.length === 4 && cmd === 0x22 && hi === 0x00 && lo === 0x08 && ((cmd + hi + lo) & 0xff) === sum;
     this.request = { at: this.clock.now(), valid };
   }
 
   onRead(): Uint8Array {
+    this.touch();
     const req = this.request;
     this.request = null;
     if (!req?.valid || this.clock.now() - req.at < K33Chip.READY_MS) return Uint8Array.of(0x00, 0, 0, 0);
-    const counts = Math.max(0, Math.min(0xffff, Math.round(this.ppm() / 10)));
+    const counts = Math.max(0, Math.min(0xffff, Math.round(this.ppm() / this.ppmPerCount)));
     const status = 0x21;
     const hi = counts >> 8;
     const lo = counts & 0xff;

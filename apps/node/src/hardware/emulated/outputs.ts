@@ -1,8 +1,8 @@
 // Emulated outputs: PWM channels and GPIO lines remember their levels; the SPI ring decodes NeoPixel frames bit by bit;
-// the Tic parses its compact serial protocol and enforces safe start and the command timeout.
+// the Tic answers USB control transfers as its user's guide describes and enforces safe start and the command timeout.
 import type { Clock } from '../clock.js';
 import type { Rgb } from '../drivers/neopixel.js';
-import type { GpioLine, PwmChannel, SerialLink, SpiDevice } from '../transports/types.js';
+import type { GpioLine, PwmChannel, SpiDevice, UsbControl } from '../transports/types.js';
 
 export class EmulatedPwm implements PwmChannel {
   periodNs = 0;
@@ -77,138 +77,159 @@ export class EmulatedNeoPixelSpi implements SpiDevice {
   async close(): Promise<void> {}
 }
 
-/** Bits of the Tic's "error status" variable (Tic user's guide, "Variable reference" → "Error status"). */
-export const TIC_ERROR_BITS = {
-  intentionallyDeenergized: 0,
-  commandTimeout: 6,
-  safeStartViolation: 7,
-} as const;
+/** A control transfer the emulated Tic received, as the SETUP packet carried it. */
+export interface UsbSetup {
+  bmRequestType: number;
+  bRequest: number;
+  wValue: number;
+  wIndex: number;
+  wLength: number;
+}
 
-/** A Tic T825 as its serial port sees it. */
-export class EmulatedTic implements SerialLink {
+/** Error status bits (Tic user's guide §7), written here from the guide, not taken from the driver. */
+const ERR = { intentionallyDeenergized: 0, motorDriverError: 1, commandTimeout: 6, safeStartViolation: 7 } as const;
+/** Size of the Tic's variable block (tic_protocol.h TIC_VARIABLES_SIZE). */
+const VARIABLES_SIZE = 0x55;
+
+/**
+ * A Tic T825 as its USB endpoint 0 sees it (Tic user's guide §11): vendor requests only, commands with
+ * bmRequestType 0x40, block reads with 0xC0; anything else, or an unknown command, is answered with a STALL as the
+ * Tic does. It keeps the variables of §7, enforces safe start and the 1000 ms command timeout (§5.4), limits the
+ * step rate to its max speed (default 2 000 000, §6) and drives steps at once (no acceleration ramp).
+ */
+export class EmulatedTic implements UsbControl {
   energized = false;
   safeStart = true;
   targetVelocity = 0;
+  planningMode = 0;
+  maxSpeed = 2_000_000;
   stepMode = 0;
   currentLimit = 0;
   commandTimedOut = false;
+  driverError = false;
+  errorsOccurred = 0;
   /**
    * Fault injection: the controller acts as if its command timeout had fired and keeps the motor stopped, whatever
    * it is sent, until the fault is cleared; its status says "command timeout". After that it needs an exit safe
-   * start (the driver's next run) to move again, as a real Tic after an error does.
+   * start (the driver's next run or restart) to move again, as a real Tic after an error does.
    */
   stalled = false;
+  /** Fault injection: the device is gone from the bus (unplugged, powered off): every transfer fails. */
+  unplugged = false;
   private lastCommandAt: number;
-  private output: number[] = [];
-  private input: number[] = [];
-  readonly log: number[][] = [];
+  readonly log: UsbSetup[] = [];
 
-  constructor(private readonly clock: Clock) {
+  constructor(
+    private readonly clock: Clock,
+    readonly timeoutMs = 1000,
+  ) {
     this.lastCommandAt = clock.now();
   }
 
-  /** Microsteps per 10 000 s actually driven now (0 unless energised, out of safe start and not timed out). */
+  /** Microsteps per 10 000 s actually driven now (0 unless energised, out of safe start and without an error). */
   get velocity(): number {
     this.checkTimeout();
-    return this.energized && !this.safeStart && !this.commandTimedOut && !this.stalled ? this.targetVelocity : 0;
+    if (!this.energized || this.errorStatus() !== 0) return 0;
+    return Math.max(-this.maxSpeed, Math.min(this.maxSpeed, this.targetVelocity));
   }
 
   /** Stalls the controller (see `stalled`), or lets it recover. */
   stall(on: boolean): void {
-    if (on) {
-      this.commandTimedOut = true;
-      this.safeStart = true;
-    }
+    if (on) this.timeOut();
     this.stalled = on;
   }
 
+  private timeOut(): void {
+    this.commandTimedOut = true;
+    this.safeStart = true;
+    this.errorsOccurred |= 1 << ERR.commandTimeout;
+  }
+
   private checkTimeout(): void {
-    if (this.clock.now() - this.lastCommandAt > 1000 && this.energized && this.targetVelocity !== 0) {
-      this.commandTimedOut = true;
-      this.safeStart = true;
-    }
+    if (!this.commandTimedOut && this.clock.now() - this.lastCommandAt > this.timeoutMs) this.timeOut();
   }
 
-  async write(bytes: Uint8Array): Promise<void> {
+  /** §7 "Error status": what stops the motor now. Safe start holds from an error until "Exit safe start". */
+  private errorStatus(): number {
+    let bits = 0;
+    if (!this.energized) bits |= 1 << ERR.intentionallyDeenergized;
+    if (this.driverError) bits |= 1 << ERR.motorDriverError;
+    if (this.commandTimedOut || this.stalled) bits |= 1 << ERR.commandTimeout;
+    if (this.safeStart) bits |= 1 << ERR.safeStartViolation;
+    return bits;
+  }
+
+  private transfer(setup: UsbSetup): void {
+    if (this.unplugged) throw new Error('LIBUSB_ERROR_NO_DEVICE: the Tic is gone from the bus');
+    this.log.push(setup);
+  }
+
+  async vendorOut(request: number, value: number, index: number): Promise<void> {
+    this.transfer({ bmRequestType: 0x40, bRequest: request, wValue: value, wIndex: index, wLength: 0 });
     this.checkTimeout();
-    this.input.push(...bytes);
-    this.parse();
-  }
-
-  private parse(): void {
-    for (;;) {
-      const cmd = this.input[0];
-      if (cmd === undefined) return;
-      if ((cmd & 0x80) === 0) {
-        this.input.shift(); // stray data byte: the Tic ignores it
-        continue;
-      }
-      const length =
-        cmd === 0xe3 || cmd === 0xe0 || cmd === 0xec ? 6 : cmd === 0xa1 ? 3 : cmd === 0x94 || cmd === 0x91 ? 2 : 1;
-      if (this.input.length < length) return;
-      const frame = this.input.splice(0, length);
-      this.log.push(frame);
-      this.lastCommandAt = this.clock.now();
-      this.execute(frame);
-    }
-  }
-
-  private execute(frame: number[]): void {
-    const [cmd = 0, ...data] = frame;
-    switch (cmd) {
-      case 0xe3: {
-        const [msbs = 0, ...bytes] = data;
-        let v = 0;
-        bytes.forEach((b, i) => {
-          v |= ((b & 0x7f) | ((msbs >> i) & 1 ? 0x80 : 0)) << (8 * i);
-        });
-        this.targetVelocity = v | 0;
+    const data32 = ((index & 0xffff) << 16) | (value & 0xffff);
+    switch (request) {
+      case 0xe3: // set target velocity, 32-bit signed
+        this.targetVelocity = data32 | 0;
+        this.planningMode = 2;
         break;
-      }
+      case 0xe6: // set max speed, 32-bit unsigned, 0..500 000 000
+        this.maxSpeed = Math.min(500_000_000, data32 >>> 0);
+        break;
       case 0x85:
         this.energized = true;
         break;
       case 0x86:
         this.energized = false;
         this.targetVelocity = 0;
+        this.planningMode = 0;
         break;
       case 0x83:
-        if (this.stalled) break;
-        this.safeStart = false;
-        this.commandTimedOut = false;
+        if (!this.stalled) this.safeStart = false;
         break;
       case 0x89:
         this.targetVelocity = 0;
+        this.planningMode = 0;
         break;
       case 0x8c:
         break;
+      case 0x8a:
+        this.driverError = false;
+        break;
       case 0x94:
-        this.stepMode = data[0] ?? 0;
+        this.stepMode = value & 0x7f;
         break;
       case 0x91:
-        this.currentLimit = data[0] ?? 0;
+        this.currentLimit = value & 0x7f;
         break;
-      case 0xa1: {
-        const [offset = 0, length = 1] = data;
-        const bits = TIC_ERROR_BITS;
-        const errors =
-          (this.energized ? 0 : 1 << bits.intentionallyDeenergized) |
-          (this.commandTimedOut ? 1 << bits.commandTimeout : 0) |
-          (this.safeStart && this.commandTimedOut ? 1 << bits.safeStartViolation : 0);
-        // Operation state: 10 normal, 4 soft error (energised but held stopped by an error), 2 de-energised.
-        const state = !this.energized ? 2 : this.commandTimedOut ? 4 : 10;
-        const vars = [state, 0, errors & 0xff, errors >> 8];
-        for (let i = 0; i < length; i++) this.output.push(vars[offset + i] ?? 0);
-        break;
-      }
       default:
-        break;
+        throw new Error(`LIBUSB_TRANSFER_STALL: the Tic has no command 0x${request.toString(16)}`);
     }
+    // Every command resets the command timeout; a stalled controller stays timed out.
+    this.lastCommandAt = this.clock.now();
+    if (!this.stalled) this.commandTimedOut = false;
   }
 
-  async read(length: number): Promise<Uint8Array> {
-    if (this.output.length < length) throw new Error('the emulated Tic has nothing to say');
-    return Uint8Array.from(this.output.splice(0, length));
+  async vendorIn(request: number, value: number, index: number, length: number): Promise<Uint8Array> {
+    this.transfer({ bmRequestType: 0xc0, bRequest: request, wValue: value, wIndex: index, wLength: length });
+    if (request !== 0xa1 && request !== 0xa2)
+      throw new Error(`LIBUSB_TRANSFER_STALL: the Tic has no read 0x${request.toString(16)}`);
+    if (length < 1 || length > 128) throw new Error('LIBUSB_TRANSFER_STALL: a block read is 1 to 128 bytes');
+    this.checkTimeout();
+    const vars = new DataView(new ArrayBuffer(VARIABLES_SIZE));
+    const errors = this.errorStatus();
+    // Operation state: 2 de-energized, 4 soft error (an error holds the motor), 10 normal.
+    vars.setUint8(0x00, !this.energized ? 2 : errors !== 0 ? 4 : 10);
+    vars.setUint8(0x01, this.energized ? 1 : 0);
+    vars.setUint16(0x02, errors, true);
+    vars.setUint32(0x04, this.errorsOccurred | errors, true);
+    vars.setUint8(0x09, this.planningMode);
+    vars.setInt32(0x0e, this.targetVelocity, true);
+    vars.setUint32(0x16, this.maxSpeed, true);
+    vars.setInt32(0x26, this.velocity, true);
+    if (request === 0xa2) this.errorsOccurred = 0;
+    const all = new Uint8Array(vars.buffer);
+    return all.slice(index, Math.min(VARIABLES_SIZE, index + length));
   }
 
   async close(): Promise<void> {}

@@ -1,18 +1,18 @@
-// Transports over what a Raspberry Pi 5 exposes: sysfs PWM, GPIO and 1-Wire as plain files; I2C and SPI through
-// npm packages loaded only when asked for, so a node without them starts and names the missing package.
+// Transports over what a Raspberry Pi 5 exposes: sysfs PWM, GPIO and 1-Wire as plain files; I2C, SPI and USB
+// through npm packages loaded only when asked for, so a node without them starts and names the missing package.
 import { constants } from 'node:fs';
-import { access, open, readdir, readFile, readlink, writeFile } from 'node:fs/promises';
+import { access, readdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { ReadStream } from 'node:tty';
 import {
   type GpioLine,
   type I2cBus,
   type OneWireBus,
   type PwmChannel,
-  type SerialLink,
   type SpiDevice,
   type TransportFactory,
   TransportUnavailable,
+  type UsbControl,
+  type UsbMatch,
 } from './types.js';
 
 export interface LinuxPaths {
@@ -259,51 +259,102 @@ export async function openSpi(name: string, paths: LinuxPaths): Promise<SpiDevic
   };
 }
 
-/** The Tic's USB virtual COM port, found by its serial number under /dev/serial/by-id. */
-export async function openTicSerial(serialNumber: string, paths: LinuxPaths): Promise<SerialLink> {
-  const byId = join(paths.devRoot, 'serial', 'by-id');
-  const names = await readdir(byId).catch(() => [] as string[]);
-  const name = names.find((n) => n.includes(`Tic`) && n.includes(serialNumber) && n.endsWith('-if00'));
-  if (!name)
+interface UsbDevice {
+  deviceDescriptor: { idVendor: number; idProduct: number; iSerialNumber: number };
+  busNumber: number;
+  deviceAddress: number;
+  timeout: number;
+  open(defaultConfig?: boolean): void;
+  close(): void;
+  getStringDescriptor(index: number, cb: (err?: Error, value?: string) => void): void;
+  controlTransfer(
+    bmRequestType: number,
+    bRequest: number,
+    wValue: number,
+    wIndex: number,
+    dataOrLength: number | Buffer,
+    cb: (err?: Error, data?: Buffer | number) => void,
+  ): void;
+}
+interface UsbModule {
+  getDeviceList(): UsbDevice[];
+}
+
+/** How long one control transfer may take; a Tic answers in about a millisecond. */
+export const USB_TRANSFER_TIMEOUT_MS = 500;
+
+const hex4 = (n: number) => n.toString(16).padStart(4, '0');
+
+/**
+ * A USB device by vendor and product ids, matched by its serial number, for vendor control transfers on endpoint 0
+ * through libusb (npm `usb`, loaded only when asked for). Opening needs write access to /dev/bus/usb/BBB/DDD:
+ * root, or the udev rule in docs/raspberry-pi.md. No interface is claimed: control transfers to the device itself
+ * need none, and the kernel's CDC ACM driver keeps the Tic's virtual serial ports.
+ */
+export async function openUsb(match: UsbMatch): Promise<UsbControl> {
+  const { module, error } = await optionalImport('usb');
+  if (!module)
     throw new TransportUnavailable(
-      `no Tic with serial ${serialNumber} under ${byId}: check the USB cable and the serial in the hardware file`,
+      `the usb package is not installed or cannot load (${error}): run npm install -w @bioreactor/node usb (libusb; it needs libudev.so.1, and make, g++ and libudev-dev to build)`,
     );
-  const handle = await open(join(byId, name), 'r+');
-  const input = new ReadStream(handle.fd);
-  input.setRawMode(true);
-  let buffered = Buffer.alloc(0);
-  let waiter: (() => void) | undefined;
-  input.on('data', (chunk: Buffer) => {
-    buffered = Buffer.concat([buffered, chunk]);
-    waiter?.();
-  });
-  return {
-    async write(bytes) {
-      await handle.write(bytes);
-    },
-    read(length, timeoutMs) {
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => {
-          waiter = undefined;
-          reject(new Error(`the Tic ${serialNumber} did not answer within ${timeoutMs} ms`));
-        }, timeoutMs);
-        const check = () => {
-          if (buffered.length < length) return;
-          clearTimeout(timer);
-          waiter = undefined;
-          const out = buffered.subarray(0, length);
-          buffered = buffered.subarray(length);
-          resolve(new Uint8Array(out));
-        };
-        waiter = check;
-        check();
-      });
-    },
-    async close() {
-      input.destroy();
-      await handle.close();
-    },
-  };
+  const usb = module as unknown as UsbModule;
+  const candidates = usb
+    .getDeviceList()
+    .filter(
+      (d) => d.deviceDescriptor.idVendor === match.vendorId && match.productIds.includes(d.deviceDescriptor.idProduct),
+    );
+  const seen: string[] = [];
+  const problems: string[] = [];
+  for (const device of candidates) {
+    const where = `bus ${device.busNumber} device ${device.deviceAddress} (${hex4(match.vendorId)}:${hex4(device.deviceDescriptor.idProduct)})`;
+    try {
+      device.open(false);
+    } catch (err) {
+      const message = (err as Error).message;
+      problems.push(
+        /ACCESS/.test(message)
+          ? `${where}: permission denied (${message}): run the node as root or add the udev rule for vendor ${hex4(match.vendorId)} (docs/raspberry-pi.md)`
+          : `${where}: ${message}`,
+      );
+      continue;
+    }
+    const serial = await new Promise<string | undefined>((resolve) =>
+      device.getStringDescriptor(device.deviceDescriptor.iSerialNumber, (err, value) =>
+        resolve(err ? undefined : value?.split('\u0000')[0]),
+      ),
+    );
+    if (serial !== match.serialNumber) {
+      seen.push(serial ?? `${where} (serial unreadable)`);
+      device.close();
+      continue;
+    }
+    device.timeout = USB_TRANSFER_TIMEOUT_MS;
+    const transfer = (type: number, request: number, value: number, index: number, data: number | Buffer) =>
+      new Promise<Buffer | number | undefined>((resolve, reject) =>
+        device.controlTransfer(type, request, value, index, data, (err, out) =>
+          err ? reject(new Error(`${match.family} ${match.serialNumber}: ${err.message}`)) : resolve(out),
+        ),
+      );
+    let open = true;
+    return {
+      async vendorOut(request, value, index) {
+        await transfer(0x40, request, value, index, Buffer.alloc(0));
+      },
+      async vendorIn(request, value, index, length) {
+        const out = await transfer(0xc0, request, value, index, length);
+        return new Uint8Array(Buffer.isBuffer(out) ? out : Buffer.alloc(0));
+      },
+      async close() {
+        if (!open) return;
+        open = false;
+        device.close();
+      },
+    };
+  }
+  const found = seen.length > 0 ? `found ${match.family} ${seen.join(', ')}` : `no ${match.family} found`;
+  throw new TransportUnavailable(
+    `no ${match.family} with serial ${match.serialNumber} on USB (vendor ${hex4(match.vendorId)}; ${found}${problems.length > 0 ? `; ${problems.join('; ')}` : ''}): check the USB cable and the serial in the hardware file`,
+  );
 }
 
 export function linuxTransports(paths: LinuxPaths): TransportFactory {
@@ -313,6 +364,6 @@ export function linuxTransports(paths: LinuxPaths): TransportFactory {
     pwm: (chip, channel) => sysfsPwm(chip, channel, paths),
     gpio: (pin) => sysfsGpio(pin, paths),
     spi: (device) => openSpi(device, paths),
-    serial: (serialNumber) => openTicSerial(serialNumber, paths),
+    usb: (match) => openUsb(match),
   };
 }

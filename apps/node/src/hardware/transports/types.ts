@@ -35,12 +35,25 @@ export interface SpiDevice {
   close(): Promise<void>;
 }
 
-/** A byte stream to one USB serial device (the Tic's virtual COM port). */
-export interface SerialLink {
-  write(bytes: Uint8Array): Promise<void>;
-  /** Reads exactly `length` bytes or rejects after `timeoutMs`. */
-  read(length: number, timeoutMs: number): Promise<Uint8Array>;
+/**
+ * Endpoint 0 of one USB device, for vendor-defined control transfers (USB 2.0 §9.3: the SETUP packet's
+ * bmRequestType, bRequest, wValue, wIndex, wLength). The Pololu Tic takes every command this way.
+ */
+export interface UsbControl {
+  /** bmRequestType 0x40 (vendor, host to device, recipient device), no data stage. */
+  vendorOut(request: number, value: number, index: number): Promise<void>;
+  /** bmRequestType 0xC0 (vendor, device to host): answers the device's bytes, at most `length`. */
+  vendorIn(request: number, value: number, index: number, length: number): Promise<Uint8Array>;
   close(): Promise<void>;
+}
+
+/** Which USB device to open: its vendor id, the product ids of its family, and its serial number. */
+export interface UsbMatch {
+  vendorId: number;
+  productIds: readonly number[];
+  serialNumber: string;
+  /** Names the device family in messages ("Tic"). */
+  family: string;
 }
 
 /** Every transport a component may ask for; real mode opens Linux devices, simulation emulated chips. */
@@ -51,7 +64,8 @@ export interface TransportFactory {
   pwm(chip: number | undefined, channel: number): Promise<PwmChannel>;
   gpio(pin: number): Promise<GpioLine>;
   spi(device: string): Promise<SpiDevice>;
-  serial(serialNumber: string): Promise<SerialLink>;
+  /** A USB device found by ids and matched by its serial number (the Tic pump controllers). */
+  usb(match: UsbMatch): Promise<UsbControl>;
 }
 
 /** A transport that cannot open: the component becomes unavailable with this reason and fix. */
