@@ -175,6 +175,7 @@ export async function buildDownload(
   const manifestBase = {
     ...publicRecord(run),
     node_version: run.context.node_version,
+    image_packages: run.context.image_packages ?? null,
     hardware_mode: run.context.hardware_mode,
     hardware_config: run.context.hardware_config,
     capabilities: run.context.capabilities,

@@ -348,9 +348,10 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord]; log: [Ru
       let info = this.opts.runner.info();
       if (!info.available) info = await this.opts.runner.probe();
       if (!info.available) throw new ApiError('RUNNER_UNAVAILABLE', `Cannot run experiments: ${info.detail}`);
-      const { image, digest } = await this.opts.runner.image();
+      const { image, digest, packages } = await this.opts.runner.image();
       active.record.image = image;
       active.record.image_digest = digest;
+      active.record.context.image_packages = packages ?? null;
       active.record.context.hardware_config = this.opts.hardware?.hardwareConfig() ?? null;
       active.record.context.capabilities = this.opts.hardware?.capabilities() ?? null;
       wroteFiles = true;

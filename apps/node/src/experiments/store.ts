@@ -44,6 +44,8 @@ export interface StoredRun extends RunRecord {
 
 export interface RunContext {
   node_version: string;
+  /** What the experiment image holds (python and each allowed package with its version); absent in older runs. */
+  image_packages?: Record<string, string> | null;
   hardware_mode: string;
   hardware_config: unknown;
   capabilities: unknown;

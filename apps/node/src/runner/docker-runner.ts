@@ -13,6 +13,19 @@ export const EXPERIMENT_LABEL = 'org.bioreactor.experiment';
 export const DATA_DIR_LABEL = 'org.bioreactor.data-dir';
 /** The unprivileged user of the image (runtime/build-image.sh, runtime/Dockerfile). */
 export const EXPERIMENT_UID = 10001;
+/** Image label listing what an experiment script runs with: `python==3.11.2 numpy==1.24.2 …` (runtime/). */
+export const PACKAGES_LABEL = 'org.bioreactor.packages';
+
+/** The packages label as `{ python: '3.11.2', numpy: '1.24.2', … }`; null when the image has none. */
+export function parsePackagesLabel(label: string | undefined): Record<string, string> | null {
+  if (!label?.trim()) return null;
+  const packages: Record<string, string> = {};
+  for (const item of label.trim().split(/\s+/)) {
+    const at = item.indexOf('==');
+    if (at > 0) packages[item.slice(0, at)] = item.slice(at + 2);
+  }
+  return Object.keys(packages).length > 0 ? packages : null;
+}
 
 const ENTRYPOINT = ['python3', '/opt/bioreactor/experiment_entrypoint.py'];
 const SCRIPT_IN_CONTAINER = '/app/user_script.py';
@@ -72,6 +85,7 @@ export class DockerRunner implements ExperimentRunner {
   private readonly dataDir: string;
   private last: RunnerInfoBody;
   private digest: string | null = null;
+  private packages: Record<string, string> | null = null;
 
   constructor(private readonly opts: DockerRunnerOptions) {
     this.docker = opts.docker ?? new Docker();
@@ -102,6 +116,7 @@ export class DockerRunner implements ExperimentRunner {
       try {
         const image = await this.docker.getImage(this.opts.image).inspect();
         this.digest = image.Id;
+        this.packages = parsePackagesLabel(image.Config?.Labels?.[PACKAGES_LABEL]);
         this.last = {
           kind: 'docker',
           available: true,
@@ -131,8 +146,8 @@ export class DockerRunner implements ExperimentRunner {
     return this.last;
   }
 
-  async image(): Promise<{ image: string | null; digest: string | null }> {
-    return { image: this.opts.image, digest: this.digest };
+  async image(): Promise<{ image: string | null; digest: string | null; packages: Record<string, string> | null }> {
+    return { image: this.opts.image, digest: this.digest, packages: this.digest ? this.packages : null };
   }
 
   private async containerUser(outputDir: string): Promise<string> {

@@ -71,8 +71,11 @@ export interface ExperimentRunner {
   /** Checks the engine (and image); the result is what /api/status shows. */
   probe(): Promise<RunnerInfoBody>;
   info(): RunnerInfoBody;
-  /** Image name and digest recorded in status.json and the manifest (null for the local runner). */
-  image(): Promise<{ image: string | null; digest: string | null }>;
+  /**
+   * Image name and digest recorded in status.json and the manifest (null for the local runner), and what the image
+   * says it holds (its org.bioreactor.packages label), recorded in the manifest as image_packages.
+   */
+  image(): Promise<{ image: string | null; digest: string | null; packages?: Record<string, string> | null }>;
   start(spec: RunSpec): Promise<RunHandle>;
   /**
    * Finds a run that was live when the node stopped: a handle to follow it (still running or already ended), or
