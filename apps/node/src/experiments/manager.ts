@@ -121,6 +121,9 @@ const OUTPUT_DRAIN_MS = 10_000;
 /** Default of stopEscalationMs. */
 const STOP_ESCALATION_MS = 10_000;
 
+/** How much of a re-attached run's kept log is compared with the engine's log to find where it goes on. */
+const OVERLAP_SEARCH_BYTES = 64 * 1024;
+
 /** How far back from the end of a failed run's log its traceback is looked for. */
 const FAILURE_SEARCH_BYTES = 256 * 1024;
 
@@ -825,6 +828,7 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord]; log: [Ru
           const handle = await this.opts.runner.reattach(ref, {
             ...this.spec(id, gateway.endpoint),
             outputSince: await lastLogTime(this.opts.store.logPath(id)),
+            outputTail: await readLogTail(this.opts.store.logPath(id), run.limits.log_bytes, OVERLAP_SEARCH_BYTES),
           });
           if (handle) {
             run.runner_ref = handle.ref;

@@ -28,6 +28,26 @@ interface LogState {
   last_time: string | null;
 }
 
+/**
+ * How many leading bytes of `gap` (the engine's log from a little before the node stopped reading) the node kept
+ * already: the longest end of `kept` that `gap` begins with, or -1 when `gap` does not begin inside `kept` (nothing
+ * to go by: the caller falls back on times). The engine's log is in lines stamped by the engine and the node's
+ * capture in chunks stamped on arrival, so times alone cannot tell exactly where one ends and the other goes on.
+ */
+export function alreadyKept(kept: Buffer, gap: Buffer): number {
+  if (gap.length === 0) return 0;
+  if (kept.length === 0) return -1;
+  const first = gap[0] as number;
+  // The leftmost start whose rest of `kept` the gap begins with is the longest overlap; a rest longer than the gap
+  // cannot be one, so the search starts where the rest is as long as the gap.
+  for (let from = kept.indexOf(first, Math.max(0, kept.length - gap.length)); from >= 0; ) {
+    const rest = kept.subarray(from);
+    if (gap.subarray(0, rest.length).equals(rest)) return rest.length;
+    from = kept.indexOf(first, from + 1);
+  }
+  return -1;
+}
+
 /** The state file is written in place at one fixed size, never renamed, so it costs one write per chunk. */
 const STATE_SIZE = 512;
 

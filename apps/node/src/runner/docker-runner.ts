@@ -4,7 +4,7 @@
 import { chmod, chown } from 'node:fs/promises';
 import { relative, resolve, sep } from 'node:path';
 import Docker from 'dockerode';
-import { timeNs } from '../experiments/run-log.js';
+import { alreadyKept, timeNs } from '../experiments/run-log.js';
 import type { ExperimentRunner, OutputChunk, RunExit, RunHandle, RunnerInfoBody, RunSpec } from './runner.js';
 
 /** Label on every experiment container, with the experiment id. */
@@ -72,6 +72,9 @@ export async function* demultiplex(
     }
   }
 }
+
+/** How far before the node stopped reading the engine's log is asked from, so the two overlap (10 s). */
+const GAP_MARGIN_NS = 10_000_000_000n;
 
 /** A time as the engine's log API takes it: seconds.nanoseconds since the epoch. */
 function engineTime(ns: bigint): string {
@@ -262,7 +265,11 @@ export class DockerRunner implements ExperimentRunner {
     }
     // Attached first, then what the engine logged since the node's last kept output and before the attach.
     const attached = await container.attach({ stream: true, stdout: true, stderr: true, logs: false });
-    return this.handle(container, { attached, since: spec?.outputSince ?? null });
+    return this.handle(container, {
+      attached,
+      since: spec?.outputSince ?? null,
+      ...(spec?.outputTail ? { tail: spec.outputTail } : {}),
+    });
   }
 
   async sweep(keep: readonly string[]): Promise<string[]> {
@@ -300,7 +307,7 @@ export class DockerRunner implements ExperimentRunner {
    */
   private handle(
     container: Docker.Container,
-    capture: { attached: NodeJS.ReadableStream; since?: string | null },
+    capture: { attached: NodeJS.ReadableStream; since?: string | null; tail?: Buffer },
   ): RunHandle {
     let exit: Promise<RunExit> | undefined;
     const docker = container;
@@ -312,21 +319,38 @@ export class DockerRunner implements ExperimentRunner {
       output: {
         [Symbol.asyncIterator]: async function* () {
           if (ns !== null) {
-            // The engine takes since as seconds.nanoseconds; RunLog skips what it kept already.
-            const gap = (await docker.logs({
+            // From a little before the node stopped reading, so that the engine's log overlaps what was kept; the
+            // overlap is found by content (alreadyKept) and skipped.
+            const raw = (await docker.logs({
               follow: false,
               stdout: true,
               stderr: true,
               timestamps: true,
-              since: engineTime(ns),
+              since: engineTime(ns > GAP_MARGIN_NS ? ns - GAP_MARGIN_NS : 0n),
               until: engineTime(BigInt(attachedAt.getTime()) * 1_000_000n),
             } as unknown as Docker.ContainerLogsOptions & { follow: false })) as unknown as Buffer;
-            yield* demultiplex(
+            const entries: OutputChunk[] = [];
+            for await (const entry of demultiplex(
               (async function* () {
-                yield gap;
+                yield raw;
               })(),
               true,
-            );
+            )) {
+              entries.push(entry);
+            }
+            const gap = Buffer.concat(entries.map((e) => e.data));
+            const kept = capture.tail ? alreadyKept(capture.tail, gap) : -1;
+            if (kept >= 0) {
+              // Chunks without a time: RunLog keeps them all; the overlap is gone already.
+              if (gap.length > kept) yield { data: gap.subarray(kept) };
+            } else {
+              // Nothing kept to compare with: by time, after the node stopped reading.
+              for (const entry of entries) {
+                const at = entry.time ? timeNs(entry.time) : null;
+                if (at === null || at > ns)
+                  yield { data: entry.data, ...(entry.stream ? { stream: entry.stream } : {}) };
+              }
+            }
           }
           for await (const chunk of demultiplex(capture.attached as unknown as AsyncIterable<Buffer>)) {
             // The node's own time of arrival: what a later re-attach asks the engine's log after.

@@ -36,6 +36,8 @@ export interface RunSpec {
   ready?: Promise<unknown>;
   /** A re-attached run's output is wanted after this engine timestamp only (what the node kept already). */
   outputSince?: string | null;
+  /** The end of what the node kept of a re-attached run's output, to find where the engine's log goes on from. */
+  outputTail?: Buffer;
 }
 
 export interface RunExit {

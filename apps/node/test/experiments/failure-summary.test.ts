@@ -2,6 +2,7 @@
 // the traceback's lines (stdout and stderr reach the node as separate streams).
 import { describe, expect, it } from 'vitest';
 import { failureMessage, findTraceback } from '../../src/experiments/failure-summary.js';
+import { alreadyKept } from '../../src/experiments/run-log.js';
 
 const TRACEBACK = [
   'Traceback (most recent call last):',
@@ -50,5 +51,19 @@ describe('failure summaries', () => {
     expect(failureMessage(3, 'before\nbroken sensor\n', 500)).toBe('Exit code 3: before\nbroken sensor');
     expect(failureMessage(3, '', 500)).toBe('Exit code 3');
     expect(failureMessage(2, 'y'.repeat(600), 500)).toBe(`Exit code 2: …${'y'.repeat(500)}`);
+  });
+});
+
+describe('resuming a run log from the engine', () => {
+  const b = (text: string) => Buffer.from(text);
+  it('skips the part of the engine’s log the node kept already, found by content', () => {
+    expect(alreadyKept(b('line 1\nline 2\nstarted'), b('line 2\nstarted\nafter restart\n'))).toBe(14);
+    expect(alreadyKept(b('a\nb\n'), b('a\nb\n'))).toBe(4);
+    // The engine's log begins after what was kept (nothing printed just before the node stopped).
+    expect(alreadyKept(b('a\nb\n'), b('c\n'))).toBe(-1);
+    expect(alreadyKept(b(''), b('c\n'))).toBe(-1);
+    expect(alreadyKept(b('a\n'), b(''))).toBe(0);
+    // Repeated lines: the overlap that reaches the end of what was kept.
+    expect(alreadyKept(b('x\nx\nx\n'), b('x\nx\ny\n'))).toBe(4);
   });
 });
