@@ -1254,6 +1254,8 @@ export class HardwareController {
         }
         // A fault holds until the pump runs again or someone (not the node's safe state) stops it.
         const cleared = hadFault !== null && (steps !== 0 || !source.startsWith('safety'));
+        // Stopped by the node's safe state while being restarted: no restart follows, so it stays faulted.
+        if (hadFault && !cleared) hadFault.state = 'faulted';
         if (cleared) {
           pump.fault = null;
           this.log.info(
@@ -1273,7 +1275,7 @@ export class HardwareController {
         if (velocity !== 0) this.pumpStarted?.();
         Object.assign(p, { lastName: pumpName, lastVelocity: velocity, time: now });
         this.record(source, name, { pump_name: pumpName, velocity, steps_per_10000s: steps });
-        if (cleared) this.emitSafety();
+        if (hadFault) this.emitSafety();
         return;
       }
     }

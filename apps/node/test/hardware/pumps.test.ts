@@ -183,6 +183,17 @@ describe('a pump whose Tic stops by itself', () => {
     );
     expect((await pump(n, 'outflow')).fault).toMatch(/the Tic did not answer: LIBUSB_ERROR_NO_DEVICE/);
   });
+
+  it('stopped by the node’s safe state while being restarted, it stays faulted (nothing restarts it)', async () => {
+    const n = await node();
+    await run(n, 'inflow', 0.1);
+    await n.clock.advance(1000);
+    await post(n, '/api/v3/simulation/faults', { component: 'pumps', fault: 'stall', pump_name: 'inflow' });
+    await until(n, async () => (await pump(n, 'inflow')).state === 'restarting', TIC_KEEPALIVE_MS);
+    await n.hardware.applySafeState('shutdown');
+    expect(await pump(n, 'inflow')).toMatchObject({ state: 'faulted', velocity: 0 });
+    expect(n.hardware.interlocks().some((t) => /^Pump inflow is faulted/.test(t))).toBe(true);
+  });
 });
 
 describe('rates bounded by each pump’s calibration', () => {
