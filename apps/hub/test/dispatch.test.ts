@@ -55,6 +55,32 @@ describe('one node', () => {
     expect(node.starts).toEqual([a, b, c]);
   });
 
+  it('cuts a default duration to what the node takes, but never a declared one', async () => {
+    const node = await fakeNode({ maxDurationS: 3600 });
+    h = await makeHub({ nodes: [node.url] });
+    // Queued while the node's limit was not known yet: the hub's own limit became its default.
+    const byDefault = h.hub.queue.submit({
+      userId: 'alice',
+      script: GOOD_SCRIPT,
+      maxDurationS: 366 * 86_400,
+      maxDurationSource: 'limit',
+    });
+    await waitForStarted(h.hub, byDefault.id);
+    expect(h.hub.queue.mustGet(byDefault.id).max_duration_s).toBe(3600);
+    expect(node.starts).toEqual([byDefault.id]);
+    node.finish(byDefault.id, 'completed', 0);
+    await waitForState(h.hub, byDefault.id, 'completed');
+    const declared = h.hub.queue.submit({
+      userId: 'bob',
+      script: GOOD_SCRIPT,
+      maxDurationS: 7200,
+      maxDurationSource: 'declared',
+    });
+    const after = h.hub.queue.submit({ userId: 'carol', script: GOOD_SCRIPT, maxDurationS: 60 });
+    await waitForStarted(h.hub, after.id);
+    expect(h.hub.queue.mustGet(declared.id).status).toBe('queued');
+  });
+
   it('reports a node whose disk is full in /health and /api/nodes, until it is resolved', async () => {
     const node = await fakeNode();
     h = await makeHub({ nodes: [node.url] });

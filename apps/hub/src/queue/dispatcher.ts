@@ -222,7 +222,7 @@ export class Dispatcher {
         (n) =>
           n.online === true &&
           (row.node_pin === null || row.node_pin === n.name) &&
-          (n.maxDurationS === null || row.max_duration_s <= n.maxDurationS),
+          (n.maxDurationS === null || row.max_duration_s <= n.maxDurationS || row.max_duration_source !== 'declared'),
       );
     const moved = `Experiment ${id} moved to the front of the queue`;
     if (eligible.some((n) => !n.busyWith && !n.starting)) {

@@ -374,19 +374,25 @@ export class ExperimentQueue extends EventEmitter<QueueEvents> {
    */
   claimNext(nodeName: string, nodeMaxDurationS: number | null = null): ExperimentRow | undefined {
     const claimed = this.db.transaction(() => {
+      // A duration the user declared must fit the node; a default (the lab's, or the limit when the node's own was
+      // not known yet at submission) is cut to what the node takes, so the run is not left waiting for ever.
       const next = this.db
         .prepare(
           `SELECT * FROM experiments WHERE status = 'queued' AND (node_pin IS NULL OR node_pin = ?)
-           AND (? IS NULL OR max_duration_s <= ?) ${ORDER} LIMIT 1`,
+           AND (? IS NULL OR max_duration_s <= ? OR max_duration_source != 'declared') ${ORDER} LIMIT 1`,
         )
         .get(nodeName, nodeMaxDurationS, nodeMaxDurationS) as ExperimentRow | undefined;
       if (!next) return undefined;
       const now = this.iso();
+      const duration =
+        nodeMaxDurationS !== null && next.max_duration_source !== 'declared'
+          ? Math.min(next.max_duration_s, nodeMaxDurationS)
+          : next.max_duration_s;
       this.db
         .prepare(
-          "UPDATE experiments SET status = 'running', node = ?, dispatched = 0, started_at = ?, started_mono = ?, updated_at = ? WHERE id = ? AND status = 'queued'",
+          "UPDATE experiments SET status = 'running', node = ?, dispatched = 0, started_at = ?, started_mono = ?, updated_at = ?, max_duration_s = ? WHERE id = ? AND status = 'queued'",
         )
-        .run(nodeName, now, this.mono(), now, next.id);
+        .run(nodeName, now, this.mono(), now, duration, next.id);
       return this.mustGet(next.id);
     })();
     if (claimed) this.emit('experiment', claimed);
