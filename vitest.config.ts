@@ -6,6 +6,7 @@ export default defineConfig({
     projects: [
       { test: { name: 'api', include: ['packages/api/test/**/*.test.ts'] } },
       { test: { name: 'service-kit', include: ['packages/service-kit/test/**/*.test.ts'] } },
+      { test: { name: 'client', include: ['packages/client/test/**/*.test.ts'], testTimeout: 60_000 } },
       { test: { name: 'node', include: ['apps/node/test/**/*.test.ts'], testTimeout: 30_000 } },
       { test: { name: 'hub', include: ['apps/hub/test/**/*.test.ts'], testTimeout: 30_000 } },
       { test: { name: 'web', include: ['apps/web/test/**/*.test.ts'], testTimeout: 30_000 } },

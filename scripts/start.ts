@@ -1,10 +1,12 @@
 // `npm start`: the whole system on one machine in simulation: node :9000, hub :8000, web :3000.
 // Data lives where the deployment guide's commands look for it (bioreactor-node-v3/data, bioreactor-hub/data,
-// web-server/config). Any variable already set in the environment wins over these defaults.
+// web-server/config). Any variable already set in the environment wins over these defaults. The services' JSON log
+// lines are printed by pino-pretty, one line each, prefixed with the service (BIOREACTOR_LOG_FORMAT=json keeps JSON).
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { prettyFactory } from 'pino-pretty';
 import { buildServices, type ServiceName, serviceArgs } from './services.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -53,6 +55,17 @@ if (existsSync(at('apps/web/ui/index.html'))) {
 }
 await buildServices();
 
+/** A JSON log line as one readable line: time, level, message, then the other fields; anything else as it is. */
+const pretty =
+  process.env.BIOREACTOR_LOG_FORMAT === 'json'
+    ? (line: string) => `${line}\n`
+    : prettyFactory({
+        colorize: process.stdout.isTTY === true,
+        translateTime: 'SYS:HH:MM:ss.l',
+        ignore: 'pid,hostname,service',
+        singleLine: true,
+      });
+
 const children: ChildProcess[] = [];
 let stopping = false;
 
@@ -80,7 +93,7 @@ for (const svc of services) {
     stream?.on('data', (chunk: Buffer) => {
       const lines = (rest + chunk.toString()).split('\n');
       rest = lines.pop() ?? '';
-      for (const line of lines) process.stdout.write(`${prefix}${line}\n`);
+      for (const line of lines) process.stdout.write(`${prefix}${line.startsWith('{') ? pretty(line) : `${line}\n`}`);
     });
   }
   child.on('exit', (code, signal) => {

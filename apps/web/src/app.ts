@@ -1,7 +1,7 @@
 // Builds the web server (pages, live dashboard, settings, accounts) without listening.
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SYSTEM_VERSION } from '@bioreactor/api';
+import { CSRF_HEADER_DOC, SYSTEM_VERSION } from '@bioreactor/api';
 import { createService, type Service, ServiceClient } from '@bioreactor/service-kit';
 import type { WebConfig } from './config.js';
 import type { WebContext } from './context.js';
@@ -9,7 +9,7 @@ import { HubClient } from './hub-client.js';
 import { HubEventRelay } from './hub-events.js';
 import { AccountStore } from './identity/accounts.js';
 import { SessionRevocations } from './identity/revocations.js';
-import { registerSessions } from './identity/session.js';
+import { registerSessions, SESSION_COOKIE } from './identity/session.js';
 import { SignInLimiter } from './identity/sign-in-limiter.js';
 import { SigningKey } from './identity/signing-key.js';
 import { type HardwareState, LiveData } from './live/live-data.js';
@@ -48,6 +48,7 @@ export async function buildApp(config: WebConfig, deps: WebDeps = {}): Promise<S
     strictResponses: deps.strictResponses,
     logger: deps.logger,
     trustProxy: config.BIOREACTOR_TRUST_PROXY,
+    browser: { csrfHeader: CSRF_HEADER_DOC, sessionCookie: SESSION_COOKIE },
   });
 
   if (!config.BIOREACTOR_API_TOKEN) {

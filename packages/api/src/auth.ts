@@ -9,6 +9,12 @@ export const SESSION_HEADER = 'x-session-id';
 /** Role of the user on whose behalf a token holder calls the hub: `user` (default) or `admin`. */
 export const ROLE_HEADER = 'x-user-role';
 
+/** The web server's CSRF header: every POST from a browser echoes the `csrf_token` cookie (or GET /api/session's). */
+export const CSRF_HEADER = 'x-csrf-token';
+
+/** A retried submission with the same key returns the first experiment instead of queueing the script twice. */
+export const IDEMPOTENCY_HEADER = 'idempotency-key';
+
 export const USER_ROLES = ['user', 'admin'] as const;
 export type UserRole = (typeof USER_ROLES)[number];
 

@@ -1,6 +1,7 @@
 // Small shapes shared by the routes of several services.
 import { Type } from 'typebox';
 import { ExperimentId } from './experiments.js';
+import type { RouteDocs } from './openapi.js';
 
 /** `{status:"success", message}`: the original's acknowledgement body. */
 export const Ack = Type.Object({
@@ -24,6 +25,10 @@ export interface RouteContract {
   readonly method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   readonly url: string;
   readonly schema: {
+    /** The route object's key, set by `withOperationIds`: the OpenAPI operationId and the client's method name. */
+    readonly operationId?: string;
+    /** What only the OpenAPI document says (Fastify neither validates nor reads it); see openapi.ts. */
+    readonly docs?: RouteDocs;
     readonly summary?: string;
     readonly description?: string;
     readonly tags?: readonly string[];

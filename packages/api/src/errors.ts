@@ -82,9 +82,30 @@ export function isRetryable(code: ErrorCode): boolean {
   return code === 'NODE_UNREACHABLE' || code === 'NODE_BUSY' || code === 'RUNNER_UNAVAILABLE';
 }
 
-/** Response schemas for the error statuses a route can return, for `schema.response`. */
+/** The annotation of an error response schema that lists the catalogue codes it stands for (read by the docs). */
+export const ERROR_CODES_KEY = 'x-error-codes';
+
+/**
+ * Response schemas for the error statuses a route can return, for `schema.response`: one per status, each the
+ * ErrorBody annotated with the codes it stands for (the OpenAPI document lists them). Name every code of a route in
+ * one call: spreading two calls that share a status keeps only the second one's codes.
+ */
 export function errorResponses(...codes: ErrorCode[]): Record<number, typeof ErrorBody> {
+  const byStatus = new Map<number, ErrorCode[]>();
+  for (const code of codes) {
+    const status = ERROR_CATALOGUE[code].status;
+    const list = byStatus.get(status) ?? [];
+    if (!list.includes(code)) list.push(code);
+    byStatus.set(status, list);
+  }
   const out: Record<number, typeof ErrorBody> = {};
-  for (const code of codes) out[ERROR_CATALOGUE[code].status] = ErrorBody;
+  for (const [status, list] of byStatus)
+    out[status] = Type.Object(ErrorBody.properties, { [ERROR_CODES_KEY]: list }) as unknown as typeof ErrorBody;
   return out;
+}
+
+/** The catalogue codes an error response schema made by `errorResponses` stands for. */
+export function errorCodesOf(schema: unknown): ErrorCode[] {
+  const codes = (schema as Record<string, unknown> | undefined)?.[ERROR_CODES_KEY];
+  return Array.isArray(codes) ? codes.filter(isErrorCode) : [];
 }

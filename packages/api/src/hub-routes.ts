@@ -4,6 +4,19 @@ import { defineRoute, IdParams, ServiceHealth } from './common.js';
 import { DurationPolicy, MaxDurationSourceSchema } from './durations.js';
 import { errorResponses } from './errors.js';
 import { ExperimentId, ExperimentStateSchema, Timestamp } from './experiments.js';
+import { DataQuery, NEXT_OFFSET_HEADER, TailQuery } from './node-routes.js';
+import {
+  EVENT_STREAM,
+  EXAMPLE_SCRIPT,
+  formText,
+  IDEMPOTENCY_KEY_HEADER,
+  IDEMPOTENCY_REPLAYED,
+  SUBMISSION_FORM_FIELDS,
+  scriptBodies,
+  USER_HEADERS,
+  withOperationIds,
+  ZIP,
+} from './openapi.js';
 
 /** What an expected run length rests on, best first (docs/queue.md, "Estimates"). */
 export const ESTIMATE_BASES = ['same_script', 'declared', 'same_owner', 'all_runs', 'none'] as const;
@@ -167,14 +180,27 @@ export const NodeInfo = Type.Object({
 });
 export type NodeInfo = Static<typeof NodeInfo>;
 
+/** A script submission: a form with the file, JSON, or the script itself as the body. */
+const SUBMIT_BODIES = scriptBodies(
+  {
+    ...SUBMISSION_FORM_FIELDS,
+    node: formText('Run on this node only', 64),
+    script_content: formText('The script as text, instead of a file'),
+  },
+  SubmitRequest,
+  true,
+);
+
 const q = ['queue'];
-const action = (url: string, summary: string) =>
+const asUser = { headers: USER_HEADERS };
+const action = (url: string, summary: string, ok: string) =>
   defineRoute({
     method: 'POST',
     url,
     schema: {
       tags: q,
       summary,
+      docs: { ok, ...asUser },
       params: IdParams,
       response: {
         200: ActionResponse,
@@ -183,11 +209,16 @@ const action = (url: string, summary: string) =>
     },
   });
 
-export const hubRoutes = {
+export const hubRoutes = withOperationIds({
   health: defineRoute({
     method: 'GET',
     url: '/health',
-    schema: { tags: ['service'], response: { 200: ServiceHealth } },
+    schema: {
+      tags: ['service'],
+      summary: 'Liveness: the database, the nodes online and the notifications',
+      docs: { ok: 'The hub answers; `degraded` when no node is online' },
+      response: { 200: ServiceHealth },
+    },
   }),
   submit: defineRoute({
     method: 'POST',
@@ -195,6 +226,21 @@ export const hubRoutes = {
     schema: {
       tags: q,
       summary: 'Queue a script: JSON {script_content}, a raw text/x-python body, or a multipart file',
+      description:
+        'The script is checked (size, UTF-8, syntax, imports) before it joins the queue; a rejected one answers 422 with every problem and its line. `name`, `max_duration_s` and `node` come from the JSON body, the form fields or, for a raw body, the query string.',
+      docs: {
+        ok: 'Queued (or, for a repeated Idempotency-Key, the first experiment as it is now)',
+        body: SUBMIT_BODIES,
+        query: Type.Object({
+          name: Type.Optional(Type.String({ maxLength: 200, description: 'A name for the experiment' })),
+          max_duration_s: Type.Optional(
+            Type.Integer({ minimum: 1, description: 'Stop it after this many seconds (default: the lab’s)' }),
+          ),
+          node: Type.Optional(Type.String({ maxLength: 64, description: 'Run on this node only' })),
+        }),
+        headers: [...USER_HEADERS, IDEMPOTENCY_KEY_HEADER],
+        responseHeaders: IDEMPOTENCY_REPLAYED,
+      },
       response: {
         200: SubmitResponse,
         ...errorResponses(
@@ -214,6 +260,8 @@ export const hubRoutes = {
     url: '/api/experiments/:id/status',
     schema: {
       tags: q,
+      summary: 'One experiment: its state, place in the queue, estimates and how it ended',
+      docs: { ok: 'The experiment', ...asUser },
       params: IdParams,
       response: { 200: Type.Object({ experiment: HubExperiment }), ...errorResponses('EXPERIMENT_NOT_FOUND') },
     },
@@ -224,6 +272,7 @@ export const hubRoutes = {
     schema: {
       tags: q,
       summary: 'The caller’s experiments, newest first (archived ones with ?include_archived=true)',
+      docs: { ok: 'The experiments of the user in X-Session-ID', ...asUser },
       querystring: Type.Object({
         include_archived: Type.Optional(
           Type.Boolean({ description: 'Also list experiments the retention policy archived' }),
@@ -238,6 +287,7 @@ export const hubRoutes = {
     schema: {
       tags: q,
       summary: 'Delete a finished experiment and its results on the node (its owner or an admin)',
+      docs: { ok: 'Deleted', ...asUser },
       params: IdParams,
       response: {
         200: Type.Object({
@@ -252,14 +302,24 @@ export const hubRoutes = {
   queueStatus: defineRoute({
     method: 'GET',
     url: '/api/queue/status',
-    schema: { tags: q, response: { 200: QueueStatus } },
+    schema: {
+      tags: q,
+      summary: 'The active queue, the expected wait and the duration policy',
+      docs: { ok: 'The queue: running first, then in queue order', ...asUser },
+      response: { 200: QueueStatus },
+    },
   }),
-  cancel: action('/api/experiments/:id/cancel', 'Cancel (a running one is stopped on its node)'),
-  pause: action('/api/experiments/:id/pause', 'Hold a queued experiment back'),
-  resume: action('/api/experiments/:id/resume', 'Put a paused experiment back in its place'),
+  cancel: action(
+    '/api/experiments/:id/cancel',
+    'Cancel (a running one is stopped on its node)',
+    'Cancelled; a running experiment stops on its node',
+  ),
+  pause: action('/api/experiments/:id/pause', 'Hold a queued experiment back', 'Paused'),
+  resume: action('/api/experiments/:id/resume', 'Put a paused experiment back in its place', 'Back in the queue'),
   runNow: action(
     '/api/experiments/:id/run-now',
     'Move to the head of the queue (admin); when no node it may use is free, the most recently started run there is cancelled, and the reply says which',
+    'At the head of the queue; `preempted` names the run it cancelled, if any',
   ),
   reorder: defineRoute({
     method: 'POST',
@@ -268,6 +328,7 @@ export const hubRoutes = {
       tags: q,
       summary:
         'Move to a 0-based position among waiting experiments: a user among the places their own experiments hold, an admin anywhere',
+      docs: { ok: 'Moved', ...asUser },
       params: IdParams,
       querystring: Type.Object({ new_position: Type.Integer({ minimum: 0 }) }),
       response: { 200: ActionResponse, ...errorResponses('EXPERIMENT_NOT_FOUND', 'INVALID_STATE', 'FORBIDDEN') },
@@ -279,6 +340,7 @@ export const hubRoutes = {
     schema: {
       tags: q,
       summary: 'The results zip, streamed from the node',
+      docs: { ok: 'The zip: output/**, user_script.py and manifest.json', produces: ZIP, ...asUser },
       params: IdParams,
       response: {
         200: Type.String(),
@@ -292,10 +354,28 @@ export const hubRoutes = {
     schema: {
       tags: q,
       summary: 'The node’s logs (?tail=N), or follow them as Server-Sent Events (?follow=true), streamed through',
+      docs: {
+        ok: 'The last `tail` lines as JSON {status, logs}, or with ?follow=true an event stream',
+        query: TailQuery,
+        produces: {
+          'application/json': {
+            schema: Type.Object({ status: Type.Literal('success'), logs: Type.String() }),
+          },
+          ...EVENT_STREAM,
+        },
+        ...asUser,
+      },
       params: IdParams,
       response: {
         200: Type.Object({}, { additionalProperties: true }),
-        ...errorResponses('EXPERIMENT_NOT_FOUND', 'FORBIDDEN', 'INVALID_STATE', 'NODE_NOT_FOUND', 'NODE_UNREACHABLE'),
+        ...errorResponses(
+          'EXPERIMENT_NOT_FOUND',
+          'FORBIDDEN',
+          'INVALID_STATE',
+          'NODE_NOT_FOUND',
+          'NODE_UNREACHABLE',
+          'VALIDATION_FAILED',
+        ),
       },
     },
   }),
@@ -305,6 +385,15 @@ export const hubRoutes = {
     schema: {
       tags: q,
       summary: 'CSV bytes from ?offset= (X-Next-Offset header), or new rows as Server-Sent Events (?follow=true)',
+      docs: {
+        ok: 'CSV from `offset` (X-Next-Offset says where to go on), or with ?follow=true an event stream',
+        query: DataQuery,
+        produces: { 'text/csv': { schema: Type.String() }, ...EVENT_STREAM },
+        responseHeaders: {
+          [NEXT_OFFSET_HEADER]: { description: 'The offset to ask for next', schema: Type.Integer({ minimum: 0 }) },
+        },
+        ...asUser,
+      },
       params: IdParams,
       response: {
         200: Type.String(),
@@ -315,6 +404,7 @@ export const hubRoutes = {
           'FILE_NOT_FOUND',
           'NODE_NOT_FOUND',
           'NODE_UNREACHABLE',
+          'VALIDATION_FAILED',
         ),
       },
     },
@@ -322,7 +412,12 @@ export const hubRoutes = {
   nodes: defineRoute({
     method: 'GET',
     url: '/api/nodes',
-    schema: { tags: ['nodes'], response: { 200: Type.Object({ nodes: Type.Array(NodeInfo) }) } },
+    schema: {
+      tags: ['nodes'],
+      summary: 'The nodes the hub drives: online, running what, their disk and longest run',
+      docs: { ok: 'Every registered node' },
+      response: { 200: Type.Object({ nodes: Type.Array(NodeInfo) }) },
+    },
   }),
   addNode: defineRoute({
     method: 'POST',
@@ -330,6 +425,11 @@ export const hubRoutes = {
     schema: {
       tags: ['nodes'],
       summary: 'Register a node at runtime (admin)',
+      docs: {
+        ok: 'Registered',
+        examples: { node2: { summary: 'A second node', value: { name: 'node2', url: 'http://node2.lab:9000' } } },
+        ...asUser,
+      },
       body: Type.Object({
         name: Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' }),
         url: Type.String({ format: 'uri' }),
@@ -342,6 +442,8 @@ export const hubRoutes = {
     url: '/api/nodes/:name',
     schema: {
       tags: ['nodes'],
+      summary: 'Unregister a node (admin); not while it runs an experiment',
+      docs: { ok: 'Unregistered', ...asUser },
       params: Type.Object({ name: Type.String() }),
       response: {
         200: Type.Object({ success: Type.Literal(true), message: Type.String() }),
@@ -355,6 +457,11 @@ export const hubRoutes = {
     schema: {
       tags: q,
       summary: 'Server-Sent Events of queue, experiment and node changes',
+      docs: {
+        ok: 'An event stream: queue.updated, experiment.updated, node.updated',
+        produces: EVENT_STREAM,
+        ...asUser,
+      },
       response: { 200: Type.String() },
     },
   }),
@@ -364,6 +471,7 @@ export const hubRoutes = {
     schema: {
       tags: q,
       summary: 'The queue as the original experiment_queue.json (admin: it holds every script)',
+      docs: { ok: 'experiment_queue.json', ...asUser },
       response: { 200: Type.Object({}, { additionalProperties: true }), ...errorResponses('FORBIDDEN') },
     },
   }),
@@ -373,6 +481,21 @@ export const hubRoutes = {
     schema: {
       tags: q,
       summary: 'Take over an original installation’s experiment_queue.json, once (admin)',
+      docs: {
+        ok: 'Imported; `skipped` lists the ids already known',
+        examples: {
+          one: {
+            summary: 'One queued experiment',
+            value: {
+              experiments: {
+                'exp-1': { experiment_id: 'exp-1', script_content: EXAMPLE_SCRIPT, status: 'queued', user_id: 'alice' },
+              },
+              queue_order: ['exp-1'],
+            },
+          },
+        },
+        ...asUser,
+      },
       body: Type.Object({
         experiments: Type.Record(Type.String(), Type.Object({}, { additionalProperties: true })),
         queue_order: Type.Optional(Type.Array(Type.String())),
@@ -395,6 +518,11 @@ export const hubRoutes = {
       tags: q,
       summary:
         'Give every experiment of one user id to another (admin): the web server files a browser’s anonymous experiments under the account it signs in to',
+      docs: {
+        ok: 'Moved; `moved` counts the experiments',
+        examples: { signIn: { value: { from_user: 'browser-session-id', to_user: 'account-alice' } } },
+        ...asUser,
+      },
       body: Type.Object({
         from_user: Type.String({ minLength: 1, maxLength: 200, description: 'The X-Session-ID they are filed under' }),
         to_user: Type.String({ minLength: 1, maxLength: 200, description: 'The X-Session-ID to file them under' }),
@@ -405,4 +533,4 @@ export const hubRoutes = {
       },
     },
   }),
-} as const;
+});

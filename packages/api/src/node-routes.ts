@@ -25,6 +25,7 @@ import {
 import { ExperimentLimits } from './durations.js';
 import { errorResponses } from './errors.js';
 import { ExperimentId, RunStateSchema, Timestamp } from './experiments.js';
+import { camelCase, EVENT_STREAM, EXAMPLE_SCRIPT, type MediaExample, withOperationIds, ZIP } from './openapi.js';
 
 const HardwareMode = Type.Union([Type.Literal('real'), Type.Literal('simulation')]);
 
@@ -137,30 +138,62 @@ export const SimulatedFaults = Type.Object({
   cleared: Type.Optional(Type.Integer({ description: 'DELETE: how many faults were cleared' })),
 });
 
+/** Examples of each actuator's command body. */
+const CONTROL_EXAMPLES: Record<ActuatorName, Record<string, MediaExample>> = {
+  pumps: { feed: { summary: 'Feed at 0.5 mL/s', value: { pump_name: 'inflow', velocity: 0.5 } } },
+  stirrer: { stir: { summary: 'Stir at 30 %', value: { duty_cycle: 30 } } },
+  peltier_driver: { heat: { summary: 'Heat at 40 %', value: { duty_cycle: 40, direction: 'heat' } } },
+  led: { on: { summary: 'LED at half power', value: { power: 50 } } },
+  ring_light: {
+    ring: { summary: 'The whole ring orange', value: { red: 255, green: 80, blue: 0 } },
+    pixel: { summary: 'One pixel blue', value: { red: 0, green: 0, blue: 255, pixel_index: 3 } },
+  },
+};
+
 const ComponentParams = Type.Object({ component: Type.String({ description: 'A component name' }) });
 const hw = ['hardware'];
 const sim = ['simulation'];
 
-export const nodeRoutes = {
+export const nodeRoutes = withOperationIds({
   health: defineRoute({
     method: 'GET',
     url: '/health',
-    schema: { tags: ['service'], summary: 'Liveness and hardware summary', response: { 200: NodeHealth } },
+    schema: {
+      tags: ['service'],
+      summary: 'Liveness and hardware summary',
+      docs: { ok: 'The node answers; `starting` until every enabled sensor has its first sample' },
+      response: { 200: NodeHealth },
+    },
   }),
   status: defineRoute({
     method: 'GET',
     url: '/api/status',
-    schema: { tags: hw, summary: 'Node status, components and runner', response: { 200: NodeStatus } },
+    schema: {
+      tags: hw,
+      summary: 'Node status, components and runner',
+      docs: { ok: 'Components, why any is unavailable, the runner, the active run, the disk' },
+      response: { 200: NodeStatus },
+    },
   }),
   capabilities: defineRoute({
     method: 'GET',
     url: '/api/v3/capabilities',
-    schema: { tags: hw, summary: 'Available components with units, ranges and names', response: { 200: Capabilities } },
+    schema: {
+      tags: hw,
+      summary: 'Available components with units, ranges and names',
+      docs: { ok: 'Component name → what it is and can do' },
+      response: { 200: Capabilities },
+    },
   }),
   allStates: defineRoute({
     method: 'GET',
     url: '/api/v3/state',
-    schema: { tags: hw, summary: 'Every available component in one response', response: { 200: AllStates } },
+    schema: {
+      tags: hw,
+      summary: 'Every available component in one response',
+      docs: { ok: 'The latest state of every available component' },
+      response: { 200: AllStates },
+    },
   }),
   history: defineRoute({
     method: 'GET',
@@ -168,6 +201,7 @@ export const nodeRoutes = {
     schema: {
       tags: hw,
       summary: 'Recent samples of one sensor (24 h at 1 Hz kept), for backfilling charts',
+      docs: { ok: 'The samples, oldest first' },
       querystring: HistoryQuery,
       response: { 200: History, ...errorResponses('VALIDATION_FAILED', 'COMPONENT_NOT_FOUND') },
     },
@@ -178,6 +212,7 @@ export const nodeRoutes = {
     schema: {
       tags: hw,
       summary: 'Any other name: answers 404 with the valid component names',
+      docs: { ok: 'Never: every name without a route of its own is unknown' },
       params: ComponentParams,
       response: { 200: Type.Object({}, { additionalProperties: true }), ...errorResponses('COMPONENT_NOT_FOUND') },
     },
@@ -188,6 +223,7 @@ export const nodeRoutes = {
     schema: {
       tags: hw,
       summary: 'Any other name: answers 404 with the actuator names',
+      docs: { ok: 'Never: every name without a route of its own is unknown or a sensor' },
       params: ComponentParams,
       body: Type.Object({}, { additionalProperties: true }),
       response: {
@@ -202,6 +238,10 @@ export const nodeRoutes = {
     schema: {
       tags: hw,
       summary: 'Server-Sent Events: samples, actuator changes and the safety interlocks in force',
+      docs: {
+        ok: 'An event stream: component.sample, component.changed and safety, starting with every current state',
+        produces: EVENT_STREAM,
+      },
       response: { 200: Type.String() },
     },
   }),
@@ -211,6 +251,7 @@ export const nodeRoutes = {
     schema: {
       tags: sim,
       summary: 'The injected faults in force (simulation only: 404 on real hardware)',
+      docs: { ok: 'The faults in force' },
       response: { 200: SimulatedFaults, ...errorResponses('NOT_FOUND') },
     },
   }),
@@ -223,6 +264,16 @@ export const nodeRoutes = {
       description:
         'The drivers and the node meet the fault as they would on real hardware (see docs/hardware.md, ' +
         '"Failures and what the node does"). It stays until DELETE. Simulation only: 404 on real hardware.',
+      docs: {
+        ok: 'Injected; the faults now in force',
+        examples: {
+          crc: {
+            summary: 'A thermometer answers with a bad CRC',
+            value: { component: 'temp_sensor', fault: 'crc_error' },
+          },
+          stall: { summary: 'A pump stalls', value: { component: 'pumps', fault: 'stall', pump_name: 'inflow' } },
+        },
+      },
       body: SimulatedFaultRequest,
       response: { 200: SimulatedFaults, ...errorResponses('VALIDATION_FAILED', 'NOT_FOUND') },
     },
@@ -233,6 +284,7 @@ export const nodeRoutes = {
     schema: {
       tags: sim,
       summary: 'Clear every injected fault (simulation only: 404 on real hardware)',
+      docs: { ok: 'Cleared; `cleared` counts them' },
       response: { 200: SimulatedFaults, ...errorResponses('NOT_FOUND') },
     },
   }),
@@ -241,6 +293,8 @@ export const nodeRoutes = {
     url: '/api/led',
     schema: {
       tags: ['v2'],
+      summary: 'Switch the LED on or off (v2)',
+      docs: { ok: 'Done: success and the message', examples: { example: { value: { state: true } } } },
       body: LegacyLedBody,
       response: { 200: LegacyControlResult, ...errorResponses('COMPONENT_UNAVAILABLE') },
     },
@@ -250,6 +304,8 @@ export const nodeRoutes = {
     url: '/api/peltier',
     schema: {
       tags: ['v2'],
+      summary: 'Drive the Peltier (v2): power 0-100, forward heats',
+      docs: { ok: 'Done: success and the message', examples: { example: { value: { power: 40, forward: true } } } },
       body: LegacyPeltierBody,
       response: { 200: LegacyControlResult, ...errorResponses('COMPONENT_UNAVAILABLE') },
     },
@@ -259,6 +315,8 @@ export const nodeRoutes = {
     url: '/api/ring-light',
     schema: {
       tags: ['v2'],
+      summary: 'Set the ring light colour (v2)',
+      docs: { ok: 'Done: success and the message', examples: { example: { value: { red: 255, green: 80, blue: 0 } } } },
       body: LegacyRingLightBody,
       response: { 200: LegacyControlResult, ...errorResponses('COMPONENT_UNAVAILABLE') },
     },
@@ -268,6 +326,11 @@ export const nodeRoutes = {
     url: '/api/pump',
     schema: {
       tags: ['v2'],
+      summary: 'Run a pump (v2): velocity in mL/s, 0 stops',
+      docs: {
+        ok: 'Done: success and the message',
+        examples: { example: { value: { name: 'inflow', velocity: 0.5 } } },
+      },
       body: LegacyPumpBody,
       response: { 200: LegacyControlResult, ...errorResponses('COMPONENT_UNAVAILABLE') },
     },
@@ -277,6 +340,8 @@ export const nodeRoutes = {
     url: '/api/stirrer',
     schema: {
       tags: ['v2'],
+      summary: 'Set the stirrer duty (v2)',
+      docs: { ok: 'Done: success and the message', examples: { example: { value: { duty_cycle: 30 } } } },
       body: LegacyStirrerBody,
       response: { 200: LegacyControlResult, ...errorResponses('COMPONENT_UNAVAILABLE') },
     },
@@ -284,55 +349,78 @@ export const nodeRoutes = {
   legacySensorsAll: defineRoute({
     method: 'GET',
     url: '/api/sensors/all',
-    schema: { tags: ['v2'], response: { 200: LegacySensorsAll } },
+    schema: {
+      tags: ['v2'],
+      summary: 'Temperature, photodiodes and CO2 in one response (v2)',
+      docs: { ok: 'The readings of the available sensors' },
+      response: { 200: LegacySensorsAll },
+    },
   }),
   legacyPhotodiodes: defineRoute({
     method: 'GET',
     url: '/api/sensors/photodiodes',
-    schema: { tags: ['v2'], response: { 200: LegacyPhotodiodes, ...errorResponses('COMPONENT_UNAVAILABLE') } },
+    schema: {
+      tags: ['v2'],
+      summary: 'The photodiode voltages (v2)',
+      docs: { ok: 'The readings' },
+      response: { 200: LegacyPhotodiodes, ...errorResponses('COMPONENT_UNAVAILABLE') },
+    },
   }),
   legacyTemperature: defineRoute({
     method: 'GET',
     url: '/api/sensors/temperature',
-    schema: { tags: ['v2'], response: { 200: LegacyTemperature, ...errorResponses('COMPONENT_UNAVAILABLE') } },
+    schema: {
+      tags: ['v2'],
+      summary: 'The temperature (v2)',
+      docs: { ok: 'The temperature in °C' },
+      response: { 200: LegacyTemperature, ...errorResponses('COMPONENT_UNAVAILABLE') },
+    },
   }),
-} as const;
+} as const);
 
 /** `GET /api/v3/{component}/state`, one route per component with its own state schema. */
-export const componentStateRoutes = Object.fromEntries(
-  COMPONENT_NAMES.map((name) => [
-    name,
-    defineRoute({
-      method: 'GET',
-      url: `/api/v3/${name}/state`,
-      schema: {
-        tags: hw,
-        summary: `Latest state of ${name}${(ACTUATOR_NAMES as readonly string[]).includes(name) ? ' (the last command)' : ' (its cached sample)'}`,
-        response: { 200: COMPONENT_STATE_SCHEMAS[name], ...errorResponses('COMPONENT_NOT_FOUND') },
-      },
-    }),
-  ]),
-) as unknown as { [K in ComponentName]: RouteContract };
+export const componentStateRoutes = withOperationIds(
+  Object.fromEntries(
+    COMPONENT_NAMES.map((name) => [
+      name,
+      defineRoute({
+        method: 'GET',
+        url: `/api/v3/${name}/state`,
+        schema: {
+          tags: hw,
+          summary: `Latest state of ${name}${(ACTUATOR_NAMES as readonly string[]).includes(name) ? ' (the last command)' : ' (its cached sample)'}`,
+          docs: { ok: `The state of ${name}` },
+          response: { 200: COMPONENT_STATE_SCHEMAS[name], ...errorResponses('COMPONENT_NOT_FOUND') },
+        },
+      }),
+    ]),
+  ) as unknown as { [K in ComponentName]: RouteContract },
+  (name) => camelCase(name, 'state'),
+);
 
 /** `POST /api/v3/{actuator}/control`, one route per actuator; answers the new state. */
-export const componentControlRoutes = Object.fromEntries(
-  ACTUATOR_NAMES.map((name) => [
-    name,
-    defineRoute({
-      method: 'POST',
-      url: `/api/v3/${name}/control`,
-      schema: {
-        tags: hw,
-        summary: `Command ${name}`,
-        body: COMPONENT_CONTROL_SCHEMAS[name],
-        response: {
-          200: COMPONENT_STATE_SCHEMAS[name],
-          ...errorResponses('VALIDATION_FAILED', 'COMPONENT_NOT_FOUND', 'SAFETY_INTERLOCK', 'DEVICE_FAULT'),
+export const componentControlRoutes = withOperationIds(
+  Object.fromEntries(
+    ACTUATOR_NAMES.map((name) => [
+      name,
+      defineRoute({
+        method: 'POST',
+        url: `/api/v3/${name}/control`,
+        schema: {
+          tags: hw,
+          summary: `Command ${name}`,
+          docs: { ok: `Done: the new state of ${name}`, examples: CONTROL_EXAMPLES[name] },
+          body: COMPONENT_CONTROL_SCHEMAS[name],
+          response: {
+            200: COMPONENT_STATE_SCHEMAS[name],
+            ...errorResponses('VALIDATION_FAILED', 'COMPONENT_NOT_FOUND', 'SAFETY_INTERLOCK', 'DEVICE_FAULT'),
+          },
         },
-      },
-    }),
-  ]),
-) as unknown as { [K in ActuatorName]: RouteContract };
+      }),
+    ]),
+  ) as unknown as { [K in ActuatorName]: RouteContract },
+  (name) => camelCase(name, 'control'),
+);
 
 // ---- experiment runs on the node (original-system.md §2.7, fixed) ----
 
@@ -368,131 +456,183 @@ export type RunRecord = Static<typeof RunRecord>;
 export const RunSummary = Type.Pick(RunRecord, ['experiment_id', 'status', 'start_time', 'end_time']);
 
 const runs = ['experiments'];
-const TailQuery = Type.Object({
+export const TailQuery = Type.Object({
   tail: Type.Optional(Type.Integer({ minimum: 1, maximum: 100000, default: 100 })),
   follow: Type.Optional(Type.Boolean({ description: 'Stream new lines as Server-Sent Events' })),
 });
-const DataQuery = Type.Object({
+export const DataQuery = Type.Object({
   file: Type.Optional(Type.String({ description: 'CSV file under output/, default experiment_data.csv' })),
   offset: Type.Optional(Type.Integer({ minimum: 0, default: 0, description: 'Byte offset to read from' })),
   follow: Type.Optional(Type.Boolean({ description: 'Stream appended rows as Server-Sent Events' })),
 });
 
-export const nodeExperimentRoutes = {
-  start: defineRoute({
-    method: 'POST',
-    url: '/api/experiments/start',
-    schema: {
-      tags: runs,
-      summary: 'Start an experiment container (one at a time)',
-      body: NodeStartRequest,
-      response: {
-        200: NodeStartResponse,
-        ...errorResponses('VALIDATION_FAILED', 'NODE_BUSY', 'PAYLOAD_TOO_LARGE', 'RUNNER_UNAVAILABLE'),
-        // 409 also answers a start whose experiment_id already exists (INVALID_STATE).
+export const nodeExperimentRoutes = withOperationIds(
+  {
+    start: defineRoute({
+      method: 'POST',
+      url: '/api/experiments/start',
+      schema: {
+        tags: runs,
+        summary: 'Start an experiment container (one at a time)',
+        docs: {
+          ok: 'Started',
+          examples: {
+            script: {
+              summary: 'A script with its id and a time limit',
+              value: { script_content: EXAMPLE_SCRIPT, experiment_id: 'od-run-1', max_duration_s: 600 },
+            },
+          },
+        },
+        body: NodeStartRequest,
+        response: {
+          200: NodeStartResponse,
+          ...errorResponses(
+            'VALIDATION_FAILED',
+            'NODE_BUSY',
+            'INVALID_STATE',
+            'PAYLOAD_TOO_LARGE',
+            'RUNNER_UNAVAILABLE',
+            'INSUFFICIENT_STORAGE',
+          ),
+        },
       },
-    },
-  }),
-  events: defineRoute({
-    method: 'GET',
-    url: '/api/experiments/events',
-    schema: {
-      tags: runs,
-      summary: 'Server-Sent Events: `run.updated` {experiment} at every state change, starting with the live run',
-      response: { 200: Type.String() },
-    },
-  }),
-  list: defineRoute({
-    method: 'GET',
-    url: '/api/experiments',
-    schema: {
-      tags: runs,
-      response: { 200: Type.Object({ status: Type.Literal('success'), experiments: Type.Array(RunSummary) }) },
-    },
-  }),
-  status: defineRoute({
-    method: 'GET',
-    url: '/api/experiments/:id/status',
-    schema: {
-      tags: runs,
-      params: IdParams,
-      response: {
-        200: Type.Object({ status: Type.Literal('success'), experiment: RunRecord }),
-        ...errorResponses('EXPERIMENT_NOT_FOUND'),
+    }),
+    events: defineRoute({
+      method: 'GET',
+      url: '/api/experiments/events',
+      schema: {
+        tags: runs,
+        summary: 'Server-Sent Events: `run.updated` {experiment} at every state change, starting with the live run',
+        docs: { ok: 'An event stream of run.updated', produces: EVENT_STREAM },
+        response: { 200: Type.String() },
       },
-    },
-  }),
-  logs: defineRoute({
-    method: 'GET',
-    url: '/api/experiments/:id/logs',
-    schema: {
-      tags: runs,
-      summary: 'Combined stdout/stderr (the last `tail` lines), or follow them over SSE',
-      params: IdParams,
-      querystring: TailQuery,
-      response: {
-        200: Type.Object({ status: Type.Literal('success'), logs: Type.String() }),
-        ...errorResponses('EXPERIMENT_NOT_FOUND'),
+    }),
+    list: defineRoute({
+      method: 'GET',
+      url: '/api/experiments',
+      schema: {
+        tags: runs,
+        summary: 'Every run this node keeps',
+        docs: { ok: 'The runs' },
+        response: { 200: Type.Object({ status: Type.Literal('success'), experiments: Type.Array(RunSummary) }) },
       },
-    },
-  }),
-  results: defineRoute({
-    method: 'GET',
-    url: '/api/experiments/:id/results',
-    schema: {
-      tags: runs,
-      params: IdParams,
-      response: {
-        200: Type.Object({
-          status: Type.Literal('success'),
-          results: Type.Object({
-            experiment_id: ExperimentId,
-            output_files: Type.Array(Type.String()),
-            exit_code: Type.Union([Type.Integer(), Type.Null()]),
+    }),
+    status: defineRoute({
+      method: 'GET',
+      url: '/api/experiments/:id/status',
+      schema: {
+        tags: runs,
+        summary: 'One run: its state, times, exit and the image it ran in',
+        docs: { ok: 'The run record' },
+        params: IdParams,
+        response: {
+          200: Type.Object({ status: Type.Literal('success'), experiment: RunRecord }),
+          ...errorResponses('EXPERIMENT_NOT_FOUND'),
+        },
+      },
+    }),
+    logs: defineRoute({
+      method: 'GET',
+      url: '/api/experiments/:id/logs',
+      schema: {
+        tags: runs,
+        summary: 'Combined stdout/stderr (the last `tail` lines), or follow them over SSE',
+        docs: {
+          ok: 'The last `tail` lines, or with ?follow=true an event stream',
+          produces: {
+            'application/json': { schema: Type.Object({ status: Type.Literal('success'), logs: Type.String() }) },
+            ...EVENT_STREAM,
+          },
+        },
+        params: IdParams,
+        querystring: TailQuery,
+        response: {
+          200: Type.Object({ status: Type.Literal('success'), logs: Type.String() }),
+          ...errorResponses('EXPERIMENT_NOT_FOUND'),
+        },
+      },
+    }),
+    results: defineRoute({
+      method: 'GET',
+      url: '/api/experiments/:id/results',
+      schema: {
+        tags: runs,
+        summary: 'The files the run wrote and its exit code',
+        docs: { ok: 'The output files' },
+        params: IdParams,
+        response: {
+          200: Type.Object({
+            status: Type.Literal('success'),
+            results: Type.Object({
+              experiment_id: ExperimentId,
+              output_files: Type.Array(Type.String()),
+              exit_code: Type.Union([Type.Integer(), Type.Null()]),
+            }),
           }),
-        }),
-        ...errorResponses('EXPERIMENT_NOT_FOUND'),
+          ...errorResponses('EXPERIMENT_NOT_FOUND'),
+        },
       },
-    },
-  }),
-  data: defineRoute({
-    method: 'GET',
-    url: '/api/experiments/:id/data',
-    schema: {
-      tags: runs,
-      summary: 'CSV bytes from an offset (text/csv, X-Next-Offset header), or follow new rows over SSE',
-      params: IdParams,
-      querystring: DataQuery,
-      response: {
-        200: Type.String(),
-        ...errorResponses('EXPERIMENT_NOT_FOUND', 'FILE_NOT_FOUND', 'VALIDATION_FAILED'),
+    }),
+    data: defineRoute({
+      method: 'GET',
+      url: '/api/experiments/:id/data',
+      schema: {
+        tags: runs,
+        summary: 'CSV bytes from an offset (text/csv, X-Next-Offset header), or follow new rows over SSE',
+        docs: {
+          ok: 'CSV from `offset` (X-Next-Offset says where to go on), or with ?follow=true an event stream',
+          produces: { 'text/csv': { schema: Type.String() }, ...EVENT_STREAM },
+          responseHeaders: {
+            'x-next-offset': { description: 'The offset to ask for next', schema: Type.Integer({ minimum: 0 }) },
+          },
+        },
+        params: IdParams,
+        querystring: DataQuery,
+        response: {
+          200: Type.String(),
+          ...errorResponses('EXPERIMENT_NOT_FOUND', 'FILE_NOT_FOUND', 'VALIDATION_FAILED'),
+        },
       },
-    },
-  }),
-  download: defineRoute({
-    method: 'GET',
-    url: '/api/experiments/:id/download',
-    schema: {
-      tags: runs,
-      summary: 'Streamed zip: output/**, user_script.py and manifest.json',
-      params: IdParams,
-      response: {
-        200: Type.Unsafe<unknown>({ type: 'string', format: 'binary', description: 'application/zip' }),
-        ...errorResponses('EXPERIMENT_NOT_FOUND'),
+    }),
+    download: defineRoute({
+      method: 'GET',
+      url: '/api/experiments/:id/download',
+      schema: {
+        tags: runs,
+        summary: 'Streamed zip: output/**, user_script.py and manifest.json',
+        docs: { ok: 'The zip', produces: ZIP },
+        params: IdParams,
+        response: {
+          200: Type.Unsafe<unknown>({ type: 'string', format: 'binary', description: 'application/zip' }),
+          ...errorResponses('EXPERIMENT_NOT_FOUND'),
+        },
       },
-    },
-  }),
-  stop: defineRoute({
-    method: 'POST',
-    url: '/api/experiments/:id/stop',
-    schema: { tags: runs, params: IdParams, response: { 200: Ack, ...errorResponses('EXPERIMENT_NOT_FOUND') } },
-  }),
-  remove: defineRoute({
-    method: 'DELETE',
-    url: '/api/experiments/:id',
-    schema: { tags: runs, params: IdParams, response: { 200: Ack, ...errorResponses('EXPERIMENT_NOT_FOUND') } },
-  }),
-} as const;
+    }),
+    stop: defineRoute({
+      method: 'POST',
+      url: '/api/experiments/:id/stop',
+      schema: {
+        tags: runs,
+        summary: 'Stop a run: SIGTERM, then SIGKILL after the grace period',
+        docs: { ok: 'Stopping' },
+        params: IdParams,
+        response: { 200: Ack, ...errorResponses('EXPERIMENT_NOT_FOUND') },
+      },
+    }),
+    remove: defineRoute({
+      method: 'DELETE',
+      url: '/api/experiments/:id',
+      schema: {
+        tags: runs,
+        summary: 'Delete a finished run and its files',
+        docs: { ok: 'Deleted' },
+        params: IdParams,
+        response: { 200: Ack, ...errorResponses('EXPERIMENT_NOT_FOUND', 'INVALID_STATE') },
+      },
+    }),
+  } as const,
+  (key) => camelCase('experiment', key),
+);
 
 /** Name of the header carrying the next byte offset on `GET …/data`. */
 export const NEXT_OFFSET_HEADER = 'x-next-offset';

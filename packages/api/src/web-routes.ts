@@ -1,8 +1,18 @@
 // Route contracts of the web server's JSON API (port 3000): live data and dashboard settings.
 import { type Static, Type } from 'typebox';
-import { defineRoute, IdParams } from './common.js';
-import { errorResponses } from './errors.js';
-import { HubExperiment, NodeInfo, SubmitResponse } from './hub-routes.js';
+import { defineRoute, IdParams, ServiceHealth } from './common.js';
+import { type ErrorCode, errorResponses } from './errors.js';
+import { HubExperiment, NodeInfo, SubmitRequest, SubmitResponse } from './hub-routes.js';
+import {
+  EVENT_STREAM,
+  formText,
+  IDEMPOTENCY_KEY_HEADER,
+  IDEMPOTENCY_REPLAYED,
+  SUBMISSION_FORM_FIELDS,
+  scriptBodies,
+  withOperationIds,
+  ZIP,
+} from './openapi.js';
 
 /** Which series the dashboard shows (original keys kept; new ones follow the CSV columns). */
 export const DisplayComponents = Type.Object({
@@ -108,28 +118,46 @@ export const ExperimentSeries = Type.Object({
 export type ExperimentSeries = Static<typeof ExperimentSeries>;
 
 const web = ['web'];
-const hubFailures = errorResponses('HUB_UNREACHABLE', 'CSRF_FAILED', 'FORBIDDEN', 'UNAUTHORIZED');
-const experimentAction = (url: string, summary: string) =>
+/** What any call through to the hub may answer besides its own errors. */
+const HUB_FAILURES: ErrorCode[] = ['HUB_UNREACHABLE', 'FORBIDDEN', 'UNAUTHORIZED'];
+const hubFailures = errorResponses(...HUB_FAILURES);
+const credentialsExample = { alice: { value: { username: 'alice', password: 'correct horse battery' } } };
+const experimentAction = (url: string, summary: string, ok: string) =>
   defineRoute({
     method: 'POST',
     url,
     schema: {
       tags: web,
       summary,
+      docs: { ok },
       params: IdParams,
       response: {
         200: Type.Object({ success: Type.Literal(true), message: Type.String(), experiment: WebExperiment }),
-        ...errorResponses('EXPERIMENT_NOT_FOUND', 'INVALID_STATE', 'QUEUE_LIMIT_REACHED'),
-        ...hubFailures,
+        ...errorResponses('EXPERIMENT_NOT_FOUND', 'INVALID_STATE', 'QUEUE_LIMIT_REACHED', ...HUB_FAILURES),
       },
     },
   });
 
-export const webRoutes = {
+export const webRoutes = withOperationIds({
+  health: defineRoute({
+    method: 'GET',
+    url: '/health',
+    schema: {
+      tags: ['service'],
+      summary: 'Liveness',
+      docs: { ok: 'The web server answers' },
+      response: { 200: ServiceHealth },
+    },
+  }),
   session: defineRoute({
     method: 'GET',
     url: '/api/session',
-    schema: { tags: web, summary: 'This browser’s session, account and CSRF token', response: { 200: WebSession } },
+    schema: {
+      tags: web,
+      summary: 'This browser’s session, account and CSRF token',
+      docs: { ok: 'The session; its csrf_token goes in X-CSRF-Token on every POST' },
+      response: { 200: WebSession },
+    },
   }),
   register: defineRoute({
     method: 'POST',
@@ -137,6 +165,7 @@ export const webRoutes = {
     schema: {
       tags: web,
       summary: 'Create an account and sign in',
+      docs: { ok: 'Signed in to the new account', examples: credentialsExample },
       body: Credentials,
       response: { 200: WebSession, ...errorResponses('VALIDATION_FAILED', 'INVALID_STATE', 'CSRF_FAILED') },
     },
@@ -146,6 +175,8 @@ export const webRoutes = {
     url: '/api/account/login',
     schema: {
       tags: web,
+      summary: 'Sign in: the browser gets a new session id and the sign-in cookie',
+      docs: { ok: 'Signed in', examples: credentialsExample },
       body: Credentials,
       response: { 200: WebSession, ...errorResponses('UNAUTHORIZED', 'CSRF_FAILED', 'TOO_MANY_ATTEMPTS') },
     },
@@ -156,6 +187,7 @@ export const webRoutes = {
     schema: {
       tags: web,
       summary: 'Sign out: the signed-in session is revoked on the server and the browser gets a new anonymous one',
+      docs: { ok: 'Signed out: the new anonymous session' },
       response: { 200: WebSession, ...errorResponses('CSRF_FAILED') },
     },
   }),
@@ -166,6 +198,12 @@ export const webRoutes = {
       tags: web,
       summary:
         'Change the signed-in user’s password; every other session of the account is signed out, this one continues under a new id',
+      docs: {
+        ok: 'Changed: this browser’s new session',
+        examples: {
+          change: { value: { current_password: 'correct horse battery', new_password: 'staple battery horse' } },
+        },
+      },
       body: PasswordChange,
       response: {
         200: WebSession,
@@ -187,16 +225,33 @@ export const webRoutes = {
       tags: web,
       summary:
         'Queue a script: multipart (file, name, max_duration_s) or JSON {script_content, name?, max_duration_s?}',
+      description:
+        'The hub checks the script (size, UTF-8, syntax, imports) before it joins the queue; a rejected one answers 422 with every problem and its line.',
+      docs: {
+        ok: 'Queued (or, for a repeated Idempotency-Key, the first experiment as it is now)',
+        body: scriptBodies(
+          {
+            ...SUBMISSION_FORM_FIELDS,
+            script_content: Type.Optional(Type.String({ description: 'Instead of a file' })),
+          },
+          Type.Omit(SubmitRequest, ['node']),
+          false,
+        ),
+        headers: [IDEMPOTENCY_KEY_HEADER],
+        responseHeaders: IDEMPOTENCY_REPLAYED,
+      },
       response: {
         200: SubmitResponse,
         ...errorResponses(
           'VALIDATION_FAILED',
+          'INVALID_JSON',
           'SCRIPT_REJECTED',
           'PAYLOAD_TOO_LARGE',
           'UNSUPPORTED_MEDIA_TYPE',
           'QUEUE_LIMIT_REACHED',
+          'CSRF_FAILED',
+          ...HUB_FAILURES,
         ),
-        ...hubFailures,
       },
     },
   }),
@@ -206,6 +261,7 @@ export const webRoutes = {
     schema: {
       tags: web,
       summary: 'The whole active queue, masked for non-admins',
+      docs: { ok: 'The queue: running first, then in queue order' },
       response: { 200: WebQueue, ...hubFailures },
     },
   }),
@@ -215,6 +271,7 @@ export const webRoutes = {
     schema: {
       tags: web,
       summary: 'This browser’s (or account’s) experiments, newest first',
+      docs: { ok: 'The experiments' },
       response: { 200: Type.Object({ experiments: Type.Array(WebExperiment) }), ...hubFailures },
     },
   }),
@@ -223,11 +280,12 @@ export const webRoutes = {
     url: '/api/experiments/:id',
     schema: {
       tags: web,
+      summary: 'One experiment of this user (any for an admin)',
+      docs: { ok: 'The experiment' },
       params: IdParams,
       response: {
         200: Type.Object({ experiment: WebExperiment }),
-        ...errorResponses('EXPERIMENT_NOT_FOUND'),
-        ...hubFailures,
+        ...errorResponses('EXPERIMENT_NOT_FOUND', ...HUB_FAILURES),
       },
     },
   }),
@@ -239,14 +297,20 @@ export const webRoutes = {
       params: IdParams,
       summary:
         'The last `tail` lines of the log, or with ?follow=true the same lines then every new one as Server-Sent Events (`run.log`, then `run.updated` when the run ends)',
+      docs: {
+        ok: 'The log lines, or with ?follow=true an event stream',
+        produces: {
+          'application/json': { schema: Type.Object({ logs: Type.String() }) },
+          ...EVENT_STREAM,
+        },
+      },
       querystring: Type.Object({
         tail: Type.Optional(Type.Integer({ minimum: 1, maximum: 100000 })),
         follow: Type.Optional(Type.Boolean({ description: 'Stream the log while the experiment runs' })),
       }),
       response: {
         200: Type.Object({ logs: Type.String() }),
-        ...errorResponses('EXPERIMENT_NOT_FOUND', 'NODE_UNREACHABLE'),
-        ...hubFailures,
+        ...errorResponses('EXPERIMENT_NOT_FOUND', 'NODE_UNREACHABLE', ...HUB_FAILURES),
       },
     },
   }),
@@ -256,6 +320,7 @@ export const webRoutes = {
     schema: {
       tags: web,
       summary: 'The experiment’s CSV as chart points (downsampled)',
+      docs: { ok: 'The points, at most `points` of them' },
       params: IdParams,
       querystring: Type.Object({
         points: Type.Optional(Type.Integer({ minimum: 10, maximum: 5000 })),
@@ -263,8 +328,7 @@ export const webRoutes = {
       }),
       response: {
         200: ExperimentSeries,
-        ...errorResponses('EXPERIMENT_NOT_FOUND', 'FILE_NOT_FOUND', 'NODE_UNREACHABLE'),
-        ...hubFailures,
+        ...errorResponses('EXPERIMENT_NOT_FOUND', 'FILE_NOT_FOUND', 'NODE_UNREACHABLE', ...HUB_FAILURES),
       },
     },
   }),
@@ -274,6 +338,7 @@ export const webRoutes = {
     schema: {
       tags: web,
       summary: 'The results zip, streamed from the hub (failed runs too)',
+      docs: { ok: 'The zip: output/**, user_script.py and manifest.json', produces: ZIP },
       params: IdParams,
       response: {
         200: Type.String(),
@@ -281,29 +346,46 @@ export const webRoutes = {
       },
     },
   }),
-  cancel: experimentAction('/api/experiments/:id/cancel', 'Cancel (a running one is stopped)'),
-  pause: experimentAction('/api/experiments/:id/pause', 'Hold a queued experiment back'),
-  resume: experimentAction('/api/experiments/:id/resume', 'Put a paused experiment back in its place'),
-  runNow: experimentAction('/api/experiments/:id/run-now', 'Run next, pre-empting the running one (admin)'),
+  cancel: experimentAction(
+    '/api/experiments/:id/cancel',
+    'Cancel (a running one is stopped)',
+    'Cancelled; a running experiment stops on its node',
+  ),
+  pause: experimentAction('/api/experiments/:id/pause', 'Hold a queued experiment back', 'Paused'),
+  resume: experimentAction(
+    '/api/experiments/:id/resume',
+    'Put a paused experiment back in its place',
+    'Back in the queue',
+  ),
+  runNow: experimentAction(
+    '/api/experiments/:id/run-now',
+    'Run next, pre-empting the running one (admin)',
+    'At the head of the queue',
+  ),
   reorder: defineRoute({
     method: 'POST',
     url: '/api/experiments/:id/reorder',
     schema: {
       tags: web,
       summary: 'Move to a 0-based position among active experiments (admin)',
+      docs: { ok: 'Moved' },
       params: IdParams,
       querystring: Type.Object({ new_position: Type.Integer({ minimum: 0 }) }),
       response: {
         200: Type.Object({ success: Type.Literal(true), message: Type.String(), experiment: WebExperiment }),
-        ...errorResponses('EXPERIMENT_NOT_FOUND', 'INVALID_STATE'),
-        ...hubFailures,
+        ...errorResponses('EXPERIMENT_NOT_FOUND', 'INVALID_STATE', ...HUB_FAILURES),
       },
     },
   }),
   nodes: defineRoute({
     method: 'GET',
     url: '/api/nodes',
-    schema: { tags: web, response: { 200: Type.Object({ nodes: Type.Array(NodeInfo) }), ...hubFailures } },
+    schema: {
+      tags: web,
+      summary: 'The nodes the hub drives',
+      docs: { ok: 'Every node' },
+      response: { 200: Type.Object({ nodes: Type.Array(NodeInfo) }), ...hubFailures },
+    },
   }),
   events: defineRoute({
     method: 'GET',
@@ -311,6 +393,7 @@ export const webRoutes = {
     schema: {
       tags: web,
       summary: 'Server-Sent Events: experiment.updated, queue.updated, node.updated (masked per user)',
+      docs: { ok: 'An event stream', produces: EVENT_STREAM },
       response: { 200: Type.String() },
     },
   }),
@@ -320,13 +403,22 @@ export const webRoutes = {
     schema: {
       tags: ['live'],
       summary: 'Server-Sent Events (Accept: text/event-stream) or one JSON snapshot',
+      docs: {
+        ok: 'The latest sample, or with Accept: text/event-stream a snapshot with history, then every sample',
+        produces: { 'application/json': { schema: LiveSample }, ...EVENT_STREAM },
+      },
       response: { 200: LiveSample },
     },
   }),
   getSettings: defineRoute({
     method: 'GET',
     url: '/api/settings/dashboard',
-    schema: { tags: ['settings'], response: { 200: DashboardSettings } },
+    schema: {
+      tags: ['settings'],
+      summary: 'The lab-wide dashboard settings',
+      docs: { ok: 'The settings' },
+      response: { 200: DashboardSettings },
+    },
   }),
   saveSettings: defineRoute({
     method: 'POST',
@@ -334,6 +426,26 @@ export const webRoutes = {
     schema: {
       tags: ['settings'],
       summary: 'Change the lab-wide dashboard settings (admin only)',
+      docs: {
+        ok: 'Saved: the settings now in force',
+        examples: {
+          fast: {
+            summary: 'Every series, updated every second',
+            value: {
+              display_components: {
+                co2_sensor: true,
+                temperature: true,
+                od_voltages: true,
+                eyespy_voltages: true,
+                stirrer_duty: true,
+                peltier_duty: true,
+              },
+              update_interval: 1,
+              csv_file_path: 'experiment_data.csv',
+            },
+          },
+        },
+      },
       body: DashboardSettings,
       response: {
         200: Type.Object({ status: Type.Literal('success'), message: Type.String(), settings: DashboardSettings }),
@@ -341,4 +453,4 @@ export const webRoutes = {
       },
     },
   }),
-} as const;
+});

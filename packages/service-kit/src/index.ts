@@ -4,6 +4,7 @@ export * from './client.js';
 export * from './env.js';
 export * from './errors.js';
 export * from './multipart.js';
+export * from './openapi.js';
 export * from './run.js';
 export * from './service.js';
 export * from './sse.js';

@@ -1,13 +1,17 @@
 // Builds the Fastify instance every service starts from: logging, errors, service token, OpenAPI docs.
 
 import { timingSafeEqual } from 'node:crypto';
-import { isPublicPath } from '@bioreactor/api';
+import { createRequire } from 'node:module';
+import { type HeaderDoc, isPublicPath } from '@bioreactor/api';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController,
   type RawReplyDefaultExpression,
   type RawRequestDefaultExpression,
   type RawServerDefault,
@@ -17,6 +21,7 @@ import { Value } from 'typebox/value';
 import { installBodyParsers, installFiniteNumberCheck } from './body.js';
 import { pinoLevel } from './env.js';
 import { errorBody, installErrorHandlers, MAX_PATH_SEGMENT, replyWithError } from './errors.js';
+import { csrfRequestInterceptor, swaggerOptions } from './openapi.js';
 
 export type Service = FastifyInstance<
   RawServerDefault,
@@ -46,6 +51,38 @@ export interface ServiceOptions {
    * `loopback` (Fastify's trustProxy). Unset: request.ip is the connection's peer.
    */
   trustProxy?: string;
+  /** The web server: its CSRF header and session cookie, for the OpenAPI document and Swagger UI's "Try it out". */
+  browser?: { csrfHeader: HeaderDoc; sessionCookie: string };
+}
+
+/**
+ * Requests are logged at debug: at info the log keeps what happened (an experiment queued, started, ended; a refused
+ * request), not every poll the services make of each other every few seconds. A request that fails stays an error.
+ */
+class QuietRequests extends LogController {
+  override incomingRequest(request: FastifyRequest): void {
+    if (!this.isLogDisabled(request)) request.log.debug({ req: request }, 'incoming request');
+  }
+
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    if (this.isLogDisabled(request)) return;
+    if (error) reply.log.error({ res: reply, err: error, responseTime: reply.elapsedTime }, 'request errored');
+    else reply.log.debug({ res: reply, responseTime: reply.elapsedTime }, 'request completed');
+  }
+}
+
+/** ISO times in the JSON logs, as pino.stdTimeFunctions.isoTime writes them. */
+const isoTime = () => `,"time":"${new Date().toISOString()}"`;
+
+/** pino-pretty when it is installed (a development checkout, not the images) and stdout is a terminal. */
+function prettyTransport(): { target: string; options: Record<string, unknown> } | undefined {
+  if (!process.stdout.isTTY || process.env.BIOREACTOR_LOG_FORMAT === 'json') return undefined;
+  try {
+    const target = createRequire(import.meta.url).resolve('pino-pretty');
+    return { target, options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true } };
+  } catch {
+    return undefined;
+  }
 }
 
 function tokenMatches(header: string | undefined, token: string): boolean {
@@ -57,7 +94,16 @@ function tokenMatches(header: string | undefined, token: string): boolean {
 
 export async function createService(opts: ServiceOptions): Promise<Service> {
   const app = Fastify({
-    logger: opts.logger === false ? false : { level: pinoLevel(opts.logLevel), base: { service: opts.name } },
+    logger:
+      opts.logger === false
+        ? false
+        : {
+            level: pinoLevel(opts.logLevel),
+            base: { service: opts.name },
+            timestamp: isoTime,
+            ...(prettyTransport() ? { transport: prettyTransport() } : {}),
+          },
+    logController: new QuietRequests(),
     bodyLimit: opts.bodyLimit ?? 2 * 1024 * 1024,
     ...(opts.trustProxy ? { trustProxy: opts.trustProxy } : {}),
     ajv: { customOptions: { allErrors: true, coerceTypes: 'array', removeAdditional: false } },
@@ -74,15 +120,22 @@ export async function createService(opts: ServiceOptions): Promise<Service> {
   installBodyParsers(app);
   installFiniteNumberCheck(app);
 
-  await app.register(swagger, {
-    openapi: {
-      openapi: '3.1.0',
-      info: { title: opts.name, version: opts.version, description: opts.description },
-      components: opts.apiToken ? { securitySchemes: { serviceToken: { type: 'http', scheme: 'bearer' } } } : {},
-      security: opts.apiToken ? [{ serviceToken: [] }] : [],
-    },
+  await app.register(
+    swagger,
+    swaggerOptions({
+      title: opts.name,
+      version: opts.version,
+      description: opts.description,
+      serviceToken: opts.apiToken !== false,
+      browser: opts.browser,
+      isOpenPath: opts.isOpenPath,
+    }),
+  );
+  await app.register(swaggerUi, {
+    routePrefix: '/api/docs',
+    staticCSP: true,
+    uiConfig: opts.browser ? { requestInterceptor: csrfRequestInterceptor as never } : {},
   });
-  await app.register(swaggerUi, { routePrefix: '/api/docs', staticCSP: true });
   app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());
   app.get('/docs', { schema: { hide: true } }, (_req, reply) => reply.redirect('/api/docs'));
 

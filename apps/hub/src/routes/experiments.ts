@@ -230,6 +230,8 @@ export async function experimentRoutes(app: Service, config: HubConfig, hub: Hub
             message: `Already submitted with this Idempotency-Key: experiment ${row.id} is ${row.status}; follow it at GET /api/experiments/${row.id}/status`,
           };
         }
+        // Not the user: an anonymous browser's X-Session-ID is its credential.
+        request.log.info({ experiment_id: row.id, queue_position: view.queue_position }, 'experiment queued');
         return {
           experiment_id: row.id,
           status: 'queued' as const,

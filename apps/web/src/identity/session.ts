@@ -6,7 +6,7 @@
 // it counts only with that session cookie, while the generation and credential are the account's current ones, and
 // while the session is not on the server's list of signed-out sessions (SessionRevocations, kept on disk).
 import { randomUUID } from 'node:crypto';
-import { ApiError, accountHubUser } from '@bioreactor/api';
+import { ApiError, accountHubUser, CSRF_HEADER } from '@bioreactor/api';
 import type { Service } from '@bioreactor/service-kit';
 import cookie from '@fastify/cookie';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -17,7 +17,6 @@ import type { SigningKey } from './signing-key.js';
 export const SESSION_COOKIE = 'session_id';
 export const AUTH_COOKIE = 'bioreactor_auth';
 export const CSRF_COOKIE = 'csrf_token';
-export const CSRF_HEADER = 'x-csrf-token';
 /** Browsers cap cookie lifetimes at 400 days; a lab's anonymous users keep their experiments that long. */
 const COOKIE_MAX_AGE_S = 400 * 24 * 3600;
 /** A sign-in lasts 30 days, then the user signs in again. */

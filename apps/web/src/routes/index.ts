@@ -1,5 +1,5 @@
 // Every route plugin of the web server, registered explicitly.
-import { ServiceHealth, SYSTEM_VERSION } from '@bioreactor/api';
+import { SYSTEM_VERSION, webRoutes } from '@bioreactor/api';
 import type { Service } from '@bioreactor/service-kit';
 import type { WebConfig } from '../config.js';
 import type { WebContext } from '../context.js';
@@ -10,12 +10,15 @@ import { pageRoutes } from './page-routes.js';
 
 export async function registerRoutes(app: Service, _config: WebConfig, ctx: WebContext): Promise<void> {
   const started = Date.now();
-  app.get('/health', { schema: { tags: ['service'], response: { 200: ServiceHealth } } }, async () => ({
-    status: 'healthy' as const,
-    service: 'bioreactor-web-server',
-    version: SYSTEM_VERSION,
-    uptime_s: (Date.now() - started) / 1000,
-  }));
+  app.route({
+    ...webRoutes.health,
+    handler: async () => ({
+      status: 'healthy' as const,
+      service: 'bioreactor-web-server',
+      version: SYSTEM_VERSION,
+      uptime_s: (Date.now() - started) / 1000,
+    }),
+  });
   await accountRoutes(app, ctx);
   await experimentRoutes(app, ctx);
   await liveRoutes(app, ctx);

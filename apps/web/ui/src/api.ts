@@ -1,5 +1,7 @@
-// Browser-side calls to the web server's JSON API: the CSRF header on writes, errors as ApiFailure.
+// Browser-side calls to the web server's JSON API through the typed client (@bioreactor/client, generated from
+// openapi/web.json): same-origin cookies, the CSRF header on writes (from the csrf_token cookie), errors as ApiFailure.
 import type { ErrorBody, Problem } from '@bioreactor/api';
+import { createWebClient } from '@bioreactor/client/web';
 
 export class ApiFailure extends Error {
   constructor(
@@ -12,43 +14,34 @@ export class ApiFailure extends Error {
   }
 }
 
-function csrfToken(): string {
-  const match = document.cookie.match(/(?:^|;\s*)csrf_token=([^;]+)/);
-  return match?.[1] ? decodeURIComponent(match[1]) : '';
+/** Every call of the UI: `call(client.GET('/api/queue'))`, `call(client.POST('/api/experiments/upload', {body}))`. */
+export const client = createWebClient('', { headers: { accept: 'application/json' } });
+
+interface Outcome {
+  data?: unknown;
+  error?: unknown;
+  response: Response;
 }
 
-export async function api<T>(path: string, init: { method?: string; body?: unknown } = {}): Promise<T> {
-  const method = init.method ?? 'GET';
-  const headers: Record<string, string> = { accept: 'application/json' };
-  if (method !== 'GET') headers['x-csrf-token'] = csrfToken();
-  let body: string | undefined;
-  if (init.body !== undefined) {
-    headers['content-type'] = 'application/json';
-    body = JSON.stringify(init.body);
-  }
-  let res: Response;
+/** The reply's body when it succeeded; an ApiFailure with the catalogue's code, message and problems when not. */
+export async function call<R extends Outcome>(pending: Promise<R>): Promise<NonNullable<R['data']>> {
+  let outcome: R;
   try {
-    res = await fetch(path, { method, headers, body, credentials: 'same-origin' });
+    outcome = await pending;
   } catch {
     throw new ApiFailure(0, 'OFFLINE', 'The web server did not answer; check your connection and try again');
   }
-  const text = await res.text();
-  let parsed: unknown;
-  try {
-    parsed = text ? JSON.parse(text) : undefined;
-  } catch {
-    parsed = undefined;
-  }
-  if (!res.ok) {
-    const err = parsed as Partial<ErrorBody> | undefined;
+  const { response } = outcome;
+  if (!response.ok) {
+    const err = outcome.error as Partial<ErrorBody> | undefined;
     throw new ApiFailure(
-      res.status,
+      response.status,
       err?.code ?? 'HTTP_ERROR',
-      err?.message ?? `HTTP ${res.status}`,
+      err?.message ?? `HTTP ${response.status}`,
       err?.problems ?? [],
     );
   }
-  return parsed as T;
+  return outcome.data as NonNullable<R['data']>;
 }
 
 export function errorText(err: unknown): string {

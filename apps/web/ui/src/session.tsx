@@ -1,7 +1,7 @@
 // The browser's session (anonymous id, account, role) for every page, refreshed after sign-in or sign-out.
 import type { WebSession } from '@bioreactor/api';
 import { createContext, useCallback, useContext, useEffect, useState } from 'react';
-import { api } from './api.js';
+import { call, client } from './api.js';
 
 interface SessionValue {
   session: WebSession | undefined;
@@ -14,7 +14,7 @@ const SessionContext = createContext<SessionValue>({ session: undefined, setSess
 export function SessionProvider({ children }: { children: React.ReactNode }) {
   const [session, setSessionState] = useState<WebSession>();
   useEffect(() => {
-    api<WebSession>('/api/session').then(setSessionState, () => undefined);
+    call(client.GET('/api/session')).then(setSessionState, () => undefined);
   }, []);
   const setSession = useCallback((s: WebSession) => setSessionState(s), []);
   return (

@@ -1,7 +1,7 @@
 // The buttons an experiment offers in its state: cancel, pause, resume, download; run now for admins.
 import type { WebExperiment } from '@bioreactor/api';
 import { useState } from 'react';
-import { api, errorText } from '../api.js';
+import { call, client, errorText } from '../api.js';
 
 const CANCELLABLE = ['queued', 'running', 'paused'];
 
@@ -22,12 +22,12 @@ export function ExperimentActions({
   const [error, setError] = useState<string>();
   const e = experiment;
   if (e.masked && !isAdmin) return null;
-  const act = async (verb: string, confirmText?: string) => {
+  const act = async (verb: 'cancel' | 'pause' | 'resume' | 'run-now', confirmText?: string) => {
     if (confirmText && !window.confirm(confirmText)) return;
     setBusy(verb);
     setError(undefined);
     try {
-      await api(`/api/experiments/${encodeURIComponent(e.experiment_id)}/${verb}`, { method: 'POST' });
+      await call(client.POST(`/api/experiments/{id}/${verb}`, { params: { path: { id: e.experiment_id } } }));
       onDone?.();
     } catch (err) {
       setError(errorText(err));

@@ -1,7 +1,7 @@
 // Sign in, create an account (experiments then follow you across browsers), change the password, or sign out.
 import type { WebSession } from '@bioreactor/api';
 import { type FormEvent, useState } from 'react';
-import { api, errorText } from '../api.js';
+import { call, client, errorText } from '../api.js';
 import { Link } from '../router.js';
 import { useSession } from '../session.js';
 
@@ -19,10 +19,11 @@ export function AccountPage() {
     setBusy(true);
     try {
       setSession(
-        await api<WebSession>(`/api/account/${mode}`, {
-          method: 'POST',
-          body: { username: username.trim(), password },
-        }),
+        await call(
+          client.POST(mode === 'login' ? '/api/account/login' : '/api/account/register', {
+            body: { username: username.trim(), password },
+          }),
+        ),
       );
       setPassword('');
     } catch (err) {
@@ -33,7 +34,7 @@ export function AccountPage() {
   };
 
   const logout = async () => {
-    setSession(await api<WebSession>('/api/account/logout', { method: 'POST' }));
+    setSession(await call(client.POST('/api/account/logout')));
   };
 
   if (session?.user)
@@ -142,10 +143,7 @@ function ChangePassword({ onChanged }: { onChanged: (s: WebSession) => void }) {
     setBusy(true);
     try {
       onChanged(
-        await api<WebSession>('/api/account/password', {
-          method: 'POST',
-          body: { current_password: current, new_password: next },
-        }),
+        await call(client.POST('/api/account/password', { body: { current_password: current, new_password: next } })),
       );
       setCurrent('');
       setNext('');

@@ -1,13 +1,7 @@
 // One experiment: state and timing, actions, a live tail of its log, a chart of its CSV, the download.
-import {
-  EVENT_TYPES,
-  type ExperimentSeries,
-  RUN_FINAL_STATES,
-  type RunState,
-  type WebExperiment,
-} from '@bioreactor/api';
+import { EVENT_TYPES, RUN_FINAL_STATES, type RunState } from '@bioreactor/api';
 import { useEffect, useRef, useState } from 'react';
-import { api } from '../api.js';
+import { call, client } from '../api.js';
 import { ExperimentActions } from '../components/experiment-actions.js';
 import { SampleCharts } from '../components/sample-charts.js';
 import { StatusBadge } from '../components/status-badge.js';
@@ -34,7 +28,9 @@ function useLog(id: string, running: boolean, key: string) {
     const path = `/api/experiments/${encodeURIComponent(id)}/logs?tail=${LOG_TAIL_LINES}`;
     if (!running) {
       let alive = true;
-      api<{ logs: string }>(path).then(
+      call(
+        client.GET('/api/experiments/{id}/logs', { params: { path: { id }, query: { tail: LOG_TAIL_LINES } } }),
+      ).then(
         (v) => {
           if (!alive) return;
           setText(v.logs);
@@ -110,7 +106,7 @@ function useWhileRunning<T>(load: () => Promise<T>, running: boolean, key: strin
 export function ExperimentPage({ id }: { id: string }) {
   const { isAdmin } = useSession();
   const { data, error, reload } = useLiveResource(
-    () => api<{ experiment: WebExperiment }>(`/api/experiments/${encodeURIComponent(id)}`),
+    () => call(client.GET('/api/experiments/{id}', { params: { path: { id } } })),
     id,
   );
   const e = data?.experiment;
@@ -119,7 +115,7 @@ export function ExperimentPage({ id }: { id: string }) {
   const logKey = e && started ? `${id}:${e.status}` : '';
   const logs = useLog(id, running, logKey);
   const series = useWhileRunning(
-    () => api<ExperimentSeries>(`/api/experiments/${encodeURIComponent(id)}/series?points=800`),
+    () => call(client.GET('/api/experiments/{id}/series', { params: { path: { id }, query: { points: 800 } } })),
     running,
     logKey,
   );

@@ -1,6 +1,4 @@
-// Overview: what the system is, the node's state and the queue at a glance, and where to go next.
-import type { LiveSample, NodeInfo, WebQueue } from '@bioreactor/api';
-import { api } from '../api.js';
+import { call, client } from '../api.js';
 import { StatusBadge } from '../components/status-badge.js';
 import { elapsedSeconds, formatDuration, formatNumber } from '../format.js';
 import { useLiveResource } from '../hub-events.js';
@@ -19,9 +17,9 @@ const FEATURES = [
 ];
 
 export function HomePage() {
-  const queue = useLiveResource(() => api<WebQueue>('/api/queue'), 'queue');
-  const nodes = useLiveResource(() => api<{ nodes: NodeInfo[] }>('/api/nodes'), 'nodes');
-  const live = useLiveResource(() => api<LiveSample>('/api/live-data'), 'live', 5000);
+  const queue = useLiveResource(() => call(client.GET('/api/queue')), 'queue');
+  const nodes = useLiveResource(() => call(client.GET('/api/nodes')), 'nodes');
+  const live = useLiveResource(() => call(client.GET('/api/live-data')), 'live', 5000);
   const running = queue.data?.queue.find((e) => e.status === 'running');
   return (
     <div className="page">

@@ -1,6 +1,6 @@
 // This browser's (or account's) experiments, live: state, timing, actions, downloads.
 import type { WebExperiment } from '@bioreactor/api';
-import { api } from '../api.js';
+import { call, client } from '../api.js';
 import { ExperimentActions } from '../components/experiment-actions.js';
 import { StatusBadge } from '../components/status-badge.js';
 import { elapsedSeconds, formatDuration, formatTime } from '../format.js';
@@ -15,7 +15,7 @@ export function experimentLabel(e: WebExperiment): string {
 export function MyExperimentsPage() {
   const { isAdmin, session } = useSession();
   const { data, error, reload } = useLiveResource(
-    () => api<{ experiments: WebExperiment[] }>('/api/experiments/mine'),
+    () => call(client.GET('/api/experiments/mine')),
     session?.user?.username ?? '',
   );
   const experiments = data?.experiments ?? [];

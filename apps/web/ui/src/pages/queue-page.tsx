@@ -1,7 +1,7 @@
 // The whole active queue, live; owners act on their own experiments, admins on all of them (and reorder).
-import type { WebExperiment, WebQueue } from '@bioreactor/api';
+import type { WebExperiment } from '@bioreactor/api';
 import { useState } from 'react';
-import { api, errorText } from '../api.js';
+import { call, client, errorText } from '../api.js';
 import { ExperimentActions } from '../components/experiment-actions.js';
 import { StatusBadge } from '../components/status-badge.js';
 import { elapsedSeconds, formatDuration, formatTime, relativeStart } from '../format.js';
@@ -21,7 +21,7 @@ function Stat({ label, value, testId }: { label: string; value: string | number;
 
 export function QueuePage() {
   const { isAdmin, session } = useSession();
-  const { data, error, reload } = useLiveResource(() => api<WebQueue>('/api/queue'), session?.user?.username ?? '');
+  const { data, error, reload } = useLiveResource(() => call(client.GET('/api/queue')), session?.user?.username ?? '');
   const [actionError, setActionError] = useState<string>();
   const waiting = (data?.queue ?? []).filter((e) => e.queue_position !== null);
 
@@ -30,9 +30,11 @@ export function QueuePage() {
     const target = Math.max(0, Math.min(waiting.length - 1, e.queue_position - 1 + delta));
     setActionError(undefined);
     try {
-      await api(`/api/experiments/${encodeURIComponent(e.experiment_id)}/reorder?new_position=${target}`, {
-        method: 'POST',
-      });
+      await call(
+        client.POST('/api/experiments/{id}/reorder', {
+          params: { path: { id: e.experiment_id }, query: { new_position: target } },
+        }),
+      );
       await reload();
     } catch (err) {
       setActionError(errorText(err));

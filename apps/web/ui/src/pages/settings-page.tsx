@@ -2,7 +2,7 @@
 // whole lab's, so only the admin changes them; everyone else sees them read-only, with the reason.
 import type { DashboardSettings } from '@bioreactor/api';
 import { type FormEvent, useEffect, useState } from 'react';
-import { ApiFailure, api, errorText } from '../api.js';
+import { ApiFailure, call, client, errorText } from '../api.js';
 import { Link } from '../router.js';
 import { useSession } from '../session.js';
 
@@ -23,7 +23,7 @@ export function SettingsPage() {
   const [busy, setBusy] = useState(false);
 
   useEffect(() => {
-    api<DashboardSettings>('/api/settings/dashboard').then(
+    call(client.GET('/api/settings/dashboard')).then(
       (s) => {
         setSettings(s);
         setIntervalText(String(s.update_interval));
@@ -44,10 +44,9 @@ export function SettingsPage() {
     }
     setBusy(true);
     try {
-      const res = await api<{ settings: DashboardSettings; message: string }>('/api/settings/dashboard', {
-        method: 'POST',
-        body: { ...settings, update_interval: updateInterval },
-      });
+      const res = await call(
+        client.POST('/api/settings/dashboard', { body: { ...settings, update_interval: updateInterval } }),
+      );
       setSettings(res.settings);
       setMessage({ ok: true, text: res.message });
     } catch (err) {

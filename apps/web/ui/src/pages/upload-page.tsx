@@ -1,6 +1,6 @@
 // Upload a .py file or write a script; the hub's validation problems show at their lines before anything queues.
 import { type ChangeEvent, type FormEvent, useState } from 'react';
-import { ApiFailure, api, errorText } from '../api.js';
+import { ApiFailure, call, client, errorText } from '../api.js';
 import { type LineProblem, ScriptEditor } from '../components/script-editor.js';
 import { formatTime, relativeStart } from '../format.js';
 import { Link } from '../router.js';
@@ -77,7 +77,7 @@ export function UploadPage() {
       setError('Choose a .py file or write a script first.');
       return;
     }
-    const body: Record<string, unknown> = { script_content: script };
+    const body: { script_content: string; name?: string; max_duration_s?: number } = { script_content: script };
     if (name.trim()) body.name = name.trim();
     if (maxMinutes.trim()) {
       const minutes = Number(maxMinutes);
@@ -89,7 +89,7 @@ export function UploadPage() {
     }
     setBusy(true);
     try {
-      setResult(await api<SubmitResult>('/api/experiments/upload', { method: 'POST', body }));
+      setResult(await call(client.POST('/api/experiments/upload', { body })));
     } catch (err) {
       if (err instanceof ApiFailure && err.problems.length > 0) setProblems(err.problems);
       setError(errorText(err));
