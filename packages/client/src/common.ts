@@ -5,7 +5,9 @@ import type { Middleware } from 'openapi-fetch';
  * A multipart form of the fields given (a Blob or File for the file, text for the rest; undefined ones left out):
  * pass as `bodySerializer` with a form body. The runtime sets its Content-Type with the boundary.
  */
-export function formData(fields: Record<string, unknown>): FormData {
+export function formData(fields: unknown): FormData {
+  if (typeof fields !== 'object' || fields === null || fields instanceof Blob)
+    throw new TypeError('formData takes the fields of a form, e.g. { file, name }');
   const form = new FormData();
   for (const [name, value] of Object.entries(fields)) {
     if (value === undefined || value === null) continue;
