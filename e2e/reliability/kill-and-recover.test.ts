@@ -51,6 +51,16 @@ afterAll(async () => {
 });
 
 async function hardwareIsSafe(node: ServiceProcess): Promise<void> {
+  // The hub may already have started the next experiment on a node that came back, which drives the peltier itself:
+  // the hardware must be safe once no run is active.
+  await waitFor(
+    'the node to have no active experiment',
+    async () =>
+      ((await (await fetch(`${node.url}/api/status`)).json()) as { active_experiment: string | null })
+        .active_experiment === null,
+    60_000,
+    100,
+  );
   const res = await fetch(`${node.url}/api/v3/state`);
   const { components } = (await res.json()) as {
     components: { peltier_driver?: { active: boolean }; pumps?: { active: boolean } };

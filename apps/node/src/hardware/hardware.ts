@@ -1030,6 +1030,23 @@ export class HardwareController {
     });
   }
 
+  /** Resolves at the next sample of `name` (valid or not), or after `timeoutMs`. */
+  private nextSample(name: SensorName, timeoutMs: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = new AbortController();
+      const finish = () => {
+        this.events.off('sample', onSample);
+        timer.abort();
+        resolve();
+      };
+      const onSample = (sample: { component: string }) => {
+        if (sample.component === name) finish();
+      };
+      this.events.on('sample', onSample);
+      void this.clock.sleep(timeoutMs, AbortSignal.any([timer.signal, this.stopping.signal])).then(finish);
+    });
+  }
+
   // ---- fault injection (simulation only) ----
 
   private simulatedFaults() {
@@ -1115,6 +1132,12 @@ export class HardwareController {
         // Heating needs a temperature: right after start, wait for the first one (bounded) instead of refusing.
         if (this.thermometry && !this.thermometry.anyRead) await this.waitForFirstSamples(['temp_sensor']);
         await this.checkThermal();
+        // Stale only (the node itself was stalled, so the thermometers were not read): the next reading, due within a
+        // sample period, settles it; a command waits for it (bounded) instead of failing the script for our pause.
+        if (this.cutoffKind === 'stale' && this.thermometry) {
+          await this.nextSample('temp_sensor', 2 * this.thermometry.periodMs);
+          await this.checkThermal();
+        }
       }
     }
     await this.locked(name, () => this.apply(name, body as never, source));
