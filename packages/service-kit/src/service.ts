@@ -44,8 +44,10 @@ export interface ServiceOptions {
   /** Check every response body against its route's schema and fail loudly (tests). */
   strictResponses?: boolean;
   bodyLimit?: number;
-  /** Custom logger stream (tests keep logs quiet). */
+  /** false: no logs (tests keep them quiet). */
   logger?: boolean;
+  /** Where the JSON log lines go instead of stdout (tests read them). */
+  logStream?: { write(line: string): void };
   /**
    * Proxies whose X-Forwarded-For is believed for request.ip: addresses or CIDR ranges, comma-separated, or
    * `loopback` (Fastify's trustProxy). Unset: request.ip is the connection's peer.
@@ -101,7 +103,11 @@ export async function createService(opts: ServiceOptions): Promise<Service> {
             level: pinoLevel(opts.logLevel),
             base: { service: opts.name },
             timestamp: isoTime,
-            ...(prettyTransport() ? { transport: prettyTransport() } : {}),
+            ...(opts.logStream
+              ? { stream: opts.logStream }
+              : prettyTransport()
+                ? { transport: prettyTransport() }
+                : {}),
           },
     logController: new QuietRequests(),
     bodyLimit: opts.bodyLimit ?? 2 * 1024 * 1024,
