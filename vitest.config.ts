@@ -4,6 +4,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     projects: [
+      { test: { name: 'repo', include: ['test/**/*.test.ts'] } },
       { test: { name: 'api', include: ['packages/api/test/**/*.test.ts'] } },
       { test: { name: 'service-kit', include: ['packages/service-kit/test/**/*.test.ts'] } },
       { test: { name: 'client', include: ['packages/client/test/**/*.test.ts'], testTimeout: 60_000 } },

@@ -8,7 +8,8 @@ import {
   type ExperimentStatus,
   type RegisterHardwareRoutes,
 } from './experiments/index.js';
-import { createHardware, type Hardware, registerHardwareRoutes } from './hardware/index.js';
+import { createHardware, type Hardware } from './hardware/index.js';
+import { registerHardwareRoutes } from './routes/hardware.js';
 import { registerRoutes } from './routes/index.js';
 import type { ExperimentRunner } from './runner/runner.js';
 

@@ -3,7 +3,6 @@
 // JSON. Fastify neither validates nor reads any of it; service-kit's openapi.ts turns it into the documents.
 import { Type } from 'typebox';
 import { CSRF_HEADER, IDEMPOTENCY_HEADER, ROLE_HEADER, SESSION_HEADER, USER_ROLES } from './auth.js';
-import type { RouteContract } from './common.js';
 
 export interface MediaExample {
   readonly summary?: string;
@@ -181,7 +180,7 @@ export function camelCase(...words: string[]): string {
  * Sets each route's operationId from its key in the route object (`hubRoutes.submit` → `submit`), or from what
  * `name` makes of the key. The documents and the generated client use it; it must be unique per service.
  */
-export function withOperationIds<T extends Record<string, RouteContract>>(
+export function withOperationIds<T extends Record<string, { readonly schema: object }>>(
   routes: T,
   name: (key: string) => string = (key) => key,
 ): T {

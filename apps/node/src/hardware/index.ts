@@ -28,7 +28,6 @@ import { knownOutputs, OutputSupervisor, saveKnownOutputs, supervisorPidFile } f
 import { type LinuxPaths, linuxTransports } from './transports/linux.js';
 import type { TransportFactory } from './transports/types.js';
 
-export { registerHardwareRoutes } from '../routes/hardware.js';
 export { type Clock, createManualClock, createScaledClock, type ManualClock } from './clock.js';
 export { type HardwareFile, HardwareFileError, parseHardwareFile } from './hardware-file.js';
 export type { AllStates, Capabilities, CommandLogEntry, ComponentReport, HardwareLog, HardwareMode };
