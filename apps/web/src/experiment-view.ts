@@ -6,6 +6,7 @@ import {
   type WebExperiment,
   type WebQueue,
 } from '@bioreactor/api';
+import { failureOf } from './failure-summary.js';
 import type { HubCaller } from './hub-client.js';
 
 export const MASKED_ID_LENGTH = 8;
@@ -21,7 +22,13 @@ export function isOwner(experiment: HubExperiment, viewer: HubCaller): boolean {
 export function viewExperiment(experiment: HubExperiment, viewer: HubCaller): WebExperiment {
   const mine = isOwner(experiment, viewer);
   if (mine || viewer.role === 'admin') {
-    return { ...experiment, mine, owner: mine ? 'you' : ownerLabel(experiment.user_session_id), masked: false };
+    return {
+      ...experiment,
+      failure: failureOf(experiment),
+      mine,
+      owner: mine ? 'you' : ownerLabel(experiment.user_session_id),
+      masked: false,
+    };
   }
   return {
     ...experiment,
@@ -30,6 +37,10 @@ export function viewExperiment(experiment: HubExperiment, viewer: HubCaller): We
     user_session_id: 'another user',
     error_message: null,
     exit_code: null,
+    note: null,
+    notes: null,
+    labels: [],
+    failure: null,
     mine: false,
     owner: 'another user',
     masked: true,

@@ -1,13 +1,16 @@
 // The web server's calls to the hub: the service token, the user in X-Session-ID / X-User-Role, explicit timeouts.
 import {
+  type Annotations,
   ApiError,
   type HubExperiment,
   NEXT_OFFSET_HEADER,
   type NodeInfo,
   type QueueStatus,
   ROLE_HEADER,
+  type ScriptCheck,
   SESSION_HEADER,
   type SubmitRequest,
+  type SubmittedScript,
 } from '@bioreactor/api';
 import { peerError, ServiceClient } from '@bioreactor/service-kit';
 
@@ -51,6 +54,55 @@ export class HubClient {
     return this.http.json('POST', '/api/experiments/start', { body, headers, timeoutMs: 30_000 });
   }
 
+  /** Runs the hub's checks on a script without queueing it. */
+  check(caller: HubCaller, body: Omit<SubmitRequest, 'node'>): Promise<ScriptCheck> {
+    return this.http.json('POST', '/api/experiments/validate', {
+      body,
+      headers: this.who(caller),
+      timeoutMs: READ_TIMEOUT_MS,
+    });
+  }
+
+  /** The script an experiment was submitted with (the hub checks that the caller owns it or is an admin). */
+  script(caller: HubCaller, id: string): Promise<SubmittedScript> {
+    return this.http.json('GET', `/api/experiments/${encodeURIComponent(id)}/script`, {
+      headers: this.who(caller),
+      timeoutMs: READ_TIMEOUT_MS,
+    });
+  }
+
+  /** Sets an experiment's notes and labels (the hub checks ownership). */
+  async annotate(caller: HubCaller, id: string, body: Annotations): Promise<HubExperiment> {
+    const res = await this.http.json<{ experiment: HubExperiment }>(
+      'POST',
+      `/api/experiments/${encodeURIComponent(id)}/annotations`,
+      { body, headers: this.who(caller), timeoutMs: READ_TIMEOUT_MS },
+    );
+    return res.experiment;
+  }
+
+  /** A page of every experiment (the caller must be an admin). */
+  allExperiments(
+    caller: HubCaller,
+    query: Record<string, string | number | boolean | undefined>,
+  ): Promise<{ experiments: HubExperiment[]; total: number }> {
+    const search = new URLSearchParams();
+    for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== '') search.set(k, String(v));
+    return this.http.json('GET', `/api/experiments?${search}`, {
+      headers: this.who(caller),
+      timeoutMs: READ_TIMEOUT_MS,
+    });
+  }
+
+  /** Drains a node or enables it again (the caller must be an admin). */
+  drainNode(caller: HubCaller, name: string, drained: boolean): Promise<NodeInfo> {
+    return this.http.json('POST', `/api/nodes/${encodeURIComponent(name)}/drain`, {
+      body: { drained },
+      headers: this.who(caller),
+      timeoutMs: READ_TIMEOUT_MS,
+    });
+  }
+
   async status(caller: HubCaller | undefined, id: string): Promise<HubExperiment> {
     const res = await this.http.json<{ experiment: HubExperiment }>(
       'GET',
@@ -60,8 +112,9 @@ export class HubClient {
     return res.experiment;
   }
 
-  async userExperiments(caller: HubCaller): Promise<HubExperiment[]> {
-    const res = await this.http.json<{ experiments: HubExperiment[] }>('GET', '/api/experiments/user', {
+  async userExperiments(caller: HubCaller, includeArchived = false): Promise<HubExperiment[]> {
+    const path = `/api/experiments/user${includeArchived ? '?include_archived=true' : ''}`;
+    const res = await this.http.json<{ experiments: HubExperiment[] }>('GET', path, {
       headers: this.who(caller),
       timeoutMs: READ_TIMEOUT_MS,
     });

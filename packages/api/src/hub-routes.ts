@@ -2,7 +2,7 @@
 import { type Static, Type } from 'typebox';
 import { defineRoute, IdParams, ServiceHealth } from './common.js';
 import { DurationPolicy, MaxDurationSourceSchema } from './durations.js';
-import { errorResponses } from './errors.js';
+import { errorResponses, Problem } from './errors.js';
 import { ExperimentId, ExperimentStateSchema, Timestamp } from './experiments.js';
 import { DataQuery, NEXT_OFFSET_HEADER, TailQuery } from './node-routes.js';
 import {
@@ -22,6 +22,25 @@ import {
 export const ESTIMATE_BASES = ['same_script', 'declared', 'same_owner', 'all_runs', 'none'] as const;
 export type EstimateBasis = (typeof ESTIMATE_BASES)[number];
 export const EstimateBasisSchema = Type.Enum([...ESTIMATE_BASES] as EstimateBasis[]);
+
+/**
+ * Whether a node can run experiments, first reason first: `offline` (not answering), `drained` (an admin stopped
+ * new runs), `storage_problem` (its disk), `runner_unavailable` (no container engine or experiment image),
+ * `starting` (its sensors' first readings), `busy` (running one) or `ready`.
+ */
+export const NODE_READINESS = [
+  'ready',
+  'busy',
+  'starting',
+  'runner_unavailable',
+  'storage_problem',
+  'drained',
+  'offline',
+] as const;
+export type NodeReadiness = (typeof NODE_READINESS)[number];
+export const NodeReadinessSchema = Type.Enum([...NODE_READINESS] as NodeReadiness[], {
+  description: 'ready | busy | starting | runner_unavailable | storage_problem | drained | offline',
+});
 
 /** One experiment as the hub reports it. */
 export const HubExperiment = Type.Object({
@@ -97,8 +116,32 @@ export const HubExperiment = Type.Object({
         'Archived by the lab’s retention policy (BIOREACTOR_RETENTION_DAYS): left out of lists, still readable by id',
     }),
   ),
+  notes: Type.Optional(
+    Type.Union([Type.String(), Type.Null()], { description: 'Its owner’s notes (for its owner and admins only)' }),
+  ),
+  labels: Type.Optional(
+    Type.Array(Type.String(), { description: 'Its owner’s labels (for its owner and admins only)' }),
+  ),
 });
 export type HubExperiment = Static<typeof HubExperiment>;
+
+/** Notes and labels a user puts on their own experiment; what is left out stays as it is. */
+export const Annotations = Type.Object({
+  notes: Type.Optional(Type.Union([Type.String({ maxLength: 5000 }), Type.Null()])),
+  labels: Type.Optional(
+    Type.Array(Type.String({ minLength: 1, maxLength: 40, pattern: '^[^,\\n]+$' }), {
+      maxItems: 10,
+      description: 'Up to 10 labels of 1-40 characters (no commas)',
+    }),
+  ),
+});
+export type Annotations = Static<typeof Annotations>;
+
+/** A page of every experiment (admin), newest first, and how many match. */
+export const ExperimentPage = Type.Object({
+  experiments: Type.Array(HubExperiment),
+  total: Type.Integer({ description: 'How many match, over every page' }),
+});
 
 export const SubmitRequest = Type.Object({
   script_content: Type.String({ description: 'The Python script, as text' }),
@@ -129,6 +172,15 @@ export const QueueStatus = Type.Object({
     Type.Number({ description: 'The late end of that wait (every run ahead taking its p90), in minutes' }),
   ),
   duration_policy: Type.Optional(DurationPolicy),
+  nodes_ready: Type.Optional(
+    Type.Integer({ description: 'Nodes that can run experiments now (busy ones included); 0: nothing starts' }),
+  ),
+  nodes_total: Type.Optional(Type.Integer({ description: 'Nodes registered with the hub' })),
+  not_ready_reason: Type.Optional(
+    Type.Union([Type.String(), Type.Null()], {
+      description: 'When no node can run experiments: why, node by node (null when one can)',
+    }),
+  ),
   queue: Type.Array(HubExperiment, { description: 'Active experiments: running first, then in queue order' }),
 });
 export type QueueStatus = Static<typeof QueueStatus>;
@@ -177,8 +229,45 @@ export const NodeInfo = Type.Object({
       description: 'What the node says is wrong with its disk, e.g. "disk full: …" (null: nothing)',
     }),
   ),
+  ready: Type.Optional(
+    Type.Boolean({
+      description:
+        'It can run experiments: online, not drained, its runner and disk fine and its sensors started (it may be busy)',
+    }),
+  ),
+  readiness: Type.Optional(NodeReadinessSchema),
+  readiness_detail: Type.Optional(
+    Type.Union([Type.String(), Type.Null()], {
+      description: 'Why it cannot run experiments, in the words of the node or the hub (null when ready)',
+    }),
+  ),
+  drained: Type.Optional(
+    Type.Boolean({ description: 'Drained by an admin: it finishes its run and takes no new ones' }),
+  ),
 });
 export type NodeInfo = Static<typeof NodeInfo>;
+
+/** What checking a script without queueing it found: every problem with its line, or none. */
+export const ScriptCheck = Type.Object({
+  valid: Type.Boolean({ description: 'It would be queued as it is' }),
+  problems: Type.Array(Problem, {
+    description: 'Every problem: a script line (syntax, imports, encoding) or a field (max_duration_s)',
+  }),
+  message: Type.String(),
+  max_duration_s: Type.Optional(Type.Integer({ description: 'How long it would be allowed to run' })),
+  max_duration_source: Type.Optional(MaxDurationSourceSchema),
+});
+export type ScriptCheck = Static<typeof ScriptCheck>;
+
+/** The script an experiment was submitted with, for its owner or an admin (to run it again or edit it). */
+export const SubmittedScript = Type.Object({
+  experiment_id: ExperimentId,
+  name: Type.Union([Type.String(), Type.Null()]),
+  script_content: Type.String(),
+  max_duration_s: Type.Integer(),
+  max_duration_source: Type.Optional(MaxDurationSourceSchema),
+});
+export type SubmittedScript = Static<typeof SubmittedScript>;
 
 /** A script submission: a form with the file, JSON, or the script itself as the body. */
 const SUBMIT_BODIES = scriptBodies(
@@ -255,6 +344,36 @@ export const hubRoutes = withOperationIds({
       },
     },
   }),
+  validate: defineRoute({
+    method: 'POST',
+    url: '/api/experiments/validate',
+    schema: {
+      tags: q,
+      summary:
+        'Check a script as a submission would (size, UTF-8, syntax, imports, max_duration_s) without queueing it',
+      docs: {
+        ok: '`valid`, and every problem with its line or field',
+        examples: { check: { value: { script_content: 'import numpy\nprint(1)\n', max_duration_s: 600 } } },
+        ...asUser,
+      },
+      body: SubmitRequest,
+      response: {
+        200: ScriptCheck,
+        ...errorResponses('VALIDATION_FAILED', 'PAYLOAD_TOO_LARGE', 'NODE_NOT_FOUND'),
+      },
+    },
+  }),
+  script: defineRoute({
+    method: 'GET',
+    url: '/api/experiments/:id/script',
+    schema: {
+      tags: q,
+      summary: 'The script an experiment was submitted with (its owner or an admin)',
+      docs: { ok: 'The script, its name and maximum duration', ...asUser },
+      params: IdParams,
+      response: { 200: SubmittedScript, ...errorResponses('EXPERIMENT_NOT_FOUND', 'FORBIDDEN') },
+    },
+  }),
   status: defineRoute({
     method: 'GET',
     url: '/api/experiments/:id/status',
@@ -279,6 +398,44 @@ export const hubRoutes = withOperationIds({
         ),
       }),
       response: { 200: Type.Object({ experiments: Type.Array(HubExperiment) }) },
+    },
+  }),
+  annotate: defineRoute({
+    method: 'POST',
+    url: '/api/experiments/:id/annotations',
+    schema: {
+      tags: q,
+      summary: 'Set the notes and labels of an experiment (its owner or an admin)',
+      docs: {
+        ok: 'The experiment with its notes and labels',
+        examples: { label: { value: { notes: 'Second inoculum', labels: ['E. coli', 'growth curve'] } } },
+        ...asUser,
+      },
+      params: IdParams,
+      body: Annotations,
+      response: {
+        200: Type.Object({ success: Type.Literal(true), experiment: HubExperiment }),
+        ...errorResponses('EXPERIMENT_NOT_FOUND', 'FORBIDDEN', 'VALIDATION_FAILED'),
+      },
+    },
+  }),
+  allExperiments: defineRoute({
+    method: 'GET',
+    url: '/api/experiments',
+    schema: {
+      tags: q,
+      summary: 'Every experiment, newest first, a page at a time, with search and filters (admin)',
+      docs: { ok: 'A page of experiments and how many match', ...asUser },
+      querystring: Type.Object({
+        q: Type.Optional(Type.String({ maxLength: 200, description: 'In the name, id, owner, notes or labels' })),
+        status: Type.Optional(ExperimentStateSchema),
+        user: Type.Optional(Type.String({ maxLength: 200, description: 'Only this owner (their X-Session-ID)' })),
+        label: Type.Optional(Type.String({ maxLength: 40, description: 'Only those with this label' })),
+        include_archived: Type.Optional(Type.Boolean()),
+        limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })),
+        offset: Type.Optional(Type.Integer({ minimum: 0, default: 0 })),
+      }),
+      response: { 200: ExperimentPage, ...errorResponses('FORBIDDEN') },
     },
   }),
   remove: defineRoute({
@@ -435,6 +592,19 @@ export const hubRoutes = withOperationIds({
         url: Type.String({ format: 'uri' }),
       }),
       response: { 200: NodeInfo, ...errorResponses('VALIDATION_FAILED', 'FORBIDDEN', 'INVALID_STATE') },
+    },
+  }),
+  drainNode: defineRoute({
+    method: 'POST',
+    url: '/api/nodes/:name/drain',
+    schema: {
+      tags: ['nodes'],
+      summary:
+        'Drain a node (admin): it finishes the run it has and takes no new ones; `drained: false` enables it again',
+      docs: { ok: 'The node as it is now', examples: { drain: { value: { drained: true } } }, ...asUser },
+      params: Type.Object({ name: Type.String() }),
+      body: Type.Object({ drained: Type.Boolean() }),
+      response: { 200: NodeInfo, ...errorResponses('NODE_NOT_FOUND', 'FORBIDDEN', 'VALIDATION_FAILED') },
     },
   }),
   removeNode: defineRoute({

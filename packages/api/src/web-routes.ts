@@ -2,10 +2,19 @@
 import { type Static, Type } from 'typebox';
 import { defineRoute, IdParams, ServiceHealth } from './common.js';
 import { type ErrorCode, errorResponses } from './errors.js';
-import { HubExperiment, NodeInfo, SubmitRequest, SubmitResponse } from './hub-routes.js';
+import { ExperimentStateSchema } from './experiments.js';
+import {
+  Annotations,
+  HubExperiment,
+  NodeInfo,
+  QueueStatus,
+  ScriptCheck,
+  SubmitRequest,
+  SubmitResponse,
+  SubmittedScript,
+} from './hub-routes.js';
 import {
   EVENT_STREAM,
-  formText,
   IDEMPOTENCY_KEY_HEADER,
   IDEMPOTENCY_REPLAYED,
   SUBMISSION_FORM_FIELDS,
@@ -89,9 +98,29 @@ export const PasswordChange = Type.Object({
   new_password: Type.String({ minLength: 1, maxLength: 1024, description: 'At least 8 characters' }),
 });
 
+/**
+ * How a failed run ended, from its error message: the Python exception (type and message) and the traceback's last
+ * frame when the node found one, else the message's first line.
+ */
+export const FailureSummary = Type.Object({
+  summary: Type.String({ description: 'One line: "ValueError: bad row (line 6, in main)" or the first line' }),
+  exception: Type.Union([Type.String(), Type.Null()], { description: 'The exception type, e.g. ValueError' }),
+  message: Type.Union([Type.String(), Type.Null()], { description: 'The exception message' }),
+  file: Type.Union([Type.String(), Type.Null()]),
+  line: Type.Union([Type.Integer(), Type.Null()]),
+  function: Type.Union([Type.String(), Type.Null()]),
+  exit_code: Type.Union([Type.Integer(), Type.Null()]),
+});
+export type FailureSummary = Static<typeof FailureSummary>;
+
 /** An experiment as one browser may see it: another user's is masked unless the viewer is admin. */
 export const WebExperiment = Type.Object({
   ...HubExperiment.properties,
+  failure: Type.Optional(
+    Type.Union([FailureSummary, Type.Null()], {
+      description: 'Failed or interrupted with a message: what went wrong, in one line (null otherwise or masked)',
+    }),
+  ),
   experiment_id: Type.String({ description: 'The full id, or its first 8 characters when masked' }),
   mine: Type.Boolean({ description: 'Submitted by this browser or account' }),
   owner: Type.String({ description: 'Account name, "anonymous …", or "another user" when masked' }),
@@ -104,6 +133,10 @@ export const WebQueue = Type.Object({
   total_running: Type.Integer(),
   total_paused: Type.Integer(),
   estimated_wait_minutes: Type.Number(),
+  estimated_wait_p90_minutes: QueueStatus.properties.estimated_wait_p90_minutes,
+  nodes_ready: QueueStatus.properties.nodes_ready,
+  nodes_total: QueueStatus.properties.nodes_total,
+  not_ready_reason: QueueStatus.properties.not_ready_reason,
   queue: Type.Array(WebExperiment),
 });
 export type WebQueue = Static<typeof WebQueue>;
@@ -270,9 +303,54 @@ export const webRoutes = withOperationIds({
     url: '/api/experiments/mine',
     schema: {
       tags: web,
-      summary: 'This browser’s (or account’s) experiments, newest first',
-      docs: { ok: 'The experiments' },
-      response: { 200: Type.Object({ experiments: Type.Array(WebExperiment) }), ...hubFailures },
+      summary: 'This browser’s (or account’s) experiments, newest first, a page at a time',
+      docs: { ok: 'The page of experiments, and how many match' },
+      querystring: Type.Object({
+        limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, description: 'Page size (default: all)' })),
+        offset: Type.Optional(Type.Integer({ minimum: 0, description: 'Skip this many (default 0)' })),
+        q: Type.Optional(Type.String({ maxLength: 200, description: 'Only those whose name, id or label has this' })),
+        status: Type.Optional(ExperimentStateSchema),
+        include_archived: Type.Optional(
+          Type.Boolean({ description: 'Also those the lab’s retention policy archived' }),
+        ),
+      }),
+      response: {
+        200: Type.Object({
+          experiments: Type.Array(WebExperiment),
+          total: Type.Optional(Type.Integer({ description: 'How many match, over every page' })),
+        }),
+        ...hubFailures,
+      },
+    },
+  }),
+  check: defineRoute({
+    method: 'POST',
+    url: '/api/experiments/check',
+    schema: {
+      tags: web,
+      summary: 'Check a script with the hub’s own validator without queueing it',
+      description:
+        'The same checks as a submission (size, UTF-8, syntax, imports, max_duration_s); the editor calls it as you type.',
+      docs: {
+        ok: '`valid`, and every problem with its line or field',
+        examples: { check: { value: { script_content: 'import numpy\nprint(1)\n', max_duration_s: 600 } } },
+      },
+      body: Type.Omit(SubmitRequest, ['node']),
+      response: {
+        200: ScriptCheck,
+        ...errorResponses('VALIDATION_FAILED', 'PAYLOAD_TOO_LARGE', 'CSRF_FAILED', ...HUB_FAILURES),
+      },
+    },
+  }),
+  script: defineRoute({
+    method: 'GET',
+    url: '/api/experiments/:id/script',
+    schema: {
+      tags: web,
+      summary: 'The script this user’s experiment was submitted with (any for an admin): to run it again or edit it',
+      docs: { ok: 'The script, its name and maximum duration' },
+      params: IdParams,
+      response: { 200: SubmittedScript, ...errorResponses('EXPERIMENT_NOT_FOUND', ...HUB_FAILURES) },
     },
   }),
   experiment: defineRoute({
@@ -385,6 +463,60 @@ export const webRoutes = withOperationIds({
       summary: 'The nodes the hub drives',
       docs: { ok: 'Every node' },
       response: { 200: Type.Object({ nodes: Type.Array(NodeInfo) }), ...hubFailures },
+    },
+  }),
+  annotate: defineRoute({
+    method: 'POST',
+    url: '/api/experiments/:id/annotations',
+    schema: {
+      tags: web,
+      summary: 'Set the notes and labels of one of this user’s experiments (any for an admin)',
+      docs: {
+        ok: 'The experiment with its notes and labels',
+        examples: { label: { value: { notes: 'Second inoculum', labels: ['E. coli', 'growth curve'] } } },
+      },
+      params: IdParams,
+      body: Annotations,
+      response: {
+        200: Type.Object({ success: Type.Literal(true), experiment: WebExperiment }),
+        ...errorResponses('EXPERIMENT_NOT_FOUND', 'VALIDATION_FAILED', 'CSRF_FAILED', ...HUB_FAILURES),
+      },
+    },
+  }),
+  allExperiments: defineRoute({
+    method: 'GET',
+    url: '/api/admin/experiments',
+    schema: {
+      tags: ['admin'],
+      summary: 'Every experiment of the lab, newest first, with search and filters, a page at a time (admin)',
+      docs: { ok: 'A page of experiments and how many match' },
+      querystring: Type.Object({
+        q: Type.Optional(Type.String({ maxLength: 200, description: 'In the name, id, owner, notes or labels' })),
+        status: Type.Optional(ExperimentStateSchema),
+        user: Type.Optional(
+          Type.String({ maxLength: 200, description: 'Only this owner: an account name, or a session id' }),
+        ),
+        label: Type.Optional(Type.String({ maxLength: 40 })),
+        include_archived: Type.Optional(Type.Boolean()),
+        limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500 })),
+        offset: Type.Optional(Type.Integer({ minimum: 0 })),
+      }),
+      response: {
+        200: Type.Object({ experiments: Type.Array(WebExperiment), total: Type.Integer() }),
+        ...hubFailures,
+      },
+    },
+  }),
+  drainNode: defineRoute({
+    method: 'POST',
+    url: '/api/nodes/:name/drain',
+    schema: {
+      tags: ['admin'],
+      summary: 'Drain a node (admin): it finishes its run and takes no new ones; `drained: false` enables it',
+      docs: { ok: 'The node as it is now', examples: { drain: { value: { drained: true } } } },
+      params: Type.Object({ name: Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' }) }),
+      body: Type.Object({ drained: Type.Boolean() }),
+      response: { 200: NodeInfo, ...errorResponses('NODE_NOT_FOUND', 'CSRF_FAILED', ...HUB_FAILURES) },
     },
   }),
   events: defineRoute({

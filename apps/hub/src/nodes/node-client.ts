@@ -37,22 +37,44 @@ export class NodeClient {
     });
   }
 
-  /** Answers when the node does; what it says of its disk (`storage.problem`, e.g. "disk full: …"), if anything. */
-  async health(signal?: AbortSignal): Promise<{ storageProblem: string | null }> {
-    const body = await this.http.json<{ storage?: { problem?: unknown } }>('GET', '/health', signal ? { signal } : {});
-    const problem = body?.storage?.problem;
-    return { storageProblem: typeof problem === 'string' ? problem : null };
-  }
-
-  /** The longest run the node takes, from its /api/status; null when it does not say (an older node). */
-  async maxDurationS(signal?: AbortSignal): Promise<number | null> {
-    const status = await this.http.json<{ experiment_limits?: { max_duration_s?: unknown } }>(
+  /**
+   * Answers when the node does; what it says of its disk (`storage.problem`, e.g. "disk full: …"), if anything, and
+   * the sensors it still waits for while it is `starting` (empty once ready).
+   */
+  async health(signal?: AbortSignal): Promise<{ storageProblem: string | null; waitingFor: string[] }> {
+    const body = await this.http.json<{ status?: unknown; storage?: { problem?: unknown }; waiting_for?: unknown }>(
       'GET',
-      '/api/status',
+      '/health',
       signal ? { signal } : {},
     );
+    const problem = body?.storage?.problem;
+    const waiting = Array.isArray(body?.waiting_for) ? body.waiting_for.filter((w) => typeof w === 'string') : [];
+    return {
+      storageProblem: typeof problem === 'string' ? problem : null,
+      waitingFor: body?.status === 'starting' ? (waiting.length > 0 ? waiting : ['its sensors']) : [],
+    };
+  }
+
+  /**
+   * From its /api/status: the longest run the node takes (null when it does not say: an older node) and whether its
+   * experiment runner can run scripts (null when it does not say).
+   */
+  async limits(
+    signal?: AbortSignal,
+  ): Promise<{ maxDurationS: number | null; runner: { available: boolean; detail: string } | null }> {
+    const status = await this.http.json<{
+      experiment_limits?: { max_duration_s?: unknown };
+      runner?: { available?: unknown; detail?: unknown };
+    }>('GET', '/api/status', signal ? { signal } : {});
     const v = status.experiment_limits?.max_duration_s;
-    return typeof v === 'number' && Number.isInteger(v) && v > 0 ? v : null;
+    const r = status.runner;
+    return {
+      maxDurationS: typeof v === 'number' && Number.isInteger(v) && v > 0 ? v : null,
+      runner:
+        r && typeof r.available === 'boolean'
+          ? { available: r.available, detail: typeof r.detail === 'string' ? r.detail : '' }
+          : null,
+    };
   }
 
   async start(body: NodeStartRequest): Promise<void> {

@@ -1,6 +1,6 @@
 // The nodes the hub drives: those named in BIOREACTOR_NODE_API_URL plus those an admin added (kept in SQLite).
 import { EventEmitter } from 'node:events';
-import { ApiError, type NodeInfo } from '@bioreactor/api';
+import { ApiError, type NodeInfo, type NodeReadiness } from '@bioreactor/api';
 import type { Db } from '../queue/store.js';
 import { NodeClient } from './node-client.js';
 
@@ -26,6 +26,12 @@ export interface NodeEntry {
   detail: string | null;
   /** What the node last said is wrong with its disk ("disk full: …"), or null. */
   storageProblem: string | null;
+  /** Whether its experiment runner can run scripts, as its /api/status says (null: not said yet, or an older node). */
+  runner: { available: boolean; detail: string } | null;
+  /** Sensors whose first reading the node still waits for (its /health says `starting`); empty once ready. */
+  waitingFor: string[];
+  /** An admin drained it: it finishes what it runs and takes nothing new (kept in SQLite). */
+  drained: boolean;
   /** The run occupying the node (ours or one the hub does not know); nothing new starts until it ends. */
   busyWith: string | null;
   /** A start is in flight. */
@@ -53,6 +59,24 @@ export function nameFromUrl(url: string, taken: (name: string) => boolean): stri
   let i = 2;
   while (taken(`${candidates[1]}-${i}`)) i++;
   return `${candidates[1]}-${i}`;
+}
+
+/** Whether a node can run experiments, and if not why: the first reason that holds, in the order of NODE_READINESS. */
+export function readinessOf(entry: NodeEntry): {
+  ready: boolean;
+  readiness: NodeReadiness;
+  readiness_detail: string | null;
+} {
+  const not = (readiness: NodeReadiness, detail: string) => ({ ready: false, readiness, readiness_detail: detail });
+  if (entry.online !== true) return not('offline', entry.detail ?? 'not answering');
+  if (entry.drained) return not('drained', 'drained by an admin: it finishes its run and takes no new ones');
+  if (entry.storageProblem) return not('storage_problem', entry.storageProblem);
+  if (entry.runner && !entry.runner.available)
+    return not('runner_unavailable', entry.runner.detail || 'its experiment runner is not available');
+  if (entry.waitingFor.length > 0)
+    return not('starting', `starting: waiting for the first readings of ${entry.waitingFor.join(', ')}`);
+  if (entry.busyWith || entry.starting) return { ready: true, readiness: 'busy', readiness_detail: null };
+  return { ready: true, readiness: 'ready', readiness_detail: null };
 }
 
 export class NodeRegistry extends EventEmitter<RegistryEvents> {
@@ -97,6 +121,9 @@ export class NodeRegistry extends EventEmitter<RegistryEvents> {
       limitsReadAt: Number.NEGATIVE_INFINITY,
       detail: 'not contacted yet',
       storageProblem: null,
+      runner: null,
+      waitingFor: [],
+      drained: this.drainedNames().has(name),
       busyWith: null,
       starting: false,
       retryAt: 0,
@@ -169,6 +196,30 @@ export class NodeRegistry extends EventEmitter<RegistryEvents> {
       .map((n) => n.name);
   }
 
+  private drainedNames(): Set<string> {
+    const rows = this.db.prepare('SELECT name FROM node_flags WHERE drained = 1').all() as { name: string }[];
+    return new Set(rows.map((r) => r.name));
+  }
+
+  /** Drains a node (it finishes its run and takes no new ones) or enables it again; kept across restarts. */
+  setDrained(name: string, drained: boolean): NodeEntry {
+    const entry = this.mustGet(name);
+    this.db
+      .prepare(
+        'INSERT INTO node_flags (name, drained, updated_at) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET drained = excluded.drained, updated_at = excluded.updated_at',
+      )
+      .run(name, drained ? 1 : 0, new Date(this.opts.now()).toISOString());
+    entry.drained = drained;
+    this.emit('node', entry);
+    return entry;
+  }
+
+  /** Whether the node may be given a new experiment now (online, not drained, runner and disk fine, started). */
+  canTakeWork(entry: NodeEntry): boolean {
+    const r = readinessOf(entry);
+    return r.readiness === 'ready';
+  }
+
   changed(entry: NodeEntry): void {
     if (this.nodes.get(entry.name) === entry) this.emit('node', entry);
   }
@@ -185,6 +236,8 @@ export class NodeRegistry extends EventEmitter<RegistryEvents> {
         entry.online === false && entry.offlineSince !== null ? new Date(entry.offlineSince).toISOString() : null,
       max_duration_s: entry.maxDurationS,
       storage_problem: entry.storageProblem,
+      ...readinessOf(entry),
+      drained: entry.drained,
     };
   }
 

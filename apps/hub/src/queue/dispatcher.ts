@@ -2,7 +2,7 @@
 // stream (polling behind it), marks silent nodes offline and settles what ran on them when they return.
 import { ApiError, formatSeconds, isRunFinal, type Preemption, type RunRecord } from '@bioreactor/api';
 import { timerDelay } from '../clock.js';
-import type { NodeEntry, NodeRegistry } from '../nodes/registry.js';
+import { type NodeEntry, type NodeRegistry, readinessOf } from '../nodes/registry.js';
 import type { ExperimentQueue, ExperimentRow } from './queue.js';
 
 export interface DispatcherOptions {
@@ -146,7 +146,8 @@ export class Dispatcher {
     if (this.stopped) return;
     const now = this.queue.mono();
     for (const node of this.registry.list()) {
-      if (node.online !== true || node.busyWith || node.starting || node.retryAt > now) continue;
+      // Drained, a full disk, no runner or sensors still starting: it takes nothing new (readiness says why).
+      if (!this.registry.canTakeWork(node) || node.retryAt > now) continue;
       const row = this.queue.claimNext(node.name, node.maxDurationS);
       if (!row) continue;
       node.busyWith = row.id;
@@ -188,6 +189,7 @@ export class Dispatcher {
         node.backoffMs = Math.min(MAX_BACKOFF_MS, node.backoffMs === 0 ? this.opts.pollMs : node.backoffMs * 2);
         node.retryAt = this.queue.mono() + node.backoffMs;
         node.detail = e.code === 'NODE_BUSY' ? `busy with a run the hub did not start: ${e.message}` : e.message;
+        if (e.code === 'RUNNER_UNAVAILABLE') node.runner = { available: false, detail: e.message };
         this.opts.log.warn({ node: node.name, err: e.message }, 'node refused a start; retrying later');
         setTimeout(() => this.kick(), timerDelay(node.backoffMs)).unref();
         if (e.code === 'NODE_BUSY') void this.reconcile(node);
@@ -220,7 +222,7 @@ export class Dispatcher {
       .list()
       .filter(
         (n) =>
-          n.online === true &&
+          readinessOf(n).ready &&
           (row.node_pin === null || row.node_pin === n.name) &&
           (n.maxDurationS === null || row.max_duration_s <= n.maxDurationS || row.max_duration_source !== 'declared'),
       );
@@ -311,14 +313,21 @@ export class Dispatcher {
   private async probeLoop(node: NodeEntry, signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
       try {
-        const { storageProblem } = await node.client.health(signal);
+        const { storageProblem, waitingFor } = await node.client.health(signal);
         if (signal.aborted || this.stopped) return;
         node.lastSeen = this.queue.now();
+        if (waitingFor.join('\n') !== node.waitingFor.join('\n')) {
+          const wasStarting = node.waitingFor.length > 0;
+          node.waitingFor = waitingFor;
+          this.registry.changed(node);
+          if (wasStarting && waitingFor.length === 0) this.kick();
+        }
         if (storageProblem !== node.storageProblem) {
           if (storageProblem) this.opts.log.error({ node: node.name }, `node ${node.name}: ${storageProblem}`);
           else this.opts.log.info({ node: node.name }, `node ${node.name}: its disk problem is resolved`);
           node.storageProblem = storageProblem;
           this.registry.changed(node);
+          if (!storageProblem) this.kick();
         }
         if (node.online !== true) {
           const away = node.offlineSinceMono === null ? null : this.queue.mono() - node.offlineSinceMono;
@@ -335,7 +344,11 @@ export class Dispatcher {
           await this.reconcile(node);
           this.registry.changed(node);
           this.kick();
-        } else if (this.queue.mono() - node.limitsReadAt > LIMITS_REFRESH_MS) {
+        } else if (
+          this.queue.mono() - node.limitsReadAt > LIMITS_REFRESH_MS ||
+          // A node without a usable runner is asked at every probe, so work flows the moment it has one again.
+          node.runner?.available === false
+        ) {
           await this.readLimits(node, signal);
         }
       } catch (err) {
@@ -351,12 +364,24 @@ export class Dispatcher {
   /** Reads the longest run the node takes from its /api/status (kept as it was when the node does not answer). */
   private async readLimits(node: NodeEntry, signal: AbortSignal): Promise<void> {
     try {
-      const max = await node.client.maxDurationS(signal);
+      const { maxDurationS: max, runner } = await node.client.limits(signal);
       node.limitsReadAt = this.queue.mono();
       if (max !== node.maxDurationS) {
         node.maxDurationS = max;
         if (max !== null) this.opts.log.info({ node: node.name, max_duration_s: max }, 'node run limit');
         this.registry.changed(node);
+      }
+      if (runner?.available !== node.runner?.available || runner?.detail !== node.runner?.detail) {
+        const recovered = node.runner?.available === false && runner?.available !== false;
+        if (runner?.available === false)
+          this.opts.log.error({ node: node.name }, `node ${node.name} cannot run experiments: ${runner.detail}`);
+        else if (recovered) this.opts.log.info({ node: node.name }, `node ${node.name} can run experiments again`);
+        node.runner = runner;
+        this.registry.changed(node);
+        if (recovered) {
+          node.retryAt = 0;
+          this.kick();
+        }
       }
     } catch {
       // Not answering /api/status (an older node, or a blip): the last known limit stands.

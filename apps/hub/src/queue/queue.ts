@@ -35,13 +35,17 @@ export interface ExperimentRow {
   preempted_by: string | null;
   /** Set when the lab's retention policy archived it: no longer listed, still readable by id. */
   archived_at: string | null;
+  /** Its owner's notes (null: none). */
+  notes: string | null;
+  /** Its owner's labels, a JSON array of strings (null: none). */
+  labels: string | null;
 }
 
 /** A row without the script: what listings read, so a long queue of large scripts stays cheap to show. */
 export type ExperimentSummary = Omit<ExperimentRow, 'script_content'>;
 
 const SUMMARY_COLUMNS =
-  'seq, id, name, user_id, status, order_key, node_pin, node, dispatched, max_duration_s, created_at, started_at, completed_at, updated_at, exit_code, error_message, script_sha256, max_duration_source, started_mono, ended_mono, preempted_by, archived_at';
+  'seq, id, name, user_id, status, order_key, node_pin, node, dispatched, max_duration_s, created_at, started_at, completed_at, updated_at, exit_code, error_message, script_sha256, max_duration_source, started_mono, ended_mono, preempted_by, archived_at, notes, labels';
 
 export interface SubmitInput {
   id?: string;
@@ -522,6 +526,67 @@ export class ExperimentQueue extends EventEmitter<QueueEvents> {
     })();
     this.emit('experiment', row);
     return row;
+  }
+
+  /** Sets an experiment's notes and labels (what is not given stays); any state, archived ones too. */
+  annotate(id: string, notes: string | null | undefined, labels: string[] | undefined): ExperimentRow {
+    const row = this.mustGet(id);
+    const next = this.db
+      .prepare('UPDATE experiments SET notes = ?, labels = ?, updated_at = ? WHERE id = ? RETURNING *')
+      .get(
+        notes === undefined ? row.notes : notes,
+        labels === undefined ? row.labels : labels.length > 0 ? JSON.stringify(labels) : null,
+        this.iso(),
+        id,
+      ) as ExperimentRow;
+    this.emit('experiment', next);
+    return next;
+  }
+
+  /**
+   * Every experiment, newest first, a page at a time, with how many match: for the lab manager's list of all runs.
+   * `q` matches the name, id, owner, notes or labels.
+   */
+  search(filter: {
+    q?: string | undefined;
+    status?: string | undefined;
+    user?: string | undefined;
+    label?: string | undefined;
+    includeArchived?: boolean | undefined;
+    limit: number;
+    offset: number;
+  }): { rows: ExperimentSummary[]; total: number } {
+    const where: string[] = [];
+    const args: (string | number)[] = [];
+    if (!filter.includeArchived) where.push('archived_at IS NULL');
+    if (filter.status) {
+      where.push('status = ?');
+      args.push(filter.status);
+    }
+    if (filter.user) {
+      where.push('user_id = ?');
+      args.push(filter.user);
+    }
+    if (filter.label) {
+      where.push("EXISTS (SELECT 1 FROM json_each(COALESCE(labels, '[]')) WHERE lower(value) = lower(?))");
+      args.push(filter.label);
+    }
+    if (filter.q?.trim()) {
+      const like = `%${filter.q
+        .trim()
+        .toLowerCase()
+        .replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+      where.push(
+        "(lower(id) LIKE ? ESCAPE '\\' OR lower(COALESCE(name, '')) LIKE ? ESCAPE '\\' OR lower(user_id) LIKE ? ESCAPE '\\' OR lower(COALESCE(notes, '')) LIKE ? ESCAPE '\\' OR lower(COALESCE(labels, '')) LIKE ? ESCAPE '\\')",
+      );
+      args.push(like, like, like, like, like);
+    }
+    const clause = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
+    const total = (this.db.prepare(`SELECT COUNT(*) AS n FROM experiments ${clause}`).get(...args) as { n: number }).n;
+    const rows = this.db
+      .prepare(`SELECT ${SUMMARY_COLUMNS} FROM experiments ${clause} ORDER BY seq DESC LIMIT ? OFFSET ?`)
+      .all(...args, filter.limit, filter.offset) as ExperimentSummary[];
+    return { rows, total };
   }
 
   /** Files every experiment of user `from` under `to`, in one transaction; returns the moved rows. */

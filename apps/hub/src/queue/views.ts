@@ -1,6 +1,6 @@
 // How experiments and the queue look to a caller: positions, estimates, and other users' ids kept private.
 import type { HubExperiment, QueueStatus } from '@bioreactor/api';
-import type { NodeRegistry } from '../nodes/registry.js';
+import { type NodeRegistry, readinessOf } from '../nodes/registry.js';
 import type { HubDurations } from './duration-policy.js';
 import { type DurationEstimate, type Estimates, estimate, expectedDuration } from './estimates.js';
 import type { ExperimentQueue, ExperimentSummary } from './queue.js';
@@ -15,6 +15,16 @@ export const OPERATOR: Viewer = { userId: null, admin: true };
 
 /** Shown instead of another user's session id, which is a credential in the guide's model. */
 export const HIDDEN_USER = 'another user';
+
+function parseLabels(text: string | null): string[] {
+  if (!text) return [];
+  try {
+    const list: unknown = JSON.parse(text);
+    return Array.isArray(list) ? list.filter((l): l is string => typeof l === 'string') : [];
+  } catch {
+    return [];
+  }
+}
 
 /** A queue summary is reused this long at most (its estimates move with the clock); any change drops it. */
 const SUMMARY_TTL_MS = 1000;
@@ -75,7 +85,7 @@ export class QueueViews {
     let note: string | null = null;
     if (unreachableSince && node) {
       note = `Node ${node.name} has not answered since ${unreachableSince}; the run is presumed to go on there, and how it ended will be taken from the node's own record when it answers`;
-    } else if (row.status === 'queued' && estimates && !start) {
+    } else if (row.status === 'queued' && estimates && (!start || !this.someNodeCanRun(row))) {
       note = this.whyNoNode(row);
     }
     return {
@@ -104,12 +114,28 @@ export class QueueViews {
       note,
       preempted_by: this.preemptedBy(row, viewer),
       archived_at: row.archived_at,
+      ...(own ? { notes: row.notes, labels: parseLabels(row.labels) } : {}),
     };
+  }
+
+  /** Whether a node it may use can run experiments now (it may be busy). */
+  private someNodeCanRun(row: ExperimentSummary): boolean {
+    return this.registry.list().some((n) => (row.node_pin === null || n.name === row.node_pin) && readinessOf(n).ready);
+  }
+
+  /** Why no node can run experiments now, node by node ("pi-1: disk full: …"), or null when one can. */
+  notReadyReason(): string | null {
+    const nodes = this.registry.list();
+    if (nodes.length === 0) return 'no node is registered with the hub';
+    if (nodes.some((n) => readinessOf(n).ready)) return null;
+    return nodes.map((n) => `${n.name}: ${readinessOf(n).readiness_detail}`).join('; ');
   }
 
   /** Why a queued experiment has no expected start: no node it may use, or none that takes its duration. */
   private whyNoNode(row: ExperimentSummary): string {
     const nodes = this.registry.list().filter((n) => row.node_pin === null || n.name === row.node_pin);
+    if (nodes.length > 0 && !nodes.some((n) => readinessOf(n).ready))
+      return `No node it may use can run experiments now (${nodes.map((n) => `${n.name}: ${readinessOf(n).readiness_detail}`).join('; ')}); it waits until one can`;
     const limits = nodes.map((n) => n.maxDurationS);
     if (nodes.length > 0 && limits.every((l) => l !== null && l < row.max_duration_s)) {
       const longest = Math.max(...(limits as number[]));
@@ -167,6 +193,9 @@ export class QueueViews {
       estimated_wait_minutes: minutes(estimates.nextSlotAt?.p50),
       estimated_wait_p90_minutes: minutes(estimates.nextSlotAt?.p90),
       duration_policy: this.durations.policy(),
+      nodes_ready: this.registry.list().filter((n) => readinessOf(n).ready).length,
+      nodes_total: this.registry.list().length,
+      not_ready_reason: this.notReadyReason(),
       queue,
     };
   }

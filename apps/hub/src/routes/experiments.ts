@@ -248,6 +248,88 @@ export async function experimentRoutes(app: Service, config: HubConfig, hub: Hub
   await app.register(uploads);
 
   app.route({
+    ...hubRoutes.validate,
+    // A script at the size limit, escaped as JSON, fits.
+    bodyLimit: config.BIOREACTOR_MAX_SCRIPT_BYTES * 2 + 65_536,
+    handler: async (request) => {
+      viewerOf(request);
+      const { script_content: script, max_duration_s: declared, node } = request.body;
+      const problems: Problem[] = [];
+      let message = 'The script passes every check a submission gets';
+      try {
+        await validator.validate(script);
+      } catch (err) {
+        if (!(err instanceof ApiError) || err.code !== 'SCRIPT_REJECTED') throw err;
+        problems.push(...(err.problems ?? [{ message: err.message }]));
+        message = err.message;
+      }
+      if (node) registry.mustGet(node);
+      let duration: ReturnType<typeof hub.durations.decide> | undefined;
+      try {
+        duration = hub.durations.decide(declared, node ?? null);
+      } catch (err) {
+        if (!(err instanceof ApiError) || err.code !== 'VALIDATION_FAILED') throw err;
+        problems.push({ field: 'max_duration_s', message: err.message });
+        if (problems.length === 1) message = err.message;
+      }
+      return {
+        valid: problems.length === 0,
+        problems,
+        message: problems.length > 1 ? `${problems.length} problems: ${message}` : message,
+        ...(duration ? { max_duration_s: duration.maxDurationS, max_duration_source: duration.source } : {}),
+      };
+    },
+  });
+
+  app.route({
+    ...hubRoutes.script,
+    handler: async (request) => {
+      const viewer = viewerOf(request);
+      const row = queue.mustGet(request.params.id);
+      requireOwner(viewer, row, 'read its script');
+      return {
+        experiment_id: row.id,
+        name: row.name,
+        script_content: row.script_content,
+        max_duration_s: row.max_duration_s,
+        max_duration_source: row.max_duration_source,
+      };
+    },
+  });
+
+  app.route({
+    ...hubRoutes.annotate,
+    handler: async (request) => {
+      const viewer = viewerOf(request);
+      const row = queue.mustGet(request.params.id);
+      requireOwner(viewer, row, 'change its notes or labels');
+      const { notes, labels } = request.body;
+      const clean = labels === undefined ? undefined : [...new Set(labels.map((l) => l.trim()).filter(Boolean))];
+      const after = queue.annotate(row.id, notes === undefined ? undefined : notes?.trim() || null, clean);
+      return { success: true as const, experiment: views.experiment(after, viewer) };
+    },
+  });
+
+  app.route({
+    ...hubRoutes.allExperiments,
+    handler: async (request) => {
+      const viewer = viewerOf(request);
+      requireAdmin(viewer, 'list every experiment');
+      const { q, status, user, label, include_archived, limit = 50, offset = 0 } = request.query;
+      const { rows, total } = queue.search({
+        q,
+        status,
+        user,
+        label,
+        includeArchived: include_archived,
+        limit,
+        offset,
+      });
+      return { experiments: views.list(rows, viewer), total };
+    },
+  });
+
+  app.route({
     ...hubRoutes.status,
     handler: async (request) => {
       const viewer = viewerOf(request);

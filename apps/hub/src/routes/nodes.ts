@@ -20,6 +20,18 @@ export async function nodeRoutes(app: Service, hub: Hub): Promise<void> {
   });
 
   app.route({
+    ...hubRoutes.drainNode,
+    handler: async (request) => {
+      const viewer = viewerOf(request);
+      requireAdmin(viewer, request.body.drained ? 'drain a node' : 'enable a drained node');
+      const entry = registry.setDrained(request.params.name, request.body.drained);
+      request.log.info({ node: entry.name, drained: entry.drained, by: viewer.userId ?? 'operator' }, 'node drain set');
+      if (!entry.drained) hub.dispatcher.kick();
+      return registry.info(entry);
+    },
+  });
+
+  app.route({
     ...hubRoutes.removeNode,
     handler: async (request) => {
       requireAdmin(viewerOf(request), 'remove a node');

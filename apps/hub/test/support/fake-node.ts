@@ -25,6 +25,10 @@ export class FakeNode extends EventEmitter<{ stop: [id: string]; start: [id: str
   stopEndsRun = true;
   /** What /health says is wrong with the node's disk (null: nothing). */
   storageProblem: string | null = null;
+  /** The runner /api/status reports (unset: not reported, as an older node). */
+  runner: { kind: 'docker' | 'local' | 'none'; available: boolean; detail: string } | undefined;
+  /** Sensors /health says it still waits for (non-empty: `starting`). */
+  waitingFor: string[] = [];
 
   constructor(private readonly opts: FakeNodeOptions = {}) {
     super();
@@ -85,12 +89,14 @@ export class FakeNode extends EventEmitter<{ stop: [id: string]; start: [id: str
   async start(): Promise<void> {
     const app = Fastify({ logger: false, forceCloseConnections: true });
     app.get('/health', async () => ({
-      status: 'healthy',
+      status: this.waitingFor.length > 0 ? 'starting' : 'healthy',
+      waiting_for: this.waitingFor,
       storage: { free_bytes: 1, min_free_bytes: 0, problem: this.storageProblem },
     }));
     app.get('/api/status', async () => ({
       status: 'operational',
       active_experiment: this.active()?.experiment_id ?? null,
+      ...(this.runner ? { runner: this.runner } : {}),
       ...(this.opts.maxDurationS ? { experiment_limits: { max_duration_s: this.opts.maxDurationS } } : {}),
     }));
     app.delete('/api/experiments/:id', async (request, reply) => {

@@ -2,6 +2,7 @@
 import { Readable } from 'node:stream';
 import {
   ApiError,
+  accountHubUser,
   EVENT_TYPES,
   type HubExperiment,
   MAX_SCRIPT_BYTES,
@@ -19,6 +20,8 @@ import type { ExperimentAction, HubCaller } from '../hub-client.js';
 import { ExperimentSeriesCache } from '../live/series.js';
 
 const MAX_DURATION_FIELD = /^\d{1,7}$/;
+/** An account name (accounts.ts's USERNAME_PATTERN); a browser's session id is a UUID. */
+const USERNAME = /^[A-Za-z0-9_.-]{3,32}$/;
 /** Text fields an upload form may have besides the file (name, max_duration_s, script_content and spare). */
 const MAX_FORM_FIELDS = 8;
 /** A chart needs no more; the CSV of a long run is downsampled to this. */
@@ -143,9 +146,40 @@ export async function experimentRoutes(app: Service, ctx: WebContext): Promise<v
 
   app.route({
     ...webRoutes.mine,
-    handler: async (request) => ({
-      experiments: (await ctx.hub.userExperiments(caller(request))).map((e) => viewExperiment(e, caller(request))),
-    }),
+    handler: async (request) => {
+      const { limit, offset = 0, q, status, include_archived } = request.query;
+      const all = await ctx.hub.userExperiments(caller(request), include_archived === true);
+      const needle = q?.trim().toLowerCase();
+      const matching = all.filter(
+        (e) =>
+          (!status || e.status === status) &&
+          (!needle ||
+            e.experiment_id.toLowerCase().includes(needle) ||
+            (e.name ?? '').toLowerCase().includes(needle) ||
+            (e.labels ?? []).some((l) => l.toLowerCase().includes(needle))),
+      );
+      const page = limit === undefined ? matching.slice(offset) : matching.slice(offset, offset + limit);
+      return { experiments: page.map((e) => viewExperiment(e, caller(request))), total: matching.length };
+    },
+  });
+
+  app.route({
+    ...webRoutes.check,
+    bodyLimit: MAX_SCRIPT_BYTES * 2 + 65_536,
+    handler: async (request) => {
+      if (Buffer.byteLength(request.body.script_content) > MAX_SCRIPT_BYTES)
+        throw new ApiError('PAYLOAD_TOO_LARGE', `Scripts are limited to ${MAX_SCRIPT_BYTES / 1024} KiB`);
+      return ctx.hub.check(caller(request), request.body);
+    },
+  });
+
+  app.route({
+    ...webRoutes.script,
+    handler: async (request) => {
+      const { id } = request.params;
+      await visibleExperiment(ctx, request, id);
+      return ctx.hub.script(caller(request), id);
+    },
   });
 
   app.route({
@@ -243,6 +277,36 @@ export async function experimentRoutes(app: Service, ctx: WebContext): Promise<v
   });
 
   app.route({ ...webRoutes.nodes, handler: async () => ({ nodes: await ctx.hub.nodes() }) });
+
+  app.route({
+    ...webRoutes.annotate,
+    handler: async (request) => {
+      const { id } = request.params;
+      await visibleExperiment(ctx, request, id);
+      const experiment = await ctx.hub.annotate(caller(request), id, request.body);
+      return { success: true as const, experiment: viewExperiment(experiment, caller(request)) };
+    },
+  });
+
+  app.route({
+    ...webRoutes.allExperiments,
+    handler: async (request) => {
+      requireAdmin(request, 'list every experiment of the lab');
+      const { user, ...rest } = request.query;
+      // An account name is filed at the hub under its account id; anything else is taken as the hub's own id.
+      const hubUser = user === undefined ? undefined : USERNAME.test(user) ? accountHubUser(user) : user;
+      const page = await ctx.hub.allExperiments(caller(request), { ...rest, user: hubUser, limit: rest.limit ?? 50 });
+      return { experiments: page.experiments.map((e) => viewExperiment(e, caller(request))), total: page.total };
+    },
+  });
+
+  app.route({
+    ...webRoutes.drainNode,
+    handler: async (request) => {
+      requireAdmin(request, request.body.drained ? 'drain a node' : 'enable a node');
+      return ctx.hub.drainNode(caller(request), request.params.name, request.body.drained);
+    },
+  });
 
   app.route({
     ...webRoutes.events,

@@ -43,6 +43,74 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/experiments/validate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Check a script as a submission would (size, UTF-8, syntax, imports, max_duration_s) without queueing it */
+        post: operations["validate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/experiments/{id}/script": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The script an experiment was submitted with (its owner or an admin) */
+        get: operations["script"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/experiments/{id}/annotations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Set the notes and labels of an experiment (its owner or an admin) */
+        post: operations["annotate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/experiments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every experiment, newest first, a page at a time, with search and filters (admin) */
+        get: operations["allExperiments"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/experiments/{id}/status": {
         parameters: {
             query?: never;
@@ -316,6 +384,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/nodes/{name}/drain": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Drain a node (admin): it finishes the run it has and takes no new ones; `drained: false` enables it again */
+        post: operations["drainNode"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/nodes/{name}": {
         parameters: {
             query?: never;
@@ -437,6 +522,10 @@ export interface components {
             preempted_by?: string | null;
             /** @description Archived by the lab’s retention policy (BIOREACTOR_RETENTION_DAYS): left out of lists, still readable by id */
             archived_at?: string | null;
+            /** @description Its owner’s notes (for its owner and admins only) */
+            notes?: string | null;
+            /** @description Its owner’s labels (for its owner and admins only) */
+            labels?: string[];
         };
         NodeInfo: {
             name: string;
@@ -452,6 +541,17 @@ export interface components {
             max_duration_s?: number | null;
             /** @description What the node says is wrong with its disk, e.g. "disk full: …" (null: nothing) */
             storage_problem?: string | null;
+            /** @description It can run experiments: online, not drained, its runner and disk fine and its sensors started (it may be busy) */
+            ready?: boolean;
+            /**
+             * @description ready | busy | starting | runner_unavailable | storage_problem | drained | offline
+             * @enum {unknown}
+             */
+            readiness?: "ready" | "busy" | "starting" | "runner_unavailable" | "storage_problem" | "drained" | "offline";
+            /** @description Why it cannot run experiments, in the words of the node or the hub (null when ready) */
+            readiness_detail?: string | null;
+            /** @description Drained by an admin: it finishes its run and takes no new ones */
+            drained?: boolean;
         };
         Preemption: {
             /** @description The experiment that was running (its first 8 characters for another user’s) */
@@ -480,6 +580,12 @@ export interface components {
             /** @description The late end of that wait (every run ahead taking its p90), in minutes */
             estimated_wait_p90_minutes?: number;
             duration_policy?: components["schemas"]["DurationPolicy"];
+            /** @description Nodes that can run experiments now (busy ones included); 0: nothing starts */
+            nodes_ready?: number;
+            /** @description Nodes registered with the hub */
+            nodes_total?: number;
+            /** @description When no node can run experiments: why, node by node (null when one can) */
+            not_ready_reason?: string | null;
             /** @description Active experiments: running first, then in queue order */
             queue: components["schemas"]["HubExperiment"][];
         };
@@ -797,6 +903,221 @@ export interface operations {
             415: components["responses"]["UNSUPPORTED_MEDIA_TYPE"];
             422: components["responses"]["SCRIPT_REJECTED"];
             429: components["responses"]["QUEUE_LIMIT_REACHED"];
+            500: components["responses"]["INTERNAL"];
+        };
+    };
+    validate: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description The user the request is made for (the web server sends the browser session or `account-<name>`). Absent: an operator, who sees and may do everything but run-now and admin actions
+                 * @example alice
+                 */
+                "x-session-id"?: string;
+                /**
+                 * @description The role of that user: `admin` may act on every experiment, reorder the queue and manage nodes
+                 * @example user
+                 */
+                "x-user-role"?: "user" | "admin";
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description The Python script, as text */
+                    script_content: string;
+                    name?: string;
+                    max_duration_s?: number;
+                    /** @description Run on this node only */
+                    node?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description `valid`, and every problem with its line or field */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description It would be queued as it is */
+                        valid: boolean;
+                        /** @description Every problem: a script line (syntax, imports, encoding) or a field (max_duration_s) */
+                        problems: components["schemas"]["Problem"][];
+                        message: string;
+                        /** @description How long it would be allowed to run */
+                        max_duration_s?: number;
+                        /**
+                         * @description declared | lab_default | limit
+                         * @enum {unknown}
+                         */
+                        max_duration_source?: "declared" | "lab_default" | "limit";
+                    };
+                };
+            };
+            400: components["responses"]["VALIDATION_FAILED_or_INVALID_JSON"];
+            401: components["responses"]["UNAUTHORIZED"];
+            404: components["responses"]["NODE_NOT_FOUND"];
+            413: components["responses"]["PAYLOAD_TOO_LARGE"];
+            415: components["responses"]["UNSUPPORTED_MEDIA_TYPE"];
+            500: components["responses"]["INTERNAL"];
+        };
+    };
+    script: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description The user the request is made for (the web server sends the browser session or `account-<name>`). Absent: an operator, who sees and may do everything but run-now and admin actions
+                 * @example alice
+                 */
+                "x-session-id"?: string;
+                /**
+                 * @description The role of that user: `admin` may act on every experiment, reorder the queue and manage nodes
+                 * @example user
+                 */
+                "x-user-role"?: "user" | "admin";
+            };
+            path: {
+                /** @description Letters, digits, - and _ (1-64 characters); a UUID by default */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The script, its name and maximum duration */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Letters, digits, - and _ (1-64 characters); a UUID by default */
+                        experiment_id: string;
+                        name: string | null;
+                        script_content: string;
+                        max_duration_s: number;
+                        /**
+                         * @description declared | lab_default | limit
+                         * @enum {unknown}
+                         */
+                        max_duration_source?: "declared" | "lab_default" | "limit";
+                    };
+                };
+            };
+            400: components["responses"]["VALIDATION_FAILED"];
+            401: components["responses"]["UNAUTHORIZED"];
+            403: components["responses"]["FORBIDDEN"];
+            404: components["responses"]["EXPERIMENT_NOT_FOUND"];
+            500: components["responses"]["INTERNAL"];
+        };
+    };
+    annotate: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description The user the request is made for (the web server sends the browser session or `account-<name>`). Absent: an operator, who sees and may do everything but run-now and admin actions
+                 * @example alice
+                 */
+                "x-session-id"?: string;
+                /**
+                 * @description The role of that user: `admin` may act on every experiment, reorder the queue and manage nodes
+                 * @example user
+                 */
+                "x-user-role"?: "user" | "admin";
+            };
+            path: {
+                /** @description Letters, digits, - and _ (1-64 characters); a UUID by default */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    notes?: string | null;
+                    /** @description Up to 10 labels of 1-40 characters (no commas) */
+                    labels?: string[];
+                };
+            };
+        };
+        responses: {
+            /** @description The experiment with its notes and labels */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        experiment: components["schemas"]["HubExperiment"];
+                    };
+                };
+            };
+            400: components["responses"]["VALIDATION_FAILED_or_INVALID_JSON"];
+            401: components["responses"]["UNAUTHORIZED"];
+            403: components["responses"]["FORBIDDEN"];
+            404: components["responses"]["EXPERIMENT_NOT_FOUND"];
+            413: components["responses"]["PAYLOAD_TOO_LARGE"];
+            415: components["responses"]["UNSUPPORTED_MEDIA_TYPE"];
+            500: components["responses"]["INTERNAL"];
+        };
+    };
+    allExperiments: {
+        parameters: {
+            query?: {
+                /** @description In the name, id, owner, notes or labels */
+                q?: string;
+                /** @description queued | running | paused | completed | failed | cancelled | interrupted */
+                status?: "queued" | "running" | "paused" | "completed" | "failed" | "cancelled" | "interrupted";
+                /** @description Only this owner (their X-Session-ID) */
+                user?: string;
+                /** @description Only those with this label */
+                label?: string;
+                include_archived?: boolean;
+                limit?: number;
+                offset?: number;
+            };
+            header?: {
+                /**
+                 * @description The user the request is made for (the web server sends the browser session or `account-<name>`). Absent: an operator, who sees and may do everything but run-now and admin actions
+                 * @example alice
+                 */
+                "x-session-id"?: string;
+                /**
+                 * @description The role of that user: `admin` may act on every experiment, reorder the queue and manage nodes
+                 * @example user
+                 */
+                "x-user-role"?: "user" | "admin";
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of experiments and how many match */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        experiments: components["schemas"]["HubExperiment"][];
+                        /** @description How many match, over every page */
+                        total: number;
+                    };
+                };
+            };
+            400: components["responses"]["VALIDATION_FAILED"];
+            401: components["responses"]["UNAUTHORIZED"];
+            403: components["responses"]["FORBIDDEN"];
             500: components["responses"]["INTERNAL"];
         };
     };
@@ -1509,6 +1830,52 @@ export interface operations {
             401: components["responses"]["UNAUTHORIZED"];
             403: components["responses"]["FORBIDDEN"];
             409: components["responses"]["INVALID_STATE"];
+            413: components["responses"]["PAYLOAD_TOO_LARGE"];
+            415: components["responses"]["UNSUPPORTED_MEDIA_TYPE"];
+            500: components["responses"]["INTERNAL"];
+        };
+    };
+    drainNode: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description The user the request is made for (the web server sends the browser session or `account-<name>`). Absent: an operator, who sees and may do everything but run-now and admin actions
+                 * @example alice
+                 */
+                "x-session-id"?: string;
+                /**
+                 * @description The role of that user: `admin` may act on every experiment, reorder the queue and manage nodes
+                 * @example user
+                 */
+                "x-user-role"?: "user" | "admin";
+            };
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    drained: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description The node as it is now */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NodeInfo"];
+                };
+            };
+            400: components["responses"]["VALIDATION_FAILED_or_INVALID_JSON"];
+            401: components["responses"]["UNAUTHORIZED"];
+            403: components["responses"]["FORBIDDEN"];
+            404: components["responses"]["NODE_NOT_FOUND"];
             413: components["responses"]["PAYLOAD_TOO_LARGE"];
             415: components["responses"]["UNSUPPORTED_MEDIA_TYPE"];
             500: components["responses"]["INTERNAL"];

@@ -152,8 +152,45 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** This browser’s (or account’s) experiments, newest first */
+        /** This browser’s (or account’s) experiments, newest first, a page at a time */
         get: operations["mine"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/experiments/check": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Check a script with the hub’s own validator without queueing it
+         * @description The same checks as a submission (size, UTF-8, syntax, imports, max_duration_s); the editor calls it as you type.
+         */
+        post: operations["check"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/experiments/{id}/script": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The script this user’s experiment was submitted with (any for an admin): to run it again or edit it */
+        get: operations["script"];
         put?: never;
         post?: never;
         delete?: never;
@@ -332,6 +369,57 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/experiments/{id}/annotations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Set the notes and labels of one of this user’s experiments (any for an admin) */
+        post: operations["annotate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/experiments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every experiment of the lab, newest first, with search and filters, a page at a time (admin) */
+        get: operations["allExperiments"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/nodes/{name}/drain": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Drain a node (admin): it finishes its run and takes no new ones; `drained: false` enables it */
+        post: operations["drainNode"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/events": {
         parameters: {
             query?: never;
@@ -463,6 +551,17 @@ export interface components {
             max_duration_s?: number | null;
             /** @description What the node says is wrong with its disk, e.g. "disk full: …" (null: nothing) */
             storage_problem?: string | null;
+            /** @description It can run experiments: online, not drained, its runner and disk fine and its sensors started (it may be busy) */
+            ready?: boolean;
+            /**
+             * @description ready | busy | starting | runner_unavailable | storage_problem | drained | offline
+             * @enum {unknown}
+             */
+            readiness?: "ready" | "busy" | "starting" | "runner_unavailable" | "storage_problem" | "drained" | "offline";
+            /** @description Why it cannot run experiments, in the words of the node or the hub (null when ready) */
+            readiness_detail?: string | null;
+            /** @description Drained by an admin: it finishes its run and takes no new ones */
+            drained?: boolean;
         };
         Problem: {
             message: string;
@@ -552,6 +651,23 @@ export interface components {
             preempted_by?: string | null;
             /** @description Archived by the lab’s retention policy (BIOREACTOR_RETENTION_DAYS): left out of lists, still readable by id */
             archived_at?: string | null;
+            /** @description Its owner’s notes (for its owner and admins only) */
+            notes?: string | null;
+            /** @description Its owner’s labels (for its owner and admins only) */
+            labels?: string[];
+            /** @description Failed or interrupted with a message: what went wrong, in one line (null otherwise or masked) */
+            failure?: {
+                /** @description One line: "ValueError: bad row (line 6, in main)" or the first line */
+                summary: string;
+                /** @description The exception type, e.g. ValueError */
+                exception: string | null;
+                /** @description The exception message */
+                message: string | null;
+                file: string | null;
+                line: number | null;
+                function: string | null;
+                exit_code: number | null;
+            } | null;
             /** @description Submitted by this browser or account */
             mine: boolean;
             /** @description Account name, "anonymous …", or "another user" when masked */
@@ -564,6 +680,14 @@ export interface components {
             total_running: number;
             total_paused: number;
             estimated_wait_minutes: number;
+            /** @description The late end of that wait (every run ahead taking its p90), in minutes */
+            estimated_wait_p90_minutes?: number;
+            /** @description Nodes that can run experiments now (busy ones included); 0: nothing starts */
+            nodes_ready?: number;
+            /** @description Nodes registered with the hub */
+            nodes_total?: number;
+            /** @description When no node can run experiments: why, node by node (null when one can) */
+            not_ready_reason?: string | null;
             queue: components["schemas"]["WebExperiment"][];
         };
         WebSession: {
@@ -666,6 +790,15 @@ export interface components {
         };
         /** @description `INVALID_STATE`: The experiment is not in a state that allows this action. */
         INVALID_STATE: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ApiError"];
+            };
+        };
+        /** @description `NODE_NOT_FOUND`: No node with this name is registered with the hub. */
+        NODE_NOT_FOUND: {
             headers: {
                 [name: string]: unknown;
             };
@@ -1042,14 +1175,25 @@ export interface operations {
     };
     mine: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Page size (default: all) */
+                limit?: number;
+                /** @description Skip this many (default 0) */
+                offset?: number;
+                /** @description Only those whose name, id or label has this */
+                q?: string;
+                /** @description queued | running | paused | completed | failed | cancelled | interrupted */
+                status?: "queued" | "running" | "paused" | "completed" | "failed" | "cancelled" | "interrupted";
+                /** @description Also those the lab’s retention policy archived */
+                include_archived?: boolean;
+            };
             header?: never;
             path?: never;
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description The experiments */
+            /** @description The page of experiments, and how many match */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1057,11 +1201,106 @@ export interface operations {
                 content: {
                     "application/json": {
                         experiments: components["schemas"]["WebExperiment"][];
+                        /** @description How many match, over every page */
+                        total?: number;
                     };
                 };
             };
+            400: components["responses"]["VALIDATION_FAILED"];
             401: components["responses"]["UNAUTHORIZED"];
             403: components["responses"]["FORBIDDEN"];
+            500: components["responses"]["INTERNAL"];
+            503: components["responses"]["HUB_UNREACHABLE"];
+        };
+    };
+    check: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Needed on every POST, PUT and DELETE (403 CSRF_FAILED without it): echoes the `csrf_token` cookie, also the `csrf_token` of GET /api/session. Swagger UI here and the browser client of @bioreactor/client fill it in from the cookie */
+                "x-csrf-token"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description The Python script, as text */
+                    script_content: string;
+                    name?: string;
+                    max_duration_s?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description `valid`, and every problem with its line or field */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description It would be queued as it is */
+                        valid: boolean;
+                        /** @description Every problem: a script line (syntax, imports, encoding) or a field (max_duration_s) */
+                        problems: components["schemas"]["Problem"][];
+                        message: string;
+                        /** @description How long it would be allowed to run */
+                        max_duration_s?: number;
+                        /**
+                         * @description declared | lab_default | limit
+                         * @enum {unknown}
+                         */
+                        max_duration_source?: "declared" | "lab_default" | "limit";
+                    };
+                };
+            };
+            400: components["responses"]["VALIDATION_FAILED_or_INVALID_JSON"];
+            401: components["responses"]["UNAUTHORIZED"];
+            403: components["responses"]["CSRF_FAILED_or_FORBIDDEN"];
+            413: components["responses"]["PAYLOAD_TOO_LARGE"];
+            415: components["responses"]["UNSUPPORTED_MEDIA_TYPE"];
+            500: components["responses"]["INTERNAL"];
+            503: components["responses"]["HUB_UNREACHABLE"];
+        };
+    };
+    script: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Letters, digits, - and _ (1-64 characters); a UUID by default */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The script, its name and maximum duration */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Letters, digits, - and _ (1-64 characters); a UUID by default */
+                        experiment_id: string;
+                        name: string | null;
+                        script_content: string;
+                        max_duration_s: number;
+                        /**
+                         * @description declared | lab_default | limit
+                         * @enum {unknown}
+                         */
+                        max_duration_source?: "declared" | "lab_default" | "limit";
+                    };
+                };
+            };
+            400: components["responses"]["VALIDATION_FAILED"];
+            401: components["responses"]["UNAUTHORIZED"];
+            403: components["responses"]["FORBIDDEN"];
+            404: components["responses"]["EXPERIMENT_NOT_FOUND"];
             500: components["responses"]["INTERNAL"];
             503: components["responses"]["HUB_UNREACHABLE"];
         };
@@ -1409,6 +1648,130 @@ export interface operations {
             };
             401: components["responses"]["UNAUTHORIZED"];
             403: components["responses"]["FORBIDDEN"];
+            500: components["responses"]["INTERNAL"];
+            503: components["responses"]["HUB_UNREACHABLE"];
+        };
+    };
+    annotate: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Needed on every POST, PUT and DELETE (403 CSRF_FAILED without it): echoes the `csrf_token` cookie, also the `csrf_token` of GET /api/session. Swagger UI here and the browser client of @bioreactor/client fill it in from the cookie */
+                "x-csrf-token"?: string;
+            };
+            path: {
+                /** @description Letters, digits, - and _ (1-64 characters); a UUID by default */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    notes?: string | null;
+                    /** @description Up to 10 labels of 1-40 characters (no commas) */
+                    labels?: string[];
+                };
+            };
+        };
+        responses: {
+            /** @description The experiment with its notes and labels */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        experiment: components["schemas"]["WebExperiment"];
+                    };
+                };
+            };
+            400: components["responses"]["VALIDATION_FAILED_or_INVALID_JSON"];
+            401: components["responses"]["UNAUTHORIZED"];
+            403: components["responses"]["CSRF_FAILED_or_FORBIDDEN"];
+            404: components["responses"]["EXPERIMENT_NOT_FOUND"];
+            413: components["responses"]["PAYLOAD_TOO_LARGE"];
+            415: components["responses"]["UNSUPPORTED_MEDIA_TYPE"];
+            500: components["responses"]["INTERNAL"];
+            503: components["responses"]["HUB_UNREACHABLE"];
+        };
+    };
+    allExperiments: {
+        parameters: {
+            query?: {
+                /** @description In the name, id, owner, notes or labels */
+                q?: string;
+                /** @description queued | running | paused | completed | failed | cancelled | interrupted */
+                status?: "queued" | "running" | "paused" | "completed" | "failed" | "cancelled" | "interrupted";
+                /** @description Only this owner: an account name, or a session id */
+                user?: string;
+                label?: string;
+                include_archived?: boolean;
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of experiments and how many match */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        experiments: components["schemas"]["WebExperiment"][];
+                        total: number;
+                    };
+                };
+            };
+            400: components["responses"]["VALIDATION_FAILED"];
+            401: components["responses"]["UNAUTHORIZED"];
+            403: components["responses"]["FORBIDDEN"];
+            500: components["responses"]["INTERNAL"];
+            503: components["responses"]["HUB_UNREACHABLE"];
+        };
+    };
+    drainNode: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Needed on every POST, PUT and DELETE (403 CSRF_FAILED without it): echoes the `csrf_token` cookie, also the `csrf_token` of GET /api/session. Swagger UI here and the browser client of @bioreactor/client fill it in from the cookie */
+                "x-csrf-token"?: string;
+            };
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    drained: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description The node as it is now */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NodeInfo"];
+                };
+            };
+            400: components["responses"]["VALIDATION_FAILED_or_INVALID_JSON"];
+            401: components["responses"]["UNAUTHORIZED"];
+            403: components["responses"]["CSRF_FAILED_or_FORBIDDEN"];
+            404: components["responses"]["NODE_NOT_FOUND"];
+            413: components["responses"]["PAYLOAD_TOO_LARGE"];
+            415: components["responses"]["UNSUPPORTED_MEDIA_TYPE"];
             500: components["responses"]["INTERNAL"];
             503: components["responses"]["HUB_UNREACHABLE"];
         };
