@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CSRF_HEADER_DOC, SYSTEM_VERSION } from '@bioreactor/api';
 import { createService, type Service, ServiceClient } from '@bioreactor/service-kit';
+import compress from '@fastify/compress';
 import type { WebConfig } from './config.js';
 import type { WebContext } from './context.js';
 import { HubClient } from './hub-client.js';
@@ -13,6 +14,7 @@ import { registerSessions, SESSION_COOKIE } from './identity/session.js';
 import { SignInLimiter } from './identity/sign-in-limiter.js';
 import { SigningKey } from './identity/signing-key.js';
 import { type HardwareState, LiveData } from './live/live-data.js';
+import { plainOutageMessages } from './outage.js';
 import { registerRoutes } from './routes/index.js';
 import { SettingsStore } from './store/settings-store.js';
 
@@ -102,6 +104,10 @@ export async function buildApp(config: WebConfig, deps: WebDeps = {}): Promise<S
     live.stop();
     hubEvents.stop();
   });
+  // JSON and pages compressed as the browser accepts (event streams and zips are left alone); the built assets are
+  // compressed once by the build and sent as they are (page-routes.ts).
+  await app.register(compress, { global: true, threshold: 1024 });
+  plainOutageMessages(app);
   await registerRoutes(app, config, ctx);
   return app;
 }

@@ -63,6 +63,19 @@ export async function startFakeHub(): Promise<FakeHub> {
     return e;
   };
   const strip = ({ script: _s, ...e }: HubExperiment & { script: string }): HubExperiment => e;
+  let drained = false;
+  const nodeInfo = () => ({
+    name: 'pi-1',
+    url: 'http://127.0.0.1:9',
+    online: true,
+    last_seen: null,
+    running_experiment: null,
+    detail: null,
+    ready: !drained,
+    readiness: drained ? 'drained' : 'ready',
+    readiness_detail: drained ? 'drained by an admin: it finishes its run and takes no new ones' : null,
+    drained,
+  });
   const queue = (): QueueStatus => {
     const active = [...experiments.values()].filter((e) => ['queued', 'running', 'paused'].includes(e.status));
     return {
@@ -95,6 +108,48 @@ export async function startFakeHub(): Promise<FakeHub> {
       estimated_start: new Date().toISOString(),
       message: 'Experiment added to queue',
     };
+  });
+  app.post('/api/experiments/validate', async (request) => {
+    const body = request.body as { script_content: string; max_duration_s?: number };
+    const problems = body.script_content.includes('import os.system_bad')
+      ? [{ line: 2, column: 1, message: "import 'os.system_bad' is not allowed" }]
+      : [];
+    return {
+      valid: problems.length === 0,
+      problems,
+      message: problems.length === 0 ? 'The script passes every check a submission gets' : 'The script has 1 problem',
+      max_duration_s: body.max_duration_s ?? 3600,
+      max_duration_source: body.max_duration_s ? 'declared' : 'limit',
+    };
+  });
+  app.get('/api/experiments/:id/script', async (request, reply) => {
+    const e = find((request.params as { id: string }).id);
+    if (e.user_session_id !== user(request.headers) && request.headers['x-user-role'] !== 'admin')
+      return reply.status(403).send(errorBody('FORBIDDEN', 'not yours'));
+    return {
+      experiment_id: e.experiment_id,
+      name: e.name,
+      script_content: e.script,
+      max_duration_s: e.max_duration_s,
+      max_duration_source: 'declared',
+    };
+  });
+  app.post('/api/experiments/:id/annotations', async (request) => {
+    const e = find((request.params as { id: string }).id);
+    const body = request.body as { notes?: string | null; labels?: string[] };
+    if (body.notes !== undefined) e.notes = body.notes;
+    if (body.labels !== undefined) e.labels = body.labels;
+    return { success: true, experiment: strip(e) };
+  });
+  app.get('/api/experiments', async (request) => {
+    const q = request.query as { limit?: string; offset?: string; user?: string };
+    const all = [...experiments.values()].filter((e) => !q.user || e.user_session_id === q.user).reverse();
+    const offset = Number(q.offset ?? 0);
+    return { experiments: all.slice(offset, offset + Number(q.limit ?? 50)).map(strip), total: all.length };
+  });
+  app.post('/api/nodes/:name/drain', async (request) => {
+    drained = (request.body as { drained: boolean }).drained;
+    return nodeInfo();
   });
   app.get('/api/experiments/:id/status', async (request) => ({
     experiment: strip(find((request.params as { id: string }).id)),
@@ -152,18 +207,7 @@ export async function startFakeHub(): Promise<FakeHub> {
       .header('content-disposition', `attachment; filename=experiment_${e.experiment_id}_results.zip`)
       .send(Buffer.from(`PK-zip-of-${e.experiment_id}`));
   });
-  app.get('/api/nodes', async () => ({
-    nodes: [
-      {
-        name: 'pi-1',
-        url: 'http://127.0.0.1:9',
-        online: true,
-        last_seen: null,
-        running_experiment: null,
-        detail: null,
-      },
-    ],
-  }));
+  app.get('/api/nodes', async () => ({ nodes: [nodeInfo()] }));
   app.get('/api/events', async (request, reply) => {
     const stream = openEventStream(request, reply);
     streams.add(stream);

@@ -126,8 +126,10 @@ describe('live data follower', () => {
     expect(live.latestSample).toMatchObject({ source: 'csv', co2_ppm: 605 });
   });
 
-  it('reports Unknown with the reason when neither the hub nor the node answers', async () => {
+  it('reports Unknown in plain words when neither the hub nor the node answers, the addresses in the log', async () => {
+    const logged: string[] = [];
     const live = new LiveData({
+      onError: (message) => logged.push(message),
       runningExperiment: async () => {
         throw new ApiError('HUB_UNREACHABLE', 'the hub at http://hub:8000 did not answer');
       },
@@ -139,8 +141,12 @@ describe('live data follower', () => {
     });
     await live.tick();
     expect(live.latestSample).toMatchObject({ source: 'unknown', status: 'error' });
-    expect(live.latestSample.message).toContain('node:9000');
-    expect(live.latestSample.message).toContain('hub:8000');
+    expect(live.latestSample.message).toMatch(/^No live data: the bioreactor is not answering right now/);
+    expect(live.latestSample.message).not.toMatch(/node:9000|hub:8000/);
+    expect(logged.join('\n')).toContain('node:9000');
+    expect(logged.join('\n')).toContain('hub:8000');
+    await live.tick();
+    expect(logged).toHaveLength(1);
   });
 
   it('replays the samples a reconnecting client missed, or sends a snapshot when it cannot', async () => {

@@ -530,12 +530,13 @@ describe('downloads', () => {
     expect(unavailable.json<{ code: string }>().code).toBe('NODE_UNREACHABLE');
   });
 
-  it('answers 503 HUB_UNREACHABLE with the hub’s address when the hub is down', async () => {
+  it('answers 503 HUB_UNREACHABLE in plain words (the hub’s address only in the log) when the hub is down', async () => {
     const app = await web({ BIOREACTOR_HUB_API_URL: 'http://127.0.0.1:9' });
     const res = await new Browser(app).get('/api/queue');
     expect(res.statusCode).toBe(503);
     expect(res.json<{ code: string; message: string }>()).toMatchObject({ code: 'HUB_UNREACHABLE' });
-    expect(res.json<{ message: string }>().message).toContain('127.0.0.1:9');
+    expect(res.json<{ message: string }>().message).toMatch(/^The experiment queue is not answering right now/);
+    expect(res.json<{ message: string }>().message).not.toContain('127.0.0.1:9');
     // Creating an account does not depend on the hub.
     const browser = await new Browser(app).open();
     const created = await browser.post('/api/account/register', { username: 'offline', password: 'no-hub-needed' });

@@ -202,18 +202,24 @@ export class LiveData {
       this.updateInterlocks(state);
       const sample = hardwareSample(state);
       if (running) sample.experiment_id = running;
-      if (hubProblem) sample.message = `Queue unknown (${hubProblem}); showing the node's hardware samples`;
+      if (hubProblem) {
+        this.report(`queue unknown: ${hubProblem}`);
+        sample.message =
+          'The experiment queue is not answering, so the dashboard shows the bioreactor’s own readings. It switches back by itself.';
+      }
       const switched = this.switchSource('hardware');
       push(this.hardwareHistory, sample);
       this.latest = sample;
       // Back from an experiment's CSV: clients get the hardware history again, not one lone point.
       if (switched) this.broadcast('snapshot', this.snapshot());
       else this.broadcast('sample', sample);
-      this.lastError = undefined;
+      if (!hubProblem) this.lastError = undefined;
     } catch (err) {
-      const message = `No live data: ${(err as Error).message}${hubProblem ? `; ${hubProblem}` : ''}`;
-      this.report(message);
-      this.latest = this.unknown(message);
+      this.report(`No live data: ${(err as Error).message}${hubProblem ? `; ${hubProblem}` : ''}`);
+      // The browser gets what it means and what to do; the addresses and socket errors are in the log.
+      this.latest = this.unknown(
+        'No live data: the bioreactor is not answering right now. Readings come back by themselves when it does; if this lasts more than a few minutes, tell the lab manager.',
+      );
       this.broadcast('sample', this.latest);
     }
   }
