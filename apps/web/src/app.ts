@@ -16,6 +16,7 @@ import { SigningKey } from './identity/signing-key.js';
 import { type HardwareState, LiveData } from './live/live-data.js';
 import { plainOutageMessages } from './outage.js';
 import { registerRoutes } from './routes/index.js';
+import { LabSettingsStore, NotificationPrefsStore } from './store/lab-store.js';
 import { SettingsStore } from './store/settings-store.js';
 
 export interface WebDeps {
@@ -94,6 +95,8 @@ export async function buildApp(config: WebConfig, deps: WebDeps = {}): Promise<S
     sessions,
     signInLimiter: new SignInLimiter(now),
     settings,
+    lab: new LabSettingsStore(configDir, (message) => app.log.warn(message)),
+    notifications: new NotificationPrefsStore(configDir, (message) => app.log.warn(message)),
     live,
     hubEvents,
     uiDir: config.BIOREACTOR_UI_DIR ?? DEFAULT_UI_DIR,

@@ -6,6 +6,7 @@ import type { AccountStore } from './identity/accounts.js';
 import type { SessionControl } from './identity/session.js';
 import type { SignInLimiter } from './identity/sign-in-limiter.js';
 import type { LiveData } from './live/live-data.js';
+import type { LabSettingsStore, NotificationPrefsStore } from './store/lab-store.js';
 import type { SettingsStore } from './store/settings-store.js';
 
 export interface WebContext {
@@ -16,6 +17,10 @@ export interface WebContext {
   /** Delays after failed sign-ins (and failed current passwords), per client and name, client, and name. */
   signInLimiter: SignInLimiter;
   settings: SettingsStore;
+  /** The lab's name and time zone. */
+  lab: LabSettingsStore;
+  /** Each user's notification choices. */
+  notifications: NotificationPrefsStore;
   live: LiveData;
   hubEvents: HubEventRelay;
   /** Directory of the built UI (index.html + assets). */

@@ -225,3 +225,65 @@ describe('the lab manager', () => {
     expect(drained.json()).toMatchObject({ drained: true, readiness: 'drained' });
   });
 });
+
+describe('accounts, lab settings and notifications', () => {
+  it('lets the lab manager give the admin role and disable an account, which ends its sessions', async () => {
+    const app = await web();
+    const alice = await new Browser(app).open();
+    expect(
+      (await alice.post('/api/account/register', { username: 'alice', password: 'alice-password' })).statusCode,
+    ).toBe(200);
+    const a = await admin(app);
+    const users = (await a.get('/api/admin/users')).json<{ users: { username: string; configured: boolean }[] }>();
+    expect(users.users.map((u) => [u.username, u.configured])).toEqual([
+      ['admin', true],
+      ['alice', false],
+    ]);
+    expect((await alice.get('/api/admin/users')).statusCode).toBe(403);
+
+    // Promoted: her old sign-in ends (it was bound to the user role); signing in again makes her an admin.
+    expect((await a.post('/api/admin/users/alice', { role: 'admin' })).json()).toMatchObject({ role: 'admin' });
+    expect((await alice.get('/api/session')).json<{ user: unknown }>().user).toBeNull();
+    await alice.post('/api/account/login', { username: 'alice', password: 'alice-password' });
+    expect((await alice.get('/api/session')).json<{ user: { role: string } }>().user.role).toBe('admin');
+
+    const disabled = await a.post('/api/admin/users/alice', { disabled: true });
+    expect(disabled.json()).toMatchObject({ disabled: true });
+    expect((await alice.get('/api/session')).json<{ user: unknown }>().user).toBeNull();
+    const again = await new Browser(app).open();
+    const refused = await again.post('/api/account/login', { username: 'alice', password: 'alice-password' });
+    expect(refused.statusCode).toBe(403);
+    expect(refused.json<{ message: string }>().message).toMatch(/disabled; ask the lab manager/);
+    expect((await a.post('/api/admin/users/admin', { disabled: true })).statusCode).toBe(403);
+    await a.post('/api/admin/users/alice', { disabled: false });
+    expect((await again.post('/api/account/login', { username: 'alice', password: 'alice-password' })).statusCode).toBe(
+      200,
+    );
+  });
+
+  it('keeps the lab’s time zone, which only an admin changes, and each user’s notification choice', async () => {
+    const app = await web();
+    const user = await new Browser(app).open();
+    const zone = (await user.get('/api/settings/lab')).json<{ time_zone: string }>().time_zone;
+    expect(zone.length).toBeGreaterThan(0);
+    expect((await user.post('/api/settings/lab', { lab_name: 'x', time_zone: 'UTC' })).statusCode).toBe(403);
+    const a = await admin(app);
+    expect((await a.post('/api/settings/lab', { lab_name: 'Growth lab', time_zone: 'Mars/Olympus' })).statusCode).toBe(
+      400,
+    );
+    const saved = await a.post('/api/settings/lab', { lab_name: 'Growth lab', time_zone: 'Europe/Berlin' });
+    expect(saved.json()).toEqual({ lab_name: 'Growth lab', time_zone: 'Europe/Berlin' });
+    expect((await (await web()).inject({ url: '/api/settings/lab' })).json()).toMatchObject({
+      time_zone: 'Europe/Berlin',
+    });
+
+    expect((await user.get('/api/account/notifications')).json()).toEqual({ browser_on_end: false });
+    expect((await user.post('/api/account/notifications', { browser_on_end: true })).json()).toEqual({
+      browser_on_end: true,
+    });
+    expect((await user.get('/api/account/notifications')).json()).toEqual({ browser_on_end: true });
+    expect((await new Browser(app).open().then((b) => b.get('/api/account/notifications'))).json()).toEqual({
+      browser_on_end: false,
+    });
+  });
+});

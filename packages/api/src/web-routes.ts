@@ -71,6 +71,33 @@ export const LiveSample = Type.Object(
 );
 export type LiveSample = Static<typeof LiveSample>;
 
+/** The lab's own settings: its name, and the time zone its times are shown in (the lab's or each browser's). */
+export const LabSettings = Type.Object({
+  lab_name: Type.String({ minLength: 1, maxLength: 100 }),
+  time_zone: Type.String({
+    minLength: 1,
+    maxLength: 64,
+    description: 'IANA time zone of the lab, e.g. Europe/Berlin; default: the web server machine’s',
+  }),
+});
+export type LabSettings = Static<typeof LabSettings>;
+
+/** What one user wants to be told. */
+export const NotificationPrefs = Type.Object({
+  browser_on_end: Type.Boolean({ description: 'A browser notification when one of their experiments ends' }),
+});
+export type NotificationPrefs = Static<typeof NotificationPrefs>;
+
+/** An account as the lab manager sees it. */
+export const AdminUser = Type.Object({
+  username: Type.String(),
+  role: Type.Union([Type.Literal('user'), Type.Literal('admin')]),
+  disabled: Type.Boolean({ description: 'Cannot sign in; its sessions have ended' }),
+  created_at: Type.Union([Type.String(), Type.Null()]),
+  configured: Type.Boolean({ description: 'The admin of BIOREACTOR_ADMIN_USER: changed in the configuration only' }),
+});
+export type AdminUser = Static<typeof AdminUser>;
+
 /** Who the browser is: its anonymous session, and the account it is signed in to, if any. */
 export const WebSession = Type.Object({
   session_id: Type.String({
@@ -540,6 +567,76 @@ export const webRoutes = withOperationIds({
         produces: { 'application/json': { schema: LiveSample }, ...EVENT_STREAM },
       },
       response: { 200: LiveSample },
+    },
+  }),
+  getLabSettings: defineRoute({
+    method: 'GET',
+    url: '/api/settings/lab',
+    schema: {
+      tags: ['settings'],
+      summary: 'The lab’s name and time zone',
+      docs: { ok: 'The lab settings' },
+      response: { 200: LabSettings },
+    },
+  }),
+  saveLabSettings: defineRoute({
+    method: 'POST',
+    url: '/api/settings/lab',
+    schema: {
+      tags: ['settings'],
+      summary: 'Change the lab’s name and time zone (admin only)',
+      docs: { ok: 'Saved', examples: { berlin: { value: { lab_name: 'Growth lab', time_zone: 'Europe/Berlin' } } } },
+      body: LabSettings,
+      response: { 200: LabSettings, ...errorResponses('VALIDATION_FAILED', 'CSRF_FAILED', 'FORBIDDEN') },
+    },
+  }),
+  getNotifications: defineRoute({
+    method: 'GET',
+    url: '/api/account/notifications',
+    schema: {
+      tags: web,
+      summary: 'What this user (account or browser) wants to be told',
+      docs: { ok: 'The notification choices' },
+      response: { 200: NotificationPrefs },
+    },
+  }),
+  saveNotifications: defineRoute({
+    method: 'POST',
+    url: '/api/account/notifications',
+    schema: {
+      tags: web,
+      summary: 'Choose what this user is told: a browser notification when one of their experiments ends',
+      docs: { ok: 'Saved', examples: { on: { value: { browser_on_end: true } } } },
+      body: NotificationPrefs,
+      response: { 200: NotificationPrefs, ...errorResponses('VALIDATION_FAILED', 'CSRF_FAILED') },
+    },
+  }),
+  users: defineRoute({
+    method: 'GET',
+    url: '/api/admin/users',
+    schema: {
+      tags: ['admin'],
+      summary: 'Every account, with its role and whether it is disabled (admin)',
+      docs: { ok: 'The accounts' },
+      response: { 200: Type.Object({ users: Type.Array(AdminUser) }), ...errorResponses('FORBIDDEN') },
+    },
+  }),
+  updateUser: defineRoute({
+    method: 'POST',
+    url: '/api/admin/users/:username',
+    schema: {
+      tags: ['admin'],
+      summary: 'Give an account a role, or disable it (it cannot sign in and its sessions end) or enable it (admin)',
+      docs: { ok: 'The account as it is now', examples: { disable: { value: { disabled: true } } } },
+      params: Type.Object({ username: Type.String({ pattern: '^[A-Za-z0-9_.-]{3,32}$' }) }),
+      body: Type.Object({
+        role: Type.Optional(Type.Union([Type.Literal('user'), Type.Literal('admin')])),
+        disabled: Type.Optional(Type.Boolean()),
+      }),
+      response: {
+        200: AdminUser,
+        ...errorResponses('FORBIDDEN', 'NOT_FOUND', 'VALIDATION_FAILED', 'CSRF_FAILED'),
+      },
     },
   }),
   getSettings: defineRoute({

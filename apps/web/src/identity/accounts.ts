@@ -18,6 +18,20 @@ interface StoredAccount {
   username: string;
   password_hash: string;
   created_at: string;
+  /** Given by the lab manager; absent: `user`. */
+  role?: 'user' | 'admin';
+  /** Set by the lab manager: the account cannot sign in and its sessions end. Absent: enabled. */
+  disabled?: boolean;
+}
+
+/** An account as the lab manager's users page lists it. */
+export interface AccountSummary {
+  username: string;
+  role: 'user' | 'admin';
+  disabled: boolean;
+  created_at: string | null;
+  /** The admin of BIOREACTOR_ADMIN_USER / BIOREACTOR_ADMIN_PASSWORD: changed in the configuration only. */
+  configured: boolean;
 }
 
 export interface Account {
@@ -152,7 +166,10 @@ export class AccountStore {
     // Hash anyway for an unknown name, so timing does not reveal which names exist.
     const ok = await verifyPassword(password, found?.password_hash ?? (await this.dummyHash()));
     if (!found || !ok) throw refuse();
-    return { username: found.username, role: 'user' };
+    // Said only to whoever knows the password: the name alone reveals nothing.
+    if (found.disabled)
+      throw new ApiError('FORBIDDEN', 'This account is disabled; ask the lab manager to enable it again');
+    return { username: found.username, role: found.role ?? 'user' };
   }
 
   /** A signed-in name's account and credential, if it still exists (a deleted account's cookie stops working). */
@@ -160,7 +177,64 @@ export class AccountStore {
     if (this.admin.password !== undefined && username === this.admin.username)
       return { account: { username, role: 'admin' }, secret: `admin\n${this.admin.password}` };
     const found = this.load().find((a) => a.username === username);
-    return found ? { account: { username: found.username, role: 'user' }, secret: found.password_hash } : undefined;
+    // A disabled account has no credential: every cookie of it stops counting at its next request.
+    if (!found || found.disabled) return undefined;
+    const role = found.role ?? 'user';
+    // The admin role is part of what a sign-in is bound to: giving it or taking it away ends the account's sessions
+    // (a user's credential stays the bare hash, as sign-ins made before roles existed were bound to it).
+    const secret = role === 'admin' ? `${found.password_hash}\nadmin` : found.password_hash;
+    return { account: { username: found.username, role }, secret };
+  }
+
+  /** Every account, the configured admin first. */
+  list(): AccountSummary[] {
+    const admin: AccountSummary[] =
+      this.admin.password === undefined
+        ? []
+        : [{ username: this.admin.username, role: 'admin', disabled: false, created_at: null, configured: true }];
+    return [
+      ...admin,
+      ...this.load().map((a) => ({
+        username: a.username,
+        role: a.role ?? ('user' as const),
+        disabled: a.disabled === true,
+        created_at: a.created_at ?? null,
+        configured: false,
+      })),
+    ];
+  }
+
+  /** The lab manager changes an account's role or disables it (its sessions end at their next request). */
+  async update(username: string, change: { role?: 'user' | 'admin'; disabled?: boolean }): Promise<AccountSummary> {
+    if (this.admin.password !== undefined && username === this.admin.username)
+      throw new ApiError(
+        'FORBIDDEN',
+        'The configured admin (BIOREACTOR_ADMIN_USER) is changed in the configuration, not here',
+      );
+    const job = this.writing.then(() => {
+      const accounts = this.load();
+      const found = accounts.find((a) => a.username === username);
+      if (!found) throw new ApiError('NOT_FOUND', `No account named "${username}"`);
+      if (change.role !== undefined) {
+        if (change.role === 'user') delete found.role;
+        else found.role = change.role;
+      }
+      if (change.disabled !== undefined) {
+        if (change.disabled) found.disabled = true;
+        else delete found.disabled;
+      }
+      writeJsonFile(this.path, { accounts }, 0o600);
+      return found;
+    });
+    this.writing = job.catch(() => undefined);
+    const found = await job;
+    return {
+      username: found.username,
+      role: found.role ?? 'user',
+      disabled: found.disabled === true,
+      created_at: found.created_at ?? null,
+      configured: false,
+    };
   }
 
   /**
@@ -193,10 +267,10 @@ export class AccountStore {
         throw new ApiError('INVALID_STATE', 'The password was changed meanwhile; sign in again and retry');
       mine.password_hash = hash;
       writeJsonFile(this.path, { accounts }, 0o600);
+      return mine.role ?? 'user';
     });
     this.writing = job.catch(() => undefined);
-    await job;
-    return { username, role: 'user' };
+    return { username, role: await job };
   }
 
   private dummy: Promise<string> | undefined;

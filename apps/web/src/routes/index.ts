@@ -4,6 +4,7 @@ import type { Service } from '@bioreactor/service-kit';
 import type { WebConfig } from '../config.js';
 import type { WebContext } from '../context.js';
 import { accountRoutes } from './account-routes.js';
+import { adminRoutes } from './admin-routes.js';
 import { experimentRoutes } from './experiment-routes.js';
 import { liveRoutes } from './live-routes.js';
 import { pageRoutes } from './page-routes.js';
@@ -22,5 +23,6 @@ export async function registerRoutes(app: Service, _config: WebConfig, ctx: WebC
   await accountRoutes(app, ctx);
   await experimentRoutes(app, ctx);
   await liveRoutes(app, ctx);
+  await adminRoutes(app, ctx);
   await pageRoutes(app, ctx);
 }

@@ -472,6 +472,76 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/admin/users": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every account, with its role and whether it is disabled (admin) */
+        get: operations["users"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/users/{username}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Give an account a role, or disable it (it cannot sign in and its sessions end) or enable it (admin) */
+        post: operations["updateUser"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/settings/lab": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The lab’s name and time zone */
+        get: operations["getLabSettings"];
+        put?: never;
+        /** Change the lab’s name and time zone (admin only) */
+        post: operations["saveLabSettings"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/account/notifications": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** What this user (account or browser) wants to be told */
+        get: operations["getNotifications"];
+        put?: never;
+        /** Choose what this user is told: a browser notification when one of their experiments ends */
+        post: operations["saveNotifications"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -812,6 +882,15 @@ export interface components {
          *     `HUB_UNREACHABLE`: The hub did not answer the web server.
          */
         NODE_UNREACHABLE_or_HUB_UNREACHABLE: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ApiError"];
+            };
+        };
+        /** @description `NOT_FOUND`: No such route. */
+        NOT_FOUND: {
             headers: {
                 [name: string]: unknown;
             };
@@ -1896,6 +1975,211 @@ export interface operations {
             };
             400: components["responses"]["VALIDATION_FAILED_or_INVALID_JSON"];
             403: components["responses"]["CSRF_FAILED_or_FORBIDDEN"];
+            413: components["responses"]["PAYLOAD_TOO_LARGE"];
+            415: components["responses"]["UNSUPPORTED_MEDIA_TYPE"];
+            500: components["responses"]["INTERNAL"];
+        };
+    };
+    users: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The accounts */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        users: {
+                            username: string;
+                            role: "user" | "admin";
+                            /** @description Cannot sign in; its sessions have ended */
+                            disabled: boolean;
+                            created_at: string | null;
+                            /** @description The admin of BIOREACTOR_ADMIN_USER: changed in the configuration only */
+                            configured: boolean;
+                        }[];
+                    };
+                };
+            };
+            403: components["responses"]["FORBIDDEN"];
+            500: components["responses"]["INTERNAL"];
+        };
+    };
+    updateUser: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Needed on every POST, PUT and DELETE (403 CSRF_FAILED without it): echoes the `csrf_token` cookie, also the `csrf_token` of GET /api/session. Swagger UI here and the browser client of @bioreactor/client fill it in from the cookie */
+                "x-csrf-token"?: string;
+            };
+            path: {
+                username: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    role?: "user" | "admin";
+                    disabled?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description The account as it is now */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        username: string;
+                        role: "user" | "admin";
+                        /** @description Cannot sign in; its sessions have ended */
+                        disabled: boolean;
+                        created_at: string | null;
+                        /** @description The admin of BIOREACTOR_ADMIN_USER: changed in the configuration only */
+                        configured: boolean;
+                    };
+                };
+            };
+            400: components["responses"]["VALIDATION_FAILED_or_INVALID_JSON"];
+            403: components["responses"]["FORBIDDEN_or_CSRF_FAILED"];
+            404: components["responses"]["NOT_FOUND"];
+            413: components["responses"]["PAYLOAD_TOO_LARGE"];
+            415: components["responses"]["UNSUPPORTED_MEDIA_TYPE"];
+            500: components["responses"]["INTERNAL"];
+        };
+    };
+    getLabSettings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The lab settings */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        lab_name: string;
+                        /** @description IANA time zone of the lab, e.g. Europe/Berlin; default: the web server machine’s */
+                        time_zone: string;
+                    };
+                };
+            };
+            500: components["responses"]["INTERNAL"];
+        };
+    };
+    saveLabSettings: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Needed on every POST, PUT and DELETE (403 CSRF_FAILED without it): echoes the `csrf_token` cookie, also the `csrf_token` of GET /api/session. Swagger UI here and the browser client of @bioreactor/client fill it in from the cookie */
+                "x-csrf-token"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    lab_name: string;
+                    /** @description IANA time zone of the lab, e.g. Europe/Berlin; default: the web server machine’s */
+                    time_zone: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Saved */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        lab_name: string;
+                        /** @description IANA time zone of the lab, e.g. Europe/Berlin; default: the web server machine’s */
+                        time_zone: string;
+                    };
+                };
+            };
+            400: components["responses"]["VALIDATION_FAILED_or_INVALID_JSON"];
+            403: components["responses"]["CSRF_FAILED_or_FORBIDDEN"];
+            413: components["responses"]["PAYLOAD_TOO_LARGE"];
+            415: components["responses"]["UNSUPPORTED_MEDIA_TYPE"];
+            500: components["responses"]["INTERNAL"];
+        };
+    };
+    getNotifications: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The notification choices */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description A browser notification when one of their experiments ends */
+                        browser_on_end: boolean;
+                    };
+                };
+            };
+            500: components["responses"]["INTERNAL"];
+        };
+    };
+    saveNotifications: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Needed on every POST, PUT and DELETE (403 CSRF_FAILED without it): echoes the `csrf_token` cookie, also the `csrf_token` of GET /api/session. Swagger UI here and the browser client of @bioreactor/client fill it in from the cookie */
+                "x-csrf-token"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description A browser notification when one of their experiments ends */
+                    browser_on_end: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description Saved */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description A browser notification when one of their experiments ends */
+                        browser_on_end: boolean;
+                    };
+                };
+            };
+            400: components["responses"]["VALIDATION_FAILED_or_INVALID_JSON"];
+            403: components["responses"]["CSRF_FAILED"];
             413: components["responses"]["PAYLOAD_TOO_LARGE"];
             415: components["responses"]["UNSUPPORTED_MEDIA_TYPE"];
             500: components["responses"]["INTERNAL"];

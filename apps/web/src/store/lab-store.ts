@@ -1,0 +1,97 @@
+// The lab's own settings (<config>/lab_settings.json: its name and time zone) and each user's notification choices
+// (<config>/notification_prefs.json, by the id the hub knows them as), written atomically like every config file.
+import { join } from 'node:path';
+import { ApiError, type LabSettings, type NotificationPrefs } from '@bioreactor/api';
+import { readJsonFile, writeJsonFile } from './json-file.js';
+
+export const LAB_SETTINGS_FILE = 'lab_settings.json';
+export const NOTIFICATION_PREFS_FILE = 'notification_prefs.json';
+/** Users whose choices are kept; the oldest are dropped past it (anonymous browsers come and go). */
+const MAX_PREFS = 10_000;
+
+/** Whether the runtime knows this IANA time zone ("Europe/Berlin", "UTC"). */
+export function isTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The zone of the machine the web server runs on: the lab's, unless the lab manager sets another. */
+export function machineTimeZone(): string {
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  return zone && isTimeZone(zone) ? zone : 'UTC';
+}
+
+export class LabSettingsStore {
+  private readonly path: string;
+  private current: LabSettings;
+
+  constructor(configDir: string, onProblem: (message: string) => void = () => undefined) {
+    this.path = join(configDir, LAB_SETTINGS_FILE);
+    this.current = { lab_name: 'Bioreactor lab', time_zone: machineTimeZone() };
+    try {
+      const raw = readJsonFile(this.path) as Partial<LabSettings> | undefined;
+      if (typeof raw?.lab_name === 'string' && raw.lab_name.trim()) this.current.lab_name = raw.lab_name.trim();
+      if (typeof raw?.time_zone === 'string') {
+        if (isTimeZone(raw.time_zone)) this.current.time_zone = raw.time_zone;
+        else
+          onProblem(
+            `${this.path}: unknown time zone ${JSON.stringify(raw.time_zone)}; using ${this.current.time_zone}`,
+          );
+      }
+    } catch (err) {
+      onProblem(`${this.path} is not valid JSON (${(err as Error).message}); using defaults until settings are saved`);
+    }
+  }
+
+  get(): LabSettings {
+    return { ...this.current };
+  }
+
+  save(next: LabSettings): LabSettings {
+    if (!isTimeZone(next.time_zone))
+      throw new ApiError(
+        'VALIDATION_FAILED',
+        `"${next.time_zone}" is not a time zone; use a name such as Europe/Berlin`,
+        [{ field: 'time_zone', message: 'an IANA time zone name, e.g. Europe/Berlin or UTC' }],
+      );
+    const clean = { lab_name: next.lab_name.trim() || 'Bioreactor lab', time_zone: next.time_zone };
+    writeJsonFile(this.path, clean);
+    this.current = clean;
+    return this.get();
+  }
+}
+
+export class NotificationPrefsStore {
+  private readonly path: string;
+  private readonly users = new Map<string, NotificationPrefs>();
+
+  constructor(configDir: string, onProblem: (message: string) => void = () => undefined) {
+    this.path = join(configDir, NOTIFICATION_PREFS_FILE);
+    try {
+      const raw = readJsonFile(this.path) as { users?: Record<string, Partial<NotificationPrefs>> } | undefined;
+      for (const [user, prefs] of Object.entries(raw?.users ?? {}))
+        this.users.set(user, { browser_on_end: prefs?.browser_on_end === true });
+    } catch (err) {
+      onProblem(`${this.path} is not valid JSON (${(err as Error).message}); notification choices start empty`);
+    }
+  }
+
+  get(hubUser: string): NotificationPrefs {
+    return { browser_on_end: false, ...this.users.get(hubUser) };
+  }
+
+  save(hubUser: string, prefs: NotificationPrefs): NotificationPrefs {
+    this.users.delete(hubUser);
+    this.users.set(hubUser, { browser_on_end: prefs.browser_on_end });
+    for (const key of this.users.keys()) {
+      if (this.users.size <= MAX_PREFS) break;
+      this.users.delete(key);
+    }
+    writeJsonFile(this.path, { users: Object.fromEntries(this.users) }, 0o600);
+    return this.get(hubUser);
+  }
+}
