@@ -47,6 +47,8 @@ export async function buildApp(config: NodeConfig, deps: NodeDeps = {}): Promise
     hardware: experimentHardware,
     registerHardwareRoutes:
       deps.registerHardwareRoutes ?? ((server, _hw, opts) => registerHardwareRoutes(server, hardware, opts)),
+    // The one mode: the hardware's (HARDWARE_MODE, else the hardware file's hardware_mode).
+    hardwareMode: hardware.mode,
     log: app.log,
   });
   deps.experimentStatus = experiments.manager;

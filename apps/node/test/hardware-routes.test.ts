@@ -5,7 +5,12 @@ import { join } from 'node:path';
 import { COMPONENT_NAMES } from '@bioreactor/api';
 import { readEventStream } from '@bioreactor/service-kit';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DEFAULT_HARDWARE } from '../src/hardware/hardware-file.js';
+import { buildApp } from '../src/app.js';
+import { loadConfig } from '../src/config.js';
+import { createManualClock } from '../src/hardware/clock.js';
+import { DEFAULT_HARDWARE, parseHardwareFile } from '../src/hardware/hardware-file.js';
+import { createHardware } from '../src/hardware/index.js';
+import { createSimulation } from '../src/hardware/simulation.js';
 import { hardwareNode, tempDir } from './hardware/support.js';
 
 type Node = Awaited<ReturnType<typeof hardwareNode>>;
@@ -380,5 +385,36 @@ describe('history and stream', () => {
     }
     expect(COMPONENT_NAMES).toContain(sample.component);
     controller.abort();
+  });
+});
+
+describe('one hardware mode', () => {
+  it('the hardware file’s hardware_mode "real" without HARDWARE_MODE: the runner guard and /api/status read real', async () => {
+    const dataDir = tempDir();
+    const clock = createManualClock();
+    const file = parseHardwareFile({ hardware_mode: 'real', init_components: { stirrer: true } });
+    // Emulated transports stand in for the Pi's: the mode is what is under test, not the buses.
+    const hardware = await createHardware(
+      { BIOREACTOR_HARDWARE_CONFIG: '/nonexistent', DATA_DIR: dataDir },
+      {
+        log: { info() {}, warn() {}, error() {} },
+        clock,
+        file,
+        transports: createSimulation(file, clock, 1).transports,
+      },
+    );
+    expect(hardware.mode).toBe('real');
+    const app = await buildApp(loadConfig({ DATA_DIR: dataDir, LOG_LEVEL: 'silent', BIOREACTOR_RUNNER: 'local' }), {
+      logger: false,
+      hardware,
+    });
+    try {
+      const status = (await app.inject({ method: 'GET', url: '/api/status' })).json();
+      expect(status.hardware_mode).toBe('real');
+      expect(status.runner).toMatchObject({ kind: 'local', available: false });
+      expect(status.runner.detail).toMatch(/no isolation and the hardware is real/);
+    } finally {
+      await app.close();
+    }
   });
 });

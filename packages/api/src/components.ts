@@ -1,31 +1,8 @@
-// The node's nine hardware components: names, capabilities, state bodies and control bodies (v3 and v2).
+// The node's components: names, kinds, capabilities, state bodies and control bodies (v3 and v2). The guide's nine
+// have hand-written bodies (their wire format is the guide's); a sensor added since is one row of readings.ts, and
+// its state body (the reading, its unit) is derived from that row here.
 import { type Static, type TSchema, Type } from 'typebox';
-
-/** The guide's component names, in the order the API lists them. */
-export const COMPONENT_NAMES = [
-  'co2_sensor',
-  'temp_sensor',
-  'optical_density',
-  'eyespy_adc',
-  'pumps',
-  'stirrer',
-  'peltier_driver',
-  'led',
-  'ring_light',
-] as const;
-export type ComponentName = (typeof COMPONENT_NAMES)[number];
-export const SENSOR_NAMES = ['co2_sensor', 'temp_sensor', 'optical_density', 'eyespy_adc'] as const;
-export const ACTUATOR_NAMES = ['pumps', 'stirrer', 'peltier_driver', 'led', 'ring_light'] as const;
-export type SensorName = (typeof SENSOR_NAMES)[number];
-export type ActuatorName = (typeof ACTUATOR_NAMES)[number];
-
-export const isComponentName = (v: string): v is ComponentName => (COMPONENT_NAMES as readonly string[]).includes(v);
-export const isActuatorName = (v: string): v is ActuatorName => (ACTUATOR_NAMES as readonly string[]).includes(v);
-
-export const ComponentNameSchema = Type.Union(
-  COMPONENT_NAMES.map((n) => Type.Literal(n)),
-  { description: COMPONENT_NAMES.join(' | ') },
-);
+import { READINGS, type ReadingKey, type ReadingSpec } from './readings.js';
 
 /**
  * `type: [x, "null"]` and `enum` rather than anyOf: the same contract, but the response serialiser writes them
@@ -166,22 +143,6 @@ export const RingLightState = state('RingLight', {
   }),
 });
 
-/** State body per component, for `GET /api/v3/{component}/state`. */
-export const COMPONENT_STATE_SCHEMAS = {
-  co2_sensor: Co2State,
-  temp_sensor: TemperatureState,
-  optical_density: OpticalDensityState,
-  eyespy_adc: EyespyState,
-  pumps: PumpsState,
-  stirrer: StirrerState,
-  peltier_driver: PeltierState,
-  led: LedState,
-  ring_light: RingLightState,
-} as const satisfies Record<ComponentName, TSchema>;
-export type ComponentStates = {
-  [K in ComponentName]: Static<(typeof COMPONENT_STATE_SCHEMAS)[K]>;
-};
-
 const Duty = Type.Number({ minimum: 0, maximum: 100, description: 'Percent, 0-100' });
 const Colour = Type.Integer({ minimum: 0, maximum: 255 });
 
@@ -203,15 +164,100 @@ export const PumpControl = Type.Object({
   pump_name: Type.String({ minLength: 1, description: 'A configured pump name, e.g. inflow' }),
   velocity: Type.Number({ description: 'mL/s; 0 stops; negative runs in reverse' }),
 });
-export const COMPONENT_CONTROL_SCHEMAS = {
-  pumps: PumpControl,
-  stirrer: StirrerControl,
-  peltier_driver: PeltierControl,
-  led: LedControl,
-  ring_light: RingLightControl,
-} as const satisfies Record<ActuatorName, TSchema>;
+/** The guide's nine components, in the order the API lists them, with their bodies. */
+const GUIDE_COMPONENTS = {
+  co2_sensor: { kind: 'sensor', label: 'CO2 sensor', state: Co2State },
+  temp_sensor: { kind: 'sensor', label: 'Temperature sensor', state: TemperatureState },
+  optical_density: { kind: 'sensor', label: 'Optical density sensor', state: OpticalDensityState },
+  eyespy_adc: { kind: 'sensor', label: 'Eyespy ADC', state: EyespyState },
+  pumps: { kind: 'actuator', label: 'Pumps', state: PumpsState, control: PumpControl },
+  stirrer: { kind: 'actuator', label: 'Stirrer', state: StirrerState, control: StirrerControl },
+  peltier_driver: { kind: 'actuator', label: 'Peltier', state: PeltierState, control: PeltierControl },
+  led: { kind: 'actuator', label: 'LED', state: LedState, control: LedControl },
+  ring_light: { kind: 'actuator', label: 'Ring light', state: RingLightState, control: RingLightControl },
+} as const;
+
+/** Components with hand-written bodies: the guide's nine, then the actuators added since. */
+const WRITTEN_COMPONENTS = { ...GUIDE_COMPONENTS } as const;
+type WrittenName = keyof typeof WRITTEN_COMPONENTS;
+type ReadingRow = (typeof READINGS)[ReadingKey];
+/** Sensors known only by their row in readings.ts. */
+type DerivedSensorName = Exclude<ReadingRow['component'], WrittenName>;
+
+export type ComponentName = WrittenName | DerivedSensorName;
+type ComponentKind<K extends ComponentName> = K extends WrittenName ? (typeof WRITTEN_COMPONENTS)[K]['kind'] : 'sensor';
+export type SensorName = { [K in ComponentName]: ComponentKind<K> extends 'sensor' ? K : never }[ComponentName];
+export type ActuatorName = Exclude<ComponentName, SensorName>;
+
+const pascal = (name: string) =>
+  name
+    .split('_')
+    .map((w) => w.charAt(0).toUpperCase() + w.slice(1))
+    .join('');
+
+/** The state body of a sensor known by its readings.ts row: the reading under its field, and its unit. */
+function derivedSensorState(component: string, spec: ReadingSpec) {
+  const value: Record<string, TSchema> =
+    spec.kind === 'list'
+      ? {
+          [spec.field]: Type.Array(Reading, { description: `One per channel, in \`channels\` order, ${spec.symbol}` }),
+          channels: Type.Array(Type.String()),
+        }
+      : {
+          [spec.field]: nullable<number>('number', {
+            description: `${spec.label}, ${spec.symbol}; null when unavailable`,
+          }),
+        };
+  return state(pascal(component), { ...value, unit: Type.Literal(spec.unit) });
+}
+
+const derived: Record<string, { kind: 'sensor'; label: string; state: TSchema }> = {};
+for (const spec of Object.values(READINGS) as ReadingSpec[])
+  if (!Object.hasOwn(WRITTEN_COMPONENTS, spec.component) && !derived[spec.component])
+    derived[spec.component] = { kind: 'sensor', label: spec.label, state: derivedSensorState(spec.component, spec) };
+
+/** Every component's contract: kind, the name its v2 messages use, state body and (actuators) control body. */
+export const COMPONENTS: Readonly<
+  Record<ComponentName, { kind: 'sensor' | 'actuator'; label: string; state: TSchema; control?: TSchema }>
+> = { ...WRITTEN_COMPONENTS, ...derived } as never;
+
+/** Every component name, in the order the API lists them. */
+export const COMPONENT_NAMES = Object.keys(COMPONENTS) as ComponentName[];
+/** The deployment guide's nine: always reported in /api/status; the others only when the hardware file enables them. */
+export const GUIDE_COMPONENT_NAMES = Object.keys(GUIDE_COMPONENTS) as (keyof typeof GUIDE_COMPONENTS)[];
+export const SENSOR_NAMES = COMPONENT_NAMES.filter((n) => COMPONENTS[n].kind === 'sensor') as SensorName[];
+export const ACTUATOR_NAMES = COMPONENT_NAMES.filter((n) => COMPONENTS[n].kind === 'actuator') as ActuatorName[];
+
+export const isComponentName = (v: string): v is ComponentName => Object.hasOwn(COMPONENTS, v);
+export const isActuatorName = (v: string): v is ActuatorName => isComponentName(v) && COMPONENTS[v].kind === 'actuator';
+
+export const ComponentNameSchema = Type.Union(
+  COMPONENT_NAMES.map((n) => Type.Literal(n)),
+  { description: COMPONENT_NAMES.join(' | ') },
+);
+
+/** State body per component, for `GET /api/v3/{component}/state`. */
+export const COMPONENT_STATE_SCHEMAS = Object.fromEntries(COMPONENT_NAMES.map((n) => [n, COMPONENTS[n].state])) as {
+  [K in ComponentName]: K extends WrittenName ? (typeof WRITTEN_COMPONENTS)[K]['state'] : TSchema;
+};
+
+type StateBaseStatic = { status: 'success' | 'error'; message: string | null; timestamp: string | null };
+type RowOf<C> = Extract<ReadingRow, { component: C }>;
+/** The body of a sensor known by its row: its field (a number, or a list with its channels) and its unit. */
+type DerivedState<C> = StateBaseStatic & {
+  [F in RowOf<C>['field']]: RowOf<C> extends { kind: 'list' } ? (number | null)[] : number | null;
+} & { unit: RowOf<C>['unit']; channels?: string[] };
+
+export type ComponentStates = {
+  [K in ComponentName]: K extends WrittenName ? Static<(typeof WRITTEN_COMPONENTS)[K]['state']> : DerivedState<K>;
+};
+
+/** Control body per actuator, for `POST /api/v3/{component}/control`. */
+export const COMPONENT_CONTROL_SCHEMAS = Object.fromEntries(
+  ACTUATOR_NAMES.map((n) => [n, COMPONENTS[n].control as TSchema]),
+) as { [K in ActuatorName]: (typeof WRITTEN_COMPONENTS)[K] extends { control: infer C } ? C : TSchema };
 export type ComponentControls = {
-  [K in ActuatorName]: Static<(typeof COMPONENT_CONTROL_SCHEMAS)[K]>;
+  [K in ActuatorName]: (typeof WRITTEN_COMPONENTS)[K] extends { control: infer C extends TSchema } ? Static<C> : never;
 };
 
 /** What one component can do: kind, units, ranges and names, as the hardware is configured. */

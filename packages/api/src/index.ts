@@ -10,4 +10,5 @@ export * from './experiments.js';
 export * from './hub-routes.js';
 export * from './node-routes.js';
 export * from './openapi.js';
+export * from './readings.js';
 export * from './web-routes.js';

@@ -2,6 +2,7 @@
 import { resolve } from 'node:path';
 import { SYSTEM_VERSION } from '@bioreactor/api';
 import { type NodeConfig, parseSize } from '../config.js';
+import { type HardwareMode, resolveHardwareMode } from '../hardware/types.js';
 import { chooseRunner } from '../runner/index.js';
 import type { ExperimentRunner, RunnerInfoBody } from '../runner/runner.js';
 import { type ExperimentHardware, hardwareGatewayFactory, type RegisterHardwareRoutes } from './hardware-gateway.js';
@@ -22,6 +23,8 @@ export interface ExperimentsDeps {
   runner?: ExperimentRunner | undefined;
   hardware?: ExperimentHardware | undefined;
   registerHardwareRoutes?: RegisterHardwareRoutes | undefined;
+  /** The hardware's mode (HARDWARE_MODE, else the hardware file's), for the runner's guard and the manifest. */
+  hardwareMode?: HardwareMode | undefined;
   log: ManagerLogger;
 }
 
@@ -34,12 +37,17 @@ export interface Experiments {
 export async function createExperiments(config: NodeConfig, deps: ExperimentsDeps): Promise<Experiments> {
   const dataDir = resolve(config.DATA_DIR);
   const store = new ExperimentStore(dataDir);
+  const hardwareMode = deps.hardwareMode ?? resolveHardwareMode(config.HARDWARE_MODE, undefined);
   const runner =
     deps.runner ??
-    (await chooseRunner(config, {
-      info: (msg) => deps.log.info(msg),
-      warn: (msg) => deps.log.warn(msg),
-    }));
+    (await chooseRunner(
+      config,
+      {
+        info: (msg) => deps.log.info(msg),
+        warn: (msg) => deps.log.warn(msg),
+      },
+      hardwareMode,
+    ));
   const manager = new ExperimentManager({
     store,
     runner,
@@ -47,7 +55,7 @@ export async function createExperiments(config: NodeConfig, deps: ExperimentsDep
     hardware: deps.hardware,
     dataDir,
     nodeVersion: SYSTEM_VERSION,
-    hardwareMode: config.HARDWARE_MODE ?? 'simulation',
+    hardwareMode,
     limits: {
       memory_bytes: parseSize(config.BIOREACTOR_EXPERIMENT_MEMORY),
       cpus: config.BIOREACTOR_EXPERIMENT_CPUS,

@@ -27,6 +27,7 @@ import { createSimulation } from './simulation.js';
 import { knownOutputs, OutputSupervisor, saveKnownOutputs, supervisorPidFile } from './supervisor/index.js';
 import { type LinuxPaths, linuxTransports } from './transports/linux.js';
 import type { TransportFactory } from './transports/types.js';
+import { resolveHardwareMode } from './types.js';
 
 export { type Clock, createManualClock, createScaledClock, type ManualClock } from './clock.js';
 export { type HardwareFile, HardwareFileError, parseHardwareFile } from './hardware-file.js';
@@ -44,6 +45,8 @@ export interface Hardware {
   allStates(): AllStates;
   /** The validated hardware file and the mode, for the experiment manifest. */
   hardwareConfig(): unknown;
+  /** What each actuator has done since the node started (pumped volumes, valve openings), for the manifest. */
+  counters(): Record<string, unknown>;
   /** Actuator commands at or after `sinceIso` (append-only; also in DATA_DIR/hardware/command-log.jsonl). */
   commandLog(sinceIso?: string): CommandLogEntry[];
   /** Every actuator command from now on, as it is carried out; returns the unsubscribe. */
@@ -181,7 +184,7 @@ export async function createHardware(
     for (const warning of loaded.warnings) opts.log.warn({ path: loaded.path }, warning);
     file = loaded.file;
   }
-  const mode: HardwareMode = config.HARDWARE_MODE ?? file.hardware_mode ?? 'simulation';
+  const mode = resolveHardwareMode(config.HARDWARE_MODE, file.hardware_mode);
   const clock = opts.clock ?? realClock;
   const simulation =
     mode === 'simulation' && !opts.transports ? createSimulation(file, clock, opts.seed ?? 1) : undefined;

@@ -5,6 +5,7 @@ import {
   type ActuatorName,
   ApiError,
   COMPONENT_NAMES,
+  COMPONENTS,
   type ComponentControls,
   type ComponentName,
   componentControlRoutes,
@@ -28,18 +29,6 @@ import type { Hardware } from '../hardware/index.js';
 
 type AnyFastify = FastifyInstance | Service;
 
-const LEGACY_LABELS: Record<ComponentName, string> = {
-  co2_sensor: 'CO2 sensor',
-  temp_sensor: 'Temperature sensor',
-  optical_density: 'Optical density sensor',
-  eyespy_adc: 'Eyespy ADC',
-  pumps: 'Pumps',
-  stirrer: 'Stirrer',
-  peltier_driver: 'Peltier',
-  led: 'LED',
-  ring_light: 'Ring light',
-};
-
 function notFound(hardware: Hardware, name: ComponentName): ApiError {
   const reason = hardware.report().unavailable[name] ?? 'not configured';
   return new ApiError('COMPONENT_NOT_FOUND', `${name} is unavailable on this node: ${reason}`);
@@ -48,7 +37,7 @@ function notFound(hardware: Hardware, name: ComponentName): ApiError {
 /** v2 answers 503 where v3 answers 404, as the original did. */
 function legacyUnavailable(hardware: Hardware, name: ComponentName): ApiError {
   const reason = hardware.report().unavailable[name] ?? 'not configured';
-  return new ApiError('COMPONENT_UNAVAILABLE', `${LEGACY_LABELS[name]} not available: ${reason}`);
+  return new ApiError('COMPONENT_UNAVAILABLE', `${COMPONENTS[name].label} not available: ${reason}`);
 }
 
 /** During start, a state read waits (at most FIRST_SAMPLE_WAIT_MS) for the first samples it shows. */
@@ -64,7 +53,7 @@ export async function registerHardwareRoutes(
   const app = server as FastifyInstance;
   const route = (options: RouteOptions) => app.route(options);
   const source = opts.source;
-  const isSensor = (name: ComponentName): name is SensorName => (SENSOR_NAMES as readonly string[]).includes(name);
+  const isSensor = (name: ComponentName): name is SensorName => COMPONENTS[name].kind === 'sensor';
   // State bodies are built by typed code and checked against the contract in tests (strictResponses); here plain
   // JSON.stringify writes them about three times faster than the schema serialiser, for the hottest routes.
   const plainJson = { serializerCompiler: () => (data: unknown) => JSON.stringify(data) };

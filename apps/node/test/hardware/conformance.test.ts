@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { createManualClock, type ManualClock } from '../../src/hardware/clock.js';
 import { Ads1115 } from '../../src/hardware/drivers/ads1115.js';
 import { Ads7830 } from '../../src/hardware/drivers/ads7830.js';
-import { AtlasEzoCo2 } from '../../src/hardware/drivers/atlas-ezo-co2.js';
+import { AtlasEzoCo2 } from '../../src/hardware/drivers/atlas-ezo.js';
 import { Ds18b20Array } from '../../src/hardware/drivers/ds18b20.js';
 import { NeoPixelRing, type Rgb } from '../../src/hardware/drivers/neopixel.js';
 import { PeltierBridge, PwmOutput } from '../../src/hardware/drivers/pwm-output.js';

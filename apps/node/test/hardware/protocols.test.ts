@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { createManualClock } from '../../src/hardware/clock.js';
 import { singleShotConfig } from '../../src/hardware/drivers/ads1115.js';
 import { ads7830Command } from '../../src/hardware/drivers/ads7830.js';
-import { AtlasEzoCo2 } from '../../src/hardware/drivers/atlas-ezo-co2.js';
+import { AtlasEzoCo2 } from '../../src/hardware/drivers/atlas-ezo.js';
 import { Ds18b20Array, dallasCrc8, parseW1Slave } from '../../src/hardware/drivers/ds18b20.js';
 import { encodePixels } from '../../src/hardware/drivers/neopixel.js';
 import { SenseairK33 } from '../../src/hardware/drivers/senseair-k33.js';

@@ -2410,10 +2410,10 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description temp_sensor | pumps | co2_sensor | optical_density | eyespy_adc */
-                    component: "temp_sensor" | "pumps" | "co2_sensor" | "optical_density" | "eyespy_adc";
-                    /** @description temp_sensor: crc_error (w1-therm says crc NO), stuck (the same scratchpad forever), bus_error (EIO), power_on_reset (85 °C, never converted), all_zero (nine 0x00 bytes, CRC passes), missing (ENOENT), stall (the read never completes); pumps: stall (the Tic stops and reports a command timeout, needs pump_name); co2_sensor, optical_density, eyespy_adc: bus_error (the chip stops acknowledging) */
-                    fault: "crc_error" | "stuck" | "bus_error" | "power_on_reset" | "all_zero" | "missing" | "stall";
+                    /** @description A simulated component that takes faults (the node answers 400 with the list): temp_sensor, pumps, and the I2C sensors (co2_sensor, optical_density, eyespy_adc, …) */
+                    component: string;
+                    /** @description temp_sensor: crc_error (w1-therm says crc NO), stuck (the same scratchpad forever), bus_error (EIO), power_on_reset (85 °C, never converted), all_zero (nine 0x00 bytes, CRC passes), missing (ENOENT), stall (the read never completes); pumps: stall (the Tic stops and reports a command timeout, needs pump_name); the I2C sensors: bus_error (the chip stops acknowledging) */
+                    fault: string;
                     /** @description pumps: the pump that stalls */
                     pump_name?: string;
                     /** @description temp_sensor: one thermometer by 1-Wire id; omitted, all of them */

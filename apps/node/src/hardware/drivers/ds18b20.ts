@@ -109,6 +109,8 @@ export class Ds18b20Array {
     private readonly bus: OneWireBus,
     private readonly order: string[],
     private readonly validRange: [number, number],
+    /** Thermometers on the bus that are not this array's (another component's, e.g. the ambient one). */
+    private readonly others: readonly string[] = [],
   ) {}
 
   get channels(): string[] {
@@ -121,7 +123,7 @@ export class Ds18b20Array {
   }
 
   async probe(): Promise<void> {
-    const found = await this.bus.listThermometers();
+    const found = (await this.bus.listThermometers()).filter((id) => !this.others.includes(id));
     if (found.length === 0) throw new Error('no DS18B20 found on the 1-Wire bus: check the data line and pull-up');
     this.absent = this.order.filter((id) => !found.includes(id));
     this.ids = [...this.order, ...found.filter((id) => !this.order.includes(id))];

@@ -57,15 +57,20 @@ export class EmulatedI2cBus implements I2cBus {
   async close(): Promise<void> {}
 }
 
-/** Atlas EZO-CO2: "R" takes 900 ms before the reply is ready; reading earlier gives 254; nothing asked gives 255. */
-export class EzoCo2Chip implements EmulatedI2cDevice {
-  static readonly PROCESSING_MS = 900;
+/**
+ * An Atlas EZO circuit: "R" takes `readyMs` before the reply is ready, "i" 300 ms; reading earlier gives 254;
+ * nothing asked gives 255; another command 2 (syntax error). `reading` formats the value as the circuit prints it.
+ */
+export class EzoChip implements EmulatedI2cDevice {
   private pending: { command: string; at: number } | null = null;
   commands: string[] = [];
 
   constructor(
-    private readonly clock: Clock,
-    private readonly ppm: () => number,
+    protected readonly clock: Clock,
+    /** The device name of its "i" reply, lower case "?i" as current firmware writes it. */
+    private readonly device: string,
+    private readonly readyMs: number,
+    private readonly reading: () => string,
   ) {}
 
   onWrite(bytes: Uint8Array): void {
@@ -77,15 +82,23 @@ export class EzoCo2Chip implements EmulatedI2cDevice {
   onRead(): Uint8Array {
     if (!this.pending) return Uint8Array.of(255);
     const { command, at } = this.pending;
-    const needed = command === 'R' ? EzoCo2Chip.PROCESSING_MS : 300;
+    const needed = command === 'R' ? this.readyMs : 300;
     if (this.clock.now() - at < needed) return Uint8Array.of(254);
     this.pending = null;
     let text: string;
-    if (command === 'R') text = String(Math.max(0, Math.round(this.ppm())));
-    // The datasheet's answer, lower-case "?i" as current firmware writes it.
-    else if (command === 'i') text = '?i,CO2,1.0';
+    if (command === 'R') text = this.reading();
+    else if (command === 'i') text = `?i,${this.device},1.0`;
     else return Uint8Array.of(2);
     return Uint8Array.of(1, ...new TextEncoder().encode(text), 0);
+  }
+}
+
+/** Atlas EZO-CO2: "R" takes 900 ms; the reply is whole ppm. */
+export class EzoCo2Chip extends EzoChip {
+  static readonly PROCESSING_MS = 900;
+
+  constructor(clock: Clock, ppm: () => number) {
+    super(clock, 'CO2', EzoCo2Chip.PROCESSING_MS, () => String(Math.max(0, Math.round(ppm()))));
   }
 }
 

@@ -5,10 +5,10 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { HardwareLog } from '../hardware.js';
 import type { HardwareFile } from '../hardware-file.js';
-import { pwmChannelFor } from '../pins.js';
-import { gpioLineDir, type LinuxPaths, pwmChannelDir } from '../transports/linux.js';
+import { REGISTRY } from '../registry.js';
+import type { LinuxPaths } from '../transports/linux.js';
+import type { HardwareLog } from '../types.js';
 import { type GuardedOutput, type OffReport, turnOutputsOff } from './outputs-off.mjs';
 
 export type { GuardedOutput, OffReport };
@@ -20,29 +20,20 @@ export const outputsFile = (dataDir: string) => resolve(dataDir, 'hardware', 'ou
 /** The supervisor's pid while it runs (the container entrypoint waits for it after the node exits). */
 export const supervisorPidFile = (dataDir: string) => resolve(dataDir, 'hardware', 'supervisor.pid');
 
-/** The sysfs outputs of the actuators the hardware file enables: PWM channels and the peltier's direction line. */
+/**
+ * The sysfs outputs of the actuators the hardware file enables (each component's `outputs`, registry.ts): PWM
+ * channels first, the peltier's first of all, then the GPIO lines (the peltier's direction line, relays).
+ */
 export async function knownOutputs(file: HardwareFile, paths: LinuxPaths): Promise<GuardedOutput[]> {
+  const all = file as Record<string, unknown>;
+  const enabled = file.init_components as Record<string, boolean>;
+  const components = REGISTRY.filter((c) => enabled[c.name] && c.outputs);
   const outputs: GuardedOutput[] = [];
-  const on = file.init_components;
-  const pwm = [
-    ['peltier_driver', on.peltier_driver, file.peltier_driver],
-    ['stirrer', on.stirrer, file.stirrer],
-    ['led', on.led, file.led],
-  ] as const;
-  for (const [component, enabled, wiring] of pwm) {
-    if (!enabled) continue;
-    const where = pwmChannelFor(wiring);
-    if ('error' in where) continue;
-    // A controller that cannot be found makes the component unavailable at start; there is nothing to guard.
-    const path = await pwmChannelDir(where.chip, where.channel, paths).catch(() => null);
-    if (path) outputs.push({ component, kind: 'pwm', path });
+  for (const c of [...components.filter((c) => c.safeFirst), ...components.filter((c) => !c.safeFirst)]) {
+    const config = Object.fromEntries(Object.keys(c.config).map((k) => [k, all[k]]));
+    outputs.push(...((await c.outputs?.(config as never, paths)) ?? []));
   }
-  if (on.peltier_driver) {
-    const path = await gpioLineDir(file.peltier_driver.dir_pin, paths).catch(() => null);
-    // Low is the level the node gives the line at start and at close.
-    if (path) outputs.push({ component: 'peltier_driver', kind: 'gpio', path, safe: 0 });
-  }
-  return outputs;
+  return [...outputs.filter((o) => o.kind === 'pwm'), ...outputs.filter((o) => o.kind !== 'pwm')];
 }
 
 /** Writes the list atomically (a node killed mid-write leaves the previous list whole). */
