@@ -271,6 +271,28 @@ class BioreactorTest(NodeTestCase):
         self.assertEqual((row["elapsed"], row["ring_light_r"], row["ring_light_g"], row["ring_light_b"]), (12.5, 1, 2, 3))
         self.assertEqual(list(measure_all_data(self.bioreactor, include_controls=False)), GUIDE_COLUMNS[:5])
 
+    def test_extra_readings_follow_the_guide_columns_from_the_same_request(self) -> None:
+        self.bioreactor.change_pump("inflow", 0.1)
+        sent = count_requests(self.bioreactor)
+        row = measure_all_data(self.bioreactor, extra=("pump_volumes_ml",))
+        self.assertEqual(sent, [("GET", "api/v3/state?readings=true")])
+        self.assertEqual(list(row), GUIDE_COLUMNS + ["pump_volumes_ml"])
+        self.assertEqual(len(row["pump_volumes_ml"]), 2)
+        self.assertTrue(all(isinstance(v, float) for v in row["pump_volumes_ml"]))
+        self.assertEqual(list(measure_all_data(self.bioreactor, extra="co2_ppm")), GUIDE_COLUMNS, "already there")
+        with self.assertRaisesRegex(ValueError, r"reports no reading 'o2_percnt'; it reports co2_ppm, temperature, "):
+            measure_all_data(self.bioreactor, extra=("o2_percnt",))
+
+    def test_any_reading_by_its_column_name_and_the_node_names_the_components(self) -> None:
+        self.assertIsInstance(self.bioreactor.get_reading("co2_ppm"), float)
+        self.assertEqual(self.bioreactor.get_readings()["stirrer_duty"], self.bioreactor.get_stirrer_state()["duty_cycle"])
+        with self.assertRaisesRegex(ValueError, "reports no reading 'oxygen'"):
+            self.bioreactor.get_reading("oxygen")
+        # No list in the client: the node's 404 says which components there are.
+        with self.assertRaises(ComponentUnavailableError) as caught:
+            self.bioreactor.client.get_state("oxygen_sensor")
+        self.assertIn("co2_sensor, temp_sensor", str(caught.exception))
+
     def test_a_measured_row_written_to_csv_has_the_guide_header(self) -> None:
         self.bioreactor.change_stirrer(0)
         self.bioreactor.change_peltier(0, True)

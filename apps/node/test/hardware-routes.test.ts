@@ -175,6 +175,31 @@ describe('v3 state and control', () => {
   });
 });
 
+describe('readings', () => {
+  it('the batched state adds every reading by its column name with ?readings=true, and is unchanged without', async () => {
+    const n = await node();
+    const plain = (await get(n, '/api/v3/state')).json();
+    expect(plain).not.toHaveProperty('readings');
+    const all = (await get(n, '/api/v3/state?readings=true')).json();
+    expect(Object.keys(all.readings).slice(0, 7)).toEqual([
+      'co2_ppm',
+      'temperature',
+      'od_voltages',
+      'eyespy_voltages',
+      'stirrer_duty',
+      'peltier_duty',
+      'peltier_direction',
+    ]);
+    expect(all.readings.co2_ppm).toBe(all.components.co2_sensor.co2_ppm);
+    expect(all.readings.od_voltages).toEqual(all.components.optical_density.voltages);
+    expect(all.readings.pump_volumes_ml).toEqual([0, 0]);
+    const some = await node({ file: { init_components: { temp_sensor: true } } });
+    const partial = (await get(some, '/api/v3/state?readings=true')).json().readings;
+    expect(partial.co2_ppm).toBeNull();
+    expect(typeof partial.temperature).toBe('number');
+  });
+});
+
 describe('v2 routes', () => {
   it('drive the same hardware with the original bodies', async () => {
     const n = await node();

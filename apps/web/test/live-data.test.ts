@@ -12,7 +12,7 @@ import {
   rowToSample,
   timestampMs,
 } from '../src/live/csv.js';
-import { type HardwareState, LiveData, type LiveEvent } from '../src/live/live-data.js';
+import { type HardwareState, hardwareSample, LiveData, type LiveEvent } from '../src/live/live-data.js';
 import { defaultSettings } from '../src/store/settings-store.js';
 
 const HEADER =
@@ -231,6 +231,38 @@ describe('CSV reading', () => {
     expect(sample?.epoch_ms).toBe(Date.parse('2026-01-25T19:35:11Z'));
     expect(timestampMs('2026-01-25T20:35:11.103915')).toBe(Date.parse('2026-01-25T20:35:11.103Z'));
     expect(rowToSample(header, ['not a time', '1', '[]', '1', '1'], 'e')).toBeUndefined();
+  });
+
+  it('reads the readings table’s columns beyond the guide’s: list counters as lists, numbers under their names', () => {
+    const header = [...HEADER.trim().split(','), 'pump_volumes_ml', 'ring_light_r'];
+    const cells = ['2026-01-25T20:35:10.103915', '600', '25.4', '[0.12,0.15,0.18]', '[]', '30.0', '0.0', 'forward'];
+    const sample = rowToSample(header, [...cells, '[1.5,0.25]', '7'], 'e');
+    expect(sample).toMatchObject({ co2_ppm: 600, peltier_direction: 'forward', pump_volumes_ml: [1.5, 0.25] });
+    expect(sample?.ring_light_r).toBe(7);
+  });
+
+  it('a hardware sample carries each reading the dashboard shows of the components the node reports', () => {
+    const sample = hardwareSample({
+      timestamp: '2026-01-25T20:35:11.000Z',
+      components: {
+        co2_sensor: { co2_ppm: 412 },
+        optical_density: { voltages: [0.1, 0.2, 0.3], channels: ['135', 'Ref', '90'] },
+        peltier_driver: { duty_cycle: 30, direction: 'heat' },
+        ring_light: { red: 1, green: 2, blue: 3 },
+        pumps: { pumps: [{ total_volume_ml: 1 }] },
+      },
+    });
+    expect(sample).toEqual({
+      timestamp: '2026-01-25T20:35:11.000Z',
+      epoch_ms: Date.parse('2026-01-25T20:35:11.000Z'),
+      status: 'success',
+      source: 'hardware',
+      experiment_id: null,
+      co2_ppm: 412,
+      od_voltages: [0.1, 0.2, 0.3],
+      peltier_duty: 30,
+      peltier_direction: 'heat',
+    });
   });
 
   it('downsamples to at most the asked number of points, ending with the last', () => {

@@ -303,6 +303,23 @@ export const AllStates = Type.Object({
   unavailable: Type.Record(Type.String(), Type.String(), {
     description: 'Component → why it is unavailable',
   }),
+  readings: Type.Optional(
+    Type.Record(
+      Type.String(),
+      Type.Union([Type.Number(), Type.String(), Type.Null(), Type.Array(Type.Union([Type.Number(), Type.Null()]))]),
+      {
+        description:
+          'With ?readings=true: every reading this node reports (readings.ts: co2_ppm, temperature, od_voltages, …, o2_percent, pump_volumes_ml), null when its component is unavailable',
+      },
+    ),
+  ),
+});
+
+/** Query of `GET /api/v3/state`. */
+export const AllStatesQuery = Type.Object({
+  readings: Type.Optional(
+    Type.Boolean({ description: 'Add `readings`: every reading by its column name, as measure_all_data writes them' }),
+  ),
 });
 
 // ---- v2 (legacy) bodies, original-system.md §2.4 ----

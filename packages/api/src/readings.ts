@@ -237,10 +237,10 @@ export const isReadingKey = (key: string): key is ReadingKey => Object.hasOwn(RE
 export const readingsOf = (component: string): ReadingKey[] =>
   READING_KEYS.filter((k) => rows[k].component === component);
 
-type Value = number | null | string | (number | null)[];
+type ReadingValue = number | null | string | (number | null)[];
 
 /** A reading's value in its component's state (null when the state does not carry it). */
-export function readingValue(key: ReadingKey, state: Record<string, unknown> | null | undefined): Value | null {
+export function readingValue(key: ReadingKey, state: Record<string, unknown> | null | undefined): ReadingValue | null {
   if (!state) return null;
   const spec = rows[key];
   if (spec.each !== undefined) {
@@ -258,8 +258,8 @@ export function readingValue(key: ReadingKey, state: Record<string, unknown> | n
 }
 
 /** Every reading of the components in `states` (component → state), keyed by reading, in the table's order. */
-export function readingsFrom(states: Record<string, unknown>): Partial<Record<ReadingKey, Value | null>> {
-  const out: Partial<Record<ReadingKey, Value | null>> = {};
+export function readingsFrom(states: Record<string, unknown>): Partial<Record<ReadingKey, ReadingValue | null>> {
+  const out: Partial<Record<ReadingKey, ReadingValue | null>> = {};
   for (const key of READING_KEYS) {
     const state = states[rows[key].component];
     if (state && typeof state === 'object') out[key] = readingValue(key, state as Record<string, unknown>);

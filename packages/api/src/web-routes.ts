@@ -1,5 +1,14 @@
 // Route contracts of the web server's JSON API (port 3000): live data and dashboard settings.
-import { type Static, Type } from 'typebox';
+import {
+  type Static,
+  type TArray,
+  type TBoolean,
+  type TNull,
+  type TOptional,
+  type TString,
+  type TUnion,
+  Type,
+} from 'typebox';
 import { defineRoute, IdParams, ServiceHealth } from './common.js';
 import { type ErrorCode, errorResponses } from './errors.js';
 import { ExperimentStateSchema } from './experiments.js';
@@ -22,16 +31,30 @@ import {
   withOperationIds,
   ZIP,
 } from './openapi.js';
+import { DISPLAYED_READINGS, READING_KEYS, type READINGS, type ReadingKey, readingSpec } from './readings.js';
 
-/** Which series the dashboard shows (original keys kept; new ones follow the CSV columns). */
-export const DisplayComponents = Type.Object({
-  co2_sensor: Type.Boolean({ default: true }),
-  temperature: Type.Boolean({ default: true }),
-  od_voltages: Type.Boolean({ default: true }),
-  eyespy_voltages: Type.Boolean({ default: false }),
-  stirrer_duty: Type.Boolean({ default: true }),
-  peltier_duty: Type.Boolean({ default: true }),
-});
+type Displayed = {
+  [K in ReadingKey]: (typeof READINGS)[K] extends { display: infer D } ? [K, D] : never;
+}[ReadingKey];
+type SettingKey<E> = E extends [infer K, infer D] ? (D extends { setting: infer S extends string } ? S : K) : never;
+/** A setting per displayed reading: required with its default, optional for a reading that has none. */
+type DisplayProps = {
+  [E in Displayed as SettingKey<E> & string]: E[1] extends { shownByDefault: boolean } ? TBoolean : TOptional<TBoolean>;
+};
+/**
+ * Which series the dashboard shows, one key per displayed reading (readings.ts; the original's keys kept, e.g.
+ * co2_sensor for the CO2). A reading added since has an optional key: absent, it is shown.
+ */
+export const DisplayComponents = Type.Object(
+  Object.fromEntries(
+    DISPLAYED_READINGS.filter((r, i, all) => all.findIndex((o) => o.setting === r.setting) === i).map((r) => [
+      r.setting,
+      r.display.shownByDefault === undefined
+        ? Type.Optional(Type.Boolean({ description: `${r.display.settingLabel ?? r.spec.label}; absent: shown` }))
+        : Type.Boolean({ default: r.display.shownByDefault }),
+    ]),
+  ) as unknown as DisplayProps,
+);
 
 export const DashboardSettings = Type.Object({
   display_components: DisplayComponents,
@@ -50,6 +73,26 @@ export const DATA_SOURCES = ['csv', 'hardware', 'unknown'] as const;
 export type DataSource = (typeof DATA_SOURCES)[number];
 
 const Num = Type.Union([Type.Number(), Type.Null()]);
+type SampleKey = {
+  [K in ReadingKey]: (typeof READINGS)[K] extends { guide: true } | { display: object } ? K : never;
+}[ReadingKey];
+type SampleSchema<Kind> = Kind extends 'list'
+  ? TArray<typeof Num>
+  : Kind extends 'text'
+    ? TUnion<[TString, TNull]>
+    : typeof Num;
+/** The readings a live sample carries: the guide's columns and every reading the dashboard shows (readings.ts). */
+const SAMPLE_READINGS = Object.fromEntries(
+  READING_KEYS.filter((k) => readingSpec(k).guide || readingSpec(k).display).map((k) => {
+    const kind = readingSpec(k).kind;
+    return [
+      k,
+      Type.Optional(
+        kind === 'list' ? Type.Array(Num) : kind === 'text' ? Type.Union([Type.String(), Type.Null()]) : Num,
+      ),
+    ];
+  }),
+) as unknown as { [K in SampleKey]: TOptional<SampleSchema<(typeof READINGS)[K]['kind']>> };
 /** One point of live data, from the experiment CSV or the node's sensors. */
 export const LiveSample = Type.Object(
   {
@@ -58,13 +101,7 @@ export const LiveSample = Type.Object(
     status: Type.Union([Type.Literal('success'), Type.Literal('error')]),
     source: Type.Union([Type.Literal('csv'), Type.Literal('hardware'), Type.Literal('unknown')]),
     experiment_id: Type.Optional(Type.Union([Type.String(), Type.Null()])),
-    co2_ppm: Type.Optional(Num),
-    temperature: Type.Optional(Num),
-    od_voltages: Type.Optional(Type.Array(Num)),
-    eyespy_voltages: Type.Optional(Type.Array(Num)),
-    stirrer_duty: Type.Optional(Num),
-    peltier_duty: Type.Optional(Num),
-    peltier_direction: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+    ...SAMPLE_READINGS,
     message: Type.Optional(Type.String()),
   },
   { additionalProperties: true },

@@ -247,6 +247,25 @@ class Bioreactor:
         """The eyespy ADC voltages, one per board."""
         return list(as_float(self.client.get_state("eyespy_adc").get("voltages") or []))
 
+    def get_readings(self) -> Dict[str, Any]:
+        """Every reading the node reports, by its CSV column name, in one request.
+
+        ``{"co2_ppm": 412.0, "temperature": 37.1, "od_voltages": [...], ..., "o2_percent": 20.9}``: the guide's
+        columns and whatever else the node's components measure (``None`` while a component is unavailable).
+        """
+        readings = self.client.get_all_states(readings=True).get("readings") or {}
+        return {name: as_float(value) for name, value in readings.items()}
+
+    def get_reading(self, name: str) -> Any:
+        """One reading by its column name, e.g. ``get_reading("o2_percent")``: any reading the node reports.
+
+        Raises :class:`ValueError` naming the readings the node has when it reports no such one.
+        """
+        readings = self.get_readings()
+        if name not in readings:
+            raise ValueError(f"the node reports no reading {name!r}; it reports {', '.join(readings) or 'none'}")
+        return readings[name]
+
     # ---- actuator states ----
 
     def get_peltier_state(self) -> Dict[str, Any]:

@@ -26,7 +26,9 @@ __all__ = ["BioreactorClient", "COMPONENT_NAMES", "ACTUATOR_NAMES"]
 
 logger = logging.getLogger("bioreactor_client")
 
-#: The node's component names (the deployment guide's), in the order the API lists them.
+#: The deployment guide's nine components, in the order the API lists them. A node may have more (an O2 sensor,
+#: gas relays, …): the client does not check names against this list; the node answers an unknown one with 404
+#: naming the valid ones, and :meth:`BioreactorClient.get_capabilities` says what it has.
 COMPONENT_NAMES = (
     "co2_sensor",
     "temp_sensor",
@@ -38,7 +40,7 @@ COMPONENT_NAMES = (
     "led",
     "ring_light",
 )
-#: The components that accept ``POST /api/v3/{name}/control``.
+#: The guide's components that accept ``POST /api/v3/{name}/control`` (a node may have more).
 ACTUATOR_NAMES = ("pumps", "stirrer", "peltier_driver", "led", "ring_light")
 
 _VERSION = "3.0.0"
@@ -238,12 +240,15 @@ class BioreactorClient:
         """``GET /api/v3/capabilities``: every available component with its units, ranges and names."""
         return self.request("GET", "/api/v3/capabilities")  # type: ignore[no-any-return]
 
-    def get_all_states(self) -> Dict[str, Any]:
+    def get_all_states(self, readings: bool = False) -> Dict[str, Any]:
         """``GET /api/v3/state``: every available component's state in one reply.
 
-        Returns ``{"timestamp", "hardware_mode", "components": {name: state}, "unavailable": {name: why}}``.
+        Returns ``{"timestamp", "hardware_mode", "components": {name: state}, "unavailable": {name: why}}``;
+        with ``readings=True`` also ``"readings"``: every reading the node reports by its column name
+        (``co2_ppm``, ``temperature``, …, ``o2_percent``), ``None`` while its component is unavailable.
         """
-        return self.request("GET", "/api/v3/state")  # type: ignore[no-any-return]
+        path = "/api/v3/state?readings=true" if readings else "/api/v3/state"
+        return self.request("GET", path)  # type: ignore[no-any-return]
 
     def get_history(
         self, component: str, since: Optional[str] = None, limit: Optional[int] = None
@@ -253,7 +258,7 @@ class BioreactorClient:
         Returns ``{"component", "unit", "channels", "samples": [{"timestamp", "values"}]}``;
         ``since`` (ISO 8601) keeps only later samples, ``limit`` the newest N.
         """
-        _check_component(component)
+        _check_name(component)
         query: Dict[str, Any] = {"component": component}
         if since is not None:
             query["since"] = since
@@ -264,25 +269,24 @@ class BioreactorClient:
         )
 
     def get_state(self, component: str) -> Dict[str, Any]:
-        """``GET /api/v3/{component}/state``: one component's latest state."""
-        _check_component(component)
+        """``GET /api/v3/{component}/state``: one component's latest state (the node's 404 names the valid ones)."""
+        _check_name(component)
         return self.request(  # type: ignore[no-any-return]
             "GET", f"/api/v3/{component}/state", component=component
         )
 
     def control(self, component: str, **fields: Any) -> Dict[str, Any]:
         """``POST /api/v3/{component}/control`` with ``fields`` as the JSON body; returns the node's reply."""
-        _check_component(component, actuator=True)
+        _check_name(component)
         return self.request(  # type: ignore[no-any-return]
             "POST", f"/api/v3/{component}/control", fields, component=component
         )
 
 
-def _check_component(component: str, actuator: bool = False) -> None:
-    names = ACTUATOR_NAMES if actuator else COMPONENT_NAMES
-    if component not in names:
-        kind = "actuator" if actuator else "component"
-        raise ValueError(f"{component!r} is not a {kind}; use one of {', '.join(names)}")
+def _check_name(component: str) -> None:
+    """Only that it can be a path segment: which components exist is the node's to say (its 404 lists them)."""
+    if not isinstance(component, str) or not component.replace("_", "").isalnum():
+        raise ValueError(f"{component!r} is not a component name; names are like co2_sensor or o2_sensor")
 
 
 def _parse(raw: bytes) -> Any:

@@ -10,7 +10,7 @@ import logging
 import math
 import os
 import threading
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 from . import config
 from .errors import BioreactorAPIError, BioreactorConnectionError, CSVColumnsError
@@ -76,11 +76,11 @@ def format_csv_value(value: Any) -> str:
     return str(value)
 
 
-def _states(bioreactor: Any) -> Dict[str, Dict[str, Any]]:
-    """Every component's state in one request; ``{}`` (with a warning) when the node cannot be reached
-    or fails, so that a long experiment records a gap instead of stopping."""
+def _all_states(bioreactor: Any, readings: bool) -> Dict[str, Any]:
+    """The node's batched state in one request; ``{}`` (with a warning) when the node cannot be reached or
+    fails, so that a long experiment records a gap instead of stopping."""
     try:
-        reply = bioreactor.client.get_all_states()
+        reply = bioreactor.client.get_all_states(readings=True) if readings else bioreactor.client.get_all_states()
     except BioreactorConnectionError as exc:
         logger.warning("no readings this time, the row is left empty: %s", exc)
         return {}
@@ -89,7 +89,11 @@ def _states(bioreactor: Any) -> Dict[str, Dict[str, Any]]:
             logger.warning("no readings this time, the row is left empty: %s", exc)
             return {}
         raise
-    components = reply.get("components") if isinstance(reply, dict) else None
+    return reply if isinstance(reply, dict) else {}
+
+
+def _states(reply: Mapping[str, Any]) -> Dict[str, Dict[str, Any]]:
+    components = reply.get("components")
     return components if isinstance(components, dict) else {}
 
 
@@ -117,6 +121,7 @@ def measure_all_data(
     include_controls: bool = True,
     elapsed: Optional[float] = None,
     include_ring_light: bool = False,
+    extra: Union[str, Sequence[str]] = (),
 ) -> Dict[str, Any]:
     """Read every sensor (and actuator state) in one request to the node and return one row.
 
@@ -125,12 +130,22 @@ def measure_all_data(
     then with ``include_controls`` ``stirrer_duty``, ``peltier_duty``, ``peltier_direction``, and
     with ``include_ring_light`` also ``ring_light_r``, ``ring_light_g``, ``ring_light_b``.
 
+    ``extra`` adds other readings the node reports, by their column names, after those:
+    ``extra=("o2_percent",)``, ``extra=("o2_percent", "pump_volumes_ml")``. The node says which it has
+    (the same request, ``GET /api/v3/state?readings=true``); a name it does not report raises
+    :class:`ValueError` listing the ones it does. Without ``extra`` the row is the guide's, as before.
+
     A value the node cannot give (component not fitted, sensor fault, node briefly unreachable)
     is ``None``, which :func:`write_data_to_csv` writes as an empty cell; this function does not
     raise for it. It does raise for mistakes that no retry can fix, such as a missing token.
     """
+    names = [extra] if isinstance(extra, str) else list(extra)
+    for name in names:
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"extra names readings by their column names, like 'o2_percent', not {name!r}")
     timestamp = _now()
-    states = _states(bioreactor)
+    reply = _all_states(bioreactor, readings=bool(names))
+    states = _states(reply)
     row: Dict[str, Any] = {
         "timestamp": timestamp,
         "co2_ppm": _field(states, "co2_sensor", "co2_ppm"),
@@ -148,6 +163,17 @@ def measure_all_data(
         row["ring_light_r"] = _field(states, "ring_light", "red", numeric=False)
         row["ring_light_g"] = _field(states, "ring_light", "green", numeric=False)
         row["ring_light_b"] = _field(states, "ring_light", "blue", numeric=False)
+    readings = reply.get("readings")
+    for name in names:
+        if name in row:
+            continue
+        if isinstance(readings, dict) and name not in readings:
+            raise ValueError(
+                f"the node reports no reading {name!r}; it reports {', '.join(readings) or 'none'} "
+                f"(a component the hardware file leaves off reports nothing)"
+            )
+        # No reply at all (the node briefly unreachable): an empty cell, as for the guide's columns.
+        row[name] = as_float(readings.get(name)) if isinstance(readings, dict) else None
     return row
 
 

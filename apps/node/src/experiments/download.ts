@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { PassThrough, Readable } from 'node:stream';
+import { csvColumnUnit } from '@bioreactor/api';
 import yazl from 'yazl';
 import type { ExperimentHardware } from './hardware-gateway.js';
 import { publicRecord } from './manager.js';
@@ -20,22 +21,15 @@ import {
 } from './store.js';
 import { type LeftOut, type UnsafeEntry, UntrustedDir, walk } from './untrusted-tree.js';
 
-/** Units of the columns bioreactor_client writes (deployment guide, "V3 CSV Output Format"). */
-export const CSV_COLUMN_UNITS: Record<string, string | null> = {
-  timestamp: 'ISO 8601',
-  elapsed: 's',
-  co2_ppm: 'ppm',
-  temperature: '°C',
-  od_voltages: 'V (JSON list, one per channel)',
-  eyespy_voltages: 'V (JSON list, one per board)',
-  stirrer_duty: '%',
-  peltier_duty: '%',
-  peltier_direction: null,
-  ring_light_r: '0-255',
-  ring_light_g: '0-255',
-  ring_light_b: '0-255',
-  led_power: '%',
-};
+/**
+ * The unit of a CSV column for the manifest: the readings table's (packages/api readings.ts: the guide's columns and
+ * every reading bioreactor_client writes), the row's own timestamp and elapsed time, null for anything else.
+ */
+export function csvColumnUnitOf(name: string): string | null {
+  if (name === 'timestamp') return 'ISO 8601';
+  if (name === 'elapsed') return 's';
+  return csvColumnUnit(name) ?? null;
+}
 
 /** Splits one CSV header line (quoted names allowed) into column names. */
 export function csvHeader(line: string): string[] {
@@ -72,7 +66,7 @@ async function csvColumns(store: ExperimentStore, id: string): Promise<{ name: s
     const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
     const first = buffer.subarray(0, bytesRead).toString('utf8').split(/\r?\n/)[0] ?? '';
     if (first === '') return [];
-    return csvHeader(first).map((name) => ({ name, unit: CSV_COLUMN_UNITS[name] ?? null }));
+    return csvHeader(first).map((name) => ({ name, unit: csvColumnUnitOf(name) }));
   } finally {
     await handle.close();
   }
@@ -179,6 +173,9 @@ export async function buildDownload(
     hardware_mode: run.context.hardware_mode,
     hardware_config: run.context.hardware_config,
     capabilities: run.context.capabilities,
+    ...(run.context.counters_at_start !== undefined
+      ? { counters: { at_start: run.context.counters_at_start, at_end: run.context.counters_at_end ?? null } }
+      : {}),
     limits: run.limits,
     created_time: run.created_time,
     csv: { file: `output/${DATA_FILE}`, columns: await csvColumns(store, id) },

@@ -22,6 +22,8 @@ export interface ExperimentHardware {
   applySafeState(reason: string): unknown;
   capabilities(): unknown;
   hardwareConfig(): unknown;
+  /** What each actuator has done since the node started (pumped volumes, valve openings), for the manifest. */
+  counters?(): unknown;
   /** Actuator commands since a moment (ISO 8601), oldest first. */
   commandLog(sinceIso?: string): unknown;
   /** Calls `listener` with every actuator command from now on, as it is carried out; returns the unsubscribe. */

@@ -357,6 +357,7 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord]; log: [Ru
       active.record.context.image_packages = packages ?? null;
       active.record.context.hardware_config = this.opts.hardware?.hardwareConfig() ?? null;
       active.record.context.capabilities = this.opts.hardware?.capabilities() ?? null;
+      if (this.opts.hardware?.counters) active.record.context.counters_at_start = this.opts.hardware.counters();
       wroteFiles = true;
       await this.opts.store.create(id, script);
       this.openActuatorLog(active);
@@ -573,6 +574,7 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord]; log: [Ru
     record.end_time = this.now().toISOString();
     record.runner_ref = null;
     await this.safeState(`experiment ${active.id} ${status}`);
+    if (this.opts.hardware?.counters) record.context.counters_at_end = this.opts.hardware.counters();
     // After the safe state, so that the end of the run is in its actuator log too.
     this.closeActuatorLog(active);
     try {

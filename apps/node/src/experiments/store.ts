@@ -49,6 +49,10 @@ export interface RunContext {
   hardware_mode: string;
   hardware_config: unknown;
   capabilities: unknown;
+  /** What each actuator had done since the node started (pumped mL, valve openings) when the run started. */
+  counters_at_start?: unknown;
+  /** The same once the run has ended and the safe state was applied; the run's share is the difference. */
+  counters_at_end?: unknown;
 }
 
 export interface RunLimits {

@@ -3,6 +3,7 @@
 import {
   ACTUATOR_NAMES,
   type ActuatorName,
+  type AllStatesQuery,
   ApiError,
   COMPONENT_NAMES,
   COMPONENTS,
@@ -18,6 +19,9 @@ import {
   type LegacyRingLightBody,
   type LegacyStirrerBody,
   nodeRoutes,
+  READING_KEYS,
+  readingSpec,
+  readingValue,
   SENSOR_NAMES,
   type SensorName,
   type SimulatedFaultRequest,
@@ -25,7 +29,7 @@ import {
 import { openEventStream, type Service } from '@bioreactor/service-kit';
 import type { FastifyInstance, RouteOptions } from 'fastify';
 import type { Static } from 'typebox';
-import type { Hardware } from '../hardware/index.js';
+import type { AllStates, Hardware } from '../hardware/index.js';
 
 type AnyFastify = FastifyInstance | Service;
 
@@ -38,6 +42,22 @@ function notFound(hardware: Hardware, name: ComponentName): ApiError {
 function legacyUnavailable(hardware: Hardware, name: ComponentName): ApiError {
   const reason = hardware.report().unavailable[name] ?? 'not configured';
   return new ApiError('COMPONENT_UNAVAILABLE', `${COMPONENTS[name].label} not available: ${reason}`);
+}
+
+/**
+ * Every reading of the components this node reports, by its column name (readings.ts): the value from its
+ * component's state, null while that component is unavailable. A component the hardware file leaves off that is not
+ * one of the guide's nine is not reported, so neither are its readings.
+ */
+function reportedReadings(all: AllStates): Record<string, unknown> {
+  const components = all.components as Record<string, Record<string, unknown>>;
+  const out: Record<string, unknown> = {};
+  for (const key of READING_KEYS) {
+    const { component } = readingSpec(key);
+    if (components[component]) out[key] = readingValue(key, components[component]);
+    else if (Object.hasOwn(all.unavailable, component)) out[key] = null;
+  }
+  return out;
 }
 
 /** During start, a state read waits (at most FIRST_SAMPLE_WAIT_MS) for the first samples it shows. */
@@ -62,9 +82,11 @@ export async function registerHardwareRoutes(
   route({
     ...nodeRoutes.allStates,
     ...plainJson,
-    handler: async () => {
+    handler: async (request) => {
       await firstSamples(hardware, SENSOR_NAMES);
-      return hardware.allStates();
+      const all = hardware.allStates();
+      if (!(request.query as Static<typeof AllStatesQuery>).readings) return all;
+      return { ...all, readings: reportedReadings(all) };
     },
   } as RouteOptions);
   route({

@@ -1,6 +1,6 @@
 // Incremental CSV reading: bytes arrive in chunks (split anywhere, even inside a UTF-8 character or a quoted
 // field), complete records come out, and each record becomes a LiveSample.
-import type { LiveSample } from '@bioreactor/api';
+import { type LiveSample, READING_KEYS, type ReadingKey, readingSpec } from '@bioreactor/api';
 
 /**
  * Largest record kept, in characters: the CSV is written by the experiment script, so a record may be made to be
@@ -116,10 +116,12 @@ export class CsvRecordReader {
   }
 }
 
-const NUMERIC = ['co2_ppm', 'temperature', 'stirrer_duty', 'peltier_duty'] as const;
-const LISTS: Record<string, 'od_voltages' | 'eyespy_voltages'> = {
-  od_voltages: 'od_voltages',
-  eyespy_voltages: 'eyespy_voltages',
+/** The guide's columns by kind (readings.ts), and the v2-era scripts' name for the OD channels. */
+const GUIDE = READING_KEYS.filter((k) => readingSpec(k).guide);
+const NUMERIC = GUIDE.filter((k) => readingSpec(k).kind === 'number');
+const TEXT = GUIDE.filter((k) => readingSpec(k).kind === 'text');
+const LISTS: Record<string, ReadingKey> = {
+  ...Object.fromEntries(READING_KEYS.filter((k) => readingSpec(k).kind === 'list').map((k) => [k, k])),
   // Columns of v2-era scripts (original-system.md §4.4).
   photodiodes: 'od_voltages',
 };
@@ -158,26 +160,28 @@ export function timestampMs(text: string): number | null {
 /** Where each known column sits in a header, worked out once per file rather than once per row. */
 export interface CsvColumns {
   timestamp: number;
-  numeric: [key: (typeof NUMERIC)[number], index: number][];
-  lists: [key: 'od_voltages' | 'eyespy_voltages', index: number][];
-  direction: number;
+  numeric: [key: ReadingKey, index: number][];
+  /** Lists: the guide's (an empty cell is an empty list) and the other list readings (pump_volumes_ml, …). */
+  lists: [key: ReadingKey, index: number][];
+  text: [key: ReadingKey, index: number][];
   extra: [name: string, index: number][];
 }
 
 export function columnsOf(header: string[]): CsvColumns {
-  const known = new Set<string>(['timestamp', 'peltier_direction', ...NUMERIC, ...Object.keys(LISTS)]);
+  const known = new Set<string>(['timestamp', ...NUMERIC, ...TEXT, ...Object.keys(LISTS)]);
   const lists: CsvColumns['lists'] = [];
   for (const [column, key] of Object.entries(LISTS)) {
     const index = header.indexOf(column);
     if (index >= 0 && !lists.some(([k]) => k === key)) lists.push([key, index]);
   }
+  const at = (keys: ReadingKey[]) =>
+    keys.map((key) => [key, header.indexOf(key)] as [ReadingKey, number]).filter(([, i]) => i >= 0);
   return {
     timestamp: header.indexOf('timestamp'),
-    numeric: NUMERIC.map((key) => [key, header.indexOf(key)] as [(typeof NUMERIC)[number], number]).filter(
-      ([, i]) => i >= 0,
-    ),
+    numeric: at(NUMERIC),
     lists,
-    direction: header.indexOf('peltier_direction'),
+    text: at(TEXT),
+    // Any other numeric column a script adds (o2_percent, ring_light_r, its own) is kept under its own name.
     extra: header
       .map((name, i) => [name, i] as [string, number])
       .filter(([name]) => !known.has(name) && /^[a-z][a-z0-9_]{0,40}$/i.test(name))
@@ -197,11 +201,12 @@ export function sampleFrom(columns: CsvColumns, row: string[], experimentId: str
     source: 'csv',
     experiment_id: experimentId,
   };
-  for (const [key, i] of columns.numeric) sample[key] = toNumber(row[i]);
-  for (const [key, i] of columns.lists) sample[key] = toList(row[i]);
-  if (columns.direction >= 0) {
-    const direction = (row[columns.direction] ?? '').trim();
-    sample.peltier_direction = direction === '' ? null : direction;
+  const into = sample as Record<string, unknown>;
+  for (const [key, i] of columns.numeric) into[key] = toNumber(row[i]);
+  for (const [key, i] of columns.lists) into[key] = toList(row[i]);
+  for (const [key, i] of columns.text) {
+    const text = (row[i] ?? '').trim();
+    into[key] = text === '' ? null : text;
   }
   for (const [name, i] of columns.extra) {
     const value = toNumber(row[i]);

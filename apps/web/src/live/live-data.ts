@@ -1,21 +1,28 @@
 // One follower of live data for every browser: the running experiment's CSV (through the hub, incrementally) or,
 // with none running, the node's hardware samples. Browsers subscribe; nothing is fetched per browser.
-import { ApiError, type DashboardSettings, type LiveSample } from '@bioreactor/api';
+import {
+  ApiError,
+  type DashboardSettings,
+  type LiveSample,
+  READING_KEYS,
+  readingSpec,
+  readingValue,
+} from '@bioreactor/api';
 import { CsvFollower, downsample } from './csv.js';
 
-/** What `GET {node}/api/v3/state` returns, as far as the dashboard reads it. */
+/** What `GET {node}/api/v3/state` returns, as far as the dashboard reads it: each component's state. */
 export interface HardwareState {
   timestamp: string;
-  components: Partial<{
-    co2_sensor: { co2_ppm: number | null };
-    temp_sensor: { temperature: number | null };
-    optical_density: { voltages: (number | null)[] };
-    eyespy_adc: { voltages: (number | null)[] };
-    stirrer: { duty_cycle: number };
-    peltier_driver: { duty_cycle: number; direction: string; cutoff?: string | null };
-    pumps: { overflow_guard?: { tripped: string | null } };
-  }>;
+  components: Partial<
+    Record<string, Record<string, unknown>> & {
+      peltier_driver: { cutoff?: string | null } & Record<string, unknown>;
+      pumps: { overflow_guard?: { tripped: string | null } } & Record<string, unknown>;
+    }
+  >;
 }
+
+/** The readings a live sample carries (readings.ts): the guide's columns and every reading the dashboard shows. */
+export const LIVE_READINGS = READING_KEYS.filter((k) => readingSpec(k).guide || readingSpec(k).display);
 
 /** The node's safety interlocks in force (over-temperature cutoff, overflow guard), as the dashboard shows them. */
 export function interlocksOf(state: HardwareState): string[] {
@@ -66,7 +73,6 @@ const BURST_LIMIT = 50;
 const MAX_CHUNKS_PER_TICK = 16;
 
 export function hardwareSample(state: HardwareState): LiveSample {
-  const c = state.components;
   const sample: LiveSample = {
     timestamp: state.timestamp,
     epoch_ms: Date.parse(state.timestamp),
@@ -74,14 +80,10 @@ export function hardwareSample(state: HardwareState): LiveSample {
     source: 'hardware',
     experiment_id: null,
   };
-  if (c.co2_sensor) sample.co2_ppm = c.co2_sensor.co2_ppm;
-  if (c.temp_sensor) sample.temperature = c.temp_sensor.temperature;
-  if (c.optical_density) sample.od_voltages = c.optical_density.voltages;
-  if (c.eyespy_adc) sample.eyespy_voltages = c.eyespy_adc.voltages;
-  if (c.stirrer) sample.stirrer_duty = c.stirrer.duty_cycle;
-  if (c.peltier_driver) {
-    sample.peltier_duty = c.peltier_driver.duty_cycle;
-    sample.peltier_direction = c.peltier_driver.direction;
+  // Each reading of a component the node reports, in the table's order (the guide's first).
+  for (const key of LIVE_READINGS) {
+    const component = state.components[readingSpec(key).component];
+    if (component) (sample as Record<string, unknown>)[key] = readingValue(key, component);
   }
   return sample;
 }

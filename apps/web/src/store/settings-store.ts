@@ -1,7 +1,7 @@
 // Dashboard settings in <config>/dashboard_settings.json: validated, written atomically, applied at once.
 import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
-import { DashboardSettings } from '@bioreactor/api';
+import { DashboardSettings, DisplayComponents } from '@bioreactor/api';
 import { Value } from 'typebox/value';
 import { readJsonFile, writeJsonFile } from './json-file.js';
 
@@ -23,10 +23,12 @@ export function normalizeSettings(raw: unknown): { settings: DashboardSettings; 
   const r = raw as Record<string, unknown>;
   const shown = (r.display_components ?? {}) as Record<string, unknown>;
   const legacy: Record<string, string> = { photodiodes: 'od_voltages', co2: 'co2_sensor' };
+  // Every displayed reading's key (readings.ts), the optional ones of readings added since included.
+  const keys = new Set(Object.keys(DisplayComponents.properties));
   for (const [key, value] of Object.entries(shown)) {
-    const target = (legacy[key] ?? key) as keyof DashboardSettings['display_components'];
-    if (target in settings.display_components && typeof value === 'boolean')
-      settings.display_components[target] = value;
+    const target = legacy[key] ?? key;
+    if (keys.has(target) && typeof value === 'boolean')
+      (settings.display_components as Record<string, boolean>)[target] = value;
   }
   if (typeof r.update_interval === 'number' && r.update_interval >= 0.5 && r.update_interval <= 60)
     settings.update_interval = r.update_interval;

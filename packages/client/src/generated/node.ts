@@ -732,6 +732,10 @@ export interface components {
             unavailable: {
                 [key: string]: string;
             };
+            /** @description With ?readings=true: every reading this node reports (readings.ts: co2_ppm, temperature, od_voltages, …, o2_percent, pump_volumes_ml), null when its component is unavailable */
+            readings?: {
+                [key: string]: number | string | null | (number | null)[];
+            };
         };
         ApiError: {
             statusCode: number;
@@ -1306,7 +1310,10 @@ export interface operations {
     };
     allStates: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Add `readings`: every reading by its column name, as measure_all_data writes them */
+                readings?: boolean;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -1322,6 +1329,7 @@ export interface operations {
                     "application/json": components["schemas"]["AllStates"];
                 };
             };
+            400: components["responses"]["VALIDATION_FAILED"];
             401: components["responses"]["UNAUTHORIZED"];
             500: components["responses"]["INTERNAL"];
         };

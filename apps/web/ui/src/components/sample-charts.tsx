@@ -1,61 +1,65 @@
-// Charts of LiveSamples (live data or an experiment's CSV): one per enabled series group.
-import type { DashboardSettings, LiveSample } from '@bioreactor/api';
+// Charts of LiveSamples (live data or an experiment's CSV): one per chart of the readings table (readings.ts), with a
+// series for each shown reading the samples carry. Readings sharing a chart id share a chart (the actuator duties).
+import { type DashboardSettings, DISPLAYED_READINGS, type LiveSample } from '@bioreactor/api';
 import { useMemo } from 'react';
 import { type ChartSeries, seriesColor, TimeChart } from './time-chart.js';
 
 type Shown = DashboardSettings['display_components'];
-const ALL: Shown = {
-  co2_sensor: true,
-  temperature: true,
-  od_voltages: true,
-  eyespy_voltages: true,
-  stirrer_duty: true,
-  peltier_duty: true,
-};
 
-function listSeries(samples: LiveSample[], key: 'od_voltages' | 'eyespy_voltages', label: string): ChartSeries[] {
-  const width = samples.reduce((n, s) => Math.max(n, s[key]?.length ?? 0), 0);
+/** Whether the settings show a reading's series: a key they do not have (a reading added since) is shown. */
+export const isShown = (shown: Shown | undefined, setting: string): boolean =>
+  (shown as Record<string, boolean | undefined> | undefined)?.[setting] ?? true;
+
+type CellValue = number | null | undefined | (number | null)[];
+const cellOf = (sample: LiveSample, key: string): CellValue => (sample as Record<string, unknown>)[key] as CellValue;
+
+function listSeries(samples: LiveSample[], key: string, label: string): ChartSeries[] {
+  const width = samples.reduce((n, s) => {
+    const v = cellOf(s, key);
+    return Math.max(n, Array.isArray(v) ? v.length : 0);
+  }, 0);
   return Array.from({ length: width }, (_, i) => ({
     label: `${label} ${i + 1}`,
     color: seriesColor(i),
-    values: samples.map((s) => s[key]?.[i] ?? null),
+    values: samples.map((s) => {
+      const v = cellOf(s, key);
+      return Array.isArray(v) ? (v[i] ?? null) : null;
+    }),
   }));
 }
 
-export function SampleCharts({ samples, shown = ALL }: { samples: LiveSample[]; shown?: Shown }) {
+export function SampleCharts({ samples, shown }: { samples: LiveSample[]; shown?: Shown }) {
   const charts = useMemo(() => {
     const points = samples.filter((s) => s.status === 'success' && typeof s.epoch_ms === 'number');
     const times = points.map((s) => (s.epoch_ms ?? 0) / 1000);
-    const has = (key: keyof LiveSample) => points.some((s) => s[key] !== undefined && s[key] !== null);
+    const has = (key: string) => points.some((s) => cellOf(s, key) !== undefined && cellOf(s, key) !== null);
     const out: { key: string; title: string; unit: string; series: ChartSeries[] }[] = [];
-    if (shown.co2_sensor && has('co2_ppm'))
-      out.push({
-        key: 'co2',
-        title: 'CO2',
-        unit: 'ppm',
-        series: [{ label: 'CO2 (ppm)', color: '#059669', values: points.map((s) => s.co2_ppm ?? null) }],
-      });
-    if (shown.temperature && has('temperature'))
-      out.push({
-        key: 'temperature',
-        title: 'Temperature',
-        unit: '°C',
-        series: [{ label: 'Temperature (°C)', color: '#dc2626', values: points.map((s) => s.temperature ?? null) }],
-      });
-    if (shown.od_voltages) {
-      const series = listSeries(points, 'od_voltages', 'OD channel');
-      if (series.length > 0) out.push({ key: 'od', title: 'Optical density', unit: 'V', series });
+    for (const { key, spec, display, setting } of DISPLAYED_READINGS) {
+      const chart = display.chart;
+      if (!chart || !isShown(shown, setting)) continue;
+      let group = out.find((c) => c.key === chart.id);
+      const series =
+        spec.kind === 'list'
+          ? listSeries(points, key, chart.series)
+          : has(key)
+            ? [
+                {
+                  label: chart.series,
+                  color: chart.color ?? seriesColor(group?.series.length ?? 0),
+                  values: points.map((s) => {
+                    const v = cellOf(s, key);
+                    return typeof v === 'number' ? v : null;
+                  }),
+                },
+              ]
+            : [];
+      if (series.length === 0) continue;
+      if (!group) {
+        group = { key: chart.id, title: chart.title, unit: spec.symbol, series: [] };
+        out.push(group);
+      }
+      group.series.push(...series);
     }
-    if (shown.eyespy_voltages) {
-      const series = listSeries(points, 'eyespy_voltages', 'Eyespy');
-      if (series.length > 0) out.push({ key: 'eyespy', title: 'Eyespy ADC', unit: 'V', series });
-    }
-    const duty: ChartSeries[] = [];
-    if (shown.stirrer_duty && has('stirrer_duty'))
-      duty.push({ label: 'Stirrer (%)', color: '#2563eb', values: points.map((s) => s.stirrer_duty ?? null) });
-    if (shown.peltier_duty && has('peltier_duty'))
-      duty.push({ label: 'Peltier (%)', color: '#d97706', values: points.map((s) => s.peltier_duty ?? null) });
-    if (duty.length > 0) out.push({ key: 'duty', title: 'Actuator duty', unit: '%', series: duty });
     return { times, out };
   }, [samples, shown]);
 

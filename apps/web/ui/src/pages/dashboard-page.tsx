@@ -1,7 +1,7 @@
 // The live dashboard: one EventSource on /api/live-data, a snapshot with history on connect, then samples.
-import type { DashboardSettings, LiveSample } from '@bioreactor/api';
+import { type DashboardSettings, DISPLAYED_READINGS, type LiveSample, type ReadingDisplay } from '@bioreactor/api';
 import { useEffect, useState } from 'react';
-import { SampleCharts } from '../components/sample-charts.js';
+import { isShown, SampleCharts } from '../components/sample-charts.js';
 import { formatNumber, formatTime } from '../format.js';
 import { Link } from '../router.js';
 
@@ -17,6 +17,11 @@ interface Snapshot {
 }
 
 type Connection = 'connecting' | 'connected' | 'reconnecting';
+
+/** The tiles: every reading of the table with one (readings.ts), in its order. */
+const TILES = DISPLAYED_READINGS.flatMap((r) =>
+  r.display.tile ? [{ ...r, tile: r.display.tile as NonNullable<ReadingDisplay['tile']> }] : [],
+);
 
 const SOURCE_LABEL: Record<LiveSample['source'], string> = {
   csv: 'CSV',
@@ -75,6 +80,9 @@ export function DashboardPage() {
   }, []);
 
   const shown = settings?.display_components;
+  // A reading beyond the guide's gets its tile once the node (or the CSV) carries it.
+  const carried = (key: string) =>
+    [latest, ...history.slice(-1)].some((s) => s !== undefined && (s as Record<string, unknown>)[key] !== undefined);
   const sourceText = latest ? SOURCE_LABEL[latest.source] : 'Unknown';
   return (
     <div className="page">
@@ -125,27 +133,22 @@ export function DashboardPage() {
         </div>
       )}
       <div className="readings">
-        {(!shown || shown.co2_sensor) && (
-          <Reading label="CO2" value={formatNumber(latest?.co2_ppm, 0)} unit="ppm" testId="reading-co2" />
-        )}
-        {(!shown || shown.temperature) && (
-          <Reading
-            label="Temperature"
-            value={formatNumber(latest?.temperature, 2)}
-            unit="°C"
-            testId="reading-temperature"
-          />
-        )}
-        {(!shown || shown.stirrer_duty) && (
-          <Reading label="Stirrer" value={formatNumber(latest?.stirrer_duty, 0)} unit="%" testId="reading-stirrer" />
-        )}
-        {(!shown || shown.peltier_duty) && (
-          <Reading
-            label={`Peltier${latest?.peltier_direction ? ` (${latest.peltier_direction})` : ''}`}
-            value={formatNumber(latest?.peltier_duty, 0)}
-            unit="%"
-            testId="reading-peltier"
-          />
+        {TILES.filter(({ key, spec, setting }) => isShown(shown, setting) && (spec.guide || carried(key))).map(
+          ({ key, spec, tile }) => {
+            const suffix = tile.suffixFrom ? (latest as Record<string, unknown> | undefined)?.[tile.suffixFrom] : null;
+            return (
+              <Reading
+                key={key}
+                label={typeof suffix === 'string' && suffix ? `${tile.label} (${suffix})` : tile.label}
+                value={formatNumber(
+                  (latest as Record<string, unknown> | undefined)?.[key] as number | null | undefined,
+                  tile.digits ?? spec.digits,
+                )}
+                unit={spec.symbol}
+                testId={tile.testId}
+              />
+            );
+          },
         )}
       </div>
       {shown && <SampleCharts samples={history} shown={shown} />}

@@ -1,19 +1,15 @@
 // Dashboard settings: series shown, update interval and the CSV followed; saved and applied at once. They are the
 // whole lab's, so only the admin changes them; everyone else sees them read-only, with the reason.
-import type { DashboardSettings } from '@bioreactor/api';
+import { type DashboardSettings, DISPLAYED_READINGS } from '@bioreactor/api';
 import { type FormEvent, useEffect, useState } from 'react';
 import { ApiFailure, call, client, errorText } from '../api.js';
 import { Link } from '../router.js';
 import { useSession } from '../session.js';
 
-const SERIES: { key: keyof DashboardSettings['display_components']; label: string }[] = [
-  { key: 'co2_sensor', label: 'CO2 (ppm)' },
-  { key: 'temperature', label: 'Temperature (°C)' },
-  { key: 'od_voltages', label: 'Optical density, every channel (V)' },
-  { key: 'eyespy_voltages', label: 'Eyespy ADC, every board (V)' },
-  { key: 'stirrer_duty', label: 'Stirrer duty (%)' },
-  { key: 'peltier_duty', label: 'Peltier duty and direction (%)' },
-];
+/** One checkbox per displayed reading's setting (readings.ts), in the table's order. */
+const SERIES = DISPLAYED_READINGS.filter((r, i, all) => all.findIndex((o) => o.setting === r.setting) === i).map(
+  (r) => ({ key: r.setting, label: r.display.settingLabel ?? `${r.spec.label} (${r.spec.symbol})` }),
+);
 
 export function SettingsPage() {
   const { session, isAdmin } = useSession();
@@ -87,7 +83,7 @@ export function SettingsPage() {
               <input
                 type="checkbox"
                 data-testid={`setting-${s.key}`}
-                checked={settings.display_components[s.key]}
+                checked={(settings.display_components as Record<string, boolean | undefined>)[s.key] ?? true}
                 onChange={(e) =>
                   setSettings({
                     ...settings,
