@@ -238,7 +238,7 @@ describe('CSV reading', () => {
     const cells = ['2026-01-25T20:35:10.103915', '600', '25.4', '[0.12,0.15,0.18]', '[]', '30.0', '0.0', 'forward'];
     const sample = rowToSample(header, [...cells, '[1.5,0.25]', '7'], 'e');
     expect(sample).toMatchObject({ co2_ppm: 600, peltier_direction: 'forward', pump_volumes_ml: [1.5, 0.25] });
-    expect(sample?.ring_light_r).toBe(7);
+    expect((sample as Record<string, unknown> | undefined)?.ring_light_r).toBe(7);
   });
 
   it('a hardware sample carries each reading the dashboard shows of the components the node reports', () => {
