@@ -19,6 +19,7 @@ from bioreactor_client import (
     Bioreactor,
     BioreactorAPIError,
     ComponentUnavailableError,
+    SafetyInterlockError,
     UnauthorizedError,
     ValidationError,
     balanced_flow,
@@ -434,3 +435,29 @@ class TokenProtectedNodeTest(NodeTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class GasRelayTest(NodeTestCase):
+    """A node whose hardware file enables the gas relays (off by default)."""
+
+    hardware = {
+        **FULL_HARDWARE,
+        "init_components": {**FULL_HARDWARE["init_components"], "gas_relays": True},
+        "gas_relays": {"relays": {"co2_valve": {"gpio": 5, "gas": "co2", "max_dose_s": 5, "max_doses_per_hour": 3}}},
+    }
+
+    def setUp(self) -> None:
+        self.bioreactor = Bioreactor(self.node.url)
+        self.addCleanup(self.bioreactor.stop_all)
+
+    def test_a_dose_its_limit_its_counters_in_the_row_and_stop_all_closes_the_valve(self) -> None:
+        reply = self.bioreactor.dose_gas("co2_valve", 3)
+        self.assertTrue(reply["relays"][0]["open"])
+        with self.assertRaises(SafetyInterlockError) as caught:
+            self.bioreactor.dose_gas("co2_valve", 6)
+        self.assertIn("max_dose_s is 5 s", str(caught.exception))
+        row = measure_all_data(self.bioreactor, extra=("gas_doses", "gas_open_s"))
+        self.assertEqual(list(row)[-2:], ["gas_doses", "gas_open_s"])
+        self.assertEqual(row["gas_doses"], [1.0])
+        self.bioreactor.stop_all()
+        self.assertFalse(self.bioreactor.client.get_state("gas_relays")["relays"][0]["open"])

@@ -2,7 +2,7 @@
 // with the contract's shapes enforced on every response (strictResponses), clear refusals and the command log.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { COMPONENT_NAMES } from '@bioreactor/api';
+import { COMPONENT_NAMES, GUIDE_COMPONENT_NAMES } from '@bioreactor/api';
 import { readEventStream } from '@bioreactor/service-kit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildApp } from '../src/app.js';
@@ -48,7 +48,7 @@ describe('discovery', () => {
     expect(Object.values(status.initialized_components).every(Boolean)).toBe(true);
     expect(status.runner.kind).toBe('local');
     const caps = (await get(n, '/api/v3/capabilities')).json();
-    expect(Object.keys(caps).sort()).toEqual([...COMPONENT_NAMES].sort());
+    expect(Object.keys(caps).sort()).toEqual([...GUIDE_COMPONENT_NAMES].sort());
     expect(caps.optical_density.channels).toEqual(['135', 'Ref', '90']);
     expect(caps.optical_density.count).toBe(3);
     expect(caps.eyespy_adc.channels).toEqual(['eyespy1', 'eyespy2']);

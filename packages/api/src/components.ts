@@ -164,6 +164,40 @@ export const PumpControl = Type.Object({
   pump_name: Type.String({ minLength: 1, description: 'A configured pump name, e.g. inflow' }),
   velocity: Type.Number({ description: 'mL/s; 0 stops; negative runs in reverse' }),
 });
+/** One gas relay (a solenoid valve on a GPIO line): open or closed, and what it has done. */
+export const GasRelayState = Type.Object({
+  relay: Type.String(),
+  gas: Type.String({ description: 'What it lets in: co2, n2, air, o2' }),
+  open: Type.Boolean(),
+  closes_at: nullable<string>('string', {
+    format: 'date-time',
+    description: 'When the node closes it (the end of a dose, or max_dose_s after an open)',
+  }),
+  open_s_total: Type.Number({ description: 'Seconds it has been open since the node started' }),
+  doses_total: Type.Integer({ description: 'Openings (doses and opens) since the node started' }),
+  doses_last_hour: Type.Integer({ description: 'Openings in the last hour, against max_doses_per_hour' }),
+  max_dose_s: Type.Number({ description: 'The longest one opening may last' }),
+  max_doses_per_hour: Type.Integer({ description: 'Openings allowed in any hour' }),
+});
+export const GasRelaysState = state('GasRelays', {
+  relay: Type.String({ description: 'Last commanded relay, or "all"' }),
+  active: Type.Boolean({ description: 'Any relay open' }),
+  relays: Type.Array(GasRelayState),
+});
+export const GasRelaysControl = Type.Object({
+  relay: Type.String({ minLength: 1, description: 'A configured relay, e.g. co2_valve' }),
+  open: Type.Optional(
+    Type.Boolean({ description: 'true opens (closed again by the node after max_dose_s), false closes' }),
+  ),
+  dose_s: Type.Optional(
+    Type.Number({
+      exclusiveMinimum: 0,
+      maximum: 3600,
+      description: 'Open for this many seconds, then closed by the node; give open or dose_s',
+    }),
+  ),
+});
+
 /** The guide's nine components, in the order the API lists them, with their bodies. */
 const GUIDE_COMPONENTS = {
   co2_sensor: { kind: 'sensor', label: 'CO2 sensor', state: Co2State },
@@ -178,7 +212,10 @@ const GUIDE_COMPONENTS = {
 } as const;
 
 /** Components with hand-written bodies: the guide's nine, then the actuators added since. */
-const WRITTEN_COMPONENTS = { ...GUIDE_COMPONENTS } as const;
+const WRITTEN_COMPONENTS = {
+  ...GUIDE_COMPONENTS,
+  gas_relays: { kind: 'actuator', label: 'Gas relays', state: GasRelaysState, control: GasRelaysControl },
+} as const;
 type WrittenName = keyof typeof WRITTEN_COMPONENTS;
 type ReadingRow = (typeof READINGS)[ReadingKey];
 /** Sensors known only by their row in readings.ts. */

@@ -136,6 +136,10 @@ const CONTROL_EXAMPLES: Partial<Record<ActuatorName, Record<string, MediaExample
     ring: { summary: 'The whole ring orange', value: { red: 255, green: 80, blue: 0 } },
     pixel: { summary: 'One pixel blue', value: { red: 0, green: 0, blue: 255, pixel_index: 3 } },
   },
+  gas_relays: {
+    dose: { summary: 'A 2 s dose of CO2', value: { relay: 'co2_valve', dose_s: 2 } },
+    close: { summary: 'Close the N2 valve', value: { relay: 'n2_valve', open: false } },
+  },
 };
 
 const ComponentParams = Type.Object({ component: Type.String({ description: 'A component name' }) });

@@ -221,6 +221,29 @@ export const READINGS = {
     digits: 3,
     csvUnit: 'mL (JSON list, one per pump)',
   },
+  // ---- counters: what the gas relays have done since the node started, one per relay in the state's order ----
+  gas_open_s: {
+    component: 'gas_relays',
+    field: 'open_s_total',
+    each: 'relays',
+    kind: 'list',
+    unit: 's',
+    symbol: 's',
+    label: 'Gas relay open time',
+    digits: 1,
+    csvUnit: 's (JSON list, one per relay)',
+  },
+  gas_doses: {
+    component: 'gas_relays',
+    field: 'doses_total',
+    each: 'relays',
+    kind: 'list',
+    unit: 'doses',
+    symbol: '',
+    label: 'Gas relay doses',
+    digits: 0,
+    csvUnit: 'openings (JSON list, one per relay)',
+  },
 } as const satisfies Record<string, ReadingSpec>;
 
 export type ReadingKey = keyof typeof READINGS;

@@ -221,6 +221,23 @@ class Bioreactor:
         """Set the stirrer's duty cycle in percent (0-100; 0 stops it). Returns the node's reply."""
         return self.client.control("stirrer", duty_cycle=_number(duty_cycle, "stirrer duty cycle"))
 
+    def dose_gas(self, relay: str, seconds: Number) -> Dict[str, Any]:
+        """Open gas relay ``relay`` (e.g. ``"co2_valve"``) for ``seconds``; the node closes it again.
+
+        The node refuses (:class:`~bioreactor_client.SafetyInterlockError`, 409) a dose longer than the relay's
+        ``max_dose_s`` or one more than its ``max_doses_per_hour``. Returns the node's reply (every relay's state).
+        """
+        if not isinstance(relay, str) or not relay:
+            raise TypeError(f"relay must be a gas relay's name, not {relay!r}")
+        return self.client.control("gas_relays", relay=relay, dose_s=_number(seconds, "gas dose"))
+
+    def set_gas_relay(self, relay: str, open: bool) -> Dict[str, Any]:
+        """Open (``True``) or close (``False``) gas relay ``relay``; an open relay is closed by the node after
+        its ``max_dose_s``. Returns the node's reply."""
+        if not isinstance(open, bool):
+            raise TypeError(f"open must be True or False, not {open!r}")
+        return self.client.control("gas_relays", relay=relay, open=open)
+
     # ---- sensors ----
 
     def get_co2(self) -> Optional[float]:
@@ -414,7 +431,7 @@ class Bioreactor:
             runner.stop()
 
     def stop_all(self) -> None:
-        """Switch every available actuator off: peltier, stirrer, every pump, LED and ring light.
+        """Switch every available actuator off: peltier, gas relays, stirrer, every pump, LED and ring light.
 
         Tries each one even if another fails, then raises a
         :class:`~bioreactor_client.BioreactorError` listing the failures, if any.
@@ -430,6 +447,10 @@ class Bioreactor:
 
         if "peltier_driver" in self.capabilities:
             attempt("peltier_driver", lambda: self.client.control("peltier_driver", duty_cycle=0, direction="heat"))
+        for relay in self.capabilities.get("gas_relays", {}).get("available_relays", []):
+            attempt(
+                f"gas relay {relay}", lambda r=relay: self.client.control("gas_relays", relay=r, open=False)
+            )
         if "stirrer" in self.capabilities:
             attempt("stirrer", lambda: self.client.control("stirrer", duty_cycle=0))
         if "pumps" in self.capabilities:

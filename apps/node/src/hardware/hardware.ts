@@ -497,6 +497,11 @@ export class HardwareController {
     return this.started && this.opened.has(name);
   }
 
+  /** Why a component is unavailable (disabled, missing, failing), including one /api/status does not list. */
+  whyUnavailable(name: string): string | undefined {
+    return this.unavailable.get(name as ComponentName);
+  }
+
   report(): ComponentReport {
     if (this.reportCache) return this.reportCache;
     const initialized: Record<string, boolean> = {};

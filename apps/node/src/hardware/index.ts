@@ -53,6 +53,8 @@ export interface Hardware {
   onCommand(listener: (entry: CommandLogEntry) => void): () => void;
   /** Which components work, and why the others do not. */
   report(): ComponentReport;
+  /** Why a component is unavailable, including one the hardware file leaves off that /api/status does not list. */
+  whyUnavailable(name: string): string | undefined;
   componentState<K extends ComponentName>(name: K): ComponentStates[K] | null;
   control<K extends ActuatorName>(name: K, body: ComponentControls[K], source: string): Promise<ComponentStates[K]>;
   history(

@@ -4,6 +4,7 @@
 import co2Sensor from './components/co2-sensor.js';
 import type { ComponentDescriptor, ConfigSchema } from './components/component.js';
 import eyespy from './components/eyespy.js';
+import gasRelays from './components/gas-relays.js';
 import led from './components/led.js';
 import opticalDensity from './components/optical-density.js';
 import peltier from './components/peltier.js';
@@ -12,7 +13,18 @@ import ringLight from './components/ring-light.js';
 import stirrer from './components/stirrer.js';
 import tempSensor from './components/temp-sensor.js';
 
-const LIST = [co2Sensor, tempSensor, opticalDensity, eyespy, pumps, stirrer, peltier, led, ringLight] as const;
+const LIST = [
+  co2Sensor,
+  tempSensor,
+  opticalDensity,
+  eyespy,
+  pumps,
+  stirrer,
+  peltier,
+  led,
+  ringLight,
+  gasRelays,
+] as const;
 
 export const REGISTRY = LIST as unknown as readonly ComponentDescriptor<ConfigSchema>[];
 

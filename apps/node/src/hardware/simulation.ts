@@ -86,6 +86,7 @@ export function createSimulation(file: HardwareFile, clock: Clock, seed: number)
     led: () => 0,
     ringLight: () => 0,
     flows: () => ({ inMlPerS: 0, outMlPerS: 0 }),
+    gas: () => ({ co2MlPerMin: 0, n2MlPerMin: 0, o2MlPerMin: 0 }),
   };
   const model = new VesselModel(inputs, createRandom(seed), clock.now());
   const bus = new EmulatedI2cBus();
@@ -150,8 +151,8 @@ export function createSimulation(file: HardwareFile, clock: Clock, seed: number)
         close: settleBefore(() => channelEmu.close()),
       };
     },
-    gpio: async (pin) => {
-      const line = gpio.get(pin) ?? new EmulatedGpio();
+    gpio: async (pin, idleHigh) => {
+      const line = gpio.get(pin) ?? new EmulatedGpio(idleHigh);
       gpio.set(pin, line);
       return { set: settleBefore((h: boolean) => line.set(h)), close: settleBefore(() => line.close()) };
     },

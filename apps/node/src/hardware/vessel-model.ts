@@ -1,5 +1,6 @@
 // A physical model of the culture vessel that the emulated chips sense: heat balance with the peltier and ambient,
-// temperature-dependent logistic growth diluted by the pumps, headspace CO2 from growth, and light on the photodiodes.
+// temperature-dependent logistic growth diluted by the pumps, the headspace's CO2 and O2 (growth makes CO2 and uses
+// O2, the gas relays let CO2 or N2 in, air exchange pulls both back to ambient), and light on the photodiodes.
 import type { Random } from './random.js';
 
 export interface VesselInputs {
@@ -13,6 +14,8 @@ export interface VesselInputs {
   ringLight(): number;
   /** mL/s into the vessel (inflow pumps) and out of it (outflow pumps), after direction. */
   flows(): { inMlPerS: number; outMlPerS: number };
+  /** mL/min of each pure gas the open gas relays let into the headspace. */
+  gas(): { co2MlPerMin: number; n2MlPerMin: number; o2MlPerMin: number };
 }
 
 export interface VesselParameters {
@@ -35,6 +38,12 @@ export interface VesselParameters {
   maxVolumeMl: number;
   ambientCo2: number;
   co2PerOdGrowth: number;
+  /** The air's O2, % (dry air). */
+  ambientO2: number;
+  /** Headspace O2 used per OD of growth, percentage points (a respiratory quotient of about 1 beside CO2). */
+  o2PerOdGrowth: number;
+  /** The headspace a relay's gas mixes into, mL. */
+  headspaceMl: number;
 }
 
 export const DEFAULT_VESSEL: VesselParameters = {
@@ -53,6 +62,9 @@ export const DEFAULT_VESSEL: VesselParameters = {
   maxVolumeMl: 45,
   ambientCo2: 420,
   co2PerOdGrowth: 90_000,
+  ambientO2: 20.95,
+  o2PerOdGrowth: 9,
+  headspaceMl: 20,
 };
 
 /** Cardinal temperature model with inflection (Rosso 1993): 0 outside (min, max), 1 at opt. */
@@ -70,6 +82,7 @@ export class VesselModel {
   od: number;
   volumeMl: number;
   co2Ppm: number;
+  o2Percent: number;
   /** Milliseconds of model time. */
   private time: number;
   overflowMl = 0;
@@ -87,6 +100,7 @@ export class VesselModel {
     this.od = params.startOd;
     this.volumeMl = params.volumeMl;
     this.co2Ppm = params.ambientCo2;
+    this.o2Percent = params.ambientO2;
     this.time = startMs;
   }
 
@@ -102,6 +116,8 @@ export class VesselModel {
     const drive = this.inputs.peltier();
     const stir = this.inputs.stirrer();
     const { inMlPerS, outMlPerS } = this.inputs.flows();
+    const gas = this.inputs.gas();
+    const gasIn = gas.co2MlPerMin + gas.n2MlPerMin + gas.o2MlPerMin;
     while (remaining > 0) {
       const dt = Math.min(MAX_STEP_S, remaining);
       remaining -= dt;
@@ -123,6 +139,14 @@ export class VesselModel {
       this.volumeMl = Math.max(1, this.volumeMl);
       const exchange = 0.01 + 0.03 * stir;
       this.co2Ppm += dt * (p.co2PerOdGrowth * growth - exchange * (this.co2Ppm - p.ambientCo2));
+      this.o2Percent += dt * (-p.o2PerOdGrowth * growth - exchange * (this.o2Percent - p.ambientO2));
+      // A pure gas flushing the headspace: each mL replaces a mL of the mixture.
+      if (gasIn > 0) {
+        const swept = Math.min(1, (gasIn / 60) * (dt / p.headspaceMl));
+        this.co2Ppm += swept * ((gas.co2MlPerMin / gasIn) * 1e6 - this.co2Ppm);
+        this.o2Percent += swept * ((gas.o2MlPerMin / gasIn) * 100 - this.o2Percent);
+      }
+      this.o2Percent = Math.min(100, Math.max(0, this.o2Percent));
     }
     this.time = ms;
   }
@@ -148,5 +172,10 @@ export class VesselModel {
 
   co2(): number {
     return this.co2Ppm + this.random.gaussian(4);
+  }
+
+  /** Headspace O2, %. */
+  o2(): number {
+    return this.o2Percent + this.random.gaussian(0.02);
   }
 }

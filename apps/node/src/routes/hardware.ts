@@ -34,7 +34,7 @@ import type { AllStates, Hardware } from '../hardware/index.js';
 type AnyFastify = FastifyInstance | Service;
 
 function notFound(hardware: Hardware, name: ComponentName): ApiError {
-  const reason = hardware.report().unavailable[name] ?? 'not configured';
+  const reason = hardware.whyUnavailable(name) ?? hardware.report().unavailable[name] ?? 'not configured';
   return new ApiError('COMPONENT_NOT_FOUND', `${name} is unavailable on this node: ${reason}`);
 }
 

@@ -2,7 +2,7 @@
 // the guide's config_hardware.py read beside it, and which of the two is read.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { COMPONENT_NAMES } from '@bioreactor/api';
+import { COMPONENT_NAMES, GUIDE_COMPONENT_NAMES } from '@bioreactor/api';
 import { describe, expect, it } from 'vitest';
 import { parsePyConfig } from '../../src/hardware/config-py.js';
 import {
@@ -18,12 +18,17 @@ import { createHardware } from '../../src/hardware/index.js';
 import { quietLog, recordingLog, tempDir } from './support.js';
 
 describe('hardware file', () => {
-  it('ships with every component enabled, in simulation, with the original channel and pump names', () => {
+  it('ships with the guide’s nine components enabled (the ones added since off), in simulation, with the original channel and pump names', () => {
     const { file, found } = loadHardwareFile(
       join(import.meta.dirname, '../../../../bioreactor-node-v3/config_hardware.json'),
     );
     expect(found).toBe(true);
-    expect(COMPONENT_NAMES.every((n) => file.init_components[n])).toBe(true);
+    expect(GUIDE_COMPONENT_NAMES.every((n) => file.init_components[n])).toBe(true);
+    expect(
+      COMPONENT_NAMES.filter((n) => !GUIDE_COMPONENT_NAMES.includes(n as never)).some(
+        (n) => file.init_components[n as never],
+      ),
+    ).toBe(false);
     expect(file.hardware_mode).toBe('simulation');
     expect(Object.values(file.od_adc.channels)).toEqual(expect.arrayContaining(['A0', 'A1', 'A2']));
     expect(Object.keys(file.pumps)).toEqual(['inflow', 'outflow']);

@@ -244,6 +244,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v3/gas_relays/state": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Latest state of gas_relays (the last command) */
+        get: operations["gasRelaysState"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v3/pumps/control": {
         parameters: {
             query?: never;
@@ -323,6 +340,23 @@ export interface paths {
         put?: never;
         /** Command ring_light */
         post: operations["ringLightControl"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v3/gas_relays/control": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Command gas_relays */
+        post: operations["gasRelaysControl"];
         delete?: never;
         options?: never;
         head?: never;
@@ -727,6 +761,7 @@ export interface components {
                 peltier_driver?: components["schemas"]["PeltierState"];
                 led?: components["schemas"]["LedState"];
                 ring_light?: components["schemas"]["RingLightState"];
+                gas_relays?: components["schemas"]["GasRelaysState"];
             };
             /** @description Component → why it is unavailable */
             unavailable: {
@@ -793,6 +828,41 @@ export interface components {
             channels: string[];
             /** @enum {string} */
             unit: "volts";
+        };
+        GasRelaysState: {
+            /** @enum {string} */
+            status: "success" | "error";
+            message: string | null;
+            /**
+             * Format: date-time
+             * @description When the cached sample was taken (sensors) or the last command applied (actuators)
+             */
+            timestamp: string | null;
+            /** @description Last commanded relay, or "all" */
+            relay: string;
+            /** @description Any relay open */
+            active: boolean;
+            relays: {
+                relay: string;
+                /** @description What it lets in: co2, n2, air, o2 */
+                gas: string;
+                open: boolean;
+                /**
+                 * Format: date-time
+                 * @description When the node closes it (the end of a dose, or max_dose_s after an open)
+                 */
+                closes_at: string | null;
+                /** @description Seconds it has been open since the node started */
+                open_s_total: number;
+                /** @description Openings (doses and opens) since the node started */
+                doses_total: number;
+                /** @description Openings in the last hour, against max_doses_per_hour */
+                doses_last_hour: number;
+                /** @description The longest one opening may last */
+                max_dose_s: number;
+                /** @description Openings allowed in any hour */
+                max_doses_per_hour: number;
+            }[];
         };
         History: {
             component: string;
@@ -1731,6 +1801,63 @@ export interface operations {
             500: components["responses"]["INTERNAL"];
         };
     };
+    gasRelaysState: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The state of gas_relays */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        status: "success" | "error";
+                        message: string | null;
+                        /**
+                         * Format: date-time
+                         * @description When the cached sample was taken (sensors) or the last command applied (actuators)
+                         */
+                        timestamp: string | null;
+                        /** @description Last commanded relay, or "all" */
+                        relay: string;
+                        /** @description Any relay open */
+                        active: boolean;
+                        relays: {
+                            relay: string;
+                            /** @description What it lets in: co2, n2, air, o2 */
+                            gas: string;
+                            open: boolean;
+                            /**
+                             * Format: date-time
+                             * @description When the node closes it (the end of a dose, or max_dose_s after an open)
+                             */
+                            closes_at: string | null;
+                            /** @description Seconds it has been open since the node started */
+                            open_s_total: number;
+                            /** @description Openings (doses and opens) since the node started */
+                            doses_total: number;
+                            /** @description Openings in the last hour, against max_doses_per_hour */
+                            doses_last_hour: number;
+                            /** @description The longest one opening may last */
+                            max_dose_s: number;
+                            /** @description Openings allowed in any hour */
+                            max_doses_per_hour: number;
+                        }[];
+                    };
+                };
+            };
+            401: components["responses"]["UNAUTHORIZED"];
+            404: components["responses"]["COMPONENT_NOT_FOUND"];
+            500: components["responses"]["INTERNAL"];
+        };
+    };
     pumpsControl: {
         parameters: {
             query?: never;
@@ -2006,6 +2133,79 @@ export interface operations {
                         pixel_count: number;
                         /** @description Every pixel as [red, green, blue], index order */
                         pixels: number[][];
+                    };
+                };
+            };
+            400: components["responses"]["VALIDATION_FAILED_or_INVALID_JSON"];
+            401: components["responses"]["UNAUTHORIZED"];
+            404: components["responses"]["COMPONENT_NOT_FOUND"];
+            409: components["responses"]["SAFETY_INTERLOCK"];
+            413: components["responses"]["PAYLOAD_TOO_LARGE"];
+            415: components["responses"]["UNSUPPORTED_MEDIA_TYPE"];
+            500: components["responses"]["INTERNAL"];
+            502: components["responses"]["DEVICE_FAULT"];
+        };
+    };
+    gasRelaysControl: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description A configured relay, e.g. co2_valve */
+                    relay: string;
+                    /** @description true opens (closed again by the node after max_dose_s), false closes */
+                    open?: boolean;
+                    /** @description Open for this many seconds, then closed by the node; give open or dose_s */
+                    dose_s?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description Done: the new state of gas_relays */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        status: "success" | "error";
+                        message: string | null;
+                        /**
+                         * Format: date-time
+                         * @description When the cached sample was taken (sensors) or the last command applied (actuators)
+                         */
+                        timestamp: string | null;
+                        /** @description Last commanded relay, or "all" */
+                        relay: string;
+                        /** @description Any relay open */
+                        active: boolean;
+                        relays: {
+                            relay: string;
+                            /** @description What it lets in: co2, n2, air, o2 */
+                            gas: string;
+                            open: boolean;
+                            /**
+                             * Format: date-time
+                             * @description When the node closes it (the end of a dose, or max_dose_s after an open)
+                             */
+                            closes_at: string | null;
+                            /** @description Seconds it has been open since the node started */
+                            open_s_total: number;
+                            /** @description Openings (doses and opens) since the node started */
+                            doses_total: number;
+                            /** @description Openings in the last hour, against max_doses_per_hour */
+                            doses_last_hour: number;
+                            /** @description The longest one opening may last */
+                            max_dose_s: number;
+                            /** @description Openings allowed in any hour */
+                            max_doses_per_hour: number;
+                        }[];
                     };
                 };
             };

@@ -31,12 +31,16 @@ export class EmulatedPwm implements PwmChannel {
 }
 
 export class EmulatedGpio implements GpioLine {
-  high = false;
+  high: boolean;
+  /** `idleHigh`: the line rests high (an active-low relay), at start and after close. */
+  constructor(private readonly idleHigh = false) {
+    this.high = idleHigh;
+  }
   async set(high: boolean): Promise<void> {
     this.high = high;
   }
   async close(): Promise<void> {
-    this.high = false;
+    this.high = this.idleHigh;
   }
 }
 

@@ -211,7 +211,12 @@ export async function gpioLineDir(pin: number, paths: LinuxPaths): Promise<strin
   return join(paths.sysfsRoot, 'class', 'gpio', `gpio${(await gpioBase(paths)) + pin}`);
 }
 
-export async function sysfsGpio(pin: number, paths: LinuxPaths): Promise<GpioLine> {
+/**
+ * A header GPIO line as an output. `idleHigh`: the line's resting level is high (an active-low relay board, which a
+ * low line opens): it becomes an output at that level ("high", never passing through low) and goes back to it at
+ * close. Otherwise it rests low.
+ */
+export async function sysfsGpio(pin: number, paths: LinuxPaths, idleHigh = false): Promise<GpioLine> {
   const root = join(paths.sysfsRoot, 'class', 'gpio');
   const number = (await gpioBase(paths)) + pin;
   const dir = join(root, `gpio${number}`);
@@ -219,10 +224,10 @@ export async function sysfsGpio(pin: number, paths: LinuxPaths): Promise<GpioLin
     await writeFile(join(root, 'export'), String(number));
     if (!(await waitForPath(dir))) throw new TransportUnavailable(`exporting GPIO ${pin} (${number}) failed`);
   }
-  await writeFile(join(dir, 'direction'), 'low');
+  await writeFile(join(dir, 'direction'), idleHigh ? 'high' : 'low');
   return {
     set: (high) => writeFile(join(dir, 'value'), high ? '1' : '0'),
-    close: () => writeFile(join(dir, 'value'), '0'),
+    close: () => writeFile(join(dir, 'value'), idleHigh ? '1' : '0'),
   };
 }
 
@@ -362,7 +367,7 @@ export function linuxTransports(paths: LinuxPaths): TransportFactory {
     i2c: (bus) => openI2c(bus, paths),
     oneWire: async () => sysfsOneWire(paths),
     pwm: (chip, channel) => sysfsPwm(chip, channel, paths),
-    gpio: (pin) => sysfsGpio(pin, paths),
+    gpio: (pin, idleHigh) => sysfsGpio(pin, paths, idleHigh),
     spi: (device) => openSpi(device, paths),
     usb: (match) => openUsb(match),
   };

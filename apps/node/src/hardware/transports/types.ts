@@ -62,7 +62,8 @@ export interface TransportFactory {
   oneWire(): Promise<OneWireBus>;
   /** `chip` undefined: the 40-pin header's PWM controller (RP1 PWM0 on a Pi 5), found by its device. */
   pwm(chip: number | undefined, channel: number): Promise<PwmChannel>;
-  gpio(pin: number): Promise<GpioLine>;
+  /** An output line resting low, or high with `idleHigh` (an active-low relay): it starts and closes at rest. */
+  gpio(pin: number, idleHigh?: boolean): Promise<GpioLine>;
   spi(device: string): Promise<SpiDevice>;
   /** A USB device found by ids and matched by its serial number (the Tic pump controllers). */
   usb(match: UsbMatch): Promise<UsbControl>;
