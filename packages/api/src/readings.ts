@@ -209,6 +209,22 @@ export const READINGS = {
     digits: 0,
     range: [0, 100],
   },
+  // ---- sensors added since the guide ----
+  o2_percent: {
+    component: 'o2_sensor',
+    field: 'o2_percent',
+    kind: 'number',
+    unit: 'percent',
+    symbol: '%',
+    label: 'O2',
+    digits: 2,
+    range: [0, 100],
+    display: {
+      settingLabel: 'O2 (%)',
+      tile: { label: 'O2', testId: 'reading-o2' },
+      chart: { id: 'o2', title: 'O2', series: 'O2 (%)', color: '#0891b2' },
+    },
+  },
   // ---- counters: what the pumps have moved since the node started, one per pump in the state's order ----
   pump_volumes_ml: {
     component: 'pumps',

@@ -6,6 +6,7 @@ import type { ComponentDescriptor, ConfigSchema } from './components/component.j
 import eyespy from './components/eyespy.js';
 import gasRelays from './components/gas-relays.js';
 import led from './components/led.js';
+import o2Sensor from './components/o2-sensor.js';
 import opticalDensity from './components/optical-density.js';
 import peltier from './components/peltier.js';
 import pumps from './components/pumps.js';
@@ -24,6 +25,7 @@ const LIST = [
   led,
   ringLight,
   gasRelays,
+  o2Sensor,
 ] as const;
 
 export const REGISTRY = LIST as unknown as readonly ComponentDescriptor<ConfigSchema>[];

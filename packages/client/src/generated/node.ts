@@ -261,6 +261,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v3/o2_sensor/state": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Latest state of o2_sensor (its cached sample) */
+        get: operations["o2SensorState"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v3/pumps/control": {
         parameters: {
             query?: never;
@@ -762,6 +779,7 @@ export interface components {
                 led?: components["schemas"]["LedState"];
                 ring_light?: components["schemas"]["RingLightState"];
                 gas_relays?: components["schemas"]["GasRelaysState"];
+                o2_sensor?: components["schemas"]["O2SensorState"];
             };
             /** @description Component → why it is unavailable */
             unavailable: {
@@ -934,6 +952,20 @@ export interface components {
             min_free_bytes: number;
             /** @description e.g. "disk full": why runs are refused, stopped or their end not yet written; null when fine */
             problem: string | null;
+        };
+        O2SensorState: {
+            /** @enum {string} */
+            status: "success" | "error";
+            message: string | null;
+            /**
+             * Format: date-time
+             * @description When the cached sample was taken (sensors) or the last command applied (actuators)
+             */
+            timestamp: string | null;
+            /** @description O2, %; null when unavailable */
+            o2_percent: number | null;
+            /** @enum {string} */
+            unit: "percent";
         };
         OpticalDensityState: {
             /** @enum {string} */
@@ -1850,6 +1882,42 @@ export interface operations {
                             /** @description Openings allowed in any hour */
                             max_doses_per_hour: number;
                         }[];
+                    };
+                };
+            };
+            401: components["responses"]["UNAUTHORIZED"];
+            404: components["responses"]["COMPONENT_NOT_FOUND"];
+            500: components["responses"]["INTERNAL"];
+        };
+    };
+    o2SensorState: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The state of o2_sensor */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        status: "success" | "error";
+                        message: string | null;
+                        /**
+                         * Format: date-time
+                         * @description When the cached sample was taken (sensors) or the last command applied (actuators)
+                         */
+                        timestamp: string | null;
+                        /** @description O2, %; null when unavailable */
+                        o2_percent: number | null;
+                        /** @enum {string} */
+                        unit: "percent";
                     };
                 };
             };

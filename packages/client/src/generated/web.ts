@@ -582,6 +582,8 @@ export interface components {
             stirrer_duty: boolean;
             /** @default true */
             peltier_duty: boolean;
+            /** @description O2 (%); absent: shown */
+            o2_percent?: boolean;
         };
         ExperimentSeries: {
             experiment_id: string;
@@ -603,6 +605,7 @@ export interface components {
             stirrer_duty?: number | null;
             peltier_duty?: number | null;
             peltier_direction?: string | null;
+            o2_percent?: number | null;
             message?: string;
         } & {
             [key: string]: unknown;
@@ -1944,6 +1947,8 @@ export interface operations {
                         stirrer_duty: boolean;
                         /** @default true */
                         peltier_duty: boolean;
+                        /** @description O2 (%); absent: shown */
+                        o2_percent?: boolean;
                     };
                     /**
                      * @description Seconds between updates

@@ -29,6 +29,17 @@ export interface EzoDevice {
 export const EZO_DEVICES = {
   /** EZO-CO2 (Embedded NDIR CO2 sensor), default 0x69: "R" takes 1.5 s; ppm, whole. */
   co2: { name: 'CO2', address: 0x69, readDelayMs: 1500, driver: 'atlas-ezo-co2', parse: (v) => Math.round(v) },
+  /**
+   * EZO-O2 (dissolved/gaseous oxygen, % O2), default 0x6C: "R" takes 900 ms and answers % O2, the output enabled
+   * by default ("O,%,1"; with "O,ppt,1" too, the % comes first); two decimals.
+   */
+  o2: {
+    name: 'O2',
+    address: 0x6c,
+    readDelayMs: 900,
+    driver: 'atlas-ezo-o2',
+    parse: (v) => Math.round(v * 100) / 100,
+  },
 } as const satisfies Record<string, EzoDevice>;
 
 /** The EZO-CO2 datasheet's processing delay for "R". */

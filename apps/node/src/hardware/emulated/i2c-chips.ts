@@ -102,6 +102,15 @@ export class EzoCo2Chip extends EzoChip {
   }
 }
 
+/** Atlas EZO-O2: "R" takes 900 ms; the reply is % O2 with two decimals (its default output). */
+export class EzoO2Chip extends EzoChip {
+  static readonly PROCESSING_MS = 900;
+
+  constructor(clock: Clock, percent: () => number) {
+    super(clock, 'O2', EzoO2Chip.PROCESSING_MS, () => Math.min(100, Math.max(0, percent())).toFixed(2));
+  }
+}
+
 /**
  * Senseair K33: asleep until a transaction addressed to it wakes it (that one is not acknowledged, as a sleeping
  * K33 does), awake for AWAKE_MS after its last transaction; answers ReadRAM of the CO2 word after 10 ms, status
