@@ -438,11 +438,11 @@ if __name__ == "__main__":
 
 
 class GasRelayTest(NodeTestCase):
-    """A node whose hardware file enables the gas relays (off by default)."""
+    """A node whose hardware file enables the gas relays and the O2 sensor (both off by default)."""
 
     hardware = {
         **FULL_HARDWARE,
-        "init_components": {**FULL_HARDWARE["init_components"], "gas_relays": True},
+        "init_components": {**FULL_HARDWARE["init_components"], "gas_relays": True, "o2_sensor": True},
         "gas_relays": {"relays": {"co2_valve": {"gpio": 5, "gas": "co2", "max_dose_s": 5, "max_doses_per_hour": 3}}},
     }
 
@@ -461,3 +461,13 @@ class GasRelayTest(NodeTestCase):
         self.assertEqual(row["gas_doses"], [1.0])
         self.bioreactor.stop_all()
         self.assertFalse(self.bioreactor.client.get_state("gas_relays")["relays"][0]["open"])
+
+    def test_the_o2_sensor_known_to_the_client_only_through_the_node(self) -> None:
+        self.assertIn("o2_sensor", self.bioreactor.capabilities)
+        o2 = self.bioreactor.get_reading("o2_percent")
+        self.assertIsInstance(o2, float)
+        self.assertTrue(15 < o2 < 25, o2)
+        self.assertEqual(self.bioreactor.client.get_state("o2_sensor")["unit"], "percent")
+        row = measure_all_data(self.bioreactor, extra=("o2_percent",))
+        self.assertEqual(list(row), GUIDE_COLUMNS + ["o2_percent"])
+        self.assertIsInstance(row["o2_percent"], float)

@@ -250,6 +250,7 @@ describe('CSV reading', () => {
         peltier_driver: { duty_cycle: 30, direction: 'heat' },
         ring_light: { red: 1, green: 2, blue: 3 },
         pumps: { pumps: [{ total_volume_ml: 1 }] },
+        o2_sensor: { o2_percent: 20.95, unit: 'percent' },
       },
     });
     expect(sample).toEqual({
@@ -262,6 +263,7 @@ describe('CSV reading', () => {
       od_voltages: [0.1, 0.2, 0.3],
       peltier_duty: 30,
       peltier_direction: 'heat',
+      o2_percent: 20.95,
     });
   });
 

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { createManualClock, type ManualClock } from '../../src/hardware/clock.js';
 import { Ads1115 } from '../../src/hardware/drivers/ads1115.js';
 import { Ads7830 } from '../../src/hardware/drivers/ads7830.js';
-import { AtlasEzoCo2 } from '../../src/hardware/drivers/atlas-ezo.js';
+import { AtlasEzo, AtlasEzoCo2, EZO_DEVICES } from '../../src/hardware/drivers/atlas-ezo.js';
 import { Ds18b20Array } from '../../src/hardware/drivers/ds18b20.js';
 import { NeoPixelRing, type Rgb } from '../../src/hardware/drivers/neopixel.js';
 import { PeltierBridge, PwmOutput } from '../../src/hardware/drivers/pwm-output.js';
@@ -15,6 +15,7 @@ import {
   Ads7830Chip,
   EmulatedI2cBus,
   EzoCo2Chip,
+  EzoO2Chip,
   K33Chip,
 } from '../../src/hardware/emulated/i2c-chips.js';
 import { EmulatedOneWire } from '../../src/hardware/emulated/one-wire.js';
@@ -54,6 +55,25 @@ const cases: DriverCase[] = [
         probe: () => driver.probe(),
         apply: (v) => {
           ppm = v;
+        },
+        observe: async () => (await driver.sample())[0] ?? Number.NaN,
+      };
+    },
+  },
+  {
+    name: 'atlas-ezo-o2',
+    values: [0, 20.95, 4.5, 42],
+    tolerance: 0.005,
+    readTakesMs: 900,
+    rig(clock, present) {
+      let percent = 20.95;
+      const bus = new EmulatedI2cBus();
+      if (present) bus.attach(0x6c, new EzoO2Chip(clock, () => percent));
+      const driver = new AtlasEzo(bus, 0x6c, clock, EZO_DEVICES.o2);
+      return {
+        probe: () => driver.probe(),
+        apply: (v) => {
+          percent = v;
         },
         observe: async () => (await driver.sample())[0] ?? Number.NaN,
       };

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { createManualClock } from '../../src/hardware/clock.js';
 import { singleShotConfig } from '../../src/hardware/drivers/ads1115.js';
 import { ads7830Command } from '../../src/hardware/drivers/ads7830.js';
-import { AtlasEzoCo2 } from '../../src/hardware/drivers/atlas-ezo.js';
+import { AtlasEzo, AtlasEzoCo2, EZO_DEVICES } from '../../src/hardware/drivers/atlas-ezo.js';
 import { Ds18b20Array, dallasCrc8, parseW1Slave } from '../../src/hardware/drivers/ds18b20.js';
 import { encodePixels } from '../../src/hardware/drivers/neopixel.js';
 import { SenseairK33 } from '../../src/hardware/drivers/senseair-k33.js';
@@ -19,7 +19,13 @@ import {
   ticErrorNames,
   ticStopReason,
 } from '../../src/hardware/drivers/tic.js';
-import { EmulatedI2cBus, type EmulatedI2cDevice, EzoCo2Chip, K33Chip } from '../../src/hardware/emulated/i2c-chips.js';
+import {
+  EmulatedI2cBus,
+  type EmulatedI2cDevice,
+  EzoCo2Chip,
+  EzoO2Chip,
+  K33Chip,
+} from '../../src/hardware/emulated/i2c-chips.js';
 import { EmulatedOneWire, w1SlaveText } from '../../src/hardware/emulated/one-wire.js';
 import { EmulatedTic } from '../../src/hardware/emulated/outputs.js';
 import type { UsbControl } from '../../src/hardware/transports/types.js';
@@ -267,6 +273,35 @@ describe('Senseair K33', () => {
     bus.attach(0x68, new K33Chip(clock, () => 500));
     bus.failing.add(0x68);
     await expect(whileTimePasses(clock, new SenseairK33(bus, 0x68, clock).sample())).rejects.toThrow(/Remote I\/O/);
+  });
+});
+
+describe('Atlas EZO-O2 (the shared EZO driver)', () => {
+  it('reads % O2 from "R" with two decimals, and knows its identity "?i,O2,…"', async () => {
+    const clock = createManualClock();
+    const bus = new EmulatedI2cBus();
+    const chip = new Scripted([[1, ...Buffer.from('?i,O2,1.2'), 0], [254], [1, ...Buffer.from('20.951'), 0]]);
+    bus.attach(0x6c, chip);
+    const driver = new AtlasEzo(bus, 0x6c, clock, EZO_DEVICES.o2);
+    await whileTimePasses(clock, driver.probe());
+    expect(await whileTimePasses(clock, driver.sample())).toEqual([20.95]);
+    expect(chip.writes.map((w) => Buffer.from(w).toString())).toEqual(['i', 'R']);
+    expect(driver.driver).toBe('atlas-ezo-o2');
+    // An EZO-CO2 at that address is not an O2 sensor.
+    const co2 = new EmulatedI2cBus();
+    co2.attach(0x6c, new EzoCo2Chip(clock, () => 400));
+    await expect(whileTimePasses(clock, new AtlasEzo(co2, 0x6c, clock, EZO_DEVICES.o2).probe())).rejects.toThrow(
+      /not an EZO-O2 \(\?i,CO2,1\.0\)/,
+    );
+  });
+
+  it('the emulated EZO-O2 answers "R" after 900 ms with % O2, two decimals', async () => {
+    const clock = createManualClock();
+    const chip = new EzoO2Chip(clock, () => 20.9512);
+    chip.onWrite(Buffer.from('R'));
+    expect([...chip.onRead()]).toEqual([254]);
+    await clock.advance(EzoO2Chip.PROCESSING_MS);
+    expect(Buffer.from(chip.onRead()).toString('latin1')).toBe('\x0120.95\x00');
   });
 });
 
