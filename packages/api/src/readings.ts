@@ -225,6 +225,34 @@ export const READINGS = {
       chart: { id: 'o2', title: 'O2', series: 'O2 (%)', color: '#0891b2' },
     },
   },
+  ambient_temperature: {
+    component: 'ambient_temp_sensor',
+    field: 'temperature',
+    kind: 'number',
+    unit: 'celsius',
+    symbol: '°C',
+    label: 'Ambient temperature',
+    digits: 2,
+    display: {
+      settingLabel: 'Ambient temperature, the room (°C)',
+      tile: { label: 'Ambient', testId: 'reading-ambient' },
+      chart: { id: 'temperature', title: 'Temperature', series: 'Ambient (°C)', color: '#7c3aed' },
+    },
+  },
+  peltier_current: {
+    component: 'peltier_current',
+    field: 'current',
+    kind: 'number',
+    unit: 'amps',
+    symbol: 'A',
+    label: 'Peltier current',
+    digits: 2,
+    display: {
+      settingLabel: 'Peltier current (A)',
+      tile: { label: 'Peltier current', testId: 'reading-peltier-current' },
+      chart: { id: 'current', title: 'Peltier current', series: 'Peltier (A)', color: '#ea580c' },
+    },
+  },
   // ---- counters: what the pumps have moved since the node started, one per pump in the state's order ----
   pump_volumes_ml: {
     component: 'pumps',

@@ -353,9 +353,10 @@ class Bioreactor:
         return []
 
     def get_peltier_curr(self) -> Optional[float]:
-        """Deprecated: the v3 peltier driver has no current sensor, so this is always ``None``."""
-        warnings.warn("get_peltier_curr(): v3 hardware has no peltier current sensor", DeprecationWarning, stacklevel=2)
-        return None
+        """Deprecated name of ``get_reading("peltier_current")``: the peltier's current in A when the node has a
+        current sensor (``peltier_current`` in its hardware file), else ``None``."""
+        warnings.warn('get_peltier_curr() is get_reading("peltier_current")', DeprecationWarning, stacklevel=2)
+        return self.get_readings().get("peltier_current")
 
     # ---- jobs and lifecycle ----
 

@@ -1,6 +1,7 @@
 // Every component the node knows, one line each, in the order the API lists them. The hardware file's schema, the
 // controller, the simulation, the output supervisor and the conformance tests all read this list; nothing is
 // registered by being imported.
+import ambientTemp from './components/ambient-temp.js';
 import co2Sensor from './components/co2-sensor.js';
 import type { ComponentDescriptor, ConfigSchema } from './components/component.js';
 import eyespy from './components/eyespy.js';
@@ -9,6 +10,7 @@ import led from './components/led.js';
 import o2Sensor from './components/o2-sensor.js';
 import opticalDensity from './components/optical-density.js';
 import peltier from './components/peltier.js';
+import peltierCurrent from './components/peltier-current.js';
 import pumps from './components/pumps.js';
 import ringLight from './components/ring-light.js';
 import stirrer from './components/stirrer.js';
@@ -26,6 +28,8 @@ const LIST = [
   ringLight,
   gasRelays,
   o2Sensor,
+  ambientTemp,
+  peltierCurrent,
 ] as const;
 
 export const REGISTRY = LIST as unknown as readonly ComponentDescriptor<ConfigSchema>[];

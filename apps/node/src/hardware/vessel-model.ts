@@ -166,6 +166,11 @@ export class VesselModel {
     return 0.9 + (1.4 + 0.05 * index) * (1 - Math.exp(-this.od / 1.0)) + this.random.gaussian(0.008);
   }
 
+  /** A thermometer in the room beside the vessel. */
+  ambient(): number {
+    return this.params.ambientC + this.random.gaussian(0.05);
+  }
+
   thermometer(index: number): number {
     return this.temperatureC + 0.08 * index + this.random.gaussian(0.03);
   }

@@ -278,6 +278,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v3/ambient_temp_sensor/state": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Latest state of ambient_temp_sensor (its cached sample) */
+        get: operations["ambientTempSensorState"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v3/peltier_current/state": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Latest state of peltier_current (its cached sample) */
+        get: operations["peltierCurrentState"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v3/pumps/control": {
         parameters: {
             query?: never;
@@ -780,6 +814,8 @@ export interface components {
                 ring_light?: components["schemas"]["RingLightState"];
                 gas_relays?: components["schemas"]["GasRelaysState"];
                 o2_sensor?: components["schemas"]["O2SensorState"];
+                ambient_temp_sensor?: components["schemas"]["AmbientTempSensorState"];
+                peltier_current?: components["schemas"]["PeltierCurrentState"];
             };
             /** @description Component → why it is unavailable */
             unavailable: {
@@ -789,6 +825,20 @@ export interface components {
             readings?: {
                 [key: string]: number | string | null | (number | null)[];
             };
+        };
+        AmbientTempSensorState: {
+            /** @enum {string} */
+            status: "success" | "error";
+            message: string | null;
+            /**
+             * Format: date-time
+             * @description When the cached sample was taken (sensors) or the last command applied (actuators)
+             */
+            timestamp: string | null;
+            /** @description Ambient temperature, °C; null when unavailable */
+            temperature: number | null;
+            /** @enum {string} */
+            unit: "celsius";
         };
         ApiError: {
             statusCode: number;
@@ -981,6 +1031,20 @@ export interface components {
             channels: string[];
             /** @enum {string} */
             unit: "volts";
+        };
+        PeltierCurrentState: {
+            /** @enum {string} */
+            status: "success" | "error";
+            message: string | null;
+            /**
+             * Format: date-time
+             * @description When the cached sample was taken (sensors) or the last command applied (actuators)
+             */
+            timestamp: string | null;
+            /** @description Peltier current, A; null when unavailable */
+            current: number | null;
+            /** @enum {string} */
+            unit: "amps";
         };
         PeltierState: {
             /** @enum {string} */
@@ -1918,6 +1982,78 @@ export interface operations {
                         o2_percent: number | null;
                         /** @enum {string} */
                         unit: "percent";
+                    };
+                };
+            };
+            401: components["responses"]["UNAUTHORIZED"];
+            404: components["responses"]["COMPONENT_NOT_FOUND"];
+            500: components["responses"]["INTERNAL"];
+        };
+    };
+    ambientTempSensorState: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The state of ambient_temp_sensor */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        status: "success" | "error";
+                        message: string | null;
+                        /**
+                         * Format: date-time
+                         * @description When the cached sample was taken (sensors) or the last command applied (actuators)
+                         */
+                        timestamp: string | null;
+                        /** @description Ambient temperature, °C; null when unavailable */
+                        temperature: number | null;
+                        /** @enum {string} */
+                        unit: "celsius";
+                    };
+                };
+            };
+            401: components["responses"]["UNAUTHORIZED"];
+            404: components["responses"]["COMPONENT_NOT_FOUND"];
+            500: components["responses"]["INTERNAL"];
+        };
+    };
+    peltierCurrentState: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The state of peltier_current */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        status: "success" | "error";
+                        message: string | null;
+                        /**
+                         * Format: date-time
+                         * @description When the cached sample was taken (sensors) or the last command applied (actuators)
+                         */
+                        timestamp: string | null;
+                        /** @description Peltier current, A; null when unavailable */
+                        current: number | null;
+                        /** @enum {string} */
+                        unit: "amps";
                     };
                 };
             };

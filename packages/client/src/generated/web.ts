@@ -584,6 +584,10 @@ export interface components {
             peltier_duty: boolean;
             /** @description O2 (%); absent: shown */
             o2_percent?: boolean;
+            /** @description Ambient temperature, the room (°C); absent: shown */
+            ambient_temperature?: boolean;
+            /** @description Peltier current (A); absent: shown */
+            peltier_current?: boolean;
         };
         ExperimentSeries: {
             experiment_id: string;
@@ -606,6 +610,8 @@ export interface components {
             peltier_duty?: number | null;
             peltier_direction?: string | null;
             o2_percent?: number | null;
+            ambient_temperature?: number | null;
+            peltier_current?: number | null;
             message?: string;
         } & {
             [key: string]: unknown;
@@ -1949,6 +1955,10 @@ export interface operations {
                         peltier_duty: boolean;
                         /** @description O2 (%); absent: shown */
                         o2_percent?: boolean;
+                        /** @description Ambient temperature, the room (°C); absent: shown */
+                        ambient_temperature?: boolean;
+                        /** @description Peltier current (A); absent: shown */
+                        peltier_current?: boolean;
                     };
                     /**
                      * @description Seconds between updates

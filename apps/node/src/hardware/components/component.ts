@@ -31,6 +31,8 @@ export interface Shared {
     readonly hardSince: number | null;
     /** Why everything that heats is refused (the critical stage), or null. */
     readonly critical: string | null;
+    /** Switches the peltier off, heating or cooling (duty 0, its direction kept), recorded under `source`. */
+    stop(source: string, reason: string): Promise<void>;
   };
 }
 

@@ -74,6 +74,17 @@ export default defineComponent({
       get critical() {
         return cutoffKind === 'critical' ? p.cutoff : null;
       },
+      async stop(source: string, reason: string) {
+        if (p.duty === 0) return;
+        await ctx.lock(async () => {
+          await bridge.off();
+          p.duty = 0;
+          p.time = ctx.clock.now();
+          noteHeating();
+        });
+        ctx.record(source, { duty_cycle: 0, direction: p.direction, reason });
+        ctx.changed(source);
+      },
     });
 
     /** Keeps heatingHardSince: when the peltier started heating at ≥ THERMAL.stuckMinHeatDuty, or null. */
