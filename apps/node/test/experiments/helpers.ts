@@ -37,6 +37,10 @@ export class RecordingHardware implements ExperimentHardware {
   hardwareConfig(): unknown {
     return { hardware_mode: 'simulation', init_components: { temp_sensor: true, stirrer: true } };
   }
+  /** What "was pumped" moves with each safe state, so a manifest shows when its counters were taken. */
+  counters(): unknown {
+    return { pumps: { inflow: { total_volume_ml: this.safeStates.length } } };
+  }
   commandLog(sinceIso?: string): RecordedCommand[] {
     return this.commands.filter((c) => !sinceIso || c.at >= sinceIso);
   }
@@ -79,6 +83,7 @@ export function recordingProxy(real: ExperimentHardware): ExperimentHardware & {
     },
     capabilities: () => real.capabilities(),
     hardwareConfig: () => real.hardwareConfig(),
+    ...(real.counters ? { counters: real.counters.bind(real) } : {}),
     commandLog: (since?: string) => real.commandLog(since),
     ...(real.onCommand ? { onCommand: real.onCommand.bind(real) } : {}),
     ...(real.control ? { control: real.control.bind(real) } : {}),

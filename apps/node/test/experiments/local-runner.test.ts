@@ -271,6 +271,12 @@ describe('experiments with the local runner', () => {
       { name: 'stirrer_duty', unit: '%' },
     ]);
     expect(manifest.actuator_commands).toEqual([expect.objectContaining({ component: 'stirrer' })]);
+    // The actuators' counters when the run started, and once it had ended and the safe state was applied.
+    const safeBefore = n.hardware.safeStates.length - 1;
+    expect(manifest.counters).toEqual({
+      at_start: { pumps: { inflow: { total_volume_ml: safeBefore } } },
+      at_end: { pumps: { inflow: { total_volume_ml: safeBefore + 1 } } },
+    });
     const csvEntry = manifest.files.find((f: { path: string }) => f.path === 'output/experiment_data.csv');
     expect(csvEntry.sha256).toBe(
       createHash('sha256')
