@@ -53,7 +53,12 @@ export async function waitForHealthy(url: string, timeoutMs: number, proc?: Chil
   throw new Error(`${url} did not become healthy within ${timeoutMs} ms (${last})`);
 }
 
-export async function startStack(): Promise<Stack> {
+/** Extra environment per service, on top of the stack's own (e.g. a higher per-user limit for the hub). */
+export interface StackOptions {
+  env?: Partial<Record<'node' | 'hub' | 'web', Record<string, string>>>;
+}
+
+export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const dir = mkdtempSync(join(tmpdir(), 'bioreactor-e2e-'));
   const [nodePort, hubPort, webPort] = [await freePort(), await freePort(), await freePort()];
   const nodeUrl = `http://127.0.0.1:${nodePort}`;
@@ -119,7 +124,7 @@ export async function startStack(): Promise<Stack> {
     for (const svc of services) {
       const child = spawn(process.execPath, serviceArgs(svc.name), {
         cwd: ROOT,
-        env: { ...common, ...svc.env },
+        env: { ...common, ...svc.env, ...opts.env?.[svc.name] },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       children.push(child);

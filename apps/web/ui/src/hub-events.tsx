@@ -89,6 +89,11 @@ export function useLiveResource<T>(load: () => Promise<T>, key: string, fallback
   return { data, error, connected, reload: () => loadRef.current().then(setData) };
 }
 
+/** Listens to every hub event (the notification watcher uses it). */
+export function useHubSubscribe(): (fn: Listener) => () => void {
+  return useContext(HubEventsContext).subscribe;
+}
+
 export function useHubConnected(): boolean {
   return useContext(HubEventsContext).connected;
 }

@@ -2,6 +2,7 @@
 import { lazy, Suspense } from 'react';
 import { createRoot } from 'react-dom/client';
 import { HubEventsProvider, useHubConnected } from './hub-events.js';
+import { NotificationWatcher } from './notifications.js';
 import { AccountPage } from './pages/account-page.js';
 import { DashboardPage } from './pages/dashboard-page.js';
 import { ExperimentPage } from './pages/experiment-page.js';
@@ -11,10 +12,13 @@ import { QueuePage } from './pages/queue-page.js';
 import { SettingsPage } from './pages/settings-page.js';
 import { Link, RouterProvider, usePath } from './router.js';
 import { SessionProvider, useSession } from './session.js';
+import { TimeZoneProvider, useTimeZone } from './time-zone.js';
 import './styles.css';
 
 // The script editor (CodeMirror) is the largest part of the bundle; only the upload page loads it.
 const UploadPage = lazy(() => import('./pages/upload-page.js').then((m) => ({ default: m.UploadPage })));
+// The lab manager's pages are for one person; nobody else downloads them.
+const AdminPage = lazy(() => import('./pages/admin-page.js').then((m) => ({ default: m.AdminPage })));
 
 const NAV = [
   { href: '/', label: 'Overview' },
@@ -27,8 +31,11 @@ const NAV = [
 
 function Page() {
   const path = usePath();
+  // A change of the zone times are shown in re-renders the whole page (its state kept).
+  useTimeZone();
   const experiment = path.match(/^\/experiment\/([A-Za-z0-9_-]+)\/?$/);
   if (experiment?.[1]) return <ExperimentPage id={experiment[1]} />;
+  if (/^\/admin(\/(runs|users|nodes|settings))?\/?$/.test(path)) return <AdminPage />;
   switch (path.replace(/\/+$/, '') || '/') {
     case '/':
       return <HomePage />;
@@ -46,10 +53,14 @@ function Page() {
       return <AccountPage />;
     default:
       return (
-        <div className="card">
+        <div className="card" data-testid="not-found">
           <h1>Page not found</h1>
           <p>
-            There is no page at <code>{path}</code>. <Link href="/">Go to the overview</Link>.
+            There is no page at <code>{path}</code>: the link may be old, or the address mistyped.
+          </p>
+          <p>
+            <Link href="/">Go to the overview</Link> · <Link href="/my-experiments">My experiments</Link> ·{' '}
+            <Link href="/queue">Queue</Link>
           </p>
         </div>
       );
@@ -58,8 +69,9 @@ function Page() {
 
 function Header() {
   const path = usePath();
-  const { session } = useSession();
+  const { session, isAdmin } = useSession();
   const hubConnected = useHubConnected();
+  const nav = isAdmin ? [...NAV, { href: '/admin', label: 'Lab manager' }] : NAV;
   const active = (href: string) => (href === '/' ? path === '/' : path.startsWith(href));
   return (
     <header className="topbar">
@@ -71,8 +83,13 @@ function Header() {
           Bioreactor
         </Link>
         <nav className="nav" aria-label="Main">
-          {NAV.map((n) => (
-            <Link key={n.href} href={n.href} className={active(n.href) ? 'active' : ''}>
+          {nav.map((n) => (
+            <Link
+              key={n.href}
+              href={n.href}
+              className={active(n.href) ? 'active' : ''}
+              aria-current={active(n.href) ? 'page' : undefined}
+            >
               {n.label}
             </Link>
           ))}
@@ -81,6 +98,8 @@ function Header() {
           <span
             className={`dot ${hubConnected ? 'dot-ok' : 'dot-bad'}`}
             title={hubConnected ? 'Live updates from the hub' : 'Not receiving live updates from the hub'}
+            role="img"
+            aria-label={hubConnected ? 'Live updates on' : 'Live updates paused'}
             data-testid="hub-connection"
           />
           <Link href="/account" className="account-link" data-testid="account-link">
@@ -104,12 +123,18 @@ function App() {
     <RouterProvider>
       <SessionProvider>
         <HubEventsProvider>
+          <a href="#main" className="skip-link">
+            Skip to the page
+          </a>
           <Header />
-          <main className="content">
-            <Suspense fallback={<div className="muted">Loading…</div>}>
-              <Page />
-            </Suspense>
-          </main>
+          <NotificationWatcher />
+          <TimeZoneProvider>
+            <main className="content" id="main">
+              <Suspense fallback={<div className="muted">Loading…</div>}>
+                <Page />
+              </Suspense>
+            </main>
+          </TimeZoneProvider>
           <footer className="footer">Bioreactor v3 · web server · hub · node</footer>
         </HubEventsProvider>
       </SessionProvider>

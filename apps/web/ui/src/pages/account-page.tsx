@@ -1,7 +1,8 @@
 // Sign in, create an account (experiments then follow you across browsers), change the password, or sign out.
 import type { WebSession } from '@bioreactor/api';
-import { type FormEvent, useState } from 'react';
+import { type FormEvent, useEffect, useState } from 'react';
 import { call, client, errorText } from '../api.js';
+import { notificationsSupported } from '../notifications.js';
 import { Link } from '../router.js';
 import { useSession } from '../session.js';
 
@@ -53,6 +54,7 @@ export function AccountPage() {
             Sign out
           </button>
         </div>
+        <Notifications />
         {session.user.role === 'admin' ? (
           <div className="card">
             <h2>Password</h2>
@@ -126,6 +128,7 @@ export function AccountPage() {
           </p>
         )}
       </div>
+      {session && <Notifications />}
     </div>
   );
 }
@@ -195,6 +198,62 @@ function ChangePassword({ onChanged }: { onChanged: (s: WebSession) => void }) {
           Change password
         </button>
       </form>
+    </div>
+  );
+}
+
+/** Whether this user wants a browser notification when one of their experiments ends. */
+function Notifications() {
+  const [on, setOn] = useState<boolean>();
+  const [message, setMessage] = useState<string>();
+  useEffect(() => {
+    call(client.GET('/api/account/notifications')).then(
+      (p) => setOn(p.browser_on_end),
+      (err: unknown) => setMessage(errorText(err)),
+    );
+  }, []);
+  const toggle = async (next: boolean) => {
+    setMessage(undefined);
+    if (next && notificationsSupported() && Notification.permission !== 'granted') {
+      const permission = await Notification.requestPermission();
+      if (permission !== 'granted') {
+        setMessage(
+          'The browser did not allow notifications: allow them for this site in its settings, then try again.',
+        );
+        return;
+      }
+    }
+    try {
+      setOn((await call(client.POST('/api/account/notifications', { body: { browser_on_end: next } }))).browser_on_end);
+      setMessage(
+        next ? 'You will be notified in this browser when one of your experiments ends.' : 'Notifications off.',
+      );
+    } catch (err) {
+      setMessage(errorText(err));
+    }
+  };
+  return (
+    <div className="card" data-testid="notifications">
+      <h2>Notifications</h2>
+      {!notificationsSupported() ? (
+        <p className="muted">This browser cannot show notifications.</p>
+      ) : (
+        <label className="check">
+          <input
+            type="checkbox"
+            checked={on ?? false}
+            disabled={on === undefined}
+            onChange={(e) => void toggle(e.target.checked)}
+            data-testid="notify-on-end"
+          />
+          Notify me in this browser when one of my experiments ends (while a page of this site is open)
+        </label>
+      )}
+      {message && (
+        <p className="small" role="status" data-testid="notify-message">
+          {message}
+        </p>
+      )}
     </div>
   );
 }

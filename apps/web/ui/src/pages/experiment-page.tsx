@@ -1,14 +1,19 @@
 // One experiment: state and timing, actions, a live tail of its log, a chart of its CSV, the download.
-import { EVENT_TYPES, RUN_FINAL_STATES, type RunState } from '@bioreactor/api';
+import { EVENT_TYPES, type RunState, type WebExperiment } from '@bioreactor/api';
 import { useEffect, useRef, useState } from 'react';
-import { call, client } from '../api.js';
+import { call, client, errorText } from '../api.js';
 import { ExperimentActions } from '../components/experiment-actions.js';
+import { FailureDetails } from '../components/failure-line.js';
+import { Labels, NotesForm } from '../components/labels.js';
 import { SampleCharts } from '../components/sample-charts.js';
 import { StatusBadge } from '../components/status-badge.js';
+import { newIdempotencyKey } from '../drafts.js';
 import { elapsedSeconds, formatDuration, formatTime, relativeStart } from '../format.js';
 import { useLiveResource } from '../hub-events.js';
-import { Link } from '../router.js';
+import { Link, navigate } from '../router.js';
 import { useSession } from '../session.js';
+import { RUN_ENDS } from '../states.js';
+import { ZoneSwitch } from '../time-zone.js';
 
 /** While an experiment runs its chart refreshes this often; a finished one is fetched once more. */
 const RUNNING_REFRESH_MS = 3000;
@@ -63,7 +68,7 @@ function useLog(id: string, running: boolean, key: string) {
       const status = (JSON.parse((ev as MessageEvent<string>).data) as { experiment: { status: RunState } }).experiment
         .status;
       // The run is over and the stream ends with it: no reconnection.
-      if (RUN_FINAL_STATES.includes(status)) source.close();
+      if ((RUN_ENDS as readonly RunState[]).includes(status)) source.close();
     });
     source.onerror = () => {
       if (source.readyState !== EventSource.OPEN) setError('reconnecting');
@@ -101,6 +106,82 @@ function useWhileRunning<T>(load: () => Promise<T>, running: boolean, key: strin
     };
   }, [running, key]);
   return { data, error };
+}
+
+/**
+ * The script the experiment was submitted with, and what to do with it: run it again as it is (a new experiment with
+ * the same name and maximum duration) or open it in the editor to change it first.
+ */
+function SubmittedScript({ experiment }: { experiment: WebExperiment }) {
+  const id = experiment.experiment_id;
+  const [script, setScript] = useState<{
+    script_content: string;
+    name: string | null;
+    max_duration_s: number;
+    max_duration_source?: string;
+  }>();
+  const [error, setError] = useState<string>();
+  const [busy, setBusy] = useState(false);
+  useEffect(() => {
+    call(client.GET('/api/experiments/{id}/script', { params: { path: { id } } })).then(setScript, (err: unknown) =>
+      setError(errorText(err)),
+    );
+  }, [id]);
+  const runAgain = async () => {
+    if (!script) return;
+    setBusy(true);
+    setError(undefined);
+    try {
+      const res = await call(
+        client.POST('/api/experiments/upload', {
+          body: {
+            script_content: script.script_content,
+            ...(script.name ? { name: script.name } : {}),
+            ...(script.max_duration_source === 'declared' ? { max_duration_s: script.max_duration_s } : {}),
+          },
+          params: { header: { 'idempotency-key': newIdempotencyKey() } },
+        }),
+      );
+      navigate(`/experiment/${res.experiment_id}`);
+    } catch (err) {
+      setError(errorText(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <section className="card" data-testid="submitted-script">
+      <h2>Script</h2>
+      {error && (
+        <p className="inline-error" role="alert">
+          {error}
+        </p>
+      )}
+      <div className="actions">
+        <button
+          type="button"
+          className="btn btn-primary"
+          disabled={!script || busy}
+          onClick={runAgain}
+          data-testid="run-again"
+        >
+          {busy ? 'Queueing…' : 'Run again'}
+        </button>
+        <Link href={`/upload?from=${encodeURIComponent(id)}`} className="btn" data-testid="edit-resubmit">
+          Edit and resubmit
+        </Link>
+      </div>
+      {script && (
+        <details>
+          <summary>Show the script ({script.script_content.split('\n').length} lines)</summary>
+          {/* biome-ignore lint/a11y/noNoninteractiveTabindex: a scrolling box must be reachable by keyboard (WCAG 2.1.1) */}
+          <pre className="script-view" data-testid="script-text" tabIndex={0}>
+            {script.script_content}
+          </pre>
+        </details>
+      )}
+    </section>
+  );
 }
 
 export function ExperimentPage({ id }: { id: string }) {
@@ -148,9 +229,10 @@ export function ExperimentPage({ id }: { id: string }) {
         <div className="crumbs">
           <Link href="/my-experiments">My experiments</Link> /
         </div>
-        <h1>
+        <h1 className="name-cell">
           {e.name ?? 'Experiment'} <StatusBadge status={e.status} />
         </h1>
+        <Labels labels={e.labels} />
         <div className="mono muted small" data-testid="experiment-id">
           {e.experiment_id}
         </div>
@@ -165,7 +247,7 @@ export function ExperimentPage({ id }: { id: string }) {
               <>
                 <dt>Queue position</dt>
                 <dd>
-                  {e.queue_position} (starts {relativeStart(e.estimated_start)})
+                  {e.queue_position} (starts {relativeStart(e.estimated_start, !e.note)})
                 </dd>
               </>
             )}
@@ -193,8 +275,20 @@ export function ExperimentPage({ id }: { id: string }) {
               </>
             )}
           </dl>
-          {e.error_message && <pre className="error-box">{e.error_message}</pre>}
+          {e.note && (
+            <p className="notice notice-warn" data-testid="experiment-note">
+              {e.note}
+            </p>
+          )}
+          {e.failure ? (
+            <FailureDetails experiment={e} />
+          ) : (
+            e.error_message && <pre className="error-box">{e.error_message}</pre>
+          )}
           <ExperimentActions experiment={e} isAdmin={isAdmin} onDone={reload} />
+          <p>
+            <ZoneSwitch />
+          </p>
         </section>
         <section className="card">
           <h2>
@@ -208,12 +302,22 @@ export function ExperimentPage({ id }: { id: string }) {
           {!started ? (
             <p className="muted">The log appears when the experiment starts.</p>
           ) : (
-            <pre className="log" ref={logBox} data-testid="experiment-log">
+            // biome-ignore lint/a11y/noNoninteractiveTabindex: a scrolling box must be reachable by keyboard (WCAG 2.1.1)
+            <pre className="log" ref={logBox} data-testid="experiment-log" tabIndex={0}>
               {logs.text || (logs.error ? `Log unavailable: ${logs.error}` : 'No output yet.')}
             </pre>
           )}
         </section>
       </div>
+      {!e.masked && (
+        <div className="grid-2">
+          <SubmittedScript experiment={e} />
+          <section className="card">
+            <h2>Notes and labels</h2>
+            <NotesForm experiment={e} onSaved={reload} />
+          </section>
+        </div>
+      )}
       <h2>Data</h2>
       {!started ? (
         <p className="muted">The chart fills in once the experiment writes its CSV.</p>

@@ -1,4 +1,5 @@
 import { call, client } from '../api.js';
+import { NodeReadiness } from '../components/node-readiness.js';
 import { StatusBadge } from '../components/status-badge.js';
 import { elapsedSeconds, formatDuration, formatNumber } from '../format.js';
 import { useLiveResource } from '../hub-events.js';
@@ -36,15 +37,14 @@ export function HomePage() {
       <div className="grid-3">
         <section className="card" data-testid="home-node">
           <h2>Bioreactor</h2>
-          {nodes.error && <p className="error-text">{nodes.error}</p>}
+          {nodes.error && (
+            <p className="error-text" role="alert">
+              {nodes.error}
+            </p>
+          )}
           {(nodes.data?.nodes ?? []).map((n) => (
             <p key={n.name}>
-              <span className={`dot ${n.online ? 'dot-ok' : 'dot-bad'}`} /> <strong>{n.name}</strong>{' '}
-              {n.online
-                ? n.running_experiment
-                  ? 'running an experiment'
-                  : 'idle, ready'
-                : `offline${n.detail ? `: ${n.detail}` : ''}`}
+              <NodeReadiness node={n} />
             </p>
           ))}
           {nodes.data?.nodes.length === 0 && <p className="muted">No node registered with the hub.</p>}
@@ -54,13 +54,22 @@ export function HomePage() {
         </section>
         <section className="card" data-testid="home-queue">
           <h2>Queue</h2>
-          {queue.error && <p className="error-text">{queue.error}</p>}
+          {queue.error && (
+            <p className="error-text" role="alert">
+              {queue.error}
+            </p>
+          )}
           {queue.data && (
             <>
               <p>
                 <strong>{queue.data.total_running}</strong> running · <strong>{queue.data.total_queued}</strong> queued
                 · <strong>{queue.data.total_paused}</strong> paused
               </p>
+              {queue.data.nodes_ready === 0 && (
+                <p className="notice notice-warn" data-testid="home-not-ready">
+                  No node can run experiments now: new experiments wait until one can.
+                </p>
+              )}
               {running ? (
                 <p>
                   Now:{' '}
@@ -71,10 +80,12 @@ export function HomePage() {
                   )}{' '}
                   <StatusBadge status="running" /> for {formatDuration(elapsedSeconds(running.started_at, null))}
                 </p>
-              ) : (
+              ) : queue.data.nodes_ready === 0 ? null : (
                 <p className="muted">Nothing running: a new experiment starts at once.</p>
               )}
-              <p className="muted small">Estimated wait: {formatDuration(queue.data.estimated_wait_minutes * 60)}</p>
+              {queue.data.nodes_ready !== 0 && (
+                <p className="muted small">Estimated wait: {formatDuration(queue.data.estimated_wait_minutes * 60)}</p>
+              )}
             </>
           )}
         </section>

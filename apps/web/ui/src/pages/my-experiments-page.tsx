@@ -1,12 +1,21 @@
-// This browser's (or account's) experiments, live: state, timing, actions, downloads.
-import type { WebExperiment } from '@bioreactor/api';
+// This browser's (or account's) experiments, live, a page at a time: state, why a run failed, timing, labels,
+// actions, downloads; searchable by name, id or label and filtered by state.
+import type { ExperimentState, WebExperiment } from '@bioreactor/api';
+import { useState } from 'react';
 import { call, client } from '../api.js';
 import { ExperimentActions } from '../components/experiment-actions.js';
+import { FailureLine } from '../components/failure-line.js';
+import { Labels } from '../components/labels.js';
+import { Pager } from '../components/pager.js';
 import { StatusBadge } from '../components/status-badge.js';
 import { elapsedSeconds, formatDuration, formatTime } from '../format.js';
 import { useLiveResource } from '../hub-events.js';
 import { Link } from '../router.js';
 import { useSession } from '../session.js';
+import { STATES } from '../states.js';
+import { ZoneSwitch } from '../time-zone.js';
+
+export const PAGE_SIZE = 25;
 
 export function experimentLabel(e: WebExperiment): string {
   return e.name ? e.name : e.masked ? `${e.experiment_id}…` : e.experiment_id.slice(0, 8);
@@ -14,11 +23,24 @@ export function experimentLabel(e: WebExperiment): string {
 
 export function MyExperimentsPage() {
   const { isAdmin, session } = useSession();
+  const [offset, setOffset] = useState(0);
+  const [q, setQ] = useState('');
+  const [status, setStatus] = useState<ExperimentState | ''>('');
+  const [archived, setArchived] = useState(false);
+  const query = {
+    limit: PAGE_SIZE,
+    offset,
+    ...(q.trim() ? { q: q.trim() } : {}),
+    ...(status ? { status } : {}),
+    ...(archived ? { include_archived: true } : {}),
+  };
   const { data, error, reload } = useLiveResource(
-    () => call(client.GET('/api/experiments/mine')),
-    session?.user?.username ?? '',
+    () => call(client.GET('/api/experiments/mine', { params: { query } })),
+    `${session?.user?.username ?? ''}:${JSON.stringify(query)}`,
   );
   const experiments = data?.experiments ?? [];
+  const total = data?.total ?? experiments.length;
+  const filtered = Boolean(q.trim() || status);
   return (
     <div className="page">
       <div className="page-head">
@@ -29,13 +51,67 @@ export function MyExperimentsPage() {
             : 'Experiments submitted from this browser. Sign in to see them from any browser.'}
         </p>
       </div>
-      {error && <div className="notice notice-error">{error}</div>}
+      <div className="filters">
+        <label>
+          Search
+          <input
+            type="search"
+            value={q}
+            placeholder="name, id or label"
+            onChange={(e) => {
+              setQ(e.target.value);
+              setOffset(0);
+            }}
+            data-testid="mine-search"
+          />
+        </label>
+        <label>
+          State
+          <select
+            value={status}
+            onChange={(e) => {
+              setStatus(e.target.value as ExperimentState | '');
+              setOffset(0);
+            }}
+            data-testid="mine-status"
+          >
+            <option value="">any</option>
+            {STATES.map((s) => (
+              <option key={s} value={s}>
+                {s}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label className="check">
+          <input
+            type="checkbox"
+            checked={archived}
+            onChange={(e) => {
+              setArchived(e.target.checked);
+              setOffset(0);
+            }}
+          />
+          Include archived
+        </label>
+      </div>
+      {error && (
+        <div className="notice notice-error" role="alert">
+          {error}
+        </div>
+      )}
       {data && experiments.length === 0 && (
         <div className="card empty">
-          <p>No experiments yet.</p>
-          <Link href="/upload" className="btn btn-primary">
-            Upload a script
-          </Link>
+          {filtered ? (
+            <p>No experiment matches.</p>
+          ) : (
+            <>
+              <p>No experiments yet.</p>
+              <Link href="/upload" className="btn btn-primary">
+                Upload a script
+              </Link>
+            </>
+          )}
         </div>
       )}
       {experiments.length > 0 && (
@@ -49,23 +125,22 @@ export function MyExperimentsPage() {
                 <th className="hide-sm">Created</th>
                 <th className="hide-sm">Started</th>
                 <th className="hide-sm">Run time</th>
-                <th />
+                <th>
+                  <span className="visually-hidden">Actions</span>
+                </th>
               </tr>
             </thead>
             <tbody>
               {experiments.map((e) => (
                 <tr key={e.experiment_id} data-testid="experiment-row" data-experiment-id={e.experiment_id}>
-                  <td>
+                  <td className="name-cell">
                     <Link href={`/experiment/${e.experiment_id}`}>{experimentLabel(e)}</Link>
                     {e.name && <div className="muted mono small">{e.experiment_id.slice(0, 8)}</div>}
+                    <Labels labels={e.labels} />
                   </td>
-                  <td>
+                  <td className="cell-status">
                     <StatusBadge status={e.status} />
-                    {e.error_message && e.status === 'failed' && (
-                      <div className="small error-text" title={e.error_message}>
-                        {e.error_message.split('\n')[0]?.slice(0, 80)}
-                      </div>
-                    )}
+                    <FailureLine experiment={e} />
                   </td>
                   <td className="hide-sm">{e.queue_position ?? '—'}</td>
                   <td className="hide-sm">{formatTime(e.created_at)}</td>
@@ -78,8 +153,12 @@ export function MyExperimentsPage() {
               ))}
             </tbody>
           </table>
+          <Pager offset={offset} limit={PAGE_SIZE} total={total} onChange={setOffset} />
         </div>
       )}
+      <p>
+        <ZoneSwitch />
+      </p>
     </div>
   );
 }

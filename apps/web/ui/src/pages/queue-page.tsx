@@ -3,12 +3,17 @@ import type { WebExperiment } from '@bioreactor/api';
 import { useState } from 'react';
 import { call, client, errorText } from '../api.js';
 import { ExperimentActions } from '../components/experiment-actions.js';
+import { FailureLine } from '../components/failure-line.js';
 import { StatusBadge } from '../components/status-badge.js';
 import { elapsedSeconds, formatDuration, formatTime, relativeStart } from '../format.js';
 import { useLiveResource } from '../hub-events.js';
 import { Link } from '../router.js';
 import { useSession } from '../session.js';
+import { ZoneSwitch } from '../time-zone.js';
 import { experimentLabel } from './my-experiments-page.js';
+
+/** How many of the viewer's finished runs the queue page recalls under "Your recent runs". */
+const RECENT = 5;
 
 function Stat({ label, value, testId }: { label: string; value: string | number; testId?: string }) {
   return (
@@ -23,7 +28,16 @@ export function QueuePage() {
   const { isAdmin, session } = useSession();
   const { data, error, reload } = useLiveResource(() => call(client.GET('/api/queue')), session?.user?.username ?? '');
   const [actionError, setActionError] = useState<string>();
+  const recent = useLiveResource(
+    () => call(client.GET('/api/experiments/mine', { params: { query: { limit: 20 } } })),
+    `recent:${session?.user?.username ?? ''}`,
+  );
+  const finished = (recent.data?.experiments ?? [])
+    .filter((e) => e.completed_at !== null && !['queued', 'running', 'paused'].includes(e.status))
+    .slice(0, RECENT);
   const waiting = (data?.queue ?? []).filter((e) => e.queue_position !== null);
+  // No node can run experiments (none registered, all offline, drained, without a runner or disk): nothing starts.
+  const canStart = data ? data.nodes_ready === undefined || data.nodes_ready > 0 : true;
 
   const move = async (e: WebExperiment, delta: number) => {
     if (e.queue_position === null) return;
@@ -50,7 +64,18 @@ export function QueuePage() {
           {isAdmin ? ' You are signed in as admin: you can reorder, run next or cancel any experiment.' : ''}
         </p>
       </div>
-      {error && <div className="notice notice-error">{error}</div>}
+      {error && (
+        <div className="notice notice-error" role="alert">
+          {error}
+        </div>
+      )}
+      {data && !canStart && (
+        <div className="notice notice-warn" role="status" data-testid="queue-not-ready">
+          <strong>No node can run experiments now, so nothing starts until one can.</strong>{' '}
+          {data.not_ready_reason && <span>{data.not_ready_reason}.</span>} Waiting experiments keep their place; the lab
+          manager has been told on the Nodes page.
+        </div>
+      )}
       {actionError && (
         <div className="notice notice-error" role="alert">
           {actionError}
@@ -62,13 +87,17 @@ export function QueuePage() {
         <Stat label="Paused" value={data?.total_paused ?? '—'} />
         <Stat
           label="Estimated wait"
-          value={data ? formatDuration(data.estimated_wait_minutes * 60) : '—'}
+          value={data ? (canStart ? formatDuration(data.estimated_wait_minutes * 60) : 'no node ready') : '—'}
           testId="stat-wait"
         />
       </div>
       {data && data.queue.length === 0 && (
         <div className="card empty">
-          <p>The queue is empty: a new experiment starts at once.</p>
+          <p>
+            {canStart
+              ? 'The queue is empty: a new experiment starts at once.'
+              : 'The queue is empty, but no node can run experiments now: a new experiment waits until one can.'}
+          </p>
           <Link href="/upload" className="btn btn-primary">
             Upload a script
           </Link>
@@ -98,7 +127,7 @@ export function QueuePage() {
                   data-position={e.queue_position ?? ''}
                 >
                   <td>{e.queue_position ?? '▶'}</td>
-                  <td>
+                  <td className="name-cell">
                     {e.masked ? (
                       <span className="mono" title="Another user's experiment">
                         {experimentLabel(e)}
@@ -106,16 +135,19 @@ export function QueuePage() {
                     ) : (
                       <Link href={`/experiment/${e.experiment_id}`}>{experimentLabel(e)}</Link>
                     )}
+                    {e.note && e.status === 'running' && <div className="muted small">{e.note}</div>}
                   </td>
                   <td className="hide-sm">{e.mine ? <strong>you</strong> : e.owner}</td>
-                  <td>
+                  <td className="cell-status">
                     <StatusBadge status={e.status} />
                   </td>
                   <td className="hide-sm">{formatTime(e.created_at)}</td>
-                  <td>
+                  <td data-testid="queue-starts">
                     {e.status === 'running'
                       ? formatDuration(elapsedSeconds(e.started_at, null))
-                      : relativeStart(e.estimated_start)}
+                      : e.status === 'paused'
+                        ? 'paused: starts once resumed'
+                        : relativeStart(e.estimated_start, canStart)}
                   </td>
                   <td className="cell-actions">
                     <div className="actions">
@@ -151,6 +183,28 @@ export function QueuePage() {
             </tbody>
           </table>
         </div>
+      )}
+      <p>
+        <ZoneSwitch />
+      </p>
+      {finished.length > 0 && (
+        <section className="card" data-testid="recent-runs">
+          <h2>Your recent runs</h2>
+          <ul className="stack" style={{ listStyle: 'none', padding: 0, margin: 0 }}>
+            {finished.map((e) => (
+              <li key={e.experiment_id} data-testid="recent-run" data-experiment-id={e.experiment_id}>
+                <span className="name-cell">
+                  <Link href={`/experiment/${e.experiment_id}`}>{experimentLabel(e)}</Link>
+                </span>{' '}
+                <StatusBadge status={e.status} /> <span className="muted small">{formatTime(e.completed_at)}</span>
+                <FailureLine experiment={e} />
+              </li>
+            ))}
+          </ul>
+          <p className="small">
+            <Link href="/my-experiments">All your experiments</Link>
+          </p>
+        </section>
       )}
     </div>
   );

@@ -1,8 +1,13 @@
-// Upload a .py file or write a script; the hub's validation problems show at their lines before anything queues.
-import { type ChangeEvent, type FormEvent, useState } from 'react';
+// Write or load a script, with the hub's own checks as you type (debounced) and on "Check"; problems are marked at
+// their lines. The draft is kept in this browser as you type and restored on return. "Check and queue" sends it
+// with a fresh Idempotency-Key per click, so a retried request never queues it twice. /upload?from=<id> starts from
+// a submitted experiment's script ("Edit and resubmit").
+import type { ScriptCheck } from '@bioreactor/api';
+import { type ChangeEvent, type FormEvent, useEffect, useRef, useState } from 'react';
 import { ApiFailure, call, client, errorText } from '../api.js';
 import { type LineProblem, ScriptEditor } from '../components/script-editor.js';
-import { formatTime, relativeStart } from '../format.js';
+import { clearDraft, loadDraft, newIdempotencyKey, saveDraft } from '../drafts.js';
+import { formatDuration, formatTime, relativeStart } from '../format.js';
 import { Link } from '../router.js';
 
 interface SubmitResult {
@@ -11,6 +16,11 @@ interface SubmitResult {
   estimated_start: string | null;
   message: string;
 }
+
+/** Checks wait this long after the last keystroke. */
+const CHECK_DELAY_MS = 700;
+/** Drafts are written this long after the last keystroke. */
+const SAVE_DELAY_MS = 250;
 
 export const EXAMPLE_SCRIPT = `from bioreactor_client import Bioreactor, measure_all_data, write_data_to_csv
 import time
@@ -44,15 +54,100 @@ while True:
 print("Experiment complete!")
 `;
 
+type CheckState =
+  | { kind: 'idle' }
+  | { kind: 'checking' }
+  | { kind: 'done'; result: ScriptCheck }
+  | { kind: 'failed'; message: string };
+
+function minutesToSeconds(text: string): number | undefined | null {
+  if (!text.trim()) return undefined;
+  const minutes = Number(text);
+  if (!Number.isFinite(minutes) || minutes <= 0) return null;
+  return Math.max(1, Math.round(minutes * 60));
+}
+
 export function UploadPage() {
-  const [script, setScript] = useState('');
+  const from = new URLSearchParams(window.location.search).get('from') ?? undefined;
+  // Restored once, before the first render: a reload or a visit to another page loses nothing.
+  const [initial] = useState(() => (from ? undefined : loadDraft()));
+  const [script, setScript] = useState(initial?.script ?? '');
   const [fileName, setFileName] = useState<string>();
-  const [name, setName] = useState('');
-  const [maxMinutes, setMaxMinutes] = useState('');
+  const [name, setName] = useState(initial?.name ?? '');
+  const [maxMinutes, setMaxMinutes] = useState(initial?.maxMinutes ?? '');
+  const [restored, setRestored] = useState(initial?.script.trim() ? initial.savedAt : undefined);
+  const [loadedFrom, setLoadedFrom] = useState<string | undefined>(initial?.from);
   const [problems, setProblems] = useState<LineProblem[]>([]);
+  const [check, setCheck] = useState<CheckState>({ kind: 'idle' });
   const [error, setError] = useState<string>();
   const [result, setResult] = useState<SubmitResult>();
   const [busy, setBusy] = useState(false);
+  const [draftWarning, setDraftWarning] = useState(false);
+  const checkSeq = useRef(0);
+  /** The script just queued: not saved again as a draft by a save still pending from the last keystrokes. */
+  const queued = useRef<string | undefined>(undefined);
+
+  // Edit and resubmit: the experiment's own script, name and maximum duration.
+  useEffect(() => {
+    if (!from) return;
+    call(client.GET('/api/experiments/{id}/script', { params: { path: { id: from } } })).then(
+      (s) => {
+        setScript(s.script_content);
+        setName(s.name ?? '');
+        setMaxMinutes(
+          s.max_duration_source === 'declared' ? String(Math.round((s.max_duration_s / 60) * 100) / 100) : '',
+        );
+        setLoadedFrom(from);
+        setRestored(undefined);
+      },
+      (err: unknown) => setError(`Could not load the experiment’s script: ${errorText(err)}`),
+    );
+  }, [from]);
+
+  // The draft, saved as it is typed.
+  useEffect(() => {
+    const t = setTimeout(() => {
+      // Queued as it is: nothing to keep (a save still pending from the last keystrokes must not bring it back).
+      if (queued.current === script) return;
+      setDraftWarning(!saveDraft({ script, name, maxMinutes, from: loadedFrom }));
+    }, SAVE_DELAY_MS);
+    return () => clearTimeout(t);
+  }, [script, name, maxMinutes, loadedFrom]);
+
+  const runCheck = async (): Promise<ScriptCheck | undefined> => {
+    const seq = ++checkSeq.current;
+    if (!script.trim()) {
+      setCheck({ kind: 'idle' });
+      setProblems([]);
+      return undefined;
+    }
+    const seconds = minutesToSeconds(maxMinutes);
+    setCheck({ kind: 'checking' });
+    try {
+      const res = await call(
+        client.POST('/api/experiments/check', {
+          body: { script_content: script, ...(typeof seconds === 'number' ? { max_duration_s: seconds } : {}) },
+        }),
+      );
+      if (seq !== checkSeq.current) return undefined;
+      setCheck({ kind: 'done', result: res });
+      setProblems(res.problems);
+      return res;
+    } catch (err) {
+      if (seq !== checkSeq.current) return undefined;
+      setCheck({ kind: 'failed', message: errorText(err) });
+      return undefined;
+    }
+  };
+  const runCheckRef = useRef(runCheck);
+  runCheckRef.current = runCheck;
+
+  // Live checking: the hub's own validator, a moment after the last change.
+  // biome-ignore lint/correctness/useExhaustiveDependencies: re-checks when the script or the duration changes
+  useEffect(() => {
+    const t = setTimeout(() => void runCheckRef.current(), CHECK_DELAY_MS);
+    return () => clearTimeout(t);
+  }, [script, maxMinutes]);
 
   const chooseFile = async (event: ChangeEvent<HTMLInputElement>) => {
     const file = event.target.files?.[0];
@@ -65,13 +160,25 @@ export function UploadPage() {
     }
     setFileName(file.name);
     setScript(await file.text());
+    setLoadedFrom(undefined);
+    setRestored(undefined);
     if (!name) setName(file.name.replace(/\.py$/i, ''));
+  };
+
+  const discard = () => {
+    clearDraft();
+    setScript('');
+    setName('');
+    setMaxMinutes('');
+    setLoadedFrom(undefined);
+    setRestored(undefined);
+    setProblems([]);
+    setCheck({ kind: 'idle' });
   };
 
   const submit = async (event: FormEvent) => {
     event.preventDefault();
     setError(undefined);
-    setProblems([]);
     setResult(undefined);
     if (script.trim() === '') {
       setError('Choose a .py file or write a script first.');
@@ -79,17 +186,24 @@ export function UploadPage() {
     }
     const body: { script_content: string; name?: string; max_duration_s?: number } = { script_content: script };
     if (name.trim()) body.name = name.trim();
-    if (maxMinutes.trim()) {
-      const minutes = Number(maxMinutes);
-      if (!Number.isFinite(minutes) || minutes <= 0) {
-        setError('Maximum duration must be a positive number of minutes.');
-        return;
-      }
-      body.max_duration_s = Math.max(1, Math.round(minutes * 60));
+    const seconds = minutesToSeconds(maxMinutes);
+    if (seconds === null) {
+      setError('Maximum duration must be a positive number of minutes.');
+      return;
     }
+    if (seconds !== undefined) body.max_duration_s = seconds;
     setBusy(true);
     try {
-      setResult(await call(client.POST('/api/experiments/upload', { body })));
+      // One key per click: a retry of this request by the browser or a proxy never queues the script twice.
+      const key = newIdempotencyKey();
+      const res = await call(
+        client.POST('/api/experiments/upload', { body, params: { header: { 'idempotency-key': key } } }),
+      );
+      setResult(res);
+      setProblems([]);
+      queued.current = script;
+      clearDraft();
+      setRestored(undefined);
     } catch (err) {
       if (err instanceof ApiFailure && err.problems.length > 0) setProblems(err.problems);
       setError(errorText(err));
@@ -98,18 +212,20 @@ export function UploadPage() {
     }
   };
 
+  const lineProblems = problems.filter((p) => p.line !== undefined);
+  const otherProblems = problems.filter((p) => p.line === undefined);
   return (
     <div className="page">
       <div className="page-head">
         <h1>Upload an experiment</h1>
         <p className="muted">
-          Your script runs in an isolated container next to the bioreactor, one experiment at a time. It is checked
-          before it joins the queue: syntax, imports (standard library, numpy, pandas, scipy, matplotlib, scikit-learn,
-          requests, pillow and <code>bioreactor_client</code>) and size (1 MiB).
+          Your script runs in an isolated container next to the bioreactor, one experiment at a time. It is checked as
+          you type and again before it joins the queue: syntax, imports (standard library, numpy, pandas, scipy,
+          matplotlib, scikit-learn, requests, pillow and <code>bioreactor_client</code>) and size (1 MiB).
         </p>
       </div>
       {result && (
-        <div className="notice notice-ok" data-testid="upload-result">
+        <div className="notice notice-ok" data-testid="upload-result" role="status">
           <h2>Queued</h2>
           <dl className="facts">
             <dt>Experiment</dt>
@@ -125,10 +241,25 @@ export function UploadPage() {
               {formatTime(result.estimated_start)} ({relativeStart(result.estimated_start)})
             </dd>
           </dl>
+          <p>{result.message}</p>
           <p>
             <Link href="/my-experiments">Follow it in My experiments</Link> · <Link href="/queue">See the queue</Link>
           </p>
         </div>
+      )}
+      {restored !== undefined && (
+        <div className="notice notice-warn" role="status" data-testid="draft-restored">
+          Your draft from {formatTime(new Date(restored).toISOString())} is back, as you left it.{' '}
+          <button type="button" className="btn btn-small" onClick={discard} data-testid="draft-discard">
+            Discard it
+          </button>
+        </div>
+      )}
+      {loadedFrom && (
+        <p className="muted small" data-testid="loaded-from">
+          Started from the script of experiment <Link href={`/experiment/${loadedFrom}`}>{loadedFrom.slice(0, 8)}</Link>
+          : edit it and queue it as a new experiment.
+        </p>
       )}
       <form className="card upload-form" onSubmit={submit}>
         <div className="row">
@@ -141,7 +272,44 @@ export function UploadPage() {
             Insert the example script
           </button>
         </div>
-        <ScriptEditor value={script} onChange={setScript} problems={problems} />
+        <ScriptEditor value={script} onChange={setScript} problems={lineProblems} />
+        <div className="row">
+          <span className="check-status" role="status" aria-live="polite" data-testid="check-status">
+            {check.kind === 'checking' && <span className="muted">Checking…</span>}
+            {check.kind === 'done' &&
+              (check.result.valid ? (
+                <span className="check-ok">
+                  ✓ No problems found
+                  {check.result.max_duration_s
+                    ? `; it may run up to ${formatDuration(check.result.max_duration_s)}`
+                    : ''}
+                </span>
+              ) : (
+                <span className="inline-error">
+                  {check.result.problems.length} problem{check.result.problems.length === 1 ? '' : 's'}: see the marked
+                  lines
+                </span>
+              ))}
+            {check.kind === 'failed' && <span className="inline-error">Could not check: {check.message}</span>}
+            {check.kind === 'idle' && <span className="muted">Checked as you type.</span>}
+          </span>
+          <span className="muted small" data-testid="draft-state">
+            {draftWarning
+              ? 'This browser does not keep drafts (private mode?)'
+              : script.trim()
+                ? 'Draft saved in this browser'
+                : ''}
+          </span>
+        </div>
+        {check.kind === 'done' && check.result.problems.length > 0 && (
+          <ul className="problems" data-testid="check-problems">
+            {check.result.problems.map((p) => (
+              <li key={`${p.line}:${p.column}:${p.field}:${p.message}`}>
+                {p.line !== undefined && <span className="line-ref">line {p.line}</span>} {p.message}
+              </li>
+            ))}
+          </ul>
+        )}
         <div className="row fields">
           <label>
             <span>
@@ -152,6 +320,7 @@ export function UploadPage() {
               onChange={(e) => setName(e.target.value)}
               maxLength={200}
               placeholder="Growth curve, run 3"
+              data-testid="upload-name"
             />
           </label>
           <label>
@@ -172,7 +341,7 @@ export function UploadPage() {
             <strong>{error}</strong>
             {problems.length > 0 && (
               <ul className="problems" data-testid="upload-problems">
-                {problems.map((p) => (
+                {[...lineProblems, ...otherProblems].map((p) => (
                   <li key={`${p.line}:${p.column}:${p.message}`}>
                     {p.line !== undefined && <span className="line-ref">line {p.line}</span>} {p.message}
                   </li>
@@ -182,6 +351,9 @@ export function UploadPage() {
           </div>
         )}
         <div className="row">
+          <button type="button" className="btn" onClick={() => void runCheck()} data-testid="upload-check">
+            Check
+          </button>
           <button type="submit" className="btn btn-primary" disabled={busy} data-testid="upload-submit">
             {busy ? 'Checking…' : 'Check and queue'}
           </button>
