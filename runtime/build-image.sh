@@ -70,8 +70,11 @@ hash_files() { (cd "$root" && find "$@" -type f ! -path '*/__pycache__/*' ! -nam
 
 base_hash="$(printf '%s\n%s\n%s\n%s\n%s\n' "$suite" "$arch" "$experiment_uid" "$(hash_files runtime/debian-packages.txt runtime/requirements.txt runtime/image_packages.py)" "$(sed -n '/^# ---- base ----$/,/^# ---- end base ----$/p' "$0")" |
   sha256sum | cut -c1-32)"
-inputs_hash="$(printf '%s %s\n' "$base_hash" "$(hash_files runtime/experiment_entrypoint.py python/src/bioreactor_client)" |
+inputs_hash="$(printf '%s %s\n' "$base_hash" "$(hash_files runtime/experiment_entrypoint.py runtime/client_label.py python/src/bioreactor_client)" |
   sha256sum | cut -c1-32)"
+# Which bioreactor_client the image holds (version, API level, hash of python/src): the node refuses an image whose
+# client is older than its API or another than its own (apps/node/src/runner/client-check.ts).
+client_label="$(python3 "$root/runtime/client_label.py")"
 
 label_of() { docker image inspect "$1" --format "{{ index .Config.Labels \"$2\" }}" 2>/dev/null || true; }
 
@@ -140,6 +143,7 @@ tar -C "$root/runtime" --owner=0 --group=0 -c experiment_entrypoint.py | docker 
 # The base's labels (org.bioreactor.packages among them) carry over to the image.
 docker commit \
   --change "LABEL org.bioreactor.inputs=$inputs_hash" \
+  --change "LABEL org.bioreactor.client=\"$client_label\"" \
   --change "LABEL org.opencontainers.image.title=bioreactor-experiment" \
   --change "LABEL org.opencontainers.image.description=\"Runs one bioreactor experiment script\"" \
   --change "ENV PYTHONPATH=/opt/bioreactor/lib PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 HOME=/tmp MPLCONFIGDIR=/tmp/matplotlib MPLBACKEND=Agg" \
@@ -148,4 +152,4 @@ docker commit \
   --change 'ENTRYPOINT ["python3", "/opt/bioreactor/experiment_entrypoint.py"]' \
   --change 'CMD ["/app/user_script.py"]' \
   "$cid" "$tag" >/dev/null
-log "built $tag (inputs $inputs_hash): $(docker image inspect "$tag" --format '{{.Id}} {{.Size}} bytes, {{.Architecture}}')"
+log "built $tag (inputs $inputs_hash, client $client_label): $(docker image inspect "$tag" --format '{{.Id}} {{.Size}} bytes, {{.Architecture}}')"

@@ -1,5 +1,6 @@
 // @bioreactor/api: the contract every service and the browser UI share. Schemas and pure helpers only, no I/O.
 export * from './auth.js';
+export * from './client-api.js';
 export * from './common.js';
 export * from './components.js';
 export * from './documented-schemas.js';

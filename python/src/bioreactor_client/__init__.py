@@ -40,6 +40,9 @@ from .errors import (
 from .hub import submit_experiment
 
 __version__ = "3.0.0"
+#: The node API this client follows; a node refuses an experiment image whose client is older than its own
+#: (CLIENT_API_LEVEL in packages/api). 2: readings in the batched state, extra columns, no component allow-list.
+__api_level__ = 2
 
 __all__ = [
     "submit_experiment",
@@ -60,6 +63,7 @@ __all__ = [
     "SafetyInterlockError",
     "UnauthorizedError",
     "ValidationError",
+    "__api_level__",
     "__version__",
     "balanced_flow",
     "counterpart_pump",

@@ -5,6 +5,14 @@ import { chmod, chown } from 'node:fs/promises';
 import { relative, resolve, sep } from 'node:path';
 import Docker from 'dockerode';
 import { alreadyKept, timeNs } from '../experiments/run-log.js';
+import {
+  CLIENT_FILE,
+  CLIENT_LABEL,
+  clientRefusal,
+  type ExpectedClient,
+  expectedClient,
+  parseClientLabel,
+} from './client-check.js';
 import type { ExperimentRunner, OutputChunk, RunExit, RunHandle, RunnerInfoBody, RunSpec } from './runner.js';
 
 /** Label on every experiment container, with the experiment id. */
@@ -38,6 +46,8 @@ export interface DockerRunnerOptions {
   dataDir: string;
   /** The same folder as the Docker host sees it, when the node itself runs in a container (HOST_DATA_PATH). */
   hostDataPath?: string | undefined;
+  /** The bioreactor_client the image must hold (default: this node's API level and python/src; tests pass one). */
+  client?: ExpectedClient;
   docker?: Docker;
   probeTimeoutMs?: number;
 }
@@ -118,12 +128,27 @@ export class DockerRunner implements ExperimentRunner {
       const version = (await Promise.race([this.docker.version(), timeout])) as { Version?: string };
       try {
         const image = await this.docker.getImage(this.opts.image).inspect();
+        const labels = image.Config?.Labels ?? {};
+        // runtime/build-image.sh labels the image; runtime/Dockerfile writes the same line into it.
+        const clientLabel = labels[CLIENT_LABEL] || (await this.readImageFile(CLIENT_FILE));
+        const refusal = clientRefusal(this.opts.image, clientLabel, this.opts.client ?? expectedClient());
+        if (refusal) {
+          // An image whose client is older than this node's API (or another than its own) runs nothing.
+          this.digest = null;
+          this.last = {
+            kind: 'docker',
+            available: false,
+            detail: `Docker engine ${version.Version ?? '?'}; ${refusal}`,
+          };
+          return this.last;
+        }
         this.digest = image.Id;
-        this.packages = parsePackagesLabel(image.Config?.Labels?.[PACKAGES_LABEL]);
+        this.packages = parsePackagesLabel(labels[PACKAGES_LABEL]);
+        const client = parseClientLabel(clientLabel);
         this.last = {
           kind: 'docker',
           available: true,
-          detail: `Docker engine ${version.Version ?? '?'}; image ${this.opts.image} (${image.Id.slice(0, 19)})`,
+          detail: `Docker engine ${version.Version ?? '?'}; image ${this.opts.image} (${image.Id.slice(0, 19)}), bioreactor_client ${client?.version} (API level ${client?.api})`,
         };
       } catch (err) {
         this.digest = null;
@@ -147,6 +172,38 @@ export class DockerRunner implements ExperimentRunner {
       clearTimeout(timer);
     }
     return this.last;
+  }
+
+  /**
+   * A small text file of the image, read without running anything: a container created (never started) from it,
+   * the file taken out as a tar archive, the container removed. Undefined when it is not there.
+   */
+  private async readImageFile(path: string): Promise<string | undefined> {
+    let container: Docker.Container | undefined;
+    try {
+      container = await this.docker.createContainer({
+        Image: this.opts.image,
+        Entrypoint: ['/bin/true'],
+        Cmd: [],
+        NetworkDisabled: true,
+      });
+      const archive = await container.getArchive({ path });
+      const chunks: Buffer[] = [];
+      for await (const chunk of archive as AsyncIterable<Buffer>) chunks.push(chunk);
+      const tar = Buffer.concat(chunks);
+      // One file: a 512-byte ustar header (its size in octal at offset 124), then the file's bytes.
+      const size = Number.parseInt(tar.subarray(124, 136).toString('latin1').replace(/\0.*$/, '').trim(), 8);
+      return Number.isFinite(size)
+        ? tar
+            .subarray(512, 512 + size)
+            .toString('utf8')
+            .trim()
+        : undefined;
+    } catch {
+      return undefined;
+    } finally {
+      await container?.remove({ force: true }).catch(() => {});
+    }
   }
 
   async image(): Promise<{ image: string | null; digest: string | null; packages: Record<string, string> | null }> {

@@ -36,7 +36,12 @@ export async function chooseRunner(
     hostDataPath: config.HOST_DATA_PATH,
   });
   const local = new LocalRunner({ python: config.BIOREACTOR_PYTHON, refusal: localRunnerRefusal(config, mode) });
-  if (config.BIOREACTOR_RUNNER === 'docker') return docker;
+  if (config.BIOREACTOR_RUNNER === 'docker') {
+    // Said at start, as /api/status says it: an image the node refuses (its client older than the API) included.
+    const info = await docker.probe();
+    if (!info.available) log.warn(`experiments cannot run until this is fixed: ${info.detail}`);
+    return docker;
+  }
   if (config.BIOREACTOR_RUNNER === 'local') {
     log.warn(`experiments run with the local runner (BIOREACTOR_RUNNER=local): ${(await local.probe()).detail}`);
     return local;

@@ -7,6 +7,7 @@ import { buildDownload } from '../../src/experiments/download.js';
 import type { HardwareGateway } from '../../src/experiments/hardware-gateway.js';
 import { ExperimentManager } from '../../src/experiments/manager.js';
 import { ExperimentStore } from '../../src/experiments/store.js';
+import { CLIENT_LABEL } from '../../src/runner/client-check.js';
 import { DockerRunner, PACKAGES_LABEL, parsePackagesLabel } from '../../src/runner/docker-runner.js';
 import type { ExperimentRunner, RunExit, RunHandle, RunnerInfoBody } from '../../src/runner/runner.js';
 import { RecordingHardware, tempDataDir, unzip } from './helpers.js';
@@ -32,10 +33,13 @@ describe('the experiment image packages', () => {
   });
 
   it('are what the runner reports for the image it probed, and null for an image without the label', async () => {
+    // The image also names its bioreactor_client, which the node checks (client-check.test.ts).
+    const client = { api: 2, sha256: 'a'.repeat(32), source: null };
     const labelled = new DockerRunner({
       image: 'x',
       dataDir: tempDataDir(),
-      docker: engine({ [PACKAGES_LABEL]: LABEL }),
+      docker: engine({ [PACKAGES_LABEL]: LABEL, [CLIENT_LABEL]: `version=3.0.0 api=2 sha256=${'a'.repeat(32)}` }),
+      client,
     });
     expect((await labelled.probe()).available).toBe(true);
     expect(await labelled.image()).toMatchObject({ digest: expect.stringMatching(/^sha256:/), packages: PACKAGES });
