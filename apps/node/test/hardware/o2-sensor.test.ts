@@ -58,7 +58,10 @@ describe('O2 sensor', () => {
       payload: { component: 'o2_sensor', fault: 'bus_error' },
     });
     await n.clock.advance(4000);
-    expect((await get(n, '/api/v3/o2_sensor/state')).json()).toMatchObject({ status: 'error', o2_percent: expect.any(Number) });
+    expect((await get(n, '/api/v3/o2_sensor/state')).json()).toMatchObject({
+      status: 'error',
+      o2_percent: expect.any(Number),
+    });
     await n.app.inject({ method: 'DELETE', url: '/api/v3/simulation/faults' });
     await n.clock.advance(4000);
     expect((await get(n, '/api/v3/o2_sensor/state')).json().status).toBe('success');
