@@ -179,3 +179,13 @@ describe('checking a script and reading it back', () => {
     expect((await read(admin)).statusCode).toBe(200);
   });
 });
+
+describe('the retention policy in the queue status', () => {
+  it('says what happens to finished experiments and when, or null when they are kept', async () => {
+    h = await makeHub({ noDispatch: true, env: { BIOREACTOR_RETENTION_DAYS: '2' } });
+    expect((await queueStatus(h)).retention).toEqual({ action: 'archive', after_s: 172_800 });
+    await h.close();
+    h = await makeHub({ noDispatch: true });
+    expect((await queueStatus(h)).retention).toBeNull();
+  });
+});

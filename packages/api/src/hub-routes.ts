@@ -172,6 +172,21 @@ export const QueueStatus = Type.Object({
     Type.Number({ description: 'The late end of that wait (every run ahead taking its p90), in minutes' }),
   ),
   duration_policy: Type.Optional(DurationPolicy),
+  retention: Type.Optional(
+    Type.Union(
+      [
+        Type.Object({
+          action: Type.Union([Type.Literal('archive'), Type.Literal('delete')]),
+          after_s: Type.Number({ description: 'Seconds after a finished experiment ended' }),
+        }),
+        Type.Null(),
+      ],
+      {
+        description:
+          'The lab’s retention policy: finished experiments are archived or deleted this long after they end (null: kept)',
+      },
+    ),
+  ),
   nodes_ready: Type.Optional(
     Type.Integer({ description: 'Nodes that can run experiments now (busy ones included); 0: nothing starts' }),
   ),

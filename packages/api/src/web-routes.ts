@@ -198,6 +198,7 @@ export const WebQueue = Type.Object({
   total_paused: Type.Integer(),
   estimated_wait_minutes: Type.Number(),
   estimated_wait_p90_minutes: QueueStatus.properties.estimated_wait_p90_minutes,
+  retention: QueueStatus.properties.retention,
   nodes_ready: QueueStatus.properties.nodes_ready,
   nodes_total: QueueStatus.properties.nodes_total,
   not_ready_reason: QueueStatus.properties.not_ready_reason,

@@ -193,6 +193,9 @@ export class QueueViews {
       estimated_wait_minutes: minutes(estimates.nextSlotAt?.p50),
       estimated_wait_p90_minutes: minutes(estimates.nextSlotAt?.p90),
       duration_policy: this.durations.policy(),
+      retention: this.queue.retention
+        ? { action: this.queue.retention.action, after_s: Math.round(this.queue.retention.afterMs / 1000) }
+        : null,
       nodes_ready: this.registry.list().filter((n) => readinessOf(n).ready).length,
       nodes_total: this.registry.list().length,
       not_ready_reason: this.notReadyReason(),

@@ -761,6 +761,12 @@ export interface components {
             estimated_wait_minutes: number;
             /** @description The late end of that wait (every run ahead taking its p90), in minutes */
             estimated_wait_p90_minutes?: number;
+            /** @description The lab’s retention policy: finished experiments are archived or deleted this long after they end (null: kept) */
+            retention?: {
+                action: "archive" | "delete";
+                /** @description Seconds after a finished experiment ended */
+                after_s: number;
+            } | null;
             /** @description Nodes that can run experiments now (busy ones included); 0: nothing starts */
             nodes_ready?: number;
             /** @description Nodes registered with the hub */

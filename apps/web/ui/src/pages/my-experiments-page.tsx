@@ -38,6 +38,8 @@ export function MyExperimentsPage() {
     () => call(client.GET('/api/experiments/mine', { params: { query } })),
     `${session?.user?.username ?? ''}:${JSON.stringify(query)}`,
   );
+  const queue = useLiveResource(() => call(client.GET('/api/queue')), 'queue-retention', 60_000);
+  const retention = queue.data?.retention;
   const experiments = data?.experiments ?? [];
   const total = data?.total ?? experiments.length;
   const filtered = Boolean(q.trim() || status);
@@ -50,6 +52,15 @@ export function MyExperimentsPage() {
             ? `Experiments of ${session.user.username}, on any browser you sign in from.`
             : 'Experiments submitted from this browser. Sign in to see them from any browser.'}
         </p>
+        {retention && (
+          <p className="muted small" data-testid="retention">
+            The lab {retention.action === 'delete' ? 'deletes' : 'archives'} finished experiments{' '}
+            {formatDuration(retention.after_s)} after they end
+            {retention.action === 'delete'
+              ? ': download the results you want to keep before then.'
+              : '; tick “Include archived” to see them again.'}
+          </p>
+        )}
       </div>
       <div className="filters">
         <label>
