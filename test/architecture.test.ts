@@ -2,6 +2,7 @@
 // says the same per folder while editing; this also resolves relative paths and finds cycles):
 // - the contract (packages/api/src) imports nothing of ours and does no I/O;
 // - drivers and the rest of the node's hardware, and the hub's queue, import no HTTP framework and no routes;
+// - a hardware component (components/) reaches the node only through its context, never the controller;
 // - the browser UI imports only the contract and the generated client among our packages, nothing of the servers;
 // - no import cycles anywhere (type-only imports count: a cycle of types is a cycle of design).
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
@@ -110,6 +111,14 @@ describe('architecture', () => {
             HTTP.test(e.specifier) || (e.target !== undefined && /\/src\/(routes\/|app\.ts|server\.ts)/.test(e.target)),
         )
         .map((e) => `${file} → ${e.specifier}`),
+    );
+    expect(bad).toEqual([]);
+  });
+
+  it('a hardware component sees the node only through its context: no component imports the controller', () => {
+    const controller = /^apps\/node\/src\/hardware\/(hardware|index|registry|sampler|simulation)\.ts$/;
+    const bad = under('apps/node/src/hardware/components/').flatMap(([file, edges]) =>
+      edges.filter((e) => e.target !== undefined && controller.test(e.target)).map((e) => `${file} → ${e.specifier}`),
     );
     expect(bad).toEqual([]);
   });
