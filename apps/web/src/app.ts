@@ -14,6 +14,7 @@ import { registerSessions, SESSION_COOKIE } from './identity/session.js';
 import { SignInLimiter } from './identity/sign-in-limiter.js';
 import { SigningKey } from './identity/signing-key.js';
 import { type HardwareState, LiveData } from './live/live-data.js';
+import { Mailer } from './notify/mailer.js';
 import { plainOutageMessages } from './outage.js';
 import { registerRoutes } from './routes/index.js';
 import { LabSettingsStore, NotificationPrefsStore } from './store/lab-store.js';
@@ -88,6 +89,17 @@ export async function buildApp(config: WebConfig, deps: WebDeps = {}): Promise<S
     now,
   });
 
+  const notifications = new NotificationPrefsStore(configDir, (message) => app.log.warn(message));
+  const mailer = config.BIOREACTOR_SMTP_URL
+    ? new Mailer({
+        smtpUrl: config.BIOREACTOR_SMTP_URL,
+        from: config.BIOREACTOR_MAIL_FROM,
+        publicUrl: config.BIOREACTOR_PUBLIC_URL,
+        prefs: notifications,
+        log: app.log,
+        ...(deps.now ? { now: deps.now } : {}),
+      })
+    : undefined;
   const ctx: WebContext = {
     hub,
     nodeClient,
@@ -96,14 +108,19 @@ export async function buildApp(config: WebConfig, deps: WebDeps = {}): Promise<S
     signInLimiter: new SignInLimiter(now),
     settings,
     lab: new LabSettingsStore(configDir, (message) => app.log.warn(message)),
-    notifications: new NotificationPrefsStore(configDir, (message) => app.log.warn(message)),
+    notifications,
+    mailer,
     live,
     hubEvents,
     uiDir: config.BIOREACTOR_UI_DIR ?? DEFAULT_UI_DIR,
   };
   // The dashboard's history starts filling as soon as the server listens, so the first page load has a chart.
-  app.addHook('onListen', async () => live.start());
+  app.addHook('onListen', async () => {
+    live.start();
+    mailer?.start(hubEvents);
+  });
   app.addHook('onClose', async () => {
+    mailer?.stop();
     live.stop();
     hubEvents.stop();
   });

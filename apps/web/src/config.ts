@@ -43,6 +43,22 @@ export const WebEnv = Type.Object({
         'Reverse proxies whose X-Forwarded-For names the browser: comma-separated addresses or CIDR ranges, or loopback',
     }),
   ),
+  BIOREACTOR_SMTP_URL: Type.Optional(
+    Type.String({
+      pattern: '^smtps?://[^\\s]+$',
+      description:
+        "The lab's mail server for notifications: smtp://host:25, smtp://user:password@host:587 (STARTTLS when offered) or smtps://host:465; unset: no e-mail",
+    }),
+  ),
+  BIOREACTOR_MAIL_FROM: Type.Optional(
+    Type.String({ minLength: 3, description: 'Sender of notification e-mails (default: bioreactor@<host name>)' }),
+  ),
+  BIOREACTOR_PUBLIC_URL: Type.Optional(
+    Type.String({
+      pattern: '^https?://[^\\s]+$',
+      description: 'The address users open the web server at, for links in e-mails (e.g. http://bioreactor.lab:3000)',
+    }),
+  ),
   BIOREACTOR_UI_DIR: Type.Optional(
     Type.String({ description: 'Built UI to serve (default: apps/web/ui/dist beside the sources)' }),
   ),

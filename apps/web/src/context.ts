@@ -6,6 +6,7 @@ import type { AccountStore } from './identity/accounts.js';
 import type { SessionControl } from './identity/session.js';
 import type { SignInLimiter } from './identity/sign-in-limiter.js';
 import type { LiveData } from './live/live-data.js';
+import type { Mailer } from './notify/mailer.js';
 import type { LabSettingsStore, NotificationPrefsStore } from './store/lab-store.js';
 import type { SettingsStore } from './store/settings-store.js';
 
@@ -21,6 +22,8 @@ export interface WebContext {
   lab: LabSettingsStore;
   /** Each user's notification choices. */
   notifications: NotificationPrefsStore;
+  /** E-mails when experiments end; undefined without BIOREACTOR_SMTP_URL. */
+  mailer: Mailer | undefined;
   live: LiveData;
   hubEvents: HubEventRelay;
   /** Directory of the built UI (index.html + assets). */

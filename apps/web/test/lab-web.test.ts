@@ -12,6 +12,7 @@ import { loadConfig } from '../src/config.js';
 import { PLAIN_MESSAGES } from '../src/outage.js';
 import { Browser } from './browser-session.js';
 import { type FakeHub, type FakeNode, startFakeHub, startFakeNode } from './fake-services.js';
+import { startSmtpSink } from './smtp-sink.js';
 
 let hub: FakeHub;
 let node: FakeNode;
@@ -277,13 +278,90 @@ describe('accounts, lab settings and notifications', () => {
       time_zone: 'Europe/Berlin',
     });
 
-    expect((await user.get('/api/account/notifications')).json()).toEqual({ browser_on_end: false });
-    expect((await user.post('/api/account/notifications', { browser_on_end: true })).json()).toEqual({
+    expect((await user.get('/api/account/notifications')).json()).toMatchObject({ browser_on_end: false });
+    expect((await user.post('/api/account/notifications', { browser_on_end: true })).json()).toMatchObject({
       browser_on_end: true,
     });
-    expect((await user.get('/api/account/notifications')).json()).toEqual({ browser_on_end: true });
-    expect((await new Browser(app).open().then((b) => b.get('/api/account/notifications'))).json()).toEqual({
+    expect((await user.get('/api/account/notifications')).json()).toMatchObject({ browser_on_end: true });
+    expect((await new Browser(app).open().then((b) => b.get('/api/account/notifications'))).json()).toMatchObject({
       browser_on_end: false,
     });
+  });
+});
+
+describe('e-mail when an experiment ends', () => {
+  it('sends one e-mail through the lab’s mail server to a user who asked for it', async () => {
+    const sink = await startSmtpSink();
+    try {
+      const app = await buildApp(
+        loadConfig({
+          BIOREACTOR_HUB_API_URL: hub.url,
+          BIOREACTOR_NODE_API_URL: node.url,
+          BIOREACTOR_CONFIG_DIR: configDir,
+          BIOREACTOR_UI_DIR: uiDir,
+          BIOREACTOR_SMTP_URL: sink.url,
+          BIOREACTOR_MAIL_FROM: 'Bioreactor <bioreactor@lab.example>',
+          BIOREACTOR_PUBLIC_URL: 'http://bioreactor.lab.example:3000',
+        }),
+        { logger: false, strictResponses: true },
+      );
+      apps.push(app);
+      await app.listen({ port: 0, host: '127.0.0.1' });
+      const b = await new Browser(app).open();
+      expect((await b.get('/api/account/notifications')).json()).toMatchObject({ email_available: true });
+      const noAddress = await b.post('/api/account/notifications', { browser_on_end: false, email_on_end: true });
+      expect(noAddress.statusCode).toBe(400);
+      const saved = await b.post('/api/account/notifications', {
+        browser_on_end: false,
+        email_on_end: true,
+        email: 'alice@lab.example',
+      });
+      expect(saved.json()).toMatchObject({ email_on_end: true, email: 'alice@lab.example' });
+      const id = (await b.post('/api/experiments/upload', { script_content: 'print(1)\n', name: 'od run' })).json<{
+        experiment_id: string;
+      }>().experiment_id;
+      const e = hub.experiments.get(id);
+      if (!e) throw new Error('not queued');
+      Object.assign(e, {
+        status: 'failed',
+        completed_at: new Date().toISOString(),
+        exit_code: 1,
+        error_message:
+          'Exit code 1: ValueError: bad row (File "/app/user_script.py", line 4, in main)\nTraceback (most recent call last):\nValueError: bad row',
+      });
+      // The relay connects when the server listens; the event goes out once it has.
+      await expect.poll(() => hub.requests.some((r) => r.url === '/api/events')).toBe(true);
+      await new Promise((r) => setTimeout(r, 100));
+      const { script: _s, ...experiment } = e;
+      hub.emit('experiment.updated', { experiment });
+      hub.emit('experiment.updated', { experiment });
+      await expect.poll(() => sink.mails.length, { timeout: 5000 }).toBe(1);
+      const [mail] = sink.mails;
+      expect(mail?.to).toEqual(['<alice@lab.example>']);
+      // The body as sent (quoted-printable: long lines are folded with "=" at their end).
+      const text = (mail?.data ?? '').replace(/=\r\n/g, '');
+      expect(text).toMatch(/Subject: Experiment od run failed/);
+      expect(text).toContain('What happened: ValueError: bad row (line 4, in main)');
+      expect(text).toContain(`http://bioreactor.lab.example:3000/experiment/${id}`);
+      // Another user's experiment, and an old end, send nothing.
+      const other = hub.add('someone-else', 'completed');
+      hub.emit('experiment.updated', { experiment: { ...other, completed_at: new Date().toISOString() } });
+      await new Promise((r) => setTimeout(r, 300));
+      expect(sink.mails).toHaveLength(1);
+    } finally {
+      await sink.close();
+    }
+  });
+
+  it('refuses e-mail notifications when the lab has no mail server', async () => {
+    const app = await web();
+    const b = await new Browser(app).open();
+    expect((await b.get('/api/account/notifications')).json()).toMatchObject({ email_available: false });
+    const refused = await b.post('/api/account/notifications', {
+      browser_on_end: true,
+      email_on_end: true,
+      email: 'a@b.example',
+    });
+    expect(refused.statusCode).toBe(400);
   });
 });

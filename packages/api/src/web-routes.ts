@@ -122,8 +122,22 @@ export type LabSettings = Static<typeof LabSettings>;
 /** What one user wants to be told. */
 export const NotificationPrefs = Type.Object({
   browser_on_end: Type.Boolean({ description: 'A browser notification when one of their experiments ends' }),
+  email_on_end: Type.Optional(
+    Type.Boolean({ description: 'An e-mail through the lab’s mail server when one of their experiments ends' }),
+  ),
+  email: Type.Optional(
+    Type.Union([Type.String({ maxLength: 254, pattern: '^[^\\s@]+@[^\\s@]+$' }), Type.Null()], {
+      description: 'Where to send it',
+    }),
+  ),
 });
 export type NotificationPrefs = Static<typeof NotificationPrefs>;
+
+/** The choices, and whether the lab has a mail server (BIOREACTOR_SMTP_URL) for e-mail. */
+export const NotificationSettings = Type.Object({
+  ...NotificationPrefs.properties,
+  email_available: Type.Optional(Type.Boolean({ description: 'The lab’s mail server is configured' })),
+});
 
 /** An account as the lab manager sees it. */
 export const AdminUser = Type.Object({
@@ -635,7 +649,7 @@ export const webRoutes = withOperationIds({
       tags: web,
       summary: 'What this user (account or browser) wants to be told',
       docs: { ok: 'The notification choices' },
-      response: { 200: NotificationPrefs },
+      response: { 200: NotificationSettings },
     },
   }),
   saveNotifications: defineRoute({
@@ -643,10 +657,14 @@ export const webRoutes = withOperationIds({
     url: '/api/account/notifications',
     schema: {
       tags: web,
-      summary: 'Choose what this user is told: a browser notification when one of their experiments ends',
-      docs: { ok: 'Saved', examples: { on: { value: { browser_on_end: true } } } },
+      summary:
+        'Choose what this user is told when one of their experiments ends: a browser notification, an e-mail (when the lab has a mail server)',
+      docs: {
+        ok: 'Saved',
+        examples: { on: { value: { browser_on_end: true, email_on_end: true, email: 'alice@lab.example' } } },
+      },
       body: NotificationPrefs,
-      response: { 200: NotificationPrefs, ...errorResponses('VALIDATION_FAILED', 'CSRF_FAILED') },
+      response: { 200: NotificationSettings, ...errorResponses('VALIDATION_FAILED', 'CSRF_FAILED') },
     },
   }),
   users: defineRoute({

@@ -1,17 +1,16 @@
 // The lab manager's routes (accounts: roles and disabling; the lab's settings) and each user's notification choices.
-import { createHash } from 'node:crypto';
 import { ApiError, webRoutes } from '@bioreactor/api';
 import type { Service } from '@bioreactor/service-kit';
 import type { FastifyRequest } from 'fastify';
 import type { WebContext } from '../context.js';
+import { notificationKey } from '../store/lab-store.js';
 
 function requireAdmin(request: FastifyRequest, what: string): void {
   if (request.identity.role !== 'admin')
     throw new ApiError('FORBIDDEN', `Only an admin may ${what}: sign in with an admin account on /account`);
 }
 
-/** Notification choices are kept by a hash of the user's hub id: a browser's id is a credential, never stored. */
-const prefsKey = (request: FastifyRequest) => createHash('sha256').update(request.identity.hubUser).digest('base64url');
+const prefsKey = (request: FastifyRequest) => notificationKey(request.identity.hubUser);
 
 export async function adminRoutes(app: Service, ctx: WebContext): Promise<void> {
   app.route({
@@ -48,10 +47,24 @@ export async function adminRoutes(app: Service, ctx: WebContext): Promise<void> 
     },
   });
 
-  app.route({ ...webRoutes.getNotifications, handler: async (request) => ctx.notifications.get(prefsKey(request)) });
+  app.route({
+    ...webRoutes.getNotifications,
+    handler: async (request) => ({
+      ...ctx.notifications.get(prefsKey(request)),
+      email_available: ctx.mailer !== undefined,
+    }),
+  });
 
   app.route({
     ...webRoutes.saveNotifications,
-    handler: async (request) => ctx.notifications.save(prefsKey(request), request.body),
+    handler: async (request) => {
+      if (request.body.email_on_end && !ctx.mailer)
+        throw new ApiError(
+          'VALIDATION_FAILED',
+          'This lab has no mail server set up (BIOREACTOR_SMTP_URL): ask the lab manager',
+          [{ field: 'email_on_end', message: 'no mail server' }],
+        );
+      return { ...ctx.notifications.save(prefsKey(request), request.body), email_available: ctx.mailer !== undefined };
+    },
   });
 }

@@ -1,8 +1,15 @@
 // The lab's own settings (<config>/lab_settings.json: its name and time zone) and each user's notification choices
-// (<config>/notification_prefs.json, by the id the hub knows them as), written atomically like every config file.
+// (<config>/notification_prefs.json, by a hash of the id the hub knows them as: notificationKey), written atomically
+// like every config file.
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { ApiError, type LabSettings, type NotificationPrefs } from '@bioreactor/api';
 import { readJsonFile, writeJsonFile } from './json-file.js';
+
+/** Notification choices are kept by a hash of the user's hub id: a browser's id is a credential, never stored. */
+export function notificationKey(hubUser: string): string {
+  return createHash('sha256').update(hubUser).digest('base64url');
+}
 
 export const LAB_SETTINGS_FILE = 'lab_settings.json';
 export const NOTIFICATION_PREFS_FILE = 'notification_prefs.json';
@@ -74,24 +81,38 @@ export class NotificationPrefsStore {
     try {
       const raw = readJsonFile(this.path) as { users?: Record<string, Partial<NotificationPrefs>> } | undefined;
       for (const [user, prefs] of Object.entries(raw?.users ?? {}))
-        this.users.set(user, { browser_on_end: prefs?.browser_on_end === true });
+        this.users.set(user, {
+          browser_on_end: prefs?.browser_on_end === true,
+          email_on_end: prefs?.email_on_end === true,
+          email: typeof prefs?.email === 'string' ? prefs.email : null,
+        });
     } catch (err) {
       onProblem(`${this.path} is not valid JSON (${(err as Error).message}); notification choices start empty`);
     }
   }
 
-  get(hubUser: string): NotificationPrefs {
-    return { browser_on_end: false, ...this.users.get(hubUser) };
+  get(key: string): Required<NotificationPrefs> {
+    return { browser_on_end: false, email_on_end: false, email: null, ...this.users.get(key) };
   }
 
-  save(hubUser: string, prefs: NotificationPrefs): NotificationPrefs {
-    this.users.delete(hubUser);
-    this.users.set(hubUser, { browser_on_end: prefs.browser_on_end });
+  save(key: string, prefs: NotificationPrefs): Required<NotificationPrefs> {
+    const before = this.get(key);
+    const email = prefs.email === undefined ? before.email : prefs.email?.trim() || null;
+    if (prefs.email_on_end && !email)
+      throw new ApiError('VALIDATION_FAILED', 'Give the e-mail address to send the notifications to', [
+        { field: 'email', message: 'an e-mail address' },
+      ]);
+    this.users.delete(key);
+    this.users.set(key, {
+      browser_on_end: prefs.browser_on_end,
+      email_on_end: prefs.email_on_end ?? before.email_on_end,
+      email,
+    });
     for (const key of this.users.keys()) {
       if (this.users.size <= MAX_PREFS) break;
       this.users.delete(key);
     }
     writeJsonFile(this.path, { users: Object.fromEntries(this.users) }, 0o600);
-    return this.get(hubUser);
+    return this.get(key);
   }
 }

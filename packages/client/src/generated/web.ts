@@ -534,7 +534,7 @@ export interface paths {
         /** What this user (account or browser) wants to be told */
         get: operations["getNotifications"];
         put?: never;
-        /** Choose what this user is told: a browser notification when one of their experiments ends */
+        /** Choose what this user is told when one of their experiments ends: a browser notification, an e-mail (when the lab has a mail server) */
         post: operations["saveNotifications"];
         delete?: never;
         options?: never;
@@ -2162,6 +2162,12 @@ export interface operations {
                     "application/json": {
                         /** @description A browser notification when one of their experiments ends */
                         browser_on_end: boolean;
+                        /** @description An e-mail through the lab’s mail server when one of their experiments ends */
+                        email_on_end?: boolean;
+                        /** @description Where to send it */
+                        email?: string | null;
+                        /** @description The lab’s mail server is configured */
+                        email_available?: boolean;
                     };
                 };
             };
@@ -2183,6 +2189,10 @@ export interface operations {
                 "application/json": {
                     /** @description A browser notification when one of their experiments ends */
                     browser_on_end: boolean;
+                    /** @description An e-mail through the lab’s mail server when one of their experiments ends */
+                    email_on_end?: boolean;
+                    /** @description Where to send it */
+                    email?: string | null;
                 };
             };
         };
@@ -2196,6 +2206,12 @@ export interface operations {
                     "application/json": {
                         /** @description A browser notification when one of their experiments ends */
                         browser_on_end: boolean;
+                        /** @description An e-mail through the lab’s mail server when one of their experiments ends */
+                        email_on_end?: boolean;
+                        /** @description Where to send it */
+                        email?: string | null;
+                        /** @description The lab’s mail server is configured */
+                        email_available?: boolean;
                     };
                 };
             };

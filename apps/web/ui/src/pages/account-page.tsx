@@ -202,18 +202,45 @@ function ChangePassword({ onChanged }: { onChanged: (s: WebSession) => void }) {
   );
 }
 
-/** Whether this user wants a browser notification when one of their experiments ends. */
+/** Whether this user wants a browser notification, or an e-mail, when one of their experiments ends. */
 function Notifications() {
-  const [on, setOn] = useState<boolean>();
+  const [prefs, setPrefs] = useState<{
+    browser_on_end: boolean;
+    email_on_end?: boolean | undefined;
+    email?: string | null | undefined;
+    email_available?: boolean | undefined;
+  }>();
+  const [email, setEmail] = useState('');
   const [message, setMessage] = useState<string>();
   useEffect(() => {
     call(client.GET('/api/account/notifications')).then(
-      (p) => setOn(p.browser_on_end),
+      (p) => {
+        setPrefs(p);
+        setEmail(p.email ?? '');
+      },
       (err: unknown) => setMessage(errorText(err)),
     );
   }, []);
-  const toggle = async (next: boolean) => {
+  const save = async (change: { browser_on_end?: boolean; email_on_end?: boolean }, done: string) => {
+    if (!prefs) return;
     setMessage(undefined);
+    try {
+      const next = await call(
+        client.POST('/api/account/notifications', {
+          body: {
+            browser_on_end: change.browser_on_end ?? prefs.browser_on_end,
+            email_on_end: change.email_on_end ?? prefs.email_on_end ?? false,
+            email: email.trim() || null,
+          },
+        }),
+      );
+      setPrefs(next);
+      setMessage(done);
+    } catch (err) {
+      setMessage(errorText(err));
+    }
+  };
+  const toggleBrowser = async (next: boolean) => {
     if (next && notificationsSupported() && Notification.permission !== 'granted') {
       const permission = await Notification.requestPermission();
       if (permission !== 'granted') {
@@ -223,14 +250,10 @@ function Notifications() {
         return;
       }
     }
-    try {
-      setOn((await call(client.POST('/api/account/notifications', { body: { browser_on_end: next } }))).browser_on_end);
-      setMessage(
-        next ? 'You will be notified in this browser when one of your experiments ends.' : 'Notifications off.',
-      );
-    } catch (err) {
-      setMessage(errorText(err));
-    }
+    await save(
+      { browser_on_end: next },
+      next ? 'You will be notified in this browser when one of your experiments ends.' : 'Browser notifications off.',
+    );
   };
   return (
     <div className="card" data-testid="notifications">
@@ -241,13 +264,41 @@ function Notifications() {
         <label className="check">
           <input
             type="checkbox"
-            checked={on ?? false}
-            disabled={on === undefined}
-            onChange={(e) => void toggle(e.target.checked)}
+            checked={prefs?.browser_on_end ?? false}
+            disabled={prefs === undefined}
+            onChange={(e) => void toggleBrowser(e.target.checked)}
             data-testid="notify-on-end"
           />
           Notify me in this browser when one of my experiments ends (while a page of this site is open)
         </label>
+      )}
+      {prefs?.email_available && (
+        <div className="stack" style={{ marginTop: '0.75rem' }}>
+          <label>
+            E-mail address
+            <input
+              type="email"
+              value={email}
+              onChange={(e) => setEmail(e.target.value)}
+              placeholder="you@lab.example"
+              data-testid="notify-email"
+            />
+          </label>
+          <label className="check">
+            <input
+              type="checkbox"
+              checked={prefs.email_on_end ?? false}
+              onChange={(e) =>
+                void save(
+                  { email_on_end: e.target.checked },
+                  e.target.checked ? 'You will get an e-mail when one of your experiments ends.' : 'E-mails off.',
+                )
+              }
+              data-testid="notify-email-on-end"
+            />
+            E-mail me when one of my experiments ends
+          </label>
+        </div>
       )}
       {message && (
         <p className="small" role="status" data-testid="notify-message">
