@@ -1,7 +1,7 @@
 // The web app a scientist and a lab manager live in, in Debian's Chromium against the three real services
 // (simulation): failure summaries, node readiness in words, the 404 page, the favicon, compressed assets, contrast
 // and focus, long names on a phone, paging, drafts, live checking, run again and edit and resubmit, charts (zoom
-// kept, ranges, export, time zone), the lab manager's pages, notes and labels, and notifications. Every page is
+// kept, ranges, export, time zone), the lab manager's pages, notes and labels, and notifications (browser and e-mail). Every page is
 // screenshot at 1280×800 and 390×844 into e2e/browser/artifacts/ and checked with axe-core (no serious or critical
 // violation).
 import { spawnSync } from 'node:child_process';
@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type SmtpSink, startSmtpSink } from '../../apps/web/test/smtp-sink.js';
 import { ROOT, type Stack, startStack } from './stack.js';
 
 const CHROMIUM = process.env.BIOREACTOR_CHROMIUM ?? '/usr/bin/chromium';
@@ -179,6 +180,7 @@ async function contrastOf(page: Page, selector: string): Promise<number> {
 
 describe.skipIf(!hasChromium || !hasPython)('the lab web app in Chromium (real services, simulation)', () => {
   let stack: Stack;
+  let smtp: SmtpSink;
   let user: Browser;
   let admin: Browser;
   const axe: string[] = [];
@@ -186,7 +188,11 @@ describe.skipIf(!hasChromium || !hasPython)('the lab web app in Chromium (real s
   beforeAll(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
     // A per-user limit high enough to fill two pages of My experiments.
-    stack = await startStack({ env: { hub: { BIOREACTOR_MAX_ACTIVE_PER_USER: '100' } } });
+    // The lab's mail server: a sink on 127.0.0.1 that keeps what it gets.
+    smtp = await startSmtpSink();
+    stack = await startStack({
+      env: { hub: { BIOREACTOR_MAX_ACTIVE_PER_USER: '100' }, web: { BIOREACTOR_SMTP_URL: smtp.url } },
+    });
     user = await openBrowser();
     admin = await openBrowser();
     const page = await admin.context.newPage();
@@ -198,6 +204,7 @@ describe.skipIf(!hasChromium || !hasPython)('the lab web app in Chromium (real s
     await user?.close();
     await admin?.close();
     await stack?.stop();
+    await smtp?.close();
   }, 60_000);
 
   it('serves the favicon, compressed assets, and an HTML 404 page (JSON for the API)', async () => {
@@ -537,6 +544,11 @@ describe.skipIf(!hasChromium || !hasPython)('the lab web app in Chromium (real s
     await page.getByTestId('notify-on-end').click();
     await expect.poll(() => page.getByTestId('notify-on-end').isChecked()).toBe(true);
     await expect.poll(() => page.getByTestId('notify-message').textContent()).toContain('You will be notified');
+    // And an e-mail, through the lab's mail server.
+    await page.getByTestId('notify-email').fill('pat@lab.example');
+    await page.getByTestId('notify-email-on-end').click();
+    await expect.poll(() => page.getByTestId('notify-message').textContent()).toContain('You will get an e-mail');
+    await page.screenshot({ path: join(ARTIFACTS, 'account-notifications-desktop.png'), fullPage: true });
     const watcher = await user.context.newPage();
     await watcher.goto(`${web}/queue`);
     const id = await submitScript(page, web, 'print(1)\n', 'tell me');
@@ -544,6 +556,10 @@ describe.skipIf(!hasChromium || !hasPython)('the lab web app in Chromium (real s
     await expect
       .poll(() => watcher.evaluate('window.shownNotifications') as Promise<string[]>, { timeout: 20_000 })
       .toContain('Experiment tell me completed');
+    await expect.poll(() => smtp.mails.map((m) => m.to.join()), { timeout: 20_000 }).toContain('<pat@lab.example>');
+    expect(smtp.mails.find((m) => m.to.includes('<pat@lab.example>'))?.data).toMatch(
+      /Subject: Experiment tell me completed/,
+    );
     await watcher.close();
     await page.close();
   }, 150_000);
