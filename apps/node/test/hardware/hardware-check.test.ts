@@ -39,7 +39,9 @@ describe('the hardware self-test', () => {
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/^node http:\/\/127\.0\.0\.1:\d+: simulation hardware/);
     expect(run.stdout).toMatch(/^ok +co2_sensor +co2_ppm \d+(\.\d+)? \(ppm\)$/m);
-    expect(run.stdout).toMatch(/^ok +temp_sensor +temperature \d+(\.\d+)?, temperatures 0=\d+\.\d{3} 1=\d+\.\d{3} \(celsius\)$/m);
+    expect(run.stdout).toMatch(
+      /^ok +temp_sensor +temperature \d+(\.\d+)?, temperatures 0=\d+\.\d{3} 1=\d+\.\d{3} \(celsius\)$/m,
+    );
     expect(run.stdout).toMatch(/^ok +optical_density +voltages 135=\d\.\d{3} Ref=\d\.\d{3} 90=\d\.\d{3}/m);
     expect(run.stdout).toMatch(/^ok +stirrer +duty_cycle/m);
     expect(run.stdout.trimEnd().endsWith('every enabled component works')).toBe(true);
