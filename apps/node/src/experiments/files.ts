@@ -11,6 +11,12 @@ export async function readTail(handle: FileHandle | null, maxBytes: number): Pro
   return buffer.subarray(0, bytesRead).toString('utf8');
 }
 
+/** The last `lines` lines of `text` (a final newline does not count as a line of its own). */
+export function lastLines(text: string, lines: number): string {
+  const parts = text.split('\n');
+  return parts.slice(-(text.endsWith('\n') ? lines + 1 : lines)).join('\n');
+}
+
 /**
  * Whole lines from a byte offset: at most `maxBytes`, and never a partial last line, so every chunk a follower
  * gets is a set of complete CSV rows. `next` is where the following read starts.

@@ -23,7 +23,7 @@ import type {
 } from '../runner/runner.js';
 import { formatBytes, freeBytes, type StorageReport } from './disk.js';
 import { failureMessage, findTraceback } from './failure-summary.js';
-import { readTail } from './files.js';
+import { lastLines, readTail } from './files.js';
 import {
   type ActuatorCommand,
   type ExperimentHardware,
@@ -610,11 +610,9 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord]; log: [Ru
     let window = 64 * 1024;
     for (;;) {
       const text = await this.logTail(id, run.limits.log_bytes, window);
-      const parts = text.split('\n');
-      const wanted = text.endsWith('\n') ? lines + 1 : lines;
-      if (parts.length > wanted || Buffer.byteLength(text) < window || window >= 64 * 1024 * 1024) {
-        return parts.slice(-wanted).join('\n');
-      }
+      const tail = lastLines(text, lines);
+      // A window that holds more than the lines asked for, or the whole log, is enough.
+      if (tail.length < text.length || Buffer.byteLength(text) < window || window >= 64 * 1024 * 1024) return tail;
       window *= 4;
     }
   }
@@ -626,14 +624,12 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord]; log: [Ru
   followLog(id: string, lines: number, onChunk: (text: string) => void): { recent: string; stop: () => void } | null {
     const active = this.active;
     if (!active || active.id !== id) return null;
-    const text = active.recentLog.join('');
-    const parts = text.split('\n');
-    const wanted = text.endsWith('\n') ? lines + 1 : lines;
+    const recent = lastLines(active.recentLog.join(''), lines);
     const listener = (chunk: RunLogChunk) => {
       if (chunk.experiment_id === id) onChunk(chunk.text);
     };
     this.on('log', listener);
-    return { recent: parts.slice(-wanted).join('\n'), stop: () => this.off('log', listener) };
+    return { recent, stop: () => this.off('log', listener) };
   }
 
   /** The last `maxBytes` of a run's log as text: the node's own log, or a run's from before it had one. */
