@@ -1,5 +1,7 @@
-// One EventSource on /api/events for the whole UI; pages re-fetch what they show when the hub says it changed.
+// The hub's events for the whole UI, from the browser's one stream (live-stream.ts): pages re-fetch what they show
+// when the hub says it changed, and again when the stream comes back after a gap (events may have been missed).
 import { createContext, useCallback, useContext, useEffect, useRef, useState } from 'react';
+import { subscribeStream, useStreamState } from './live-stream.js';
 
 type Listener = (event: string, data: unknown) => void;
 
@@ -10,40 +12,42 @@ interface HubEventsValue {
 
 const HubEventsContext = createContext<HubEventsValue>({ subscribe: () => () => undefined, connected: false });
 
-const EVENTS = ['experiment.updated', 'queue.updated', 'node.updated', 'hub.status'] as const;
+/** The hub's own events; the live data on the same stream is for the pages that chart it. */
+const HUB_EVENTS = new Set(['experiment.updated', 'queue.updated', 'node.updated', 'hub.status']);
 
 export function HubEventsProvider({ children }: { children: React.ReactNode }) {
   const listeners = useRef(new Set<Listener>());
-  const [connected, setConnected] = useState(false);
+  const [hubUp, setHubUp] = useState(false);
+  const state = useStreamState();
+  useEffect(
+    () =>
+      subscribeStream((event, data, replay) => {
+        if (!HUB_EVENTS.has(event)) return;
+        if (event === 'hub.status') setHubUp(Boolean((data as { connected?: boolean }).connected));
+        // A newly connected tab is handed the last state; its pages load their own data anyway.
+        if (replay) return;
+        for (const fn of listeners.current) fn(event, data);
+      }),
+    [],
+  );
+  // Back after a gap: what changed meanwhile may not all be replayed, so every page reloads once.
+  const wasOpen = useRef<boolean | null>(null);
   useEffect(() => {
-    const source = new EventSource('/api/events');
-    const handlers = EVENTS.map((name) => {
-      const handler = (e: MessageEvent<string>) => {
-        let data: unknown;
-        try {
-          data = JSON.parse(e.data);
-        } catch {
-          return;
-        }
-        if (name === 'hub.status') setConnected(Boolean((data as { connected?: boolean }).connected));
-        for (const fn of listeners.current) fn(name, data);
-      };
-      source.addEventListener(name, handler);
-      return [name, handler] as const;
-    });
-    source.onerror = () => setConnected(false);
-    return () => {
-      for (const [name, handler] of handlers) source.removeEventListener(name, handler);
-      source.close();
-    };
-  }, []);
+    const open = state.kind === 'open';
+    if (open && wasOpen.current === false) for (const fn of listeners.current) fn('stream.reopened', null);
+    if (state.kind !== 'connecting') wasOpen.current = open;
+  }, [state]);
   const subscribe = useCallback((fn: Listener) => {
     listeners.current.add(fn);
     return () => {
       listeners.current.delete(fn);
     };
   }, []);
-  return <HubEventsContext.Provider value={{ subscribe, connected }}>{children}</HubEventsContext.Provider>;
+  return (
+    <HubEventsContext.Provider value={{ subscribe, connected: hubUp && state.kind === 'open' }}>
+      {children}
+    </HubEventsContext.Provider>
+  );
 }
 
 /** Runs `refresh` now, whenever the hub reports a change, and (as a safety net) every `fallbackMs`. */

@@ -1,6 +1,6 @@
 // One experiment: state and timing, actions, a live tail of its log, a chart of its CSV, the download.
-import { EVENT_TYPES, type RunState, type WebExperiment } from '@bioreactor/api';
-import { useEffect, useRef, useState } from 'react';
+import { EVENT_TYPES, type LiveSample, type RunState, type WebExperiment } from '@bioreactor/api';
+import { useEffect, useMemo, useRef, useState } from 'react';
 import { call, client, errorText } from '../api.js';
 import { ExperimentActions } from '../components/experiment-actions.js';
 import { FailureDetails } from '../components/failure-line.js';
@@ -10,13 +10,17 @@ import { StatusBadge } from '../components/status-badge.js';
 import { newIdempotencyKey } from '../drafts.js';
 import { elapsedSeconds, formatDuration, formatTime, relativeStart } from '../format.js';
 import { useLiveResource } from '../hub-events.js';
+import type { LiveRowsEvent } from '../live-model.js';
+import { useStreamEvents, useStreamState } from '../live-stream.js';
 import { Link, navigate } from '../router.js';
 import { useSession } from '../session.js';
 import { RUN_ENDS } from '../states.js';
 import { ZoneSwitch } from '../time-zone.js';
 
-/** While an experiment runs its chart refreshes this often; a finished one is fetched once more. */
-const RUNNING_REFRESH_MS = 3000;
+/** Points of the history the chart starts from (each bucket of rows gives its min and its max). */
+const SERIES_POINTS = 800;
+/** New rows kept beyond the history; past this the history is fetched again, which folds them in. */
+const LIVE_ROWS_KEPT = 20_000;
 /** Lines of the log shown: the tail when the page opens, and at most this much text as it grows. */
 const LOG_TAIL_LINES = 200;
 const LOG_KEPT_CHARS = 200_000;
@@ -78,34 +82,85 @@ function useLog(id: string, running: boolean, key: string) {
   return { text, error };
 }
 
-function useWhileRunning<T>(load: () => Promise<T>, running: boolean, key: string) {
-  const [data, setData] = useState<T>();
+interface Series {
+  experiment_id: string;
+  file: string;
+  total_rows: number;
+  rows: LiveSample[];
+  /** Rows of the CSV per bucket; each bucket is drawn as its min and its max, so spikes stay visible. */
+  bucket_rows?: number;
+  method?: string;
+}
+
+/**
+ * The chart's data: the whole run's history from `GET /api/experiments/:id/series` (fetched once per state of the
+ * experiment, and again after the page's stream had a gap), then each new row as the stream's live.rows brings it.
+ */
+function useSeries(id: string, key: string) {
+  const [series, setSeries] = useState<Series>();
+  const [live, setLive] = useState<LiveSample[]>([]);
   const [error, setError] = useState<string>();
-  const loadRef = useRef(load);
-  loadRef.current = load;
+  const [generation, setGeneration] = useState(0);
+  const stream = useStreamState();
+  const wasDown = useRef(false);
+  const kept = useRef(0);
+  useEffect(() => {
+    // Rows sent while the stream was down may be lost: the history is fetched again once it is back.
+    if (stream.kind === 'retrying') wasDown.current = true;
+    if (stream.kind === 'open' && wasDown.current) {
+      wasDown.current = false;
+      setGeneration((g) => g + 1);
+    }
+  }, [stream]);
+  useStreamEvents((event, data) => {
+    if (event !== EVENT_TYPES.liveRows) return;
+    const rows = data as LiveRowsEvent;
+    if (rows.experiment_id !== id || (series && rows.file !== series.file)) return;
+    // The first rows of a run whose CSV did not exist yet: its history is there now.
+    if (!series && error) setGeneration((g) => g + 1);
+    kept.current += rows.rows.length;
+    if (kept.current > LIVE_ROWS_KEPT) setGeneration((g) => g + 1);
+    setLive((prev) => [...prev, ...rows.rows]);
+  });
+  // biome-ignore lint/correctness/useExhaustiveDependencies: generation asks for the history again
   useEffect(() => {
     if (!key) return;
     let alive = true;
-    const refresh = () =>
-      loadRef.current().then(
-        (v) => {
-          if (alive) {
-            setData(v);
-            setError(undefined);
-          }
-        },
-        (err: unknown) => {
-          if (alive) setError(err instanceof Error ? err.message : String(err));
-        },
-      );
-    void refresh();
-    const timer = running ? setInterval(refresh, RUNNING_REFRESH_MS) : undefined;
+    call(
+      client.GET('/api/experiments/{id}/series', { params: { path: { id }, query: { points: SERIES_POINTS } } }),
+    ).then(
+      (v) => {
+        if (!alive) return;
+        setSeries(v as Series);
+        setError(undefined);
+        // What came live so far stays until the next history covers it (the merge below drops the overlap).
+        setLive((prev) => {
+          const last = (v as Series).rows.at(-1)?.epoch_ms ?? Number.NEGATIVE_INFINITY;
+          const newer = prev.filter((r) => (r.epoch_ms ?? Number.NEGATIVE_INFINITY) > last);
+          kept.current = newer.length;
+          return newer;
+        });
+      },
+      (err: unknown) => {
+        if (alive) setError(err instanceof Error ? err.message : String(err));
+      },
+    );
     return () => {
       alive = false;
-      if (timer) clearInterval(timer);
     };
-  }, [running, key]);
-  return { data, error };
+  }, [id, key, generation]);
+  // The history's newest point: a live row up to it is already in the history.
+  const rows = useMemo(() => {
+    if (!series) return [];
+    const last = series.rows.reduce(
+      (m, r) => Math.max(m, r.epoch_ms ?? Number.NEGATIVE_INFINITY),
+      Number.NEGATIVE_INFINITY,
+    );
+    const newer = live.filter((r) => (r.epoch_ms ?? Number.NEGATIVE_INFINITY) > last);
+    return newer.length > 0 ? [...series.rows, ...newer] : series.rows;
+  }, [series, live]);
+  const liveCount = rows.length - (series?.rows.length ?? 0);
+  return { data: series, rows, liveCount, error };
 }
 
 /**
@@ -195,11 +250,7 @@ export function ExperimentPage({ id }: { id: string }) {
   const started = Boolean(e?.started_at);
   const logKey = e && started ? `${id}:${e.status}` : '';
   const logs = useLog(id, running, logKey);
-  const series = useWhileRunning(
-    () => call(client.GET('/api/experiments/{id}/series', { params: { path: { id }, query: { points: 800 } } })),
-    running,
-    logKey,
-  );
+  const series = useSeries(id, logKey);
   const logBox = useRef<HTMLPreElement>(null);
   // biome-ignore lint/correctness/useExhaustiveDependencies: scroll when new log text arrives
   useEffect(() => {
@@ -323,11 +374,21 @@ export function ExperimentPage({ id }: { id: string }) {
         <p className="muted">The chart fills in once the experiment writes its CSV.</p>
       ) : series.data ? (
         <>
-          <p className="muted small">
+          <p className="muted small" data-testid="series-summary">
             {series.data.total_rows} rows of {series.data.file}
-            {series.data.total_rows > series.data.rows.length ? ` (showing ${series.data.rows.length})` : ''}
+            {(series.data.bucket_rows ?? 1) > 1
+              ? ` (each point the lowest and highest of ${series.data.bucket_rows} rows)`
+              : series.data.total_rows > series.data.rows.length
+                ? ` (showing ${series.data.rows.length})`
+                : ''}
+            {running && (
+              <span data-testid="series-live">
+                {' '}
+                · live{series.liveCount > 0 ? `: ${series.liveCount} new row${series.liveCount === 1 ? '' : 's'}` : ''}
+              </span>
+            )}
           </p>
-          <SampleCharts samples={series.data.rows} />
+          <SampleCharts samples={series.rows} />
         </>
       ) : (
         <p className="muted">{series.error ? `No CSV yet: ${series.error}` : 'Loading…'}</p>

@@ -21,6 +21,15 @@ export function experimentLabel(e: WebExperiment): string {
   return e.name ? e.name : e.masked ? `${e.experiment_id}…` : e.experiment_id.slice(0, 8);
 }
 
+/**
+ * Where a run goes: its node once it runs (or ran); while it waits, the node it asked for, or "any" when the queue
+ * gives it to the first node free.
+ */
+export function reactorOf(e: WebExperiment): string {
+  if (e.status === 'queued' || e.status === 'paused') return e.node ? `${e.node} only` : 'any';
+  return e.node ?? '—';
+}
+
 export function MyExperimentsPage() {
   const { isAdmin, session } = useSession();
   const [offset, setOffset] = useState(0);
@@ -133,6 +142,7 @@ export function MyExperimentsPage() {
                 <th>Experiment</th>
                 <th>Status</th>
                 <th className="hide-sm">Position</th>
+                <th className="hide-sm">Reactor</th>
                 <th className="hide-sm">Created</th>
                 <th className="hide-sm">Started</th>
                 <th className="hide-sm">Run time</th>
@@ -154,6 +164,9 @@ export function MyExperimentsPage() {
                     <FailureLine experiment={e} />
                   </td>
                   <td className="hide-sm">{e.queue_position ?? '—'}</td>
+                  <td className="hide-sm" data-testid="experiment-node">
+                    {reactorOf(e)}
+                  </td>
                   <td className="hide-sm">{formatTime(e.created_at)}</td>
                   <td className="hide-sm">{formatTime(e.started_at)}</td>
                   <td className="hide-sm">{formatDuration(elapsedSeconds(e.started_at, e.completed_at))}</td>

@@ -10,7 +10,7 @@ import { useLiveResource } from '../hub-events.js';
 import { Link } from '../router.js';
 import { useSession } from '../session.js';
 import { ZoneSwitch } from '../time-zone.js';
-import { experimentLabel } from './my-experiments-page.js';
+import { experimentLabel, reactorOf } from './my-experiments-page.js';
 
 /** How many of the viewer's finished runs the queue page recalls under "Your recent runs". */
 const RECENT = 5;
@@ -112,6 +112,7 @@ export function QueuePage() {
                 <th>Experiment</th>
                 <th className="hide-sm">Owner</th>
                 <th>Status</th>
+                <th>Reactor</th>
                 <th className="hide-sm">Created</th>
                 <th>Starts / running for</th>
                 <th />
@@ -140,6 +141,9 @@ export function QueuePage() {
                   <td className="hide-sm">{e.mine ? <strong>you</strong> : e.owner}</td>
                   <td className="cell-status">
                     <StatusBadge status={e.status} />
+                  </td>
+                  <td data-testid="queue-node" data-node={e.node ?? ''}>
+                    {reactorOf(e)}
                   </td>
                   <td className="hide-sm">{formatTime(e.created_at)}</td>
                   <td data-testid="queue-starts">

@@ -2,12 +2,14 @@
 // their lines. The draft is kept in this browser as you type and restored on return. "Check and queue" sends it
 // with a fresh Idempotency-Key per click, so a retried request never queues it twice. /upload?from=<id> starts from
 // a submitted experiment's script ("Edit and resubmit").
-import type { ScriptCheck } from '@bioreactor/api';
+import type { NodeInfo, ScriptCheck } from '@bioreactor/api';
 import { type ChangeEvent, type FormEvent, useEffect, useRef, useState } from 'react';
 import { ApiFailure, call, client, errorText } from '../api.js';
+import { readinessOf } from '../components/node-readiness.js';
 import { type LineProblem, ScriptEditor } from '../components/script-editor.js';
 import { clearDraft, loadDraft, newIdempotencyKey, saveDraft } from '../drafts.js';
 import { formatDuration, formatTime, relativeStart } from '../format.js';
+import { useLiveResource } from '../hub-events.js';
 import { Link } from '../router.js';
 
 interface SubmitResult {
@@ -15,6 +17,8 @@ interface SubmitResult {
   queue_position: number;
   estimated_start: string | null;
   message: string;
+  /** The reactor asked for (null: any). */
+  node?: string | null;
 }
 
 /** Checks wait this long after the last keystroke. */
@@ -67,6 +71,40 @@ function minutesToSeconds(text: string): number | undefined | null {
   return Math.max(1, Math.round(minutes * 60));
 }
 
+/** The reactor a run goes to: any (the queue gives it to the first node free), or one the user names. */
+function ReactorPicker({
+  nodes,
+  value,
+  onChange,
+}: {
+  nodes: NodeInfo[] | undefined;
+  value: string;
+  onChange: (node: string) => void;
+}) {
+  const chosen = nodes?.find((n) => n.name === value);
+  const readiness = chosen ? readinessOf(chosen) : undefined;
+  return (
+    <label>
+      <span>Reactor</span>
+      <select value={value} onChange={(e) => onChange(e.target.value)} data-testid="upload-node">
+        <option value="">Any reactor (the queue decides)</option>
+        {(nodes ?? []).map((n) => (
+          <option key={n.name} value={n.name}>
+            {n.name}: {readinessOf(n).words}
+          </option>
+        ))}
+        {value && !chosen && <option value={value}>{value} (not among the hub’s nodes now)</option>}
+      </select>
+      {readiness && readiness.tone !== 'ok' && (
+        <span className="small inline-error" data-testid="upload-node-warning">
+          {value} is {readiness.words}
+          {readiness.reason ? ` (${readiness.reason})` : ''}: the experiment waits for it.
+        </span>
+      )}
+    </label>
+  );
+}
+
 export function UploadPage() {
   const from = new URLSearchParams(window.location.search).get('from') ?? undefined;
   // Restored once, before the first render: a reload or a visit to another page loses nothing.
@@ -75,6 +113,8 @@ export function UploadPage() {
   const [fileName, setFileName] = useState<string>();
   const [name, setName] = useState(initial?.name ?? '');
   const [maxMinutes, setMaxMinutes] = useState(initial?.maxMinutes ?? '');
+  const [node, setNode] = useState('');
+  const nodes = useLiveResource(() => call(client.GET('/api/nodes')), 'nodes');
   const [restored, setRestored] = useState(initial?.script.trim() ? initial.savedAt : undefined);
   const [loadedFrom, setLoadedFrom] = useState<string | undefined>(initial?.from);
   const [problems, setProblems] = useState<LineProblem[]>([]);
@@ -184,8 +224,12 @@ export function UploadPage() {
       setError('Choose a .py file or write a script first.');
       return;
     }
-    const body: { script_content: string; name?: string; max_duration_s?: number } = { script_content: script };
+    const body: { script_content: string; name?: string; max_duration_s?: number; node?: string } = {
+      script_content: script,
+    };
     if (name.trim()) body.name = name.trim();
+    // Unset: any reactor; the hub keeps a named one's experiment for that node alone.
+    if (node) body.node = node;
     const seconds = minutesToSeconds(maxMinutes);
     if (seconds === null) {
       setError('Maximum duration must be a positive number of minutes.');
@@ -199,7 +243,7 @@ export function UploadPage() {
       const res = await call(
         client.POST('/api/experiments/upload', { body, params: { header: { 'idempotency-key': key } } }),
       );
-      setResult(res);
+      setResult({ ...res, node: node || null });
       setProblems([]);
       queued.current = script;
       clearDraft();
@@ -236,6 +280,8 @@ export function UploadPage() {
             </dd>
             <dt>Queue position</dt>
             <dd data-testid="upload-position">{result.queue_position}</dd>
+            <dt>Reactor</dt>
+            <dd data-testid="upload-result-node">{result.node ?? 'any (the queue decides)'}</dd>
             <dt>Estimated start</dt>
             <dd>
               {formatTime(result.estimated_start)} ({relativeStart(result.estimated_start)})
@@ -335,6 +381,7 @@ export function UploadPage() {
               data-testid="upload-max-duration"
             />
           </label>
+          <ReactorPicker nodes={nodes.data?.nodes} value={node} onChange={setNode} />
         </div>
         {error && (
           <div className="notice notice-error" role="alert" data-testid="upload-error">
