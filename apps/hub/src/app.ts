@@ -3,7 +3,7 @@ import { SYSTEM_VERSION } from '@bioreactor/api';
 import { createService, type Service } from '@bioreactor/service-kit';
 import type { Clock } from './clock.js';
 import type { HubConfig } from './config.js';
-import { Hub } from './hub.js';
+import { Hub, type HubOptions } from './hub.js';
 import { registerRoutes } from './routes/index.js';
 
 declare module 'fastify' {
@@ -22,6 +22,8 @@ export interface HubDeps {
   now?: () => number;
   /** Leave the dispatcher stopped (tests that look at the queue alone). */
   noDispatch?: boolean;
+  /** Shorter waits for the relayed node streams (tests). */
+  nodeStream?: HubOptions['nodeStream'];
 }
 
 export async function buildApp(config: HubConfig, deps: HubDeps = {}): Promise<Service> {
@@ -46,6 +48,7 @@ export async function buildApp(config: HubConfig, deps: HubDeps = {}): Promise<S
       },
       ...(deps.now ? { now: deps.now } : {}),
       ...(deps.clock ? { clock: deps.clock } : {}),
+      ...(deps.nodeStream ? { nodeStream: deps.nodeStream } : {}),
     });
   } catch (err) {
     // An empty or damaged database file (DatabaseFileError) stops the hub before anything listens.

@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Clock, clockWithWall, systemClock, Timeline } from './clock.js';
 import { type HubConfig, retentionOf } from './config.js';
+import { NODE_STREAM_DEFAULTS, type NodeStreamOptions, NodeStreams } from './nodes/node-stream.js';
 import { NodeRegistry } from './nodes/registry.js';
 import { WebhookNotifier } from './notifications/webhook.js';
 import { Dispatcher, type DispatcherOptions } from './queue/dispatcher.js';
@@ -27,6 +28,8 @@ export interface HubOptions {
   log: DispatcherOptions['log'];
   /** Overrides BIOREACTOR_NODE_API_URL parsing (tests). */
   nodeUrls?: string[];
+  /** Ring size, idle close and reconnect waits of the relayed node streams (tests shorten them). */
+  nodeStream?: Partial<Omit<NodeStreamOptions, 'log'>>;
 }
 
 export function nodeUrlsOf(config: HubConfig): string[] {
@@ -40,6 +43,8 @@ export class Hub {
   readonly queue: ExperimentQueue;
   readonly registry: NodeRegistry;
   readonly dispatcher: Dispatcher;
+  /** The nodes' live streams, each relayed to every follower over one connection. */
+  readonly nodeStreams: NodeStreams;
   readonly validator: ScriptValidator;
   readonly views: QueueViews;
   readonly durations: HubDurations;
@@ -93,6 +98,12 @@ export class Hub {
       healthIntervalMs: config.BIOREACTOR_NODE_HEALTH_INTERVAL_MS,
       lostTimeoutMs: config.BIOREACTOR_NODE_LOST_TIMEOUT_S * 1000,
       sweepIntervalMs: config.BIOREACTOR_SWEEP_INTERVAL_S * 1000,
+      log: opts.log,
+    });
+    this.nodeStreams = new NodeStreams(this.registry, {
+      ...NODE_STREAM_DEFAULTS,
+      connectTimeoutMs: config.BIOREACTOR_NODE_TIMEOUT_MS,
+      ...opts.nodeStream,
       log: opts.log,
     });
     this.validator = new ScriptValidator({
@@ -152,6 +163,7 @@ export class Hub {
       // The database may already be unusable; the next start then measures from the last checkpoint.
     }
     this.dispatcher.stop();
+    this.nodeStreams.close();
     this.notifier?.stop();
     this.validator.close();
     this.db.close();

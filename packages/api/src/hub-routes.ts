@@ -284,6 +284,55 @@ export const SubmittedScript = Type.Object({
 });
 export type SubmittedScript = Static<typeof SubmittedScript>;
 
+/** Which CSV of a run to chart, and how finely. */
+export const RunSeriesQuery = Type.Object({
+  file: Type.String({
+    minLength: 1,
+    maxLength: 255,
+    pattern: '^[^/\\\\]+\\.csv$',
+    description: 'A top-level CSV file of the run’s output/ folder, e.g. data.csv',
+  }),
+  points: Type.Optional(
+    Type.Integer({
+      minimum: 10,
+      maximum: 5000,
+      default: 1000,
+      description: 'About how many points to return (two per bucket: its minima and its maxima)',
+    }),
+  ),
+});
+export type RunSeriesQuery = Static<typeof RunSeriesQuery>;
+
+/**
+ * A run's whole CSV downsampled by its node, min/max per bucket so that a spike stays visible however long the run:
+ * each bucket of `bucket_rows` rows gives two points, `[t_first_ms, ...minimum of each column]` and
+ * `[t_last_ms, ...maximum of each column]` (ms since the epoch; null: no number in that bucket). Numeric columns only.
+ */
+export const RunSeries = Type.Object({
+  experiment_id: ExperimentId,
+  file: Type.String(),
+  total_rows: Type.Integer({ minimum: 0, description: 'Data rows in the file (the header not counted)' }),
+  bucket_rows: Type.Integer({ minimum: 0, description: 'Rows summarised by each pair of points (1: every row)' }),
+  columns: Type.Array(Type.String(), { description: 'The numeric columns, in the order of the values in a point' }),
+  points: Type.Array(Type.Array(Type.Union([Type.Number(), Type.Null()])), {
+    description: '`[t_ms, ...one value per column]`, in time order',
+  }),
+});
+export type RunSeries = Static<typeof RunSeries>;
+
+/**
+ * A relayed node stream's own event (`node.stream`): the hub's connection to the node opened or broke. `fresh` is
+ * on the first event of a follower that could not resume: what follows is the node's current state, and anything
+ * between its Last-Event-ID and now is lost.
+ */
+export const NodeStreamStatus = Type.Object({
+  node: Type.String(),
+  connected: Type.Boolean(),
+  reason: Type.String({ description: 'Why it is down (or `connected`), in the hub’s words' }),
+  fresh: Type.Optional(Type.Literal(true)),
+});
+export type NodeStreamStatus = Static<typeof NodeStreamStatus>;
+
 /** A script submission: a form with the file, JSON, or the script itself as the body. */
 const SUBMIT_BODIES = scriptBodies(
   {
@@ -581,6 +630,32 @@ export const hubRoutes = withOperationIds({
       },
     },
   }),
+  series: defineRoute({
+    method: 'GET',
+    url: '/api/experiments/:id/series',
+    schema: {
+      tags: q,
+      summary:
+        'A CSV of the run as a chart: the whole file downsampled min/max per bucket by its node (its owner or an admin)',
+      description:
+        'Relayed to the node the experiment runs or ran on (GET /api/v3/experiments/:id/series there). A running run’s series grows; new rows arrive live on the web server’s stream.',
+      docs: { ok: 'The series: columns and points `[t_ms, ...values]`, two per bucket', ...asUser },
+      params: IdParams,
+      querystring: RunSeriesQuery,
+      response: {
+        200: RunSeries,
+        ...errorResponses(
+          'EXPERIMENT_NOT_FOUND',
+          'FORBIDDEN',
+          'INVALID_STATE',
+          'FILE_NOT_FOUND',
+          'NODE_NOT_FOUND',
+          'NODE_UNREACHABLE',
+          'VALIDATION_FAILED',
+        ),
+      },
+    },
+  }),
   nodes: defineRoute({
     method: 'GET',
     url: '/api/nodes',
@@ -634,6 +709,29 @@ export const hubRoutes = withOperationIds({
         200: Type.Object({ success: Type.Literal(true), message: Type.String() }),
         ...errorResponses('NODE_NOT_FOUND', 'FORBIDDEN', 'INVALID_STATE'),
       },
+    },
+  }),
+  nodeStream: defineRoute({
+    method: 'GET',
+    url: '/api/nodes/:name/stream',
+    schema: {
+      tags: ['nodes'],
+      summary:
+        'Server-Sent Events: the node’s live stream relayed as the node sends it, plus node.stream when the hub’s connection to it opens or breaks (the web server, or an admin)',
+      description:
+        'Every follower shares the hub’s one connection to the node (GET /api/v3/stream on the node), which the hub opens again after a break, resuming with the node’s Last-Event-ID. The node’s events (component.sample, component.changed, safety, run.updated, run.rows) come with their data exactly as the node sent it, under the hub’s ids `<epoch>-<seq>`. A follower resuming with Last-Event-ID (or `?last_event_id=`) gets exactly the events it missed while the hub still holds them (the last 2,000); otherwise it starts afresh: node.stream `{node, connected, reason, fresh: true}`, then the node’s latest states. The stream ends when the node is removed from the hub. It carries every user’s rows: a user who is not an admin is refused.',
+      docs: {
+        ok: 'An event stream: the node’s events and node.stream {node, connected, reason}',
+        produces: EVENT_STREAM,
+        ...asUser,
+      },
+      params: Type.Object({ name: Type.String() }),
+      querystring: Type.Object({
+        last_event_id: Type.Optional(
+          Type.String({ maxLength: 100, description: 'Resume after this event (as the Last-Event-ID header)' }),
+        ),
+      }),
+      response: { 200: Type.String(), ...errorResponses('NODE_NOT_FOUND', 'FORBIDDEN', 'VALIDATION_FAILED') },
     },
   }),
   events: defineRoute({

@@ -5,6 +5,9 @@ import { readEventStream, ServiceClient } from '@bioreactor/service-kit';
 /** The node's stream of run changes (`run.updated`); a node without it is followed by polling. */
 export const NODE_RUN_EVENTS_PATH = '/api/experiments/events';
 
+/** The node's live stream: samples, actuator changes, safety, runs and the running experiment's new rows. */
+export const NODE_STREAM_PATH = '/api/v3/stream';
+
 /** Streams through the hub live as long as the caller keeps them open. */
 const STREAM_TIMEOUT_MS = 7 * 24 * 3600 * 1000;
 
@@ -140,14 +143,43 @@ export class NodeClient {
     return runRecords(res.body, signal);
   }
 
+  /**
+   * Opens the node's live stream, resuming after `lastEventId` (the node's own id) when given: the node replays
+   * what it still holds after it, else starts afresh with its current states. The body is the raw event stream.
+   */
+  async openStream(
+    lastEventId: string | undefined,
+    signal: AbortSignal,
+    connectTimeoutMs: number,
+  ): Promise<ReadableStream<Uint8Array>> {
+    const res = await this.passThrough(NODE_STREAM_PATH, 'text/event-stream', signal, connectTimeoutMs, {
+      ...(lastEventId === undefined ? {} : { 'last-event-id': lastEventId }),
+    });
+    const type = res.headers.get('content-type') ?? '';
+    if (!res.ok || !res.body || !type.includes('text/event-stream')) {
+      await res.body?.cancel();
+      throw new ApiError(
+        'NODE_UNREACHABLE',
+        `node ${this.name} answered ${res.status} (${type || 'no content type'}) to GET ${NODE_STREAM_PATH} instead of an event stream${res.status === 404 ? ': it is older than the live stream' : ''}`,
+      );
+    }
+    return res.body;
+  }
+
   /** A raw request whose body the hub streams through to its own caller. */
-  async passThrough(path: string, accept: string, signal: AbortSignal, connectTimeoutMs: number): Promise<Response> {
+  async passThrough(
+    path: string,
+    accept: string,
+    signal: AbortSignal,
+    connectTimeoutMs: number,
+    headers: Record<string, string> = {},
+  ): Promise<Response> {
     // The whole stream may last hours, but the node must start answering promptly.
     const connect = new AbortController();
     const timer = setTimeout(() => connect.abort(new Error('timed out')), connectTimeoutMs);
     try {
       return await this.http.fetch('GET', path, {
-        headers: { accept },
+        headers: { ...headers, accept },
         signal: AbortSignal.any([signal, connect.signal]),
         timeoutMs: STREAM_TIMEOUT_MS,
       });

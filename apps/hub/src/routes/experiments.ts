@@ -13,6 +13,9 @@ import { requireAdmin, requireOwner, viewerOf } from './identity.js';
 /** Content types taken as the script itself. */
 const RAW_SCRIPT_TYPES = ['text/x-python', 'text/plain', 'application/x-python', 'application/octet-stream'];
 
+/** A finished run's first series is one pass over its whole CSV on the node (millions of rows: seconds). */
+const SERIES_TIMEOUT_MS = 60_000;
+
 /** Text fields a form may have besides the file (name, max_duration_s, node, script_content and a few spare). */
 const MAX_FORM_FIELDS = 20;
 
@@ -388,20 +391,25 @@ export async function experimentRoutes(app: Service, config: HubConfig, hub: Hub
   );
   // Run-now, reorder and delete: routes/queue-actions.ts.
 
+  /** The experiment the caller may read and the node it runs or ran on. */
+  const runNode = (request: FastifyRequest, id: string, what: string) => {
+    const viewer = viewerOf(request);
+    const row = queue.mustGet(id);
+    requireOwner(viewer, row, `read its ${what}`);
+    if (!row.node) {
+      throw new ApiError(
+        'INVALID_STATE',
+        `Experiment '${row.id}' is ${row.status} and has not run on a node yet, so it has no ${what}`,
+      );
+    }
+    return { row, node: registry.mustGet(row.node) };
+  };
+
   /** Streams one node response through: status, the headers that matter, and the body as it arrives. */
   const passThrough =
     (suffix: string, accept: string, what: string) =>
     async (request: FastifyRequest<{ Params: { id: string } }>, reply: import('fastify').FastifyReply) => {
-      const viewer = viewerOf(request);
-      const row = queue.mustGet(request.params.id);
-      requireOwner(viewer, row, `read its ${what}`);
-      if (!row.node) {
-        throw new ApiError(
-          'INVALID_STATE',
-          `Experiment '${row.id}' is ${row.status} and has not run on a node yet, so it has no ${what}`,
-        );
-      }
-      const node = registry.mustGet(row.node);
+      const { row, node } = runNode(request, request.params.id, what);
       const search = request.url.includes('?') ? request.url.slice(request.url.indexOf('?')) : '';
       const upstream = new AbortController();
       request.raw.on('close', () => upstream.abort());
@@ -435,4 +443,33 @@ export async function experimentRoutes(app: Service, config: HubConfig, hub: Hub
   app.route({ ...hubRoutes.download, handler: passThrough('download', 'application/zip', 'results') });
   app.route({ ...hubRoutes.logs, handler: passThrough('logs', 'application/json', 'logs') });
   app.route({ ...hubRoutes.data, handler: passThrough('data', 'text/csv', 'data') });
+
+  app.route({
+    ...hubRoutes.series,
+    handler: async (request, reply) => {
+      const { row, node } = runNode(request, request.params.id, 'data');
+      const { file, points = 1000 } = request.query;
+      const path = `/api/v3/experiments/${encodeURIComponent(row.id)}/series?file=${encodeURIComponent(file)}&points=${points}`;
+      const upstream = new AbortController();
+      request.raw.on('close', () => upstream.abort());
+      const res = await node.client.http.fetch('GET', path, {
+        headers: { accept: 'application/json' },
+        signal: upstream.signal,
+        timeoutMs: SERIES_TIMEOUT_MS,
+      });
+      const text = await res.text();
+      if (!res.ok) {
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(text);
+        } catch {
+          parsed = undefined;
+        }
+        throw peerError(res.status, parsed, `Node '${node.name}' answered ${res.status} for the series of ${file}`);
+      }
+      // The node's JSON text as it is (a string is not serialised again): points can be many, and the hub adds
+      // nothing to them.
+      return reply.type('application/json; charset=utf-8').send(text as never);
+    },
+  });
 }

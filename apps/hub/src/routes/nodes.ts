@@ -1,8 +1,11 @@
 // Node routes: the nodes the hub drives, and adding or removing one at runtime (admin).
 import { ApiError, hubRoutes } from '@bioreactor/api';
-import type { Service } from '@bioreactor/service-kit';
+import { openEventStream, type Service } from '@bioreactor/service-kit';
 import type { Hub } from '../hub.js';
 import { requireAdmin, viewerOf } from './identity.js';
+
+/** A follower this far behind is cut off; it comes back with Last-Event-ID and gets what it missed from the ring. */
+const MAX_FOLLOWER_BACKLOG_BYTES = 8 * 1024 * 1024;
 
 export async function nodeRoutes(app: Service, hub: Hub): Promise<void> {
   const { registry } = hub;
@@ -48,6 +51,30 @@ export async function nodeRoutes(app: Service, hub: Hub): Promise<void> {
           ? '; it is listed in BIOREACTOR_NODE_API_URL, so it returns when the hub restarts'
           : '';
       return { success: true as const, message: `Node ${entry.name} removed${note}` };
+    },
+  });
+
+  app.route({
+    ...hubRoutes.nodeStream,
+    handler: async (request, reply) => {
+      const { name } = request.params;
+      requireAdmin(
+        viewerOf(request),
+        `follow the live stream of node '${name}': it carries every user's experiment rows (the web server shows each user what is theirs)`,
+      );
+      registry.mustGet(name);
+      const stream = openEventStream(request, reply);
+      const leave = hub.nodeStreams.follow(name, stream.lastEventId || request.query.last_event_id || undefined, {
+        send: (event, data, id) => {
+          stream.send(event, data, id);
+          if (reply.raw.writableLength > MAX_FOLLOWER_BACKLOG_BYTES) {
+            request.log.warn({ node: name }, 'a follower of a node stream fell too far behind; its stream is closed');
+            stream.close();
+          }
+        },
+        end: () => stream.close(),
+      });
+      stream.onClose(leave);
     },
   });
 }

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import type { RunRecord, RunState } from '@bioreactor/api';
-import { openEventStream } from '@bioreactor/service-kit';
+import { type EventStream, openEventStream } from '@bioreactor/service-kit';
 import Fastify, { type FastifyInstance } from 'fastify';
 
 export interface FakeNodeOptions {
@@ -14,7 +14,19 @@ export interface FakeNodeOptions {
   maxDurationS?: number;
 }
 
-export class FakeNode extends EventEmitter<{ stop: [id: string]; start: [id: string] }> {
+/** One event of the fake node's live stream, with the node's own id. */
+export interface FakeStreamEvent {
+  id: string;
+  event: string;
+  data: string;
+}
+
+export class FakeNode extends EventEmitter<{
+  stop: [id: string];
+  start: [id: string];
+  streamOpened: [lastEventId: string | undefined];
+  streamClosed: [];
+}> {
   readonly runs = new Map<string, RunRecord & { script: string; csv: string }>();
   readonly stops: string[] = [];
   readonly starts: string[] = [];
@@ -29,6 +41,18 @@ export class FakeNode extends EventEmitter<{ stop: [id: string]; start: [id: str
   runner: { kind: 'docker' | 'local' | 'none'; available: boolean; detail: string } | undefined;
   /** Sensors /health says it still waits for (non-empty: `starting`). */
   waitingFor: string[] = [];
+  /** Every event of GET /api/v3/stream so far (the node's replay ring, never trimmed here). */
+  readonly streamEvents: FakeStreamEvent[] = [];
+  /** The Last-Event-ID of each connection to GET /api/v3/stream, in order (undefined: none sent). */
+  readonly streamConnections: (string | undefined)[] = [];
+  /** What a new follower of the stream gets first when it does not resume (the node's current states). */
+  streamState: { event: string; data: string }[] = [{ event: 'safety', data: '{"interlocks":[]}' }];
+  /** GET /api/v3/experiments/:id/series answers, by experiment id (absent: 404 EXPERIMENT_NOT_FOUND). */
+  readonly series = new Map<string, unknown>();
+  /** The query strings the series route was asked with. */
+  readonly seriesQueries: Record<string, unknown>[] = [];
+  private readonly streams = new Set<EventStream>();
+  private readonly epoch = `fake${Math.random().toString(36).slice(2, 8)}`;
 
   constructor(private readonly opts: FakeNodeOptions = {}) {
     super();
@@ -45,6 +69,51 @@ export class FakeNode extends EventEmitter<{ stop: [id: string]; start: [id: str
 
   private publish(run: RunRecord): void {
     for (const l of this.runListeners) l(run);
+  }
+
+  /** Sends an event on the live stream to every connection (and keeps it for those that resume); its node id. */
+  pushStream(event: string, data: unknown): string {
+    const e = {
+      id: `${this.epoch}-${this.streamEvents.length + 1}`,
+      event,
+      data: typeof data === 'string' ? data : JSON.stringify(data),
+    };
+    this.streamEvents.push(e);
+    for (const s of this.streams) s.send(e.event, e.data, e.id);
+    return e.id;
+  }
+
+  /** Connections to the live stream open now. */
+  get openStreams(): number {
+    return this.streams.size;
+  }
+
+  /** Resolves with the Last-Event-ID of the `n`th connection (1-based) to the live stream, once it is made. */
+  streamConnection(n: number): Promise<string | undefined> {
+    if (this.streamConnections.length >= n) return Promise.resolve(this.streamConnections[n - 1]);
+    return new Promise((resolve) => {
+      const on = () => {
+        if (this.streamConnections.length < n) return;
+        this.off('streamOpened', on);
+        resolve(this.streamConnections[n - 1]);
+      };
+      this.on('streamOpened', on);
+    });
+  }
+
+  /** Resolves once exactly `n` connections to the live stream are open. */
+  streamsOpen(n: number): Promise<void> {
+    if (this.streams.size === n) return Promise.resolve();
+    return new Promise((resolve) => {
+      const on = () => {
+        if (this.streams.size !== n) return;
+        this.off('streamOpened', on);
+        this.off('streamClosed', on);
+        resolve();
+      };
+      this.on('streamOpened', on);
+      this.on('streamClosed', on);
+    });
   }
 
   /** Resolves once the hub has asked this node to stop `id`. */
@@ -164,6 +233,39 @@ export class FakeNode extends EventEmitter<{ stop: [id: string]; start: [id: str
         stream.onClose(() => this.runListeners.delete(listener));
       });
     }
+    app.get('/api/v3/stream', async (request, reply) => {
+      const stream = openEventStream(request, reply);
+      const lastEventId = stream.lastEventId;
+      const from = lastEventId === undefined ? -1 : this.streamEvents.findIndex((e) => e.id === lastEventId);
+      if (from >= 0) {
+        for (const e of this.streamEvents.slice(from + 1)) stream.send(e.event, e.data, e.id);
+      } else {
+        for (const e of this.streamState) stream.send(e.event, e.data);
+      }
+      this.streams.add(stream);
+      stream.onClose(() => {
+        this.streams.delete(stream);
+        this.emit('streamClosed');
+      });
+      this.streamConnections.push(lastEventId);
+      this.emit('streamOpened', lastEventId);
+    });
+    app.get('/api/v3/experiments/:id/series', async (request, reply) => {
+      const { id } = request.params as { id: string };
+      this.seriesQueries.push({ ...(request.query as Record<string, unknown>) });
+      const answer = this.series.get(id) as { file?: string } | undefined;
+      if (answer === undefined) return reply.status(404).send(notFound(id));
+      const { file } = request.query as { file?: string };
+      if (file !== answer.file) {
+        return reply.status(404).send({
+          statusCode: 404,
+          code: 'FILE_NOT_FOUND',
+          error: 'Not Found',
+          message: `Experiment ${id} has no output file ${file}`,
+        });
+      }
+      return answer;
+    });
     const notFound = (id: string) => ({
       statusCode: 404,
       code: 'EXPERIMENT_NOT_FOUND',
@@ -216,6 +318,7 @@ export class FakeNode extends EventEmitter<{ stop: [id: string]; start: [id: str
   /** Stops answering (the process went away); runs keep their state, as a node's disk would. */
   async stop(): Promise<void> {
     this.runListeners.clear();
+    for (const s of [...this.streams]) s.close();
     await this.app?.close();
     this.app = undefined;
   }

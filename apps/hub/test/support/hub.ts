@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Service } from '@bioreactor/service-kit';
-import { buildApp } from '../../src/app.js';
+import { buildApp, type HubDeps } from '../../src/app.js';
 import type { Clock } from '../../src/clock.js';
 import { loadConfig } from '../../src/config.js';
 import type { Hub } from '../../src/hub.js';
@@ -23,6 +23,7 @@ export async function makeHub(
     clock?: Clock;
     noDispatch?: boolean;
     dir?: string;
+    nodeStream?: HubDeps['nodeStream'];
   } = {},
 ): Promise<TestHub> {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'hub-test-'));
@@ -40,6 +41,7 @@ export async function makeHub(
     ...(opts.now ? { now: opts.now } : {}),
     ...(opts.clock ? { clock: opts.clock } : {}),
     ...(opts.noDispatch ? { noDispatch: true } : {}),
+    ...(opts.nodeStream ? { nodeStream: opts.nodeStream } : {}),
   });
   await app.ready();
   return {

@@ -247,6 +247,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/experiments/{id}/series": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A CSV of the run as a chart: the whole file downsampled min/max per bucket by its node (its owner or an admin)
+         * @description Relayed to the node the experiment runs or ran on (GET /api/v3/experiments/:id/series there). A running run’s series grows; new rows arrive live on the web server’s stream.
+         */
+        get: operations["series"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/queue/status": {
         parameters: {
             query?: never;
@@ -413,6 +433,26 @@ export interface paths {
         post?: never;
         /** Unregister a node (admin); not while it runs an experiment */
         delete: operations["removeNode"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/nodes/{name}/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Server-Sent Events: the node’s live stream relayed as the node sends it, plus node.stream when the hub’s connection to it opens or breaks (the web server, or an admin)
+         * @description Every follower shares the hub’s one connection to the node (GET /api/v3/stream on the node), which the hub opens again after a break, resuming with the node’s Last-Event-ID. The node’s events (component.sample, component.changed, safety, run.updated, run.rows) come with their data exactly as the node sent it, under the hub’s ids `<epoch>-<seq>`. A follower resuming with Last-Event-ID (or `?last_event_id=`) gets exactly the events it missed while the hub still holds them (the last 2,000); otherwise it starts afresh: node.stream `{node, connected, reason, fresh: true}`, then the node’s latest states. The stream ends when the node is removed from the hub. It carries every user’s rows: a user who is not an admin is refused.
+         */
+        get: operations["nodeStream"];
+        put?: never;
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -1467,6 +1507,64 @@ export interface operations {
             503: components["responses"]["NODE_UNREACHABLE"];
         };
     };
+    series: {
+        parameters: {
+            query: {
+                /** @description A top-level CSV file of the run’s output/ folder, e.g. data.csv */
+                file: string;
+                /** @description About how many points to return (two per bucket: its minima and its maxima) */
+                points?: number;
+            };
+            header?: {
+                /**
+                 * @description The user the request is made for (the web server sends the browser session or `account-<name>`). Absent: an operator, who sees and may do everything but run-now and admin actions
+                 * @example alice
+                 */
+                "x-session-id"?: string;
+                /**
+                 * @description The role of that user: `admin` may act on every experiment, reorder the queue and manage nodes
+                 * @example user
+                 */
+                "x-user-role"?: "user" | "admin";
+            };
+            path: {
+                /** @description Letters, digits, - and _ (1-64 characters); a UUID by default */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The series: columns and points `[t_ms, ...values]`, two per bucket */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Letters, digits, - and _ (1-64 characters); a UUID by default */
+                        experiment_id: string;
+                        file: string;
+                        /** @description Data rows in the file (the header not counted) */
+                        total_rows: number;
+                        /** @description Rows summarised by each pair of points (1: every row) */
+                        bucket_rows: number;
+                        /** @description The numeric columns, in the order of the values in a point */
+                        columns: string[];
+                        /** @description `[t_ms, ...one value per column]`, in time order */
+                        points: (number | null)[][];
+                    };
+                };
+            };
+            400: components["responses"]["VALIDATION_FAILED"];
+            401: components["responses"]["UNAUTHORIZED"];
+            403: components["responses"]["FORBIDDEN"];
+            404: components["responses"]["EXPERIMENT_NOT_FOUND_or_FILE_NOT_FOUND_or_NODE_NOT_FOUND"];
+            409: components["responses"]["INVALID_STATE"];
+            500: components["responses"]["INTERNAL"];
+            503: components["responses"]["NODE_UNREACHABLE"];
+        };
+    };
     queueStatus: {
         parameters: {
             query?: never;
@@ -1927,6 +2025,47 @@ export interface operations {
             403: components["responses"]["FORBIDDEN"];
             404: components["responses"]["NODE_NOT_FOUND"];
             409: components["responses"]["INVALID_STATE"];
+            500: components["responses"]["INTERNAL"];
+        };
+    };
+    nodeStream: {
+        parameters: {
+            query?: {
+                /** @description Resume after this event (as the Last-Event-ID header) */
+                last_event_id?: string;
+            };
+            header?: {
+                /**
+                 * @description The user the request is made for (the web server sends the browser session or `account-<name>`). Absent: an operator, who sees and may do everything but run-now and admin actions
+                 * @example alice
+                 */
+                "x-session-id"?: string;
+                /**
+                 * @description The role of that user: `admin` may act on every experiment, reorder the queue and manage nodes
+                 * @example user
+                 */
+                "x-user-role"?: "user" | "admin";
+            };
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description An event stream: the node’s events and node.stream {node, connected, reason} */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
+                };
+            };
+            400: components["responses"]["VALIDATION_FAILED"];
+            401: components["responses"]["UNAUTHORIZED"];
+            403: components["responses"]["FORBIDDEN"];
+            404: components["responses"]["NODE_NOT_FOUND"];
             500: components["responses"]["INTERNAL"];
         };
     };
