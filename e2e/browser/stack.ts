@@ -16,6 +16,10 @@ export interface Stack {
   webUrl: string;
   hubUrl: string;
   nodeUrl: string;
+  /** Every node's URL, the first being nodeUrl (StackOptions.nodes). */
+  nodeUrls: string[];
+  /** Stops the i-th node's process (SIGTERM), as a reactor's Pi going away would; resolves once it has exited. */
+  stopNode(i: number): Promise<void>;
   /** The node's DATA_DIR (experiments/{id}/output is a run's output folder). */
   nodeDataDir: string;
   adminPassword: string;
@@ -56,12 +60,17 @@ export async function waitForHealthy(url: string, timeoutMs: number, proc?: Chil
 /** Extra environment per service, on top of the stack's own (e.g. a higher per-user limit for the hub). */
 export interface StackOptions {
   env?: Partial<Record<'node' | 'hub' | 'web', Record<string, string>>>;
+  /** Reactors the hub drives, each a node process of its own with its own data folder (default 1). */
+  nodes?: number;
 }
 
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const dir = mkdtempSync(join(tmpdir(), 'bioreactor-e2e-'));
-  const [nodePort, hubPort, webPort] = [await freePort(), await freePort(), await freePort()];
-  const nodeUrl = `http://127.0.0.1:${nodePort}`;
+  const nodePorts: number[] = [];
+  for (let i = 0; i < Math.max(1, opts.nodes ?? 1); i++) nodePorts.push(await freePort());
+  const [hubPort, webPort] = [await freePort(), await freePort()];
+  const nodeUrls = nodePorts.map((p) => `http://127.0.0.1:${p}`);
+  const nodeUrl = nodeUrls[0] ?? '';
   const hubUrl = `http://127.0.0.1:${hubPort}`;
   const webUrl = `http://127.0.0.1:${webPort}`;
   const adminPassword = 'e2e-admin-password';
@@ -76,22 +85,22 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     JSON.stringify({ ...hardware, overflow_guard: { max_excess_inflow_ml: OVERFLOW_LIMIT_ML } }),
   );
   const services = [
-    {
+    ...nodePorts.map((port, i) => ({
       name: 'node' as const,
-      health: `${nodeUrl}/health`,
+      health: `http://127.0.0.1:${port}/health`,
       env: {
-        PORT: String(nodePort),
+        PORT: String(port),
         HARDWARE_MODE: 'simulation',
         BIOREACTOR_HARDWARE_CONFIG: hardwareFile,
-        DATA_DIR: join(dir, 'node-data'),
+        DATA_DIR: join(dir, i === 0 ? 'node-data' : `node-data-${i + 1}`),
         // No container engine is needed: the node runs scripts with the local Python in simulation.
         BIOREACTOR_RUNNER: process.env.BIOREACTOR_RUNNER ?? 'local',
       },
-    },
+    })),
     {
       name: 'hub' as const,
       health: `${hubUrl}/health`,
-      env: { PORT: String(hubPort), DATA_DIR: join(dir, 'hub-data'), BIOREACTOR_NODE_API_URL: nodeUrl },
+      env: { PORT: String(hubPort), DATA_DIR: join(dir, 'hub-data'), BIOREACTOR_NODE_API_URL: nodeUrls.join(',') },
     },
     {
       name: 'web' as const,
@@ -105,20 +114,19 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       },
     },
   ];
+  const end = (c: ChildProcess) =>
+    new Promise<void>((done) => {
+      if (c.exitCode !== null || c.signalCode !== null) return done();
+      c.once('exit', () => done());
+      c.kill('SIGTERM');
+      setTimeout(() => c.kill('SIGKILL'), 10_000).unref();
+    });
   const stop = async () => {
-    await Promise.all(
-      children.map(
-        (c) =>
-          new Promise<void>((done) => {
-            if (c.exitCode !== null) return done();
-            c.once('exit', () => done());
-            c.kill('SIGTERM');
-            setTimeout(() => c.kill('SIGKILL'), 10_000).unref();
-          }),
-      ),
-    );
+    await Promise.all(children.map(end));
     rmSync(dir, { recursive: true, force: true });
   };
+  /** The node processes, in the order of nodeUrls. */
+  const nodeProcs: ChildProcess[] = [];
   try {
     await buildServices();
     for (const svc of services) {
@@ -128,6 +136,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       children.push(child);
+      if (svc.name === 'node') nodeProcs.push(child);
       for (const stream of [child.stdout, child.stderr])
         stream?.on('data', (chunk: Buffer) => output.push(`${svc.name} | ${chunk.toString()}`));
       await waitForHealthy(svc.health, 90_000, child);
@@ -140,6 +149,12 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     webUrl,
     hubUrl,
     nodeUrl,
+    nodeUrls,
+    stopNode: async (i) => {
+      const proc = nodeProcs[i];
+      if (!proc) throw new Error(`no node ${i}: the stack has ${nodeProcs.length}`);
+      await end(proc);
+    },
     nodeDataDir: join(dir, 'node-data'),
     adminPassword,
     logs: () => output.join(''),

@@ -112,6 +112,11 @@ export function applyEvent(model: LiveModel, event: string, data: unknown, at: n
       for (const [node, sample] of Object.entries(samples)) {
         const r = next.reactors[node] ?? blank(node, at);
         if (!isObject(sample) || samePoint(r.sample, sample)) continue;
+        if (r.rows_visible && r.source === 'csv') {
+          // The panel follows the run's CSV (live.rows); the sensors' sample only says the reactor is there.
+          next = { ...next, reactors: { ...next.reactors, [node]: { ...r, heard_ms: at } } };
+          continue;
+        }
         let history = r.history;
         if (sample.status === 'success') {
           // A change of source (an experiment started or ended) starts the charts afresh.
@@ -137,7 +142,18 @@ export function applyEvent(model: LiveModel, event: string, data: unknown, at: n
     case 'live.rows': {
       const rows = data as unknown as LiveRowsEvent;
       if (typeof rows.node !== 'string') return model;
-      return put({ ...current(rows.node), heard_ms: at });
+      const r = current(rows.node);
+      const fresh = (rows.rows ?? []).filter((x) => isObject(x));
+      // Rows the viewer may see become the panel's data: the run's own CSV, as it is written.
+      if (!r.rows_visible || fresh.length === 0) return put({ ...r, heard_ms: at });
+      const kept = r.source === 'csv' ? r.history : [];
+      return put({
+        ...r,
+        sample: fresh.at(-1) ?? r.sample,
+        history: [...kept, ...fresh.filter((x) => x.status !== 'error')].slice(-HISTORY_WINDOW),
+        source: 'csv',
+        heard_ms: at,
+      });
     }
     case 'live.safety': {
       const s = data as { node?: string; interlocks?: string[] };

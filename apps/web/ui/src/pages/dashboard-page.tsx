@@ -1,9 +1,10 @@
 // The live dashboard of the whole lab: an overview card per reactor and a panel per reactor with its tiles and charts,
 // all fed by the browser's one stream (live-stream.ts). Each says its source and age, and turns stale when its
 // reactor goes quiet for longer than max(3 × update_interval, 10 s), when the hub or its node is away, or when the
-// page's own stream is down.
+// page's own stream is down. The lab's settings are read again whenever the server re-sends the panels (it does when
+// they change).
 import type { DashboardSettings, NodeInfo } from '@bioreactor/api';
-import { useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { call, client } from '../api.js';
 import { ReactorCard, ReactorPanel } from '../components/reactor-panel.js';
 import { useLiveResource } from '../hub-events.js';
@@ -11,22 +12,26 @@ import { staleReason } from '../live-model.js';
 import { streamStateText, useLive, useNow, useStreamEvents, useStreamState } from '../live-stream.js';
 import { Link } from '../router.js';
 
-/** The settings apply lab-wide and may change while the page is open; re-read this often. */
-const SETTINGS_REFRESH_MS = 5000;
-
 export function DashboardPage() {
-  const settingsResource = useLiveResource(
-    () => call(client.GET('/api/settings/dashboard')),
-    'dashboard-settings',
-    SETTINGS_REFRESH_MS,
-  );
+  const settingsResource = useLiveResource(() => call(client.GET('/api/settings/dashboard')), 'dashboard-settings');
   const nodesResource = useLiveResource(() => call(client.GET('/api/nodes')), 'nodes');
   // A snapshot that carries the settings (a server that sends them) is the newest word on them.
   const [pushed, setPushed] = useState<DashboardSettings>();
-  useStreamEvents((event, data) => {
+  // The server sends every panel again when the lab's settings change: they are read again then.
+  const reloadSettings = useRef(settingsResource.reload);
+  reloadSettings.current = settingsResource.reload;
+  const pending = useRef<ReturnType<typeof setTimeout>>(undefined);
+  useStreamEvents((event, data, replay) => {
+    if (event !== 'live.snapshot' || replay) return;
     const carried = (data as { settings?: DashboardSettings } | null)?.settings;
-    if (event === 'live.snapshot' && carried) setPushed(carried);
+    if (carried) setPushed(carried);
+    else if (!pending.current)
+      pending.current = setTimeout(() => {
+        pending.current = undefined;
+        void reloadSettings.current().catch(() => undefined);
+      }, 100);
   });
+  useEffect(() => () => clearTimeout(pending.current), []);
   const settings = pushed ?? settingsResource.data;
   const live = useLive();
   const state = useStreamState();
