@@ -204,6 +204,28 @@ describe('GET /api/nodes/:name/stream', () => {
     expect(late.fromNode().map((e) => e.event)).toEqual(['safety', 'component.sample']);
   });
 
+  it('keeps a bounded amount of text for resuming: after a burst of large rows an older follower starts afresh', async () => {
+    const node = await fakeNode();
+    const { base, path } = await hubFor(node, { ringChars: 10_000 });
+    const stays = await Follower.open(`${base}${path}`);
+    await stays.waitFor(connected(true), 'the connection');
+    node.pushStream('component.sample', { component: 'temp_sensor', state: { temperature: 30 } });
+    const before = await stays.waitFor((e) => e.data.includes('"temperature":30'), 'the small event');
+    const rows = (n: number) => ({ experiment_id: 'e1', file: 'data.csv', text: `${n},400\n`.repeat(1000) });
+    node.pushStream('run.rows', rows(1));
+    const lastKept = await stays.waitFor((e) => e.data.includes('"text":"1,400'), 'the first rows');
+    node.pushStream('run.rows', rows(2));
+    await stays.waitFor((e) => e.data.includes('"text":"2,400'), 'the second rows');
+
+    const tooOld = await Follower.open(`${base}${path}`, { 'last-event-id': before.id as string });
+    await tooOld.waitFor((e) => e.event === 'component.sample', 'the latest states');
+    expect(tooOld.statuses()[0]?.fresh).toBe(true);
+    expect(tooOld.fromNode().map((e) => e.event)).toEqual(['safety', 'component.sample']);
+    const recent = await Follower.open(`${base}${path}`, { 'last-event-id': lastKept.id as string });
+    await recent.waitFor((e) => e.data.includes('"text":"2,400'), 'the rows it missed');
+    expect(recent.events.map((e) => e.event)).toEqual(['run.rows']);
+  });
+
   it('refuses a user who is not an admin, admits an admin and the web server, and names unknown nodes', async () => {
     const node = await fakeNode();
     const { base, path } = await hubFor(node);

@@ -6,8 +6,10 @@ import { EventStreamParser, type ParsedEvent } from '@bioreactor/service-kit';
 import type { NodeEntry, NodeRegistry } from './registry.js';
 
 export interface NodeStreamOptions {
-  /** Events kept per node for followers that resume (Last-Event-ID). */
+  /** Events kept per node for followers that resume (Last-Event-ID)... */
   ringSize: number;
+  /** ...and at most this many characters of their data (a burst of large run.rows must not fill the memory). */
+  ringChars: number;
   /** How long a node's connection stays open after its last follower left (one who comes back resumes). */
   idleCloseMs: number;
   /** First wait before connecting again after the connection to a node broke; doubled each time, up to the max. */
@@ -22,6 +24,7 @@ export interface NodeStreamOptions {
 
 export const NODE_STREAM_DEFAULTS: Omit<NodeStreamOptions, 'log' | 'connectTimeoutMs'> = {
   ringSize: 2000,
+  ringChars: 16_000_000,
   idleCloseMs: 15_000,
   backoffMinMs: 500,
   backoffMaxMs: 10_000,
@@ -60,7 +63,10 @@ class Upstream {
   readonly epoch = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
   readonly followers = new Set<NodeStreamFollower>();
   private seq = 0;
-  private readonly ring: (Relayed | undefined)[];
+  /** The last events relayed, oldest first from `ringStart` (the array is compacted now and then, not per event). */
+  private ring: Relayed[] = [];
+  private ringStart = 0;
+  private ringChars = 0;
   private readonly latest = new Map<string, Relayed>();
   private connected = false;
   private reason = 'connecting to the node';
@@ -75,7 +81,6 @@ class Upstream {
     private readonly opts: NodeStreamOptions,
     private readonly onIdle: () => void,
   ) {
-    this.ring = new Array(opts.ringSize);
     void this.run();
   }
 
@@ -111,14 +116,9 @@ class Upstream {
     const dash = lastEventId.lastIndexOf('-');
     if (dash < 0 || lastEventId.slice(0, dash) !== this.epoch) return undefined;
     const after = Number(lastEventId.slice(dash + 1));
-    const oldest = Math.max(1, this.seq - this.opts.ringSize + 1);
+    const oldest = this.ring[this.ringStart]?.seq ?? this.seq + 1;
     if (!Number.isSafeInteger(after) || after > this.seq || after < oldest - 1) return undefined;
-    const out: Relayed[] = [];
-    for (let s = after + 1; s <= this.seq; s++) {
-      const e = this.ring[s % this.opts.ringSize];
-      if (e) out.push(e);
-    }
-    return out;
+    return this.ring.slice(this.ringStart + (after + 1 - oldest));
   }
 
   private status(): NodeStreamStatus {
@@ -127,7 +127,18 @@ class Upstream {
 
   private relay(event: string, data: string): void {
     const e: Relayed = { seq: ++this.seq, event, data };
-    this.ring[e.seq % this.opts.ringSize] = e;
+    this.ring.push(e);
+    this.ringChars += data.length;
+    while (
+      this.ring.length - this.ringStart > this.opts.ringSize ||
+      (this.ringChars > this.opts.ringChars && this.ring.length - this.ringStart > 1)
+    ) {
+      this.ringChars -= (this.ring[this.ringStart++] as Relayed).data.length;
+    }
+    if (this.ringStart > 1024 && this.ringStart * 2 > this.ring.length) {
+      this.ring = this.ring.slice(this.ringStart);
+      this.ringStart = 0;
+    }
     const key = stateKey(event, data);
     if (key !== undefined) this.latest.set(key, e);
     const id = this.idOf(e.seq);
