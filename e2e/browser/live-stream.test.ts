@@ -143,7 +143,7 @@ describe.skipIf(!hasChromium)('live data of two reactors in Chromium, one stream
     await other.close();
   }, 150_000);
 
-  it('lets the user send an experiment to one reactor, and the queue says where it goes', async () => {
+  it('lets the user send an experiment to one reactor, and My experiments says where it went', async () => {
     const page = await browser.context.newPage();
     await page.goto(`${proxy.url}/upload`);
     await page.locator('.cm-content').waitFor();
@@ -159,7 +159,19 @@ describe.skipIf(!hasChromium)('live data of two reactors in Chromium, one stream
     });
     await expect.poll(() => page.locator('.cm-content').textContent()).toContain('second reactor');
     await page.getByTestId('upload-submit').click();
-    const id = (await page.getByTestId('upload-experiment-id').textContent({ timeout: 30_000 })) ?? '';
+    await page
+      .locator('[data-testid="upload-result"], [data-testid="upload-error"]')
+      .first()
+      .waitFor({ timeout: 30_000 });
+    expect(
+      await page.getByTestId('upload-error').count(),
+      await page
+        .getByTestId('upload-error')
+        .first()
+        .textContent()
+        .catch(() => ''),
+    ).toBe(0);
+    const id = (await page.getByTestId('upload-experiment-id').textContent()) ?? '';
     expect(await page.getByTestId('upload-result-node').textContent()).toBe(target);
     const hubNode = async () =>
       (

@@ -38,7 +38,9 @@ export async function startSwitchProxy(target: string): Promise<SwitchProxy> {
         port: upstream.port,
         method: req.method,
         path: req.url,
-        headers: { ...req.headers, host: upstream.host },
+        // The browser's Host, as nginx's `proxy_set_header Host $host` passes it: the web server's same-origin
+        // check compares it with the Origin of a form.
+        headers: req.headers,
       },
       (answer) => {
         res.writeHead(answer.statusCode ?? 502, answer.headers);
