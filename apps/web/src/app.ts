@@ -2,7 +2,7 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CSRF_HEADER_DOC, SYSTEM_VERSION } from '@bioreactor/api';
-import { createService, type Service, ServiceClient } from '@bioreactor/service-kit';
+import { createService, type Service } from '@bioreactor/service-kit';
 import compress from '@fastify/compress';
 import type { WebConfig } from './config.js';
 import type { WebContext } from './context.js';
@@ -13,7 +13,7 @@ import { SessionRevocations } from './identity/revocations.js';
 import { registerSessions, SESSION_COOKIE } from './identity/session.js';
 import { SignInLimiter } from './identity/sign-in-limiter.js';
 import { SigningKey } from './identity/signing-key.js';
-import { type HardwareState, LiveData } from './live/live-data.js';
+import { LiveHub } from './live/live-hub.js';
 import { Mailer } from './notify/mailer.js';
 import { plainOutageMessages } from './outage.js';
 import { registerRoutes } from './routes/index.js';
@@ -28,9 +28,6 @@ export interface WebDeps {
 }
 
 const DEFAULT_UI_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'ui', 'dist');
-/** The dashboard asks the hub which experiment runs; a slow hub must not hold up the live data. */
-const QUEUE_CHECK_TIMEOUT_MS = 3000;
-const NODE_READ_TIMEOUT_MS = 5000;
 
 export async function buildApp(config: WebConfig, deps: WebDeps = {}): Promise<Service> {
   const configDir = config.BIOREACTOR_CONFIG_DIR;
@@ -61,26 +58,19 @@ export async function buildApp(config: WebConfig, deps: WebDeps = {}): Promise<S
     );
   }
   const hub = new HubClient(config.BIOREACTOR_HUB_API_URL, config.BIOREACTOR_API_TOKEN);
-  const nodeClient = new ServiceClient({
-    baseUrl: config.BIOREACTOR_NODE_API_URL,
-    token: config.BIOREACTOR_API_TOKEN,
-    unreachable: 'NODE_UNREACHABLE',
-    peerName: 'the node',
-    timeoutMs: NODE_READ_TIMEOUT_MS,
-  });
   const settings = new SettingsStore(configDir, (message) => app.log.warn(message));
-  const live = new LiveData({
-    runningExperiment: async () => {
-      const queue = await hub.queueStatus(undefined, QUEUE_CHECK_TIMEOUT_MS);
-      return queue.queue.find((e) => e.status === 'running')?.experiment_id ?? null;
-    },
-    readCsv: (id, file, offset) => hub.data(undefined, id, file, offset),
-    readHardware: () => nodeClient.json<HardwareState>('GET', '/api/v3/state'),
+  const lab = new LabSettingsStore(configDir, (message) => app.log.warn(message));
+  const hubEvents = new HubEventRelay(hub, (message) => app.log.warn(message));
+  // Live data comes only through the hub: it reaches every node, however many BIOREACTOR_NODE_API_URL names.
+  const live = new LiveHub({
+    hub,
+    hubEvents,
     settings: () => settings.get(),
-    onError: (message) => app.log.warn(message),
+    lab: () => lab.get(),
+    onProblem: (message) => app.log.warn(message),
   });
   settings.on('change', () => live.settingsChanged());
-  const hubEvents = new HubEventRelay(hub, (message) => app.log.warn(message));
+  lab.onChange(() => live.labChanged());
   const sessions = await registerSessions(app, {
     key: new SigningKey(configDir, config.BIOREACTOR_SESSION_SECRET),
     accounts,
@@ -102,19 +92,18 @@ export async function buildApp(config: WebConfig, deps: WebDeps = {}): Promise<S
     : undefined;
   const ctx: WebContext = {
     hub,
-    nodeClient,
     accounts,
     sessions,
     signInLimiter: new SignInLimiter(now),
     settings,
-    lab: new LabSettingsStore(configDir, (message) => app.log.warn(message)),
+    lab,
     notifications,
     mailer,
     live,
     hubEvents,
     uiDir: config.BIOREACTOR_UI_DIR ?? DEFAULT_UI_DIR,
   };
-  // The dashboard's history starts filling as soon as the server listens, so the first page load has a chart.
+  // Every reactor's history starts filling as soon as the server listens, so the first page load has a chart.
   app.addHook('onListen', async () => {
     live.start();
     mailer?.start(hubEvents);

@@ -9,7 +9,14 @@ export const WebEnv = Type.Object({
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000, description: 'an integer port 0-65535' }),
   HOST: Type.String({ default: '0.0.0.0', description: 'Interface to listen on' }),
   BIOREACTOR_HUB_API_URL: Url('http://bioreactor-hub:8000', 'hub'),
-  BIOREACTOR_NODE_API_URL: Url('http://bioreactor-node:9000', 'node'),
+  // Not read by the web server (live data comes through the hub); kept so an environment shared with the hub, which
+  // may name several nodes, still starts it.
+  BIOREACTOR_NODE_API_URL: Type.Optional(
+    Type.String({
+      pattern: '^https?://[^\\s,]+(,\\s*https?://[^\\s,]+)*$',
+      description: 'the node URL(s) the hub drives, comma-separated; unused by the web server',
+    }),
+  ),
   LOG_LEVEL: Type.Union(
     LOG_LEVELS.map((l) => Type.Literal(l)),
     { default: 'INFO' },

@@ -34,6 +34,21 @@ export type ExperimentAction = 'cancel' | 'pause' | 'resume' | 'run-now';
 // waits longer than that instead of reporting a failure for a cancel that goes ahead (original-system.md §4.3).
 const ACTION_TIMEOUT_MS = 45_000;
 const READ_TIMEOUT_MS = 10_000;
+/** A finished run's first series is one pass over its whole CSV on the node (millions of rows: seconds). */
+const SERIES_TIMEOUT_MS = 60_000;
+
+/**
+ * The node's min/max summary of a CSV, as the hub relays it: `points` are `[t_ms, ...one value per column]`, two per
+ * bucket of `bucket_rows` rows (its first time with the minima, its last time with the maxima).
+ */
+export interface HubSeries {
+  experiment_id: string;
+  file: string;
+  total_rows: number;
+  bucket_rows: number;
+  columns: string[];
+  points: (number | null)[][];
+}
 
 export class HubClient {
   readonly http: ServiceClient;
@@ -210,13 +225,29 @@ export class HubClient {
     return this.eventStream('/api/events', undefined, signal);
   }
 
+  /**
+   * The hub's relay of one node's live events (component.sample, component.changed, safety, run.updated, run.rows,
+   * node.stream), as the web server itself: it carries every user's rows. `lastEventId` resumes after that event.
+   */
+  nodeStream(name: string, lastEventId: string | undefined, signal: AbortSignal): Promise<ReadableStream<Uint8Array>> {
+    const resume = lastEventId ? { 'last-event-id': lastEventId } : undefined;
+    return this.eventStream(`/api/nodes/${encodeURIComponent(name)}/stream`, undefined, signal, resume);
+  }
+
+  /** An experiment's CSV downsampled min/max per bucket by its node (the hub checks the caller may see it). */
+  series(caller: HubCaller, id: string, file: string, points: number): Promise<HubSeries> {
+    const path = `/api/experiments/${encodeURIComponent(id)}/series?file=${encodeURIComponent(file)}&points=${points}`;
+    return this.http.json('GET', path, { headers: this.who(caller), timeoutMs: SERIES_TIMEOUT_MS });
+  }
+
   private async eventStream(
     path: string,
     caller: HubCaller | undefined,
     signal: AbortSignal,
+    extraHeaders: Record<string, string> = {},
   ): Promise<ReadableStream<Uint8Array>> {
     const res = await this.http.fetch('GET', path, {
-      headers: { ...this.who(caller), accept: 'text/event-stream' },
+      headers: { ...this.who(caller), ...extraHeaders, accept: 'text/event-stream' },
       signal,
       // A stream lasts as long as what it follows (a run, the web server); aborting the signal ends it.
       timeoutMs: 2 ** 31 - 1,

@@ -18,6 +18,16 @@ export interface FakeHub {
   /** Pushes an event to every connected /api/events client. */
   emit(event: string, data: unknown): void;
   add(owner: string, status: HubExperiment['status'], id?: string): HubExperiment;
+  /** The nodes it drives (GET /api/nodes); a name added later reaches the web server as node.updated. */
+  nodeNames: string[];
+  /** Relays an event of a node to every follower of GET /api/nodes/:name/stream, under a resumable id. */
+  nodeEmit(node: string, event: string, data: unknown): void;
+  /** Followers of each node's stream now. */
+  nodeFollowers(node: string): number;
+  /** Breaks every event stream; while `down` is true, new ones are refused with 503. */
+  breakStreams(down: boolean): void;
+  /** The node's min/max summaries, by `${id}/${file}`. */
+  series: Map<string, { total_rows: number; bucket_rows: number; columns: string[]; points: (number | null)[][] }>;
 }
 
 let counter = 0;
@@ -53,6 +63,16 @@ export async function startFakeHub(): Promise<FakeHub> {
   const experiments = new Map<string, HubExperiment & { script: string }>();
   const csv = new Map<string, string>();
   const streams = new Set<ReturnType<typeof openEventStream>>();
+  const nodeNames = ['pi-1'];
+  const nodeStreams = new Map<string, Set<ReturnType<typeof openEventStream>>>();
+  const nodeRing: { seq: number; node: string; event: string; data: string }[] = [];
+  const epoch = `fakehub${Date.now().toString(36)}`;
+  let nodeSeq = 0;
+  let down = false;
+  const series = new Map<
+    string,
+    { total_rows: number; bucket_rows: number; columns: string[]; points: (number | null)[][] }
+  >();
   app.addHook('preHandler', async (request) => {
     requests.push({ method: request.method, url: request.url, headers: request.headers, body: request.body });
   });
@@ -64,8 +84,8 @@ export async function startFakeHub(): Promise<FakeHub> {
   };
   const strip = ({ script: _s, ...e }: HubExperiment & { script: string }): HubExperiment => e;
   let drained = false;
-  const nodeInfo = () => ({
-    name: 'pi-1',
+  const nodeInfo = (name = 'pi-1') => ({
+    name,
     url: 'http://127.0.0.1:9',
     online: true,
     last_seen: null,
@@ -207,12 +227,58 @@ export async function startFakeHub(): Promise<FakeHub> {
       .header('content-disposition', `attachment; filename=experiment_${e.experiment_id}_results.zip`)
       .send(Buffer.from(`PK-zip-of-${e.experiment_id}`));
   });
-  app.get('/api/nodes', async () => ({ nodes: [nodeInfo()] }));
+  app.get('/api/nodes', async () => ({ nodes: nodeNames.map((name) => nodeInfo(name)) }));
+  app.get('/api/experiments/:id/series', async (request, reply) => {
+    const { id } = request.params as { id: string };
+    const q = request.query as { file?: string; points?: string };
+    const e = find(id);
+    if (e.user_session_id !== user(request.headers) && request.headers['x-user-role'] !== 'admin')
+      return reply.status(404).send(errorBody('EXPERIMENT_NOT_FOUND', 'not yours'));
+    const s = series.get(`${id}/${q.file}`);
+    if (!s) return reply.status(404).send(errorBody('FILE_NOT_FOUND', `no ${q.file} yet`));
+    return { experiment_id: id, file: q.file, ...s };
+  });
+  app.get('/api/nodes/:name/stream', async (request, reply) => {
+    const { name } = request.params as { name: string };
+    // As the hub: only the web server itself (no user header) or an admin follows a node's stream.
+    if (request.headers['x-session-id'] && request.headers['x-user-role'] !== 'admin')
+      return reply.status(403).send(errorBody('FORBIDDEN', 'admins only'));
+    if (down) return reply.status(503).send(errorBody('NODE_UNREACHABLE', 'down'));
+    const query = request.query as { last_event_id?: string };
+    const stream = openEventStream(request, reply);
+    const last = stream.lastEventId ?? query.last_event_id;
+    const [lastEpoch, lastSeq] = (last ?? '').split('-');
+    const mine = nodeRing.filter((e) => e.node === name);
+    if (lastEpoch === epoch && Number(lastSeq) >= (mine[0]?.seq ?? 1) - 1) {
+      for (const e of mine) if (e.seq > Number(lastSeq)) stream.send(e.event, e.data, `${epoch}-${e.seq}`);
+    } else {
+      // Afresh: the hub's word on its node connection, then the node's states (without ids).
+      stream.send('node.stream', { node: name, connected: true, reason: 'connected', fresh: true });
+      stream.send('component.sample', {
+        component: 'co2_sensor',
+        state: { status: 'success', co2_ppm: 412, unit: 'ppm' },
+        at_ms: Date.now(),
+      });
+      stream.send('component.sample', {
+        component: 'temp_sensor',
+        state: { status: 'success', temperature: 36.6, temperatures: [36.6] },
+        at_ms: Date.now(),
+      });
+      stream.send('safety', { interlocks: [] });
+    }
+    const set = nodeStreams.get(name) ?? new Set();
+    nodeStreams.set(name, set);
+    set.add(stream);
+    stream.onClose(() => set?.delete(stream));
+  });
   app.get('/api/events', async (request, reply) => {
+    if (down) return reply.status(503).send(errorBody('HUB_UNREACHABLE', 'down'));
     const stream = openEventStream(request, reply);
     streams.add(stream);
     stream.onClose(() => streams.delete(stream));
     stream.send('queue.updated', queue());
+    // As the hub: every node it drives, at once.
+    for (const name of nodeNames) stream.send('node.updated', nodeInfo(name));
   });
 
   await app.listen({ port: 0, host: '127.0.0.1' });
@@ -224,8 +290,22 @@ export async function startFakeHub(): Promise<FakeHub> {
     requests,
     experiments,
     csv,
+    series,
+    nodeNames,
     emit: (event, data) => {
       for (const s of streams) s.send(event, data);
+    },
+    nodeEmit(node, event, data) {
+      const text = JSON.stringify(data);
+      nodeSeq++;
+      nodeRing.push({ seq: nodeSeq, node, event, data: text });
+      if (nodeRing.length > 500) nodeRing.shift();
+      for (const s of nodeStreams.get(node) ?? []) s.send(event, text, `${epoch}-${nodeSeq}`);
+    },
+    nodeFollowers: (node) => nodeStreams.get(node)?.size ?? 0,
+    breakStreams(isDown) {
+      down = isDown;
+      for (const s of [...streams, ...[...nodeStreams.values()].flatMap((set) => [...set])]) s.close();
     },
     add(owner, status, id) {
       const e = experimentFor(owner, status, id);

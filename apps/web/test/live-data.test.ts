@@ -1,6 +1,4 @@
-// The live-data follower and the incremental CSV reader: CSV rows through the hub, hardware otherwise, no re-reads.
-import type { DashboardSettings } from '@bioreactor/api';
-import { ApiError } from '@bioreactor/api';
+// The incremental CSV reader and the hardware sample: what every reactor's live data is made of.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
@@ -12,161 +10,12 @@ import {
   rowToSample,
   timestampMs,
 } from '../src/live/csv.js';
-import { type HardwareState, hardwareSample, LiveData, type LiveEvent } from '../src/live/live-data.js';
-import { defaultSettings } from '../src/store/settings-store.js';
+import { hardwareSample } from '../src/live/live-data.js';
 
 const HEADER =
   'timestamp,co2_ppm,temperature,od_voltages,eyespy_voltages,stirrer_duty,peltier_duty,peltier_direction\n';
 const row = (i: number) =>
   `2026-01-25T20:35:${String(10 + i).padStart(2, '0')}.103915,${600 + i},25.4,"[0.12,0.15,0.18]",[],30.0,0.0,forward\n`;
-
-function hardware(co2: number): HardwareState {
-  return {
-    timestamp: new Date(Date.UTC(2026, 0, 25, 20, 0, co2 % 60)).toISOString(),
-    components: { co2_sensor: { co2_ppm: co2 }, temp_sensor: { temperature: 36.5 } },
-  };
-}
-
-function setup() {
-  const state = {
-    cutoff: null as string | null,
-    running: null as string | null,
-    file: HEADER,
-    reads: [] as { id: string; file: string; offset: number }[],
-    hardwareReads: 0,
-    settings: defaultSettings(),
-  };
-  const live = new LiveData({
-    runningExperiment: async () => state.running,
-    readCsv: async (id, file, offset) => {
-      state.reads.push({ id, file, offset });
-      if (file !== 'experiment_data.csv') throw new ApiError('FILE_NOT_FOUND', `no ${file}`);
-      const bytes = Buffer.from(state.file).subarray(offset, offset + 50);
-      return { bytes, nextOffset: offset + bytes.length };
-    },
-    readHardware: async () => {
-      const h = hardware(400 + state.hardwareReads++);
-      h.components.peltier_driver = { duty_cycle: 0, direction: 'heat', cutoff: state.cutoff };
-      return h;
-    },
-    settings: (): DashboardSettings => structuredClone(state.settings),
-  });
-  const events: LiveEvent[] = [];
-  live.subscribe((e) => events.push(e));
-  return { state, live, events };
-}
-
-describe('live data follower', () => {
-  it('shows hardware samples while nothing runs, then the running experiment’s CSV rows, read only once each', async () => {
-    const { state, live, events } = setup();
-    await live.tick();
-    expect(live.latestSample).toMatchObject({ source: 'hardware', co2_ppm: 400 });
-
-    state.running = 'exp-1';
-    state.file = HEADER + row(0) + row(1);
-    await live.tick();
-    expect(live.latestSample).toMatchObject({ source: 'csv', experiment_id: 'exp-1', co2_ppm: 601 });
-    expect(live.latestSample.od_voltages).toEqual([0.12, 0.15, 0.18]);
-    expect(events.at(-1)?.event).toBe('snapshot');
-    expect(live.snapshot().history.map((s) => s.co2_ppm)).toEqual([600, 601]);
-
-    const readBefore = state.reads.length;
-    state.file += row(2);
-    await live.tick();
-    const offsets = state.reads.slice(readBefore).map((r) => r.offset);
-    // It continues where it stopped: the bytes already read are never asked for again.
-    expect(offsets[0]).toBe(Buffer.byteLength(HEADER + row(0) + row(1)));
-    expect(events.at(-1)).toMatchObject({ event: 'sample' });
-    expect(JSON.parse(events.at(-1)?.data ?? '{}').co2_ppm).toBe(602);
-
-    state.running = null;
-    await live.tick();
-    expect(live.latestSample.source).toBe('hardware');
-  });
-
-  it('tells clients when a safety interlock holds, during an experiment too, and when it is released', async () => {
-    const { state, live, events } = setup();
-    await live.tick();
-    expect(live.snapshot().safety).toEqual([]);
-    expect(events.some((e) => e.event === 'safety')).toBe(false);
-
-    state.running = 'exp-1';
-    state.file = HEADER + row(0);
-    state.cutoff = 'vessel at 45.2 °C reached the 45 °C over-temperature cutoff';
-    await live.tick();
-    expect(live.latestSample.source).toBe('csv');
-    const held = events.filter((e) => e.event === 'safety');
-    expect(held).toHaveLength(1);
-    expect(JSON.parse(held[0]?.data ?? '{}')).toEqual({
-      interlocks: ['Heating refused: vessel at 45.2 °C reached the 45 °C over-temperature cutoff'],
-    });
-    expect(live.snapshot().safety).toHaveLength(1);
-    // Unchanged: no repeat.
-    await live.tick();
-    expect(events.filter((e) => e.event === 'safety')).toHaveLength(1);
-
-    state.cutoff = null;
-    await live.tick();
-    expect(JSON.parse(events.filter((e) => e.event === 'safety').at(-1)?.data ?? '{}')).toEqual({ interlocks: [] });
-    expect(live.snapshot().safety).toEqual([]);
-  });
-
-  it('falls back to hardware until the CSV exists, and follows the file the settings name', async () => {
-    const { state, live } = setup();
-    state.running = 'exp-2';
-    state.settings.csv_file_path = 'other.csv';
-    await live.tick();
-    expect(live.latestSample).toMatchObject({ source: 'hardware', experiment_id: 'exp-2' });
-    expect(state.reads.at(-1)?.file).toBe('other.csv');
-
-    state.settings.csv_file_path = 'experiment_data.csv';
-    state.file = HEADER + row(5);
-    live.settingsChanged();
-    await live.tick();
-    expect(live.latestSample).toMatchObject({ source: 'csv', co2_ppm: 605 });
-  });
-
-  it('reports Unknown in plain words when neither the hub nor the node answers, the addresses in the log', async () => {
-    const logged: string[] = [];
-    const live = new LiveData({
-      onError: (message) => logged.push(message),
-      runningExperiment: async () => {
-        throw new ApiError('HUB_UNREACHABLE', 'the hub at http://hub:8000 did not answer');
-      },
-      readCsv: async () => ({ bytes: Buffer.alloc(0), nextOffset: 0 }),
-      readHardware: async () => {
-        throw new ApiError('NODE_UNREACHABLE', 'the node at http://node:9000 did not answer');
-      },
-      settings: defaultSettings,
-    });
-    await live.tick();
-    expect(live.latestSample).toMatchObject({ source: 'unknown', status: 'error' });
-    expect(live.latestSample.message).toMatch(/^No live data: the bioreactor is not answering right now/);
-    expect(live.latestSample.message).not.toMatch(/node:9000|hub:8000/);
-    expect(logged.join('\n')).toContain('node:9000');
-    expect(logged.join('\n')).toContain('hub:8000');
-    await live.tick();
-    expect(logged).toHaveLength(1);
-  });
-
-  it('replays the samples a reconnecting client missed, or sends a snapshot when it cannot', async () => {
-    const { live, events } = setup();
-    for (let i = 0; i < 3; i++) await live.tick();
-    const [first, second, third] = events;
-    expect(live.missedSince(first?.id)?.map((e) => e.id)).toEqual([second?.id, third?.id]);
-    expect(live.missedSince(third?.id)).toEqual([]);
-    expect(live.missedSince('otherrun-1')).toBeUndefined();
-    expect(live.missedSince(undefined)).toBeUndefined();
-  });
-
-  it('downsamples long histories for the snapshot, keeping the newest point', async () => {
-    const { live } = setup();
-    for (let i = 0; i < 700; i++) await live.tick();
-    const snap = live.snapshot(100);
-    expect(snap.history).toHaveLength(100);
-    expect(snap.history.at(-1)).toEqual(live.latestSample);
-  });
-});
 
 describe('CSV reading', () => {
   it('yields the same records however the bytes are split, even inside quotes or a UTF-8 character', () => {

@@ -618,7 +618,7 @@ describe('live data', () => {
     expect(res.json()).toMatchObject({ source: 'hardware', status: 'success', co2_ppm: 412, temperature: 36.6 });
   });
 
-  it('streams a snapshot, then samples, to every client from one follower; resumes; applies new settings at once', async () => {
+  it('streams the first reactor’s snapshot, then its samples, from one upstream; applies new settings at once', async () => {
     const app = await web();
     const admin = await adminBrowser(app);
     const settings = (interval: number) => ({
@@ -643,28 +643,21 @@ describe('live data', () => {
     try {
       const clients = await Promise.all([open(), open(), open()]);
       expect(clients[0]?.headers.get('content-type')).toMatch(/text\/event-stream/);
-      const readsBefore = node.reads;
-      let lastId = '';
       const streams = clients.map((c) => readEventStream(c.body as ReadableStream<Uint8Array>));
       for (const events of streams) {
         const first = await events.next();
         expect(first.value?.event).toBe('snapshot');
         expect(JSON.parse(first.value?.data ?? '{}').settings.update_interval).toBe(0.5);
-        for await (const e of events) {
-          if (e.event === 'sample' && JSON.parse(e.data).source === 'hardware') {
-            lastId = e.id ?? '';
-            break;
-          }
-        }
       }
-      // Three clients, yet the node is read once per interval, not once per client per interval.
-      expect(node.reads - readsBefore).toBeLessThanOrEqual(6);
-      expect(lastId).toMatch(/^[a-z0-9]+-\d+$/);
-
-      const resumed = readEventStream((await open({ 'last-event-id': lastId })).body as ReadableStream<Uint8Array>);
-      const next = await resumed.next();
-      expect(next.value?.event).toBe('sample');
-      expect(Number(next.value?.id?.split('-')[1])).toBeGreaterThan(Number(lastId.split('-')[1]));
+      hub.nodeEmit('pi-1', 'component.sample', {
+        component: 'co2_sensor',
+        state: { status: 'success', co2_ppm: 777 },
+        at_ms: Date.now(),
+      });
+      for (const events of streams)
+        for await (const e of events) if (e.event === 'sample' && JSON.parse(e.data).co2_ppm === 777) break;
+      // Three clients, one stream of the node from the hub.
+      expect(hub.nodeFollowers('pi-1')).toBe(1);
 
       // A connected dashboard receives the new settings without reconnecting.
       const watcher = streams[0];
@@ -675,6 +668,16 @@ describe('live data', () => {
     } finally {
       stop.abort();
     }
+  });
+
+  it('answers ?node= with that reactor’s sample, and an unknown one with the names it knows', async () => {
+    hub.nodeNames.push('pi-2');
+    const browser = new Browser(await web());
+    expect((await browser.get('/api/live-data?node=pi-2')).json()).toMatchObject({ source: 'hardware', co2_ppm: 412 });
+    const res = await browser.get('/api/live-data?node=pi-9');
+    expect(res.statusCode).toBe(404);
+    expect(res.json()).toMatchObject({ code: 'NODE_NOT_FOUND' });
+    expect(res.body).toContain('pi-1, pi-2');
   });
 });
 

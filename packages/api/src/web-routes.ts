@@ -116,6 +116,12 @@ export const LabSettings = Type.Object({
     maxLength: 64,
     description: 'IANA time zone of the lab, e.g. Europe/Berlin; default: the web server machine’s',
   }),
+  share_live_data: Type.Optional(
+    Type.Boolean({
+      description:
+        'Every user sees the CSV rows of any running experiment on the dashboard (false, the default: only its owner and admins); absent when saving: unchanged',
+    }),
+  ),
 });
 export type LabSettings = Static<typeof LabSettings>;
 
@@ -220,11 +226,17 @@ export const WebQueue = Type.Object({
 });
 export type WebQueue = Static<typeof WebQueue>;
 
-/** A chart-ready series of an experiment's CSV, downsampled on the server. */
+/**
+ * A chart-ready series of an experiment's CSV, downsampled by the node min/max per bucket: each bucket of
+ * `bucket_rows` rows gives two rows, its first time with each column's minimum and its last time with each maximum,
+ * so a spike stays visible however long the run.
+ */
 export const ExperimentSeries = Type.Object({
   experiment_id: Type.String(),
   file: Type.String(),
   total_rows: Type.Integer(),
+  bucket_rows: Type.Integer({ description: 'CSV rows summarised by each pair of chart rows (1: every row)' }),
+  method: Type.Literal('minmax'),
   rows: Type.Array(LiveSample),
 });
 export type ExperimentSeries = Static<typeof ExperimentSeries>;
@@ -613,12 +625,43 @@ export const webRoutes = withOperationIds({
     url: '/api/live-data',
     schema: {
       tags: ['live'],
-      summary: 'Server-Sent Events (Accept: text/event-stream) or one JSON snapshot',
+      summary: 'One reactor’s latest sample as JSON, or (Accept: text/event-stream) its snapshot then every sample',
+      description: 'A browser follows every reactor on /api/stream; this stays for scripts and curl.',
       docs: {
         ok: 'The latest sample, or with Accept: text/event-stream a snapshot with history, then every sample',
         produces: { 'application/json': { schema: LiveSample }, ...EVENT_STREAM },
       },
-      response: { 200: LiveSample },
+      querystring: Type.Object({
+        node: Type.Optional(
+          Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', description: 'The reactor (node name); default: the first' }),
+        ),
+      }),
+      response: { 200: LiveSample, ...errorResponses('NODE_NOT_FOUND') },
+    },
+  }),
+  stream: defineRoute({
+    method: 'GET',
+    url: '/api/stream',
+    schema: {
+      tags: ['live'],
+      summary:
+        'Server-Sent Events, one stream per browser: the hub’s events of /api/events and every reactor’s live data (live.status, live.snapshot, live.samples, live.changed, live.rows, live.safety)',
+      description:
+        'Ids are `<epoch>-<seq>`; a client resuming with Last-Event-ID (or `?last_event_id=`) gets what it missed, or fresh snapshots after a gap. live.rows go only to viewers who may see that experiment’s data.',
+      docs: { ok: 'An event stream', produces: EVENT_STREAM },
+      querystring: Type.Object({
+        nodes: Type.Optional(
+          Type.String({
+            maxLength: 2000,
+            pattern: '^[A-Za-z0-9_,-]*$',
+            description: 'Only these reactors, comma-separated node names (default: every one)',
+          }),
+        ),
+        last_event_id: Type.Optional(
+          Type.String({ maxLength: 100, description: 'Resume after this event (as the Last-Event-ID header)' }),
+        ),
+      }),
+      response: { 200: Type.String() },
     },
   }),
   getLabSettings: defineRoute({
@@ -626,7 +669,7 @@ export const webRoutes = withOperationIds({
     url: '/api/settings/lab',
     schema: {
       tags: ['settings'],
-      summary: 'The lab’s name and time zone',
+      summary: 'The lab’s name, time zone and whether every user sees running experiments’ live rows',
       docs: { ok: 'The lab settings' },
       response: { 200: LabSettings },
     },
@@ -636,7 +679,7 @@ export const webRoutes = withOperationIds({
     url: '/api/settings/lab',
     schema: {
       tags: ['settings'],
-      summary: 'Change the lab’s name and time zone (admin only)',
+      summary: 'Change the lab’s name, time zone or live-data sharing (admin only)',
       docs: { ok: 'Saved', examples: { berlin: { value: { lab_name: 'Growth lab', time_zone: 'Europe/Berlin' } } } },
       body: LabSettings,
       response: { 200: LabSettings, ...errorResponses('VALIDATION_FAILED', 'CSRF_FAILED', 'FORBIDDEN') },

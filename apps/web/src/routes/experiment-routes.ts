@@ -17,7 +17,7 @@ import { Value } from 'typebox/value';
 import type { WebContext } from '../context.js';
 import { isOwner, viewExperiment, viewQueue } from '../experiment-view.js';
 import type { ExperimentAction, HubCaller } from '../hub-client.js';
-import { ExperimentSeriesCache } from '../live/series.js';
+import { seriesFromHub } from '../live/series.js';
 
 const MAX_DURATION_FIELD = /^\d{1,7}$/;
 /** An account name (accounts.ts's USERNAME_PATTERN); a browser's session id is a UUID. */
@@ -118,8 +118,6 @@ async function readUpload(request: FastifyRequest): Promise<SubmitRequest> {
 }
 
 export async function experimentRoutes(app: Service, ctx: WebContext): Promise<void> {
-  // Shared by every viewer of an experiment: access is checked per request before the cache is read.
-  const series = new ExperimentSeriesCache();
   // Forms are taken by the upload route alone (its own scope); any other route answers a form with 415.
   const uploads = (scope: Service, _opts: unknown, done: (err?: Error) => void): void => {
     // The limits are readForm's, per request.
@@ -215,10 +213,9 @@ export async function experimentRoutes(app: Service, ctx: WebContext): Promise<v
       const { id } = request.params;
       await visibleExperiment(ctx, request, id);
       const file = request.query.file ?? ctx.settings.get().csv_file_path;
-      const chart = await series.read(id, file, request.query.points ?? DEFAULT_SERIES_POINTS, (offset) =>
-        ctx.hub.data(caller(request), id, file, offset),
-      );
-      return { experiment_id: id, file, ...chart };
+      // The node keeps the summary (bounded, whatever the run's length); the hub checks access again.
+      const series = await ctx.hub.series(caller(request), id, file, request.query.points ?? DEFAULT_SERIES_POINTS);
+      return seriesFromHub(series, id);
     },
   });
 

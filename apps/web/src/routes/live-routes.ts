@@ -1,27 +1,72 @@
-// Live data: Server-Sent Events (snapshot, then samples; resumable) or one JSON sample; and dashboard settings.
-import { ApiError, webRoutes } from '@bioreactor/api';
+// Live data: the browser's one stream of every reactor (GET /api/stream), one reactor's latest sample as JSON or
+// as the older event stream (GET /api/live-data), and the dashboard settings.
+import { ApiError, EVENT_TYPES, type LiveSample, webRoutes } from '@bioreactor/api';
 import { openEventStream, type Service, wantsEventStream } from '@bioreactor/service-kit';
 import type { WebContext } from '../context.js';
+import type { LiveSubscriber, Viewer } from '../live/live-hub.js';
+
+/** A browser this far behind is cut off; it reconnects with Last-Event-ID and catches up from the replay. */
+const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
+/** How long a JSON reader waits for a reactor's first reading right after the web server started. */
+const FIRST_SAMPLE_WAIT_MS = 3000;
 
 export async function liveRoutes(app: Service, ctx: WebContext): Promise<void> {
+  app.route({
+    ...webRoutes.stream,
+    handler: async (request, reply) => {
+      ctx.live.start();
+      const viewer: Viewer = { hubUser: request.identity.hubUser, role: request.identity.role };
+      const { nodes, last_event_id } = request.query;
+      const wanted = nodes ? new Set(nodes.split(',').filter(Boolean)) : undefined;
+      const stream = openEventStream(request, reply);
+      const sub: LiveSubscriber = {
+        viewer,
+        nodes: wanted && wanted.size > 0 ? wanted : undefined,
+        send: (event, data, id) => {
+          stream.send(event, data, id);
+          if (reply.raw.writableLength > MAX_BUFFERED_BYTES) stream.close();
+        },
+      };
+      ctx.live.greet(sub, stream.lastEventId ?? last_event_id);
+      stream.onClose(ctx.live.subscribe(sub));
+    },
+  });
+
   app.route({
     ...webRoutes.liveData,
     handler: async (request, reply) => {
       ctx.live.start();
-      if (!wantsEventStream(request)) {
-        // A client without an event stream (curl, a script) gets the latest sample, fetched now if there is none.
-        if (ctx.live.latestSample.source === 'unknown') await ctx.live.tick();
-        return ctx.live.latestSample;
-      }
+      const viewer: Viewer = { hubUser: request.identity.hubUser, role: request.identity.role };
+      const { node } = request.query;
+      await ctx.live.firstEvent(node, FIRST_SAMPLE_WAIT_MS);
+      if (node && !ctx.live.nodeNames.includes(node))
+        throw new ApiError(
+          'NODE_NOT_FOUND',
+          `No reactor "${node}": the hub's nodes are ${ctx.live.nodeNames.join(', ') || 'none yet'}`,
+        );
+      // A client without an event stream (curl, a script) gets the latest sample.
+      if (!wantsEventStream(request)) return ctx.live.latestSample(viewer, node);
+      const first = node ?? ctx.live.nodeNames[0];
       const stream = openEventStream(request, reply);
-      const missed = ctx.live.missedSince(stream.lastEventId);
-      if (missed) for (const e of missed) stream.send(e.event, e.data, e.id);
-      else {
-        const first = ctx.live.snapshotEvent();
-        stream.send(first.event, first.data, first.id);
-      }
-      const unsubscribe = ctx.live.subscribe((e) => {
-        stream.send(e.event, e.data, e.id);
+      stream.send(EVENT_TYPES.snapshot, ctx.live.legacySnapshot(viewer, first));
+      const unsubscribe = ctx.live.subscribe({
+        viewer,
+        nodes: first ? new Set([first]) : undefined,
+        send: () => undefined,
+        raw: (e) => {
+          if (!first) return;
+          if (e.event === EVENT_TYPES.liveSamples) {
+            const sample = (e.payload as { samples: Record<string, LiveSample> }).samples[first];
+            // While the viewer sees the run's rows, the chart is the CSV's, as it always was.
+            if (sample && !ctx.live.showsRows(viewer, first)) stream.send(EVENT_TYPES.sample, sample, e.id);
+          } else if (e.event === EVENT_TYPES.liveSafety && e.node === first) {
+            stream.send(EVENT_TYPES.safety, { interlocks: (e.payload as { interlocks: string[] }).interlocks }, e.id);
+          } else if (e.event === EVENT_TYPES.liveRows && e.node === first) {
+            for (const row of (e.payload as { rows: LiveSample[] }).rows) stream.send(EVENT_TYPES.sample, row, e.id);
+          } else if (e.event === EVENT_TYPES.liveSnapshot && e.node === first) {
+            stream.send(EVENT_TYPES.snapshot, ctx.live.legacySnapshot(viewer, first), e.id);
+          }
+        },
       });
       stream.onClose(unsubscribe);
     },

@@ -1,4 +1,4 @@
-// The lab's own settings (<config>/lab_settings.json: its name and time zone) and each user's notification choices
+// The lab's own settings (<config>/lab_settings.json: its name, time zone and whether live rows are shared) and each user's notification choices
 // (<config>/notification_prefs.json, by a hash of the id the hub knows them as: notificationKey), written atomically
 // like every config file.
 import { createHash } from 'node:crypto';
@@ -34,11 +34,12 @@ export function machineTimeZone(): string {
 
 export class LabSettingsStore {
   private readonly path: string;
-  private current: LabSettings;
+  private current: LabSettings & { share_live_data: boolean };
+  private readonly listeners = new Set<() => void>();
 
   constructor(configDir: string, onProblem: (message: string) => void = () => undefined) {
     this.path = join(configDir, LAB_SETTINGS_FILE);
-    this.current = { lab_name: 'Bioreactor lab', time_zone: machineTimeZone() };
+    this.current = { lab_name: 'Bioreactor lab', time_zone: machineTimeZone(), share_live_data: false };
     try {
       const raw = readJsonFile(this.path) as Partial<LabSettings> | undefined;
       if (typeof raw?.lab_name === 'string' && raw.lab_name.trim()) this.current.lab_name = raw.lab_name.trim();
@@ -49,12 +50,14 @@ export class LabSettingsStore {
             `${this.path}: unknown time zone ${JSON.stringify(raw.time_zone)}; using ${this.current.time_zone}`,
           );
       }
+      // Only an explicit true shares: anything else keeps each run's rows to its owner and the admins.
+      this.current.share_live_data = raw?.share_live_data === true;
     } catch (err) {
       onProblem(`${this.path} is not valid JSON (${(err as Error).message}); using defaults until settings are saved`);
     }
   }
 
-  get(): LabSettings {
+  get(): LabSettings & { share_live_data: boolean } {
     return { ...this.current };
   }
 
@@ -65,10 +68,20 @@ export class LabSettingsStore {
         `"${next.time_zone}" is not a time zone; use a name such as Europe/Berlin`,
         [{ field: 'time_zone', message: 'an IANA time zone name, e.g. Europe/Berlin or UTC' }],
       );
-    const clean = { lab_name: next.lab_name.trim() || 'Bioreactor lab', time_zone: next.time_zone };
+    const clean = {
+      lab_name: next.lab_name.trim() || 'Bioreactor lab',
+      time_zone: next.time_zone,
+      share_live_data: next.share_live_data ?? this.current.share_live_data,
+    };
     writeJsonFile(this.path, clean);
     this.current = clean;
+    for (const fn of this.listeners) fn();
     return this.get();
+  }
+
+  /** Runs after every save (live streams re-check who may see which rows). */
+  onChange(fn: () => void): void {
+    this.listeners.add(fn);
   }
 }
 

@@ -437,6 +437,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Server-Sent Events, one stream per browser: the hub’s events of /api/events and every reactor’s live data (live.status, live.snapshot, live.samples, live.changed, live.rows, live.safety)
+         * @description Ids are `<epoch>-<seq>`; a client resuming with Last-Event-ID (or `?last_event_id=`) gets what it missed, or fresh snapshots after a gap. live.rows go only to viewers who may see that experiment’s data.
+         */
+        get: operations["stream"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/live-data": {
         parameters: {
             query?: never;
@@ -444,7 +464,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Server-Sent Events (Accept: text/event-stream) or one JSON snapshot */
+        /**
+         * One reactor’s latest sample as JSON, or (Accept: text/event-stream) its snapshot then every sample
+         * @description A browser follows every reactor on /api/stream; this stays for scripts and curl.
+         */
         get: operations["liveData"];
         put?: never;
         post?: never;
@@ -513,10 +536,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The lab’s name and time zone */
+        /** The lab’s name, time zone and whether every user sees running experiments’ live rows */
         get: operations["getLabSettings"];
         put?: never;
-        /** Change the lab’s name and time zone (admin only) */
+        /** Change the lab’s name, time zone or live-data sharing (admin only) */
         post: operations["saveLabSettings"];
         delete?: never;
         options?: never;
@@ -593,6 +616,10 @@ export interface components {
             experiment_id: string;
             file: string;
             total_rows: number;
+            /** @description CSV rows summarised by each pair of chart rows (1: every row) */
+            bucket_rows: number;
+            /** @enum {string} */
+            method: "minmax";
             rows: components["schemas"]["LiveSample"][];
         };
         LiveSample: {
@@ -1891,9 +1918,39 @@ export interface operations {
             500: components["responses"]["INTERNAL"];
         };
     };
+    stream: {
+        parameters: {
+            query?: {
+                /** @description Only these reactors, comma-separated node names (default: every one) */
+                nodes?: string;
+                /** @description Resume after this event (as the Last-Event-ID header) */
+                last_event_id?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description An event stream */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
+                };
+            };
+            400: components["responses"]["VALIDATION_FAILED"];
+            500: components["responses"]["INTERNAL"];
+        };
+    };
     liveData: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description The reactor (node name); default: the first */
+                node?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -1909,6 +1966,8 @@ export interface operations {
                     "application/json": components["schemas"]["LiveSample"];
                 };
             };
+            400: components["responses"]["VALIDATION_FAILED"];
+            404: components["responses"]["NODE_NOT_FOUND"];
             500: components["responses"]["INTERNAL"];
         };
     };
@@ -2098,6 +2157,8 @@ export interface operations {
                         lab_name: string;
                         /** @description IANA time zone of the lab, e.g. Europe/Berlin; default: the web server machine’s */
                         time_zone: string;
+                        /** @description Every user sees the CSV rows of any running experiment on the dashboard (false, the default: only its owner and admins); absent when saving: unchanged */
+                        share_live_data?: boolean;
                     };
                 };
             };
@@ -2120,6 +2181,8 @@ export interface operations {
                     lab_name: string;
                     /** @description IANA time zone of the lab, e.g. Europe/Berlin; default: the web server machine’s */
                     time_zone: string;
+                    /** @description Every user sees the CSV rows of any running experiment on the dashboard (false, the default: only its owner and admins); absent when saving: unchanged */
+                    share_live_data?: boolean;
                 };
             };
         };
@@ -2134,6 +2197,8 @@ export interface operations {
                         lab_name: string;
                         /** @description IANA time zone of the lab, e.g. Europe/Berlin; default: the web server machine’s */
                         time_zone: string;
+                        /** @description Every user sees the CSV rows of any running experiment on the dashboard (false, the default: only its owner and admins); absent when saving: unchanged */
+                        share_live_data?: boolean;
                     };
                 };
             };
