@@ -85,6 +85,13 @@ export const NodeStatus = Type.Object({
   ...Readiness,
 });
 
+/** `GET /api/v3/stream`: where a re-created EventSource resumes (it cannot send the Last-Event-ID header). */
+export const StreamQuery = Type.Object({
+  last_event_id: Type.Optional(
+    Type.String({ maxLength: 64, description: 'The id of the last event received, as in the Last-Event-ID header' }),
+  ),
+});
+
 // ---- fault injection (simulation only) ----
 
 export const SimulatedFaultRequest = Type.Object(
@@ -230,11 +237,25 @@ export const nodeRoutes = withOperationIds({
     url: '/api/v3/stream',
     schema: {
       tags: hw,
-      summary: 'Server-Sent Events: samples, actuator changes and the safety interlocks in force',
+      summary: 'Server-Sent Events: samples, actuator changes, the interlocks in force, the run and its new CSV rows',
+      description:
+        "Events (JSON data; `at_ms` is the node's wall clock in ms when the sample was taken, the change applied " +
+        'or the rows read): `component.sample` {component, state, at_ms}; `component.changed` {component, state, ' +
+        'source, at_ms}; `safety` {interlocks}; `run.updated` {experiment: RunRecord} (a run started, changed or ended); ' +
+        '`run.rows` {experiment_id, file, offset, next_offset, text, header, at_ms}: new whole lines of the running ' +
+        "run's top-level *.csv files in output/ (at most 4, experiment_data.csv first), `offset` 0 meaning `text` " +
+        "starts with the header, `header` the file's header line. A new follower first gets the current state: every " +
+        'component (actuators as component.changed with source "current"), safety, and run.updated with the live run ' +
+        "(else the newest run; none on a node that never ran one); rows start at each file's current end (earlier " +
+        'rows: GET /api/experiments/{id}/series or …/data). Every event has an id `<epoch>-<seq>`; a follower that ' +
+        'sends the last id it got (the Last-Event-ID header, or `?last_event_id=` from a re-created EventSource, ' +
+        'which cannot set headers; the header wins) gets exactly the events it missed while they are among the last ' +
+        "2,000 kept, else the current state again. An experiment's own hardware API carries the hardware events only.",
       docs: {
-        ok: 'An event stream: component.sample, component.changed and safety, starting with every current state',
+        ok: 'An event stream: the current state (or the missed events), then every change',
         produces: EVENT_STREAM,
       },
+      querystring: StreamQuery,
       response: { 200: Type.String() },
     },
   }),
@@ -453,6 +474,37 @@ export const TailQuery = Type.Object({
   tail: Type.Optional(Type.Integer({ minimum: 1, maximum: 100000, default: 100 })),
   follow: Type.Optional(Type.Boolean({ description: 'Stream new lines as Server-Sent Events' })),
 });
+export const NodeSeriesQuery = Type.Object({
+  file: Type.Optional(
+    Type.String({ description: 'CSV file under output/ (the same rule as …/data), default experiment_data.csv' }),
+  ),
+  points: Type.Optional(
+    Type.Integer({
+      minimum: 10,
+      maximum: 5000,
+      default: 1000,
+      description: 'Most points returned (two per bucket: its minimum and its maximum)',
+    }),
+  ),
+});
+
+export const NodeRunSeries = Type.Object({
+  experiment_id: ExperimentId,
+  file: Type.String(),
+  total_rows: Type.Integer({ minimum: 0, description: 'Data rows of the file (the header excluded)' }),
+  bucket_rows: Type.Integer({ minimum: 1, description: 'Rows each bucket covers (the last one may cover fewer)' }),
+  columns: Type.Array(Type.String(), {
+    description: "Columns with numbers, in the file's order, without the time column (`timestamp`); at most 64",
+  }),
+  points: Type.Array(Type.Array(Type.Union([Type.Number(), Type.Null()])), {
+    description:
+      'Two points per bucket, in time order: `[t_first_ms, ...minimum of each column]` then `[t_last_ms, ...maximum ' +
+      'of each column]`; t is ms since the epoch (an ISO 8601 time without an offset is UTC), null for a bucket ' +
+      'without a readable time or a column without a number in it',
+  }),
+});
+export type NodeRunSeries = Static<typeof NodeRunSeries>;
+
 export const DataQuery = Type.Object({
   file: Type.Optional(Type.String({ description: 'CSV file under output/, default experiment_data.csv' })),
   offset: Type.Optional(Type.Integer({ minimum: 0, default: 0, description: 'Byte offset to read from' })),
@@ -583,6 +635,27 @@ export const nodeExperimentRoutes = withOperationIds(
         querystring: DataQuery,
         response: {
           200: Type.String(),
+          ...errorResponses('EXPERIMENT_NOT_FOUND', 'FILE_NOT_FOUND', 'VALIDATION_FAILED'),
+        },
+      },
+    }),
+    series: defineRoute({
+      method: 'GET',
+      url: '/api/experiments/:id/series',
+      schema: {
+        tags: runs,
+        summary: 'A CSV file of the run as a chart: the whole run downsampled to a minimum and a maximum per bucket',
+        description:
+          'Bounded work and memory for runs of millions of rows: the node keeps a summary of at most 4,096 buckets ' +
+          '(neighbours merged pairwise as it fills), kept up to date while the run writes and computed by one pass ' +
+          'over a finished file (then cached). Fewer points merge neighbouring buckets further. A single spike ' +
+          'stays visible as the maximum (or minimum) of its bucket. Numeric columns only: a cell is a number when ' +
+          'it reads as a finite one (lists and words are not).',
+        docs: { ok: 'The downsampled series' },
+        params: IdParams,
+        querystring: NodeSeriesQuery,
+        response: {
+          200: NodeRunSeries,
           ...errorResponses('EXPERIMENT_NOT_FOUND', 'FILE_NOT_FOUND', 'VALIDATION_FAILED'),
         },
       },

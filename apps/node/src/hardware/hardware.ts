@@ -50,9 +50,13 @@ export type Capabilities = Record<string, Static<typeof Capability> & Record<str
 export type AllStates = Static<typeof AllStatesSchema>;
 export type { CommandLogEntry };
 
+/**
+ * `at_ms` is the node's wall clock (Date.now(), ms) when the sample was taken or the change applied: the hardware's
+ * own clock may run faster than real time in simulation, and followers measure a reading's age against real time.
+ */
 export interface HardwareEvents {
-  sample: [{ component: SensorName; state: ComponentStates[SensorName] }];
-  changed: [{ component: ActuatorName; state: ComponentStates[ActuatorName]; source: string }];
+  sample: [{ component: SensorName; state: ComponentStates[SensorName]; at_ms: number }];
+  changed: [{ component: ActuatorName; state: ComponentStates[ActuatorName]; source: string; at_ms: number }];
   /** The safety interlocks in force changed (EVENT_TYPES.safety on the stream). */
   safety: [{ interlocks: string[] }];
 }
@@ -140,6 +144,7 @@ export class HardwareController {
         this.events.emit('sample', {
           component: name,
           state: this.componentState(name) as ComponentStates[SensorName],
+          at_ms: Date.now(),
         });
         if (!this.settled) for (const wake of [...this.firstSampleWaiters]) wake();
       },
@@ -438,7 +443,14 @@ export class HardwareController {
   private emitChanged(component: ActuatorName, source: string): void {
     this.stateCache.delete(component);
     const state = this.componentState(component);
-    if (state) this.events.emit('changed', { component, state: state as ComponentStates[ActuatorName], source });
+    if (state) {
+      this.events.emit('changed', {
+        component,
+        state: state as ComponentStates[ActuatorName],
+        source,
+        at_ms: Date.now(),
+      });
+    }
   }
 
   private missing(name: ComponentName): ApiError {

@@ -12,12 +12,15 @@ import { readLinesFrom } from '../experiments/files.js';
 import { followFile } from '../experiments/follow.js';
 import type { ExperimentHardware } from '../experiments/hardware-gateway.js';
 import { type ExperimentManager, isLive, publicRecord } from '../experiments/manager.js';
+import { SeriesCache } from '../experiments/series.js';
 import { DATA_FILE, type ExperimentStore } from '../experiments/store.js';
 
 export interface ExperimentRouteDeps {
   manager: ExperimentManager;
   store: ExperimentStore;
   hardware?: ExperimentHardware | undefined;
+  /** The runs' CSV files as charts (series.ts); the route answers from the files alone without it. */
+  series?: SeriesCache | undefined;
 }
 
 /** Largest CSV chunk one `GET …/data` returns; the client continues from X-Next-Offset. */
@@ -25,6 +28,7 @@ const MAX_DATA_BYTES = 1024 * 1024;
 
 export async function registerExperimentRoutes(app: Service, deps: ExperimentRouteDeps): Promise<void> {
   const { manager, store } = deps;
+  const series = deps.series ?? new SeriesCache(store);
   const isOver = (id: string) => async () => !isLive((await manager.get(id)).status);
 
   app.route({
@@ -175,6 +179,17 @@ export async function registerExperimentRoutes(app: Service, deps: ExperimentRou
   });
 
   app.route({
+    ...routes.series,
+    handler: async (request) => {
+      const { id } = request.params;
+      await manager.get(id);
+      const file = request.query.file ?? DATA_FILE;
+      const summary = await series.summary(id, file);
+      return { experiment_id: id, file, ...summary.render(request.query.points ?? 1000) };
+    },
+  });
+
+  app.route({
     ...routes.download,
     handler: async (request, reply) => {
       const run = await manager.get(request.params.id);
@@ -198,6 +213,7 @@ export async function registerExperimentRoutes(app: Service, deps: ExperimentRou
     ...routes.remove,
     handler: async (request) => {
       await manager.remove(request.params.id);
+      series.forget(request.params.id);
       return { status: 'success' as const, message: `Experiment ${request.params.id} deleted` };
     },
   });

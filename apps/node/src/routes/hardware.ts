@@ -11,7 +11,6 @@ import {
   type ComponentName,
   componentControlRoutes,
   componentStateRoutes,
-  EVENT_TYPES,
   type HistoryQuery,
   type LegacyLedBody,
   type LegacyPeltierBody,
@@ -25,11 +24,13 @@ import {
   SENSOR_NAMES,
   type SensorName,
   type SimulatedFaultRequest,
+  type StreamQuery,
 } from '@bioreactor/api';
 import { openEventStream, type Service } from '@bioreactor/service-kit';
 import type { FastifyInstance, RouteOptions } from 'fastify';
 import type { Static } from 'typebox';
 import type { AllStates, Hardware } from '../hardware/index.js';
+import { NodeStream } from '../stream.js';
 
 type AnyFastify = FastifyInstance | Service;
 
@@ -68,7 +69,7 @@ async function firstSamples(hardware: Hardware, names: readonly SensorName[]): P
 export async function registerHardwareRoutes(
   server: AnyFastify,
   hardware: Hardware,
-  opts: { source: string; faultInjection?: boolean },
+  opts: { source: string; faultInjection?: boolean; stream?: NodeStream },
 ): Promise<void> {
   const app = server as FastifyInstance;
   const route = (options: RouteOptions) => app.route(options);
@@ -140,30 +141,31 @@ export async function registerHardwareRoutes(
     },
   } as RouteOptions);
 
+  // The node's own server shares the node's stream (runs and rows too); an experiment's server has one of its own
+  // with the hardware's events only, ended with that server.
+  let feed = opts.stream;
+  if (!feed) {
+    const own = new NodeStream({ hardware });
+    await own.start();
+    app.addHook('onClose', async () => own.stop());
+    feed = own;
+  }
+  const shared = feed;
   route({
     ...nodeRoutes.stream,
     handler: async (request, reply) => {
       const stream = openEventStream(request, reply);
-      let id = 0;
-      const all = hardware.allStates();
-      for (const [component, state] of Object.entries(all.components)) {
-        const actuator = (ACTUATOR_NAMES as readonly string[]).includes(component);
-        if (actuator) stream.send(EVENT_TYPES.componentChanged, { component, state, source: 'current' }, ++id);
-        else stream.send(EVENT_TYPES.componentSample, { component, state }, ++id);
+      // The header wins: a browser's own reconnection sends the newest id there, while the URL keeps the one the
+      // page re-created its EventSource with.
+      const resumeFrom = stream.lastEventId ?? (request.query as Static<typeof StreamQuery>).last_event_id;
+      const missed = resumeFrom ? shared.since(resumeFrom) : null;
+      if (missed) for (const entry of missed) stream.send(entry.event, entry.data, entry.id);
+      else {
+        // Every current state, with the newest id: resuming from it gives exactly what came after.
+        const id = shared.lastId();
+        for (const event of shared.snapshot()) stream.send(event.event, event.data, id);
       }
-      // The interlocks in force (the dashboard's red banner), then again at every change.
-      stream.send(EVENT_TYPES.safety, { interlocks: hardware.interlocks() }, ++id);
-      const onSample = (event: unknown) => stream.send(EVENT_TYPES.componentSample, event, ++id);
-      const onChanged = (event: unknown) => stream.send(EVENT_TYPES.componentChanged, event, ++id);
-      const onSafety = (event: unknown) => stream.send(EVENT_TYPES.safety, event, ++id);
-      hardware.events.on('sample', onSample);
-      hardware.events.on('changed', onChanged);
-      hardware.events.on('safety', onSafety);
-      stream.onClose(() => {
-        hardware.events.off('sample', onSample);
-        hardware.events.off('changed', onChanged);
-        hardware.events.off('safety', onSafety);
-      });
+      stream.onClose(shared.subscribe((entry) => stream.send(entry.event, entry.data, entry.id)));
     },
   } as RouteOptions);
 

@@ -2,7 +2,10 @@
 import { nodeRoutes, SYSTEM_VERSION } from '@bioreactor/api';
 import type { Service } from '@bioreactor/service-kit';
 import type { NodeConfig } from '../config.js';
+import { CsvWatch } from '../experiments/csv-watch.js';
+import { SeriesCache } from '../experiments/series.js';
 import type { Hardware } from '../hardware/index.js';
+import { NodeStream } from '../stream.js';
 import { type ExperimentRouteDeps, registerExperimentRoutes } from './experiments.js';
 import { registerHardwareRoutes } from './hardware.js';
 import { type ExperimentStatusProvider, registerStatusRoutes } from './status.js';
@@ -14,15 +17,40 @@ export interface RouteDeps {
 }
 
 export async function registerRoutes(app: Service, config: NodeConfig, deps: RouteDeps = {}): Promise<void> {
+  // One watcher of the running run's CSV files for the whole node: it feeds the stream's run.rows and the series.
+  let rows: { csv: CsvWatch; series: SeriesCache } | undefined;
+  let stream: NodeStream | undefined;
+  const experiments = deps.experiments;
+  if (experiments) {
+    const series: { cache?: SeriesCache } = {};
+    const csv = new CsvWatch({
+      store: experiments.store,
+      runs: experiments.manager,
+      onRows: (chunk) => stream?.publishRows(chunk),
+      onEnd: (id, file, entry) => series.cache?.put(id, file, entry),
+      log: app.log,
+    });
+    series.cache = new SeriesCache(experiments.store, csv);
+    rows = { csv, series: series.cache };
+  }
   if (deps.hardware) {
+    stream = new NodeStream({ hardware: deps.hardware, manager: experiments?.manager });
+    await stream.start();
+    const started = stream;
+    app.addHook('onClose', async () => started.stop());
     await registerStatusRoutes(app, deps.hardware, deps.experimentStatus ?? (() => undefined), {
       max_duration_s: config.BIOREACTOR_EXPERIMENT_MAX_DURATION_S,
     });
-    await registerHardwareRoutes(app, deps.hardware, { source: 'api', faultInjection: true });
+    await registerHardwareRoutes(app, deps.hardware, { source: 'api', faultInjection: true, stream });
   } else {
     registerHealthOnly(app, config);
   }
-  if (deps.experiments) await registerExperimentRoutes(app, deps.experiments);
+  if (experiments && rows) {
+    const { csv } = rows;
+    csv.start();
+    app.addHook('onClose', async () => csv.stop());
+    await registerExperimentRoutes(app, { ...experiments, series: rows.series });
+  }
 }
 
 function registerHealthOnly(app: Service, config: NodeConfig): void {

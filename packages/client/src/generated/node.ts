@@ -455,7 +455,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Server-Sent Events: samples, actuator changes and the safety interlocks in force */
+        /**
+         * Server-Sent Events: samples, actuator changes, the interlocks in force, the run and its new CSV rows
+         * @description Events (JSON data; `at_ms` is the node's wall clock in ms when the sample was taken, the change applied or the rows read): `component.sample` {component, state, at_ms}; `component.changed` {component, state, source, at_ms}; `safety` {interlocks}; `run.updated` {experiment: RunRecord} (a run started, changed or ended); `run.rows` {experiment_id, file, offset, next_offset, text, header, at_ms}: new whole lines of the running run's top-level *.csv files in output/ (at most 4, experiment_data.csv first), `offset` 0 meaning `text` starts with the header, `header` the file's header line. A new follower first gets the current state: every component (actuators as component.changed with source "current"), safety, and run.updated with the live run (else the newest run; none on a node that never ran one); rows start at each file's current end (earlier rows: GET /api/experiments/{id}/series or …/data). Every event has an id `<epoch>-<seq>`; a follower that sends the last id it got (the Last-Event-ID header, or `?last_event_id=` from a re-created EventSource, which cannot set headers; the header wins) gets exactly the events it missed while they are among the last 2,000 kept, else the current state again. An experiment's own hardware API carries the hardware events only.
+         */
         get: operations["stream"];
         put?: never;
         post?: never;
@@ -734,6 +737,26 @@ export interface paths {
         };
         /** CSV bytes from an offset (text/csv, X-Next-Offset header), or follow new rows over SSE */
         get: operations["experimentData"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/experiments/{id}/series": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A CSV file of the run as a chart: the whole run downsampled to a minimum and a maximum per bucket
+         * @description Bounded work and memory for runs of millions of rows: the node keeps a summary of at most 4,096 buckets (neighbours merged pairwise as it fills), kept up to date while the run writes and computed by one pass over a finished file (then cached). Fewer points merge neighbouring buckets further. A single spike stays visible as the maximum (or minimum) of its bucket. Numeric columns only: a cell is a number when it reads as a finite one (lists and words are not).
+         */
+        get: operations["experimentSeries"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2493,14 +2516,17 @@ export interface operations {
     };
     stream: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description The id of the last event received, as in the Last-Event-ID header */
+                last_event_id?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description An event stream: component.sample, component.changed and safety, starting with every current state */
+            /** @description An event stream: the current state (or the missed events), then every change */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2509,6 +2535,7 @@ export interface operations {
                     "text/event-stream": string;
                 };
             };
+            400: components["responses"]["VALIDATION_FAILED"];
             401: components["responses"]["UNAUTHORIZED"];
             500: components["responses"]["INTERNAL"];
         };
@@ -3107,6 +3134,50 @@ export interface operations {
                 content: {
                     "text/csv": string;
                     "text/event-stream": string;
+                };
+            };
+            400: components["responses"]["VALIDATION_FAILED"];
+            401: components["responses"]["UNAUTHORIZED"];
+            404: components["responses"]["EXPERIMENT_NOT_FOUND_or_FILE_NOT_FOUND"];
+            500: components["responses"]["INTERNAL"];
+        };
+    };
+    experimentSeries: {
+        parameters: {
+            query?: {
+                /** @description CSV file under output/ (the same rule as …/data), default experiment_data.csv */
+                file?: string;
+                /** @description Most points returned (two per bucket: its minimum and its maximum) */
+                points?: number;
+            };
+            header?: never;
+            path: {
+                /** @description Letters, digits, - and _ (1-64 characters); a UUID by default */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The downsampled series */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Letters, digits, - and _ (1-64 characters); a UUID by default */
+                        experiment_id: string;
+                        file: string;
+                        /** @description Data rows of the file (the header excluded) */
+                        total_rows: number;
+                        /** @description Rows each bucket covers (the last one may cover fewer) */
+                        bucket_rows: number;
+                        /** @description Columns with numbers, in the file's order, without the time column (`timestamp`); at most 64 */
+                        columns: string[];
+                        /** @description Two points per bucket, in time order: `[t_first_ms, ...minimum of each column]` then `[t_last_ms, ...maximum of each column]`; t is ms since the epoch (an ISO 8601 time without an offset is UTC), null for a bucket without a readable time or a column without a number in it */
+                        points: (number | null)[][];
+                    };
                 };
             };
             400: components["responses"]["VALIDATION_FAILED"];
