@@ -22,7 +22,7 @@ export const ServiceHealth = Type.Object({
 
 /** A route contract: method, URL and the schemas Fastify validates and documents. */
 export interface RouteContract {
-  readonly method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  readonly method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   readonly url: string;
   readonly schema: {
     /** The route object's key, set by `withOperationIds`: the OpenAPI operationId and the client's method name. */

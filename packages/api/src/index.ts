@@ -11,5 +11,6 @@ export * from './experiments.js';
 export * from './hub-routes.js';
 export * from './node-routes.js';
 export * from './openapi.js';
+export * from './programs.js';
 export * from './readings.js';
 export * from './web-routes.js';

@@ -27,6 +27,14 @@ import { ExperimentLimits } from './durations.js';
 import { errorResponses } from './errors.js';
 import { ExperimentId, RunStateSchema, Timestamp } from './experiments.js';
 import { camelCase, EVENT_STREAM, EXAMPLE_SCRIPT, type MediaExample, withOperationIds, ZIP } from './openapi.js';
+import {
+  EXAMPLE_PROGRAM,
+  ProgramDocument,
+  ProgramPatch,
+  ProgramPreviewQuery,
+  ProgramStatus,
+  ProgramTimeline,
+} from './programs.js';
 
 const HardwareMode = Type.Union([Type.Literal('real'), Type.Literal('simulation')]);
 
@@ -702,3 +710,76 @@ export const nodeExperimentRoutes = withOperationIds(
 
 /** Name of the header carrying the next byte offset on `GET …/data`. */
 export const NEXT_OFFSET_HEADER = 'x-next-offset';
+
+// ---- programs: tracks and automations the node runs itself (docs/programs.md) ----
+
+const programTags = ['programs'];
+/** A program document as a request body: JSON, or YAML text the node parses. */
+const PROGRAM_BODY = {
+  'application/json': { schema: ProgramDocument, examples: { cycle: { value: EXAMPLE_PROGRAM } } },
+  'application/yaml': { schema: Type.String({ description: 'The same document in YAML' }) },
+} as const;
+const ProgramResult = Type.Object({ status: Type.Literal('success'), timeline: ProgramTimeline });
+
+export const nodeProgramRoutes = withOperationIds(
+  {
+    preview: defineRoute({
+      method: 'POST',
+      url: '/api/v3/programs/preview',
+      schema: {
+        tags: programTags,
+        summary: 'Validate a program and expand its timeline: what each component is set to when',
+        docs: { ok: 'The timeline of the first `hours`', body: PROGRAM_BODY },
+        querystring: ProgramPreviewQuery,
+        response: { 200: ProgramResult, ...errorResponses('VALIDATION_FAILED') },
+      },
+    }),
+    start: defineRoute({
+      method: 'POST',
+      url: '/api/v3/programs',
+      schema: {
+        tags: programTags,
+        summary: 'Start a program (one at a time): the node applies its steps and runs its automations',
+        docs: { ok: 'Started: its state', body: PROGRAM_BODY },
+        response: { 200: ProgramStatus, ...errorResponses('VALIDATION_FAILED', 'INVALID_STATE') },
+      },
+    }),
+    current: defineRoute({
+      method: 'GET',
+      url: '/api/v3/programs/current',
+      schema: {
+        tags: programTags,
+        summary: 'The running program: the step of each track, the next change, the automations’ values',
+        docs: { ok: 'Its state; running false when none runs' },
+        response: { 200: ProgramStatus },
+      },
+    }),
+    change: defineRoute({
+      method: 'PATCH',
+      url: '/api/v3/programs/current',
+      schema: {
+        tags: programTags,
+        summary: 'Change the running program: an automation’s parameters (a setpoint) or a track’s steps',
+        docs: {
+          ok: 'Changed: its state',
+          examples: {
+            setpoint: { summary: 'Hold 30 °C', value: { automation: { index: 0, set: { setpoint_c: 30 } } } },
+          },
+        },
+        body: ProgramPatch,
+        response: { 200: ProgramStatus, ...errorResponses('VALIDATION_FAILED', 'INVALID_STATE') },
+      },
+    }),
+    stop: defineRoute({
+      method: 'DELETE',
+      url: '/api/v3/programs/current',
+      schema: {
+        tags: programTags,
+        summary: 'Stop the running program: every actuator it drove goes back to its safe state',
+        docs: { ok: 'Stopped: its last state' },
+        response: { 200: ProgramStatus, ...errorResponses('INVALID_STATE') },
+      },
+    }),
+  } as const,
+  (key) => camelCase('program', key),
+);

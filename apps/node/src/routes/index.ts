@@ -8,6 +8,7 @@ import type { Hardware } from '../hardware/index.js';
 import { NodeStream } from '../stream.js';
 import { type ExperimentRouteDeps, registerExperimentRoutes } from './experiments.js';
 import { registerHardwareRoutes } from './hardware.js';
+import { registerProgramRoutes } from './programs.js';
 import { type ExperimentStatusProvider, registerStatusRoutes } from './status.js';
 
 export interface RouteDeps {
@@ -42,6 +43,7 @@ export async function registerRoutes(app: Service, config: NodeConfig, deps: Rou
       max_duration_s: config.BIOREACTOR_EXPERIMENT_MAX_DURATION_S,
     });
     await registerHardwareRoutes(app, deps.hardware, { source: 'api', faultInjection: true, stream });
+    await registerProgramRoutes(app, config, deps.hardware, deps.experimentStatus);
   } else {
     registerHealthOnly(app, config);
   }
