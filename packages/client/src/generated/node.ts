@@ -626,6 +626,59 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v3/programs/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Validate a program and expand its timeline: what each component is set to when */
+        post: operations["programPreview"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v3/programs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Start a program (one at a time): the node applies its steps and runs its automations */
+        post: operations["programStart"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v3/programs/current": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The running program: the step of each track, the next change, the automations’ values */
+        get: operations["programCurrent"];
+        put?: never;
+        post?: never;
+        /** Stop the running program: every actuator it drove goes back to its safe state */
+        delete: operations["programStop"];
+        options?: never;
+        head?: never;
+        /** Change the running program: an automation’s parameters (a setpoint) or a track’s steps */
+        patch: operations["programChange"];
+        trace?: never;
+    };
     "/api/experiments/start": {
         parameters: {
             query?: never;
@@ -1108,6 +1161,27 @@ export interface components {
             line?: number;
             /** @description 1-based column in the script */
             column?: number;
+        };
+        ProgramChange: {
+            /** @description The actuator */
+            component: string;
+            /** @description Seconds after the program started */
+            at_s: number;
+            /**
+             * Format: date-time
+             * @description When, for a running program
+             */
+            at?: string;
+            /** @description The control body applied */
+            set: {
+                [key: string]: unknown;
+            };
+            /** @description Index of the track */
+            track: number;
+            /** @description Index of the step in its track */
+            step: number;
+            /** @description Which run of the steps (0 first) */
+            cycle: number;
         };
         PumpsState: {
             /** @enum {string} */
@@ -2898,6 +2972,517 @@ export interface operations {
             };
             401: components["responses"]["UNAUTHORIZED"];
             404: components["responses"]["NOT_FOUND"];
+            500: components["responses"]["INTERNAL"];
+        };
+    };
+    programPreview: {
+        parameters: {
+            query?: {
+                /** @description How far to expand */
+                hours?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    name: string;
+                    tracks?: {
+                        /** @description An actuator: pumps, stirrer, peltier_driver, led, ring_light, gas_relays */
+                        component: string;
+                        steps: {
+                            /** @description Seconds, or text with the units s, m, h, d: "30s", "12h", "1d12h" */
+                            duration: number | string;
+                            /** @description The component's control body, as POST /api/v3/{component}/control takes it */
+                            set: {
+                                [key: string]: unknown;
+                            };
+                        }[];
+                        /** @description How many times the steps run, one after the other (default 1), or "forever" */
+                        repeat?: number | "forever";
+                    }[];
+                    automations?: ({
+                        /** @enum {string} */
+                        kind: "thermostat";
+                        /** @description The temperature to hold, °C */
+                        setpoint_c: number;
+                        /** @description Proportional gain, % duty per °C (default 25) */
+                        kp?: number;
+                        /** @description Integral gain, % duty per °C·s (default 0.05) */
+                        ki?: number;
+                        /** @description Derivative gain, % duty per °C/s (default 0) */
+                        kd?: number;
+                        /** @description Seconds, or text with the units s, m, h, d: "30s", "12h", "1d12h" */
+                        interval?: number | string;
+                        /** @description Default 100 */
+                        max_duty?: number;
+                        /** @description Temperature steps: from `at` after the start, hold setpoint_c instead */
+                        schedule?: {
+                            /** @description Seconds, or text with the units s, m, h, d: "30s", "12h", "1d12h" */
+                            at: number | string;
+                            setpoint_c: number;
+                        }[];
+                    } | {
+                        /** @enum {string} */
+                        kind: "turbidostat";
+                        /** @description Dose when the OD reading is above this (volts, as the sensor reports) */
+                        od_target: number;
+                        /** @description The optical_density channel read (default its first) */
+                        od_reading?: string;
+                        /** @description The pump that adds fresh medium, e.g. inflow */
+                        pump: string;
+                        /** @description A pump that takes the same volume out after each dose */
+                        pump_out?: string;
+                        dose_ml: number;
+                        /** @description Pump rate during a dose (default the pump’s fastest) */
+                        velocity_ml_s?: number;
+                        /** @description Seconds, or text with the units s, m, h, d: "30s", "12h", "1d12h" */
+                        interval?: number | string;
+                    } | {
+                        /** @enum {string} */
+                        kind: "chemostat";
+                        /** @description D, volumes per hour */
+                        dilution_rate_per_h: number;
+                        /** @description The culture volume the rate applies to */
+                        volume_ml: number;
+                        pump_in: string;
+                        pump_out: string;
+                        /** @description Pump rate during a dose (default the pump’s fastest) */
+                        velocity_ml_s?: number;
+                        /** @description Seconds, or text with the units s, m, h, d: "30s", "12h", "1d12h" */
+                        interval?: number | string;
+                    })[];
+                    limits?: {
+                        /** @description Seconds, or text with the units s, m, h, d: "30s", "12h", "1d12h" */
+                        duration?: number | string;
+                        max_inflow_ml?: number;
+                        min_temperature_c?: number;
+                        max_temperature_c?: number;
+                    };
+                };
+                "application/yaml": string;
+            };
+        };
+        responses: {
+            /** @description The timeline of the first `hours` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        status: "success";
+                        timeline: {
+                            name: string;
+                            from_s: number;
+                            to_s: number;
+                            /** @description When the program ends; null: when stopped */
+                            end_s: number | null;
+                            /** @description What each component is set to when: the setting in force at from_s first, then every change */
+                            changes: components["schemas"]["ProgramChange"][];
+                            automations: {
+                                index: number;
+                                kind: string;
+                                from_s: number;
+                                /** @description null: until the program is stopped */
+                                to_s: number | null;
+                                /** @description The actuators it drives, e.g. pumps:inflow */
+                                drives: string[];
+                                params: {
+                                    [key: string]: unknown;
+                                };
+                                /** @description Thermostat: the setpoint held from each moment on, within the preview */
+                                setpoints?: {
+                                    at_s: number;
+                                    setpoint_c: number;
+                                }[];
+                            }[];
+                            /** @description More changes than one preview lists: ask for fewer hours */
+                            truncated: boolean;
+                            /** @description The most it can add through the inflow pumps; null: without end */
+                            planned_inflow_ml: number | null;
+                        };
+                    };
+                };
+            };
+            400: components["responses"]["VALIDATION_FAILED_or_INVALID_JSON"];
+            401: components["responses"]["UNAUTHORIZED"];
+            413: components["responses"]["PAYLOAD_TOO_LARGE"];
+            415: components["responses"]["UNSUPPORTED_MEDIA_TYPE"];
+            500: components["responses"]["INTERNAL"];
+        };
+    };
+    programStart: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    name: string;
+                    tracks?: {
+                        /** @description An actuator: pumps, stirrer, peltier_driver, led, ring_light, gas_relays */
+                        component: string;
+                        steps: {
+                            /** @description Seconds, or text with the units s, m, h, d: "30s", "12h", "1d12h" */
+                            duration: number | string;
+                            /** @description The component's control body, as POST /api/v3/{component}/control takes it */
+                            set: {
+                                [key: string]: unknown;
+                            };
+                        }[];
+                        /** @description How many times the steps run, one after the other (default 1), or "forever" */
+                        repeat?: number | "forever";
+                    }[];
+                    automations?: ({
+                        /** @enum {string} */
+                        kind: "thermostat";
+                        /** @description The temperature to hold, °C */
+                        setpoint_c: number;
+                        /** @description Proportional gain, % duty per °C (default 25) */
+                        kp?: number;
+                        /** @description Integral gain, % duty per °C·s (default 0.05) */
+                        ki?: number;
+                        /** @description Derivative gain, % duty per °C/s (default 0) */
+                        kd?: number;
+                        /** @description Seconds, or text with the units s, m, h, d: "30s", "12h", "1d12h" */
+                        interval?: number | string;
+                        /** @description Default 100 */
+                        max_duty?: number;
+                        /** @description Temperature steps: from `at` after the start, hold setpoint_c instead */
+                        schedule?: {
+                            /** @description Seconds, or text with the units s, m, h, d: "30s", "12h", "1d12h" */
+                            at: number | string;
+                            setpoint_c: number;
+                        }[];
+                    } | {
+                        /** @enum {string} */
+                        kind: "turbidostat";
+                        /** @description Dose when the OD reading is above this (volts, as the sensor reports) */
+                        od_target: number;
+                        /** @description The optical_density channel read (default its first) */
+                        od_reading?: string;
+                        /** @description The pump that adds fresh medium, e.g. inflow */
+                        pump: string;
+                        /** @description A pump that takes the same volume out after each dose */
+                        pump_out?: string;
+                        dose_ml: number;
+                        /** @description Pump rate during a dose (default the pump’s fastest) */
+                        velocity_ml_s?: number;
+                        /** @description Seconds, or text with the units s, m, h, d: "30s", "12h", "1d12h" */
+                        interval?: number | string;
+                    } | {
+                        /** @enum {string} */
+                        kind: "chemostat";
+                        /** @description D, volumes per hour */
+                        dilution_rate_per_h: number;
+                        /** @description The culture volume the rate applies to */
+                        volume_ml: number;
+                        pump_in: string;
+                        pump_out: string;
+                        /** @description Pump rate during a dose (default the pump’s fastest) */
+                        velocity_ml_s?: number;
+                        /** @description Seconds, or text with the units s, m, h, d: "30s", "12h", "1d12h" */
+                        interval?: number | string;
+                    })[];
+                    limits?: {
+                        /** @description Seconds, or text with the units s, m, h, d: "30s", "12h", "1d12h" */
+                        duration?: number | string;
+                        max_inflow_ml?: number;
+                        min_temperature_c?: number;
+                        max_temperature_c?: number;
+                    };
+                };
+                "application/yaml": string;
+            };
+        };
+        responses: {
+            /** @description Started: its state */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        status: "success";
+                        running: boolean;
+                        name: string | null;
+                        /** @description The run that owns it, if one does */
+                        experiment_id: string | null;
+                        started_at: string | null;
+                        elapsed_s: number | null;
+                        ends_at: string | null;
+                        next_change_at: string | null;
+                        tracks: {
+                            track: number;
+                            component: string;
+                            /** @description The step in force; null once the track is done */
+                            step: number | null;
+                            cycle: number | null;
+                            set: {
+                                [key: string]: unknown;
+                            } | null;
+                            next_change_at: string | null;
+                            /** @description Why the last step was not applied */
+                            error: string | null;
+                        }[];
+                        automations: {
+                            index: number;
+                            kind: string;
+                            params: {
+                                [key: string]: unknown;
+                            };
+                            /** @description What it sees and does: thermostat temperature_c, output (−100..100 % duty, + heats), integral; turbidostat od, doses, dosed_ml; chemostat doses, pumped_ml */
+                            values: {
+                                [key: string]: unknown;
+                            };
+                            error: string | null;
+                        }[];
+                        /** @description Liquid its automations added through the inflow pumps */
+                        inflow_ml: number;
+                        /** @description The program as the node runs it (durations in seconds, defaults filled) */
+                        program: {
+                            [key: string]: unknown;
+                        } | null;
+                    };
+                };
+            };
+            400: components["responses"]["VALIDATION_FAILED_or_INVALID_JSON"];
+            401: components["responses"]["UNAUTHORIZED"];
+            409: components["responses"]["INVALID_STATE"];
+            413: components["responses"]["PAYLOAD_TOO_LARGE"];
+            415: components["responses"]["UNSUPPORTED_MEDIA_TYPE"];
+            500: components["responses"]["INTERNAL"];
+        };
+    };
+    programCurrent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Its state; running false when none runs */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        status: "success";
+                        running: boolean;
+                        name: string | null;
+                        /** @description The run that owns it, if one does */
+                        experiment_id: string | null;
+                        started_at: string | null;
+                        elapsed_s: number | null;
+                        ends_at: string | null;
+                        next_change_at: string | null;
+                        tracks: {
+                            track: number;
+                            component: string;
+                            /** @description The step in force; null once the track is done */
+                            step: number | null;
+                            cycle: number | null;
+                            set: {
+                                [key: string]: unknown;
+                            } | null;
+                            next_change_at: string | null;
+                            /** @description Why the last step was not applied */
+                            error: string | null;
+                        }[];
+                        automations: {
+                            index: number;
+                            kind: string;
+                            params: {
+                                [key: string]: unknown;
+                            };
+                            /** @description What it sees and does: thermostat temperature_c, output (−100..100 % duty, + heats), integral; turbidostat od, doses, dosed_ml; chemostat doses, pumped_ml */
+                            values: {
+                                [key: string]: unknown;
+                            };
+                            error: string | null;
+                        }[];
+                        /** @description Liquid its automations added through the inflow pumps */
+                        inflow_ml: number;
+                        /** @description The program as the node runs it (durations in seconds, defaults filled) */
+                        program: {
+                            [key: string]: unknown;
+                        } | null;
+                    };
+                };
+            };
+            401: components["responses"]["UNAUTHORIZED"];
+            500: components["responses"]["INTERNAL"];
+        };
+    };
+    programStop: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Stopped: its last state */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        status: "success";
+                        running: boolean;
+                        name: string | null;
+                        /** @description The run that owns it, if one does */
+                        experiment_id: string | null;
+                        started_at: string | null;
+                        elapsed_s: number | null;
+                        ends_at: string | null;
+                        next_change_at: string | null;
+                        tracks: {
+                            track: number;
+                            component: string;
+                            /** @description The step in force; null once the track is done */
+                            step: number | null;
+                            cycle: number | null;
+                            set: {
+                                [key: string]: unknown;
+                            } | null;
+                            next_change_at: string | null;
+                            /** @description Why the last step was not applied */
+                            error: string | null;
+                        }[];
+                        automations: {
+                            index: number;
+                            kind: string;
+                            params: {
+                                [key: string]: unknown;
+                            };
+                            /** @description What it sees and does: thermostat temperature_c, output (−100..100 % duty, + heats), integral; turbidostat od, doses, dosed_ml; chemostat doses, pumped_ml */
+                            values: {
+                                [key: string]: unknown;
+                            };
+                            error: string | null;
+                        }[];
+                        /** @description Liquid its automations added through the inflow pumps */
+                        inflow_ml: number;
+                        /** @description The program as the node runs it (durations in seconds, defaults filled) */
+                        program: {
+                            [key: string]: unknown;
+                        } | null;
+                    };
+                };
+            };
+            401: components["responses"]["UNAUTHORIZED"];
+            409: components["responses"]["INVALID_STATE"];
+            500: components["responses"]["INTERNAL"];
+        };
+    };
+    programChange: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    automation?: {
+                        /** @description Which automation (0 first) */
+                        index: number;
+                        /** @description Its parameters to change, e.g. {"setpoint_c": 30} */
+                        set: {
+                            [key: string]: unknown;
+                        };
+                    };
+                    /** @description Its new steps, starting now */
+                    track?: {
+                        /** @description Which track (0 first) */
+                        index: number;
+                        steps: {
+                            /** @description Seconds, or text with the units s, m, h, d: "30s", "12h", "1d12h" */
+                            duration: number | string;
+                            /** @description The component's control body, as POST /api/v3/{component}/control takes it */
+                            set: {
+                                [key: string]: unknown;
+                            };
+                        }[];
+                        repeat?: number | "forever";
+                    };
+                };
+            };
+        };
+        responses: {
+            /** @description Changed: its state */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        status: "success";
+                        running: boolean;
+                        name: string | null;
+                        /** @description The run that owns it, if one does */
+                        experiment_id: string | null;
+                        started_at: string | null;
+                        elapsed_s: number | null;
+                        ends_at: string | null;
+                        next_change_at: string | null;
+                        tracks: {
+                            track: number;
+                            component: string;
+                            /** @description The step in force; null once the track is done */
+                            step: number | null;
+                            cycle: number | null;
+                            set: {
+                                [key: string]: unknown;
+                            } | null;
+                            next_change_at: string | null;
+                            /** @description Why the last step was not applied */
+                            error: string | null;
+                        }[];
+                        automations: {
+                            index: number;
+                            kind: string;
+                            params: {
+                                [key: string]: unknown;
+                            };
+                            /** @description What it sees and does: thermostat temperature_c, output (−100..100 % duty, + heats), integral; turbidostat od, doses, dosed_ml; chemostat doses, pumped_ml */
+                            values: {
+                                [key: string]: unknown;
+                            };
+                            error: string | null;
+                        }[];
+                        /** @description Liquid its automations added through the inflow pumps */
+                        inflow_ml: number;
+                        /** @description The program as the node runs it (durations in seconds, defaults filled) */
+                        program: {
+                            [key: string]: unknown;
+                        } | null;
+                    };
+                };
+            };
+            400: components["responses"]["VALIDATION_FAILED_or_INVALID_JSON"];
+            401: components["responses"]["UNAUTHORIZED"];
+            409: components["responses"]["INVALID_STATE"];
+            413: components["responses"]["PAYLOAD_TOO_LARGE"];
+            415: components["responses"]["UNSUPPORTED_MEDIA_TYPE"];
             500: components["responses"]["INTERNAL"];
         };
     };
