@@ -3,12 +3,16 @@
 // back without a lost event, followers resuming with Last-Event-ID, who may follow; and an experiment's series
 // relayed from its node.
 import { EventEmitter } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { type ParsedEvent, readEventStream } from '@bioreactor/service-kit';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { HubDeps } from '../src/app.js';
 import { FakeNode } from './support/fake-node.js';
 import { GOOD_SCRIPT, makeHub, type TestHub, waitForStarted } from './support/hub.js';
+import { freePort, type HubProcess, startNodeProcess } from './support/hub-process.js';
 
 let h: TestHub | undefined;
 const nodes: FakeNode[] = [];
@@ -277,6 +281,47 @@ describe('GET /api/nodes/:name/stream', () => {
     await node.streamsOpen(0);
     const again = await h?.app.inject({ url: path });
     expect(again?.json().code).toBe('NODE_NOT_FOUND');
+  });
+});
+
+describe('with a real node process', () => {
+  let proc: HubProcess | undefined;
+  let dir: string | undefined;
+  afterEach(async () => {
+    if (proc && proc.proc.exitCode === null && proc.proc.signalCode === null) {
+      proc.proc.kill('SIGTERM');
+      await proc.exited;
+    }
+    proc = undefined;
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    dir = undefined;
+  });
+
+  it('relays its samples, and says when it is killed and when it is back', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'hub-stream-node-'));
+    const port = await freePort();
+    proc = await startNodeProcess(dir, port);
+    h = await makeHub({
+      nodes: [`http://127.0.0.1:${port}`],
+      noDispatch: true,
+      nodeStream: { backoffMinMs: 50, backoffMaxMs: 500 },
+    });
+    await h.app.listen({ port: 0, host: '127.0.0.1' });
+    const base = `http://127.0.0.1:${(h.app.server.address() as AddressInfo).port}`;
+    const name = h.hub.registry.list()[0]?.name as string;
+    const f = await Follower.open(`${base}/api/nodes/${name}/stream`);
+    const sample = await f.waitFor((e) => e.event === 'component.sample', 'a sample from the node', 0, 30_000);
+    expect(typeof JSON.parse(sample.data).component).toBe('string');
+    await f.waitFor((e) => e.event === 'safety', 'the interlocks in force');
+
+    proc.proc.kill('SIGKILL');
+    await proc.exited;
+    const down = f.events.length;
+    await f.waitFor(connected(false), 'node.stream saying the node is gone', down);
+    proc = await startNodeProcess(dir, port);
+    const back = await f.waitFor(connected(true), 'node.stream saying the node is back', down, 30_000);
+    await f.waitFor((e) => e.event === 'component.sample', 'samples again', f.events.indexOf(back) + 1, 30_000);
+    expect(JSON.parse(back.data)).toEqual({ node: name, connected: true, reason: 'connected' });
   });
 });
 
