@@ -122,6 +122,28 @@ class Bioreactor:
     def __repr__(self) -> str:
         return f"Bioreactor({self.client.api_url!r})"
 
+    # ---- programs: the node runs them itself, so they outlive this script (docs/programs.md) ----
+
+    def start_program(self, program: Any) -> Dict[str, Any]:
+        """Start a program on the node (a dict, JSON or YAML text, or a file path); see :meth:`BioreactorClient.start_program`."""
+        return self.client.start_program(program)
+
+    def program_status(self) -> Dict[str, Any]:
+        """The running program's state (``running`` False when none); see :meth:`BioreactorClient.program_status`."""
+        return self.client.program_status()
+
+    def change_program(self, **changes: Any) -> Dict[str, Any]:
+        """``change_program(automation=0, setpoint_c=30)`` or ``change_program(track=1, steps=[...])``."""
+        return self.client.change_program(**changes)
+
+    def stop_program(self) -> Dict[str, Any]:
+        """Stop the running program; every actuator it drove goes back to its safe state."""
+        return self.client.stop_program()
+
+    def preview_program(self, program: Any, hours: float = 240) -> Dict[str, Any]:
+        """The program's timeline over its first ``hours``, validated by the node; see :meth:`BioreactorClient.preview_program`."""
+        return self.client.preview_program(program, hours)
+
     def __enter__(self) -> Bioreactor:
         return self
 

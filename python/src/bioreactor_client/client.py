@@ -6,12 +6,13 @@ import http.client
 import json
 import logging
 import math
+import os
 import socket
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 from . import config
 from .errors import (
@@ -44,6 +45,9 @@ COMPONENT_NAMES = (
 ACTUATOR_NAMES = ("pumps", "stirrer", "peltier_driver", "led", "ring_light")
 
 _VERSION = "3.0.0"
+
+#: A program: the document as a dict, its JSON or YAML text, or the path of a .json/.yaml file.
+ProgramSource = Union[Dict[str, Any], str, "os.PathLike[str]"]
 
 # Failures that happen before the node has processed anything, so repeating the request is safe.
 # A node restarting (npm start, a container restart) refuses connections for a second or two.
@@ -155,6 +159,7 @@ class BioreactorClient:
         body: Optional[Dict[str, Any]] = None,
         *,
         component: Optional[str] = None,
+        content: Optional[Tuple[str, bytes]] = None,
     ) -> Any:
         """Send one request and return the parsed JSON reply.
 
@@ -163,6 +168,7 @@ class BioreactorClient:
             path: the route, e.g. ``"/api/v3/state"``.
             body: the JSON body of a POST.
             component: the component the request is about, named in error messages.
+            content: instead of ``body``, ``(content_type, bytes)`` sent as they are (a YAML program).
         """
         if body is not None:
             _check_finite(body, component)
@@ -173,6 +179,8 @@ class BioreactorClient:
         }
         if data is not None:
             headers["Content-Type"] = "application/json"
+        if content is not None:
+            headers["Content-Type"], data = content
         if self._token:
             headers["Authorization"] = f"Bearer {self._token}"
         url = self.api_url + path
@@ -281,6 +289,90 @@ class BioreactorClient:
         return self.request(  # type: ignore[no-any-return]
             "POST", f"/api/v3/{component}/control", fields, component=component
         )
+
+    # ---- programs: tracks and automations the node runs itself (docs/programs.md) ----
+
+    def preview_program(self, program: ProgramSource, hours: float = 240) -> Dict[str, Any]:
+        """``POST /api/v3/programs/preview``: validate a program and expand its first ``hours``.
+
+        ``program`` is the document as a dict, JSON or YAML text, or the path of a ``.json``/``.yaml`` file.
+        Returns the timeline: ``{"name", "from_s", "to_s", "end_s", "changes": [{"at_s", "component", "set",
+        "track", "step", "cycle"}], "automations": [...], "truncated", "planned_inflow_ml"}`` (seconds after
+        the start). A program with problems raises :class:`~bioreactor_client.ValidationError` listing each
+        with its JSON path.
+        """
+        query = urllib.parse.urlencode({"hours": _positive(hours, "hours")})
+        reply = self._program_request("POST", f"/api/v3/programs/preview?{query}", program)
+        return reply["timeline"]  # type: ignore[no-any-return]
+
+    def start_program(self, program: ProgramSource) -> Dict[str, Any]:
+        """``POST /api/v3/programs``: the node starts running the program (one at a time) and returns its state.
+
+        The program goes on without this script: a node restart resumes it where it was. Raises
+        :class:`~bioreactor_client.BioreactorAPIError` with code ``INVALID_STATE`` (409) while another runs.
+        """
+        return self._program_request("POST", "/api/v3/programs", program)  # type: ignore[no-any-return]
+
+    def program_status(self) -> Dict[str, Any]:
+        """``GET /api/v3/programs/current``: ``{"running", "name", "started_at", "elapsed_s", "next_change_at",
+        "tracks": [{"component", "step", "set", "next_change_at", ...}], "automations": [{"kind", "params",
+        "values"}], ...}``; ``running`` is False when no program runs."""
+        return self.request("GET", "/api/v3/programs/current")  # type: ignore[no-any-return]
+
+    def change_program(
+        self,
+        *,
+        automation: Optional[int] = None,
+        track: Optional[int] = None,
+        steps: Optional[List[Dict[str, Any]]] = None,
+        repeat: Union[int, str, None] = None,
+        **params: Any,
+    ) -> Dict[str, Any]:
+        """``PATCH /api/v3/programs/current``: change the running program; returns its state.
+
+        ``change_program(automation=0, setpoint_c=30)`` changes that automation's parameters (at once);
+        ``change_program(track=1, steps=[{"duration": "1h", "set": {"duty_cycle": 50}}], repeat="forever")``
+        replaces a track's steps, which start now.
+        """
+        body: Dict[str, Any] = {}
+        if automation is not None:
+            body["automation"] = {"index": int(automation), "set": params}
+        elif params:
+            raise ValueError(f"{', '.join(params)}: name the automation to change, e.g. automation=0")
+        if track is not None:
+            if not steps:
+                raise ValueError("a track change needs its new steps: steps=[{'duration': '12h', 'set': {...}}]")
+            body["track"] = {"index": int(track), "steps": steps}
+            if repeat is not None:
+                body["track"]["repeat"] = repeat
+        if not body:
+            raise ValueError(
+                "nothing to change: give automation=<index> with its parameters, or track=<index>, steps=[...]"
+            )
+        return self.request("PATCH", "/api/v3/programs/current", body)  # type: ignore[no-any-return]
+
+    def stop_program(self) -> Dict[str, Any]:
+        """``DELETE /api/v3/programs/current``: stop it; every actuator it drove goes back to its safe state."""
+        return self.request("DELETE", "/api/v3/programs/current")  # type: ignore[no-any-return]
+
+    def _program_request(self, method: str, path: str, program: ProgramSource) -> Any:
+        if isinstance(program, dict):
+            return self.request(method, path, program)
+        text = os.fspath(program)
+        # A document's text never names an existing file; a short path does.
+        if "\n" not in text and not text.lstrip().startswith("{") and os.path.isfile(text):
+            with open(text, encoding="utf-8") as f:
+                text = f.read()
+        if text.lstrip().startswith("{"):
+            return self.request(method, path, json.loads(text))
+        # YAML: the node parses it (this client uses the standard library only).
+        return self.request(method, path, content=("application/yaml", text.encode("utf-8")))
+
+
+def _positive(value: float, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{what} must be a positive number, not {value!r}")
+    return float(value)
 
 
 def _check_name(component: str) -> None:
