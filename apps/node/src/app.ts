@@ -11,6 +11,7 @@ import {
 import { createHardware, type Hardware } from './hardware/index.js';
 import { registerHardwareRoutes } from './routes/hardware.js';
 import { registerRoutes } from './routes/index.js';
+import { registerPreflightRoutes } from './routes/preflight.js';
 import type { ExperimentRunner } from './runner/runner.js';
 
 export interface NodeDeps {
@@ -49,6 +50,7 @@ export async function buildApp(config: NodeConfig, deps: NodeDeps = {}): Promise
       deps.registerHardwareRoutes ?? ((server, _hw, opts) => registerHardwareRoutes(server, hardware, opts)),
     // The one mode: the hardware's (HARDWARE_MODE, else the hardware file's hardware_mode).
     hardwareMode: hardware.mode,
+    twin: hardware,
     log: app.log,
   });
   deps.experimentStatus = experiments.manager;
@@ -58,6 +60,8 @@ export async function buildApp(config: NodeConfig, deps: NodeDeps = {}): Promise
     experiments: { ...experiments, hardware: experimentHardware },
     hardware,
     experimentStatus: () => deps.experimentStatus,
+    twin: experiments.preflight.advertised(),
   });
+  registerPreflightRoutes(app, experiments);
   return app;
 }

@@ -50,6 +50,14 @@ export const NodeEnv = Type.Object({
       description: 'A hardware watchdog the supervisor arms (/dev/watchdog); unset: none',
     }),
   ),
+  BIOREACTOR_TIME_SCALE: Type.Optional(
+    Type.Integer({
+      minimum: 1,
+      maximum: 3600,
+      description:
+        'Simulation only: the node is a twin whose simulated time runs this many times faster than the wall clock, and so do its runs (docs/preflight.md)',
+    }),
+  ),
   BIOREACTOR_API_TOKEN: Type.Optional(
     Type.String({ minLength: 16, description: 'Shared service token (16+ characters)' }),
   ),

@@ -23,11 +23,29 @@ export const MaxDurationSourceSchema = Type.Enum(Object.values(MAX_DURATION_SOUR
 });
 
 /** What a node advertises in `GET /api/status`, so the hub can refuse at submission what it would refuse later. */
+/** The largest speed-up a pre-flight run on a simulation twin may ask for (one simulated hour per wall second). */
+export const MAX_TIME_SCALE = 3600;
+
 export const ExperimentLimits = Type.Object({
   max_duration_s: Type.Integer({
     minimum: 1,
     description: 'Largest max_duration_s this node runs (its BIOREACTOR_EXPERIMENT_MAX_DURATION_S)',
   }),
+  twin: Type.Optional(
+    Type.Object(
+      {
+        time_scale: Type.Integer({
+          minimum: 1,
+          description: 'How many times faster than the wall clock its simulated time runs between runs (1: real time)',
+        }),
+        max_time_scale: Type.Integer({ description: `Largest time_scale a run may ask for (${MAX_TIME_SCALE})` }),
+      },
+      {
+        description:
+          'Present when the node is a simulation (a twin): a run may ask for time_scale, a pre-flight (docs/preflight.md)',
+      },
+    ),
+  ),
 });
 export type ExperimentLimits = Static<typeof ExperimentLimits>;
 

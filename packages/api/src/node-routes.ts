@@ -23,7 +23,7 @@ import {
   LegacyStirrerBody,
   LegacyTemperature,
 } from './components.js';
-import { ExperimentLimits } from './durations.js';
+import { ExperimentLimits, MAX_TIME_SCALE } from './durations.js';
 import { errorResponses } from './errors.js';
 import { ExperimentId, RunStateSchema, Timestamp } from './experiments.js';
 import { camelCase, EVENT_STREAM, EXAMPLE_SCRIPT, type MediaExample, withOperationIds, ZIP } from './openapi.js';
@@ -450,6 +450,14 @@ export const NodeStartRequest = Type.Object({
   script_content: Type.String({ minLength: 1 }),
   experiment_id: Type.Optional(ExperimentId),
   max_duration_s: Type.Optional(Type.Integer({ minimum: 1, description: 'Stop the run after this many seconds' })),
+  time_scale: Type.Optional(
+    Type.Integer({
+      minimum: 1,
+      maximum: MAX_TIME_SCALE,
+      description:
+        'Simulation only: a pre-flight on the twin, its simulated time (the vessel, the script’s clock and sleeps, max_duration_s) this many times faster than the wall clock; its report is at …/preflight',
+    }),
+  ),
 });
 export type NodeStartRequest = Static<typeof NodeStartRequest>;
 
@@ -474,6 +482,74 @@ export const RunRecord = Type.Object({
   script_sha256: Type.String({ description: 'SHA-256 of user_script.py (hex)' }),
 });
 export type RunRecord = Static<typeof RunRecord>;
+
+/** What a run on the twin at accelerated time would have done to a culture (docs/preflight.md). */
+export const PreflightReport = Type.Object({
+  experiment_id: ExperimentId,
+  passed: Type.Boolean({ description: 'Completed (exit 0) with no safety limit hit and no command refused' }),
+  reasons: Type.Array(Type.String(), { description: 'Why it did not pass, each in words; empty when it passed' }),
+  time_scale: Type.Integer({ description: 'The speed-up asked for' }),
+  achieved_time_scale: Type.Number({
+    description: 'Simulated time over wall time: below time_scale when the node could not keep up',
+  }),
+  simulated_start: Type.String({ description: 'The twin’s clock at the start (ISO 8601, UTC)' }),
+  simulated_end: Type.String(),
+  simulated_duration_s: Type.Number(),
+  wall_duration_s: Type.Number(),
+  temperature: Type.Union(
+    [
+      Type.Object({
+        min_c: Type.Number(),
+        max_c: Type.Number(),
+        mean_c: Type.Number({ description: 'Time-weighted over the valid samples' }),
+        samples: Type.Integer(),
+        invalid_samples: Type.Integer({ description: 'Samples without a valid temperature (a failing thermometer)' }),
+      }),
+      Type.Null(),
+    ],
+    { description: 'The vessel’s temperature (temp_sensor, the first thermometer) over the run; null without samples' },
+  ),
+  pumped_ml: Type.Object({
+    per_pump: Type.Record(Type.String(), Type.Number(), { description: 'Pump → mL it moved during the run' }),
+    total: Type.Number(),
+    source: Type.Union([Type.Literal('counters'), Type.Literal('actuator_log')], {
+      description: 'counters: the node’s own volume accounting; actuator_log: velocities integrated over time',
+    }),
+  }),
+  safety: Type.Object({
+    interlocks: Type.Array(Type.String(), { description: 'Every safety interlock that was in force during the run' }),
+    cut_offs: Type.Array(
+      Type.Object({
+        time: Type.String(),
+        component: Type.String(),
+        values: Type.Record(Type.String(), Type.Unknown()),
+      }),
+      { description: 'Actuator commands the node’s safety made during the run (the end-of-run safe state aside)' },
+    ),
+    refused: Type.Array(
+      Type.Object({
+        time: Type.String({ description: 'The twin’s clock' }),
+        method: Type.String(),
+        path: Type.String(),
+        code: Type.String(),
+        message: Type.String(),
+      }),
+      { description: 'Hardware requests of the script the node refused (at most 100 kept)' },
+    ),
+    refused_count: Type.Integer(),
+  }),
+  exit: Type.Object({
+    status: RunStateSchema,
+    exit_code: Type.Union([Type.Integer(), Type.Null()]),
+    error_message: Type.Union([Type.String(), Type.Null()]),
+    exception: Type.Union([Type.String(), Type.Null()], {
+      description: 'The Python exception, when it failed with one',
+    }),
+    frame: Type.Union([Type.String(), Type.Null()], { description: 'Where it was raised (the last frame)' }),
+  }),
+  generated_time: Type.String(),
+});
+export type PreflightReport = Static<typeof PreflightReport>;
 
 export const RunSummary = Type.Pick(RunRecord, ['experiment_id', 'status', 'start_time', 'end_time']);
 
@@ -679,6 +755,20 @@ export const nodeExperimentRoutes = withOperationIds(
         response: {
           200: Type.Unsafe<unknown>({ type: 'string', format: 'binary', description: 'application/zip' }),
           ...errorResponses('EXPERIMENT_NOT_FOUND'),
+        },
+      },
+    }),
+    preflight: defineRoute({
+      method: 'GET',
+      url: '/api/experiments/:id/preflight',
+      schema: {
+        tags: runs,
+        summary: 'The pre-flight report of a run on the twin at accelerated time: what the culture would have seen',
+        docs: { ok: 'The report (also preflight.json in the download)' },
+        params: IdParams,
+        response: {
+          200: Type.Object({ status: Type.Literal('success'), preflight: PreflightReport }),
+          ...errorResponses('EXPERIMENT_NOT_FOUND', 'FILE_NOT_FOUND', 'INVALID_STATE'),
         },
       },
     }),

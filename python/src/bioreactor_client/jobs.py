@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 import logging
 import math
+import sys
 import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
@@ -82,6 +83,13 @@ def call_job(func: Callable[..., Any], bioreactor: Any, elapsed: float) -> Any:
     )
 
 
+def _time_scale() -> float:
+    """How much faster than the wall clock the script's time runs (a pre-flight, bioreactor_client.accelerated)."""
+    # Looked up, not imported: `python3 -m bioreactor_client.accelerated` must be the first to import that module.
+    accelerated = sys.modules.get("bioreactor_client.accelerated")
+    return accelerated.installed_scale() if accelerated is not None else 1.0
+
+
 class JobRunner:
     """Runs a set of jobs in threads until they finish or :meth:`stop` is called."""
 
@@ -91,7 +99,7 @@ class JobRunner:
         jobs: Union[Sequence[Job], Job],
         *,
         stop_on_error: bool = False,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Optional[Callable[[], float]] = None,
     ) -> None:
         listed: Sequence[Any] = jobs
         if isinstance(jobs, tuple) and len(jobs) == 3 and callable(jobs[0]):
@@ -101,7 +109,8 @@ class JobRunner:
         self._jobs = [_validate(job, i) for i, job in enumerate(listed)]
         self._bioreactor = bioreactor
         self._stop_on_error = stop_on_error
-        self._clock = clock
+        # Looked up at each call: a run at accelerated time replaces time.monotonic after this module is imported.
+        self._clock = clock if clock is not None else (lambda: time.monotonic())
         self._stopped = threading.Event()
         self._lock = threading.Lock()
         self._threads: List[threading.Thread] = []
@@ -142,7 +151,8 @@ class JobRunner:
                 wait = due - elapsed
                 if duration is not None:
                     wait = min(wait, duration - elapsed)
-                self._stopped.wait(wait)
+                # Event.wait takes wall seconds; at accelerated time the script's seconds are shorter.
+                self._stopped.wait(wait / _time_scale())
                 continue
             try:
                 call_job(func, self._bioreactor, elapsed)

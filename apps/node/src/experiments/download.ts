@@ -10,6 +10,7 @@ import { csvColumnUnit } from '@bioreactor/api';
 import yazl from 'yazl';
 import type { ExperimentHardware } from './hardware-gateway.js';
 import { publicRecord } from './manager.js';
+import { PREFLIGHT_FILE, readPreflight } from './preflight.js';
 import { ACTUATOR_LOG_FILE, readRunActuatorLog } from './run-actuator-log.js';
 import {
   DATA_FILE,
@@ -180,6 +181,9 @@ export async function buildDownload(
     created_time: run.created_time,
     csv: { file: `output/${DATA_FILE}`, columns: await csvColumns(store, id) },
     actuator_commands: await commandsOf(store, hardware, run),
+    ...(run.accelerated
+      ? { preflight: { ...run.accelerated, report: await readPreflight(store.preflightPath(id)) } }
+      : {}),
     generated_time: new Date().toISOString(),
   };
   const files: ZippedFile[] = [];
@@ -204,6 +208,7 @@ export async function buildDownload(
     if (!(await addOwn(SCRIPT_FILE, store.scriptPath(id)))) return;
     if (ownLog && !(await addOwn(`output/${LOG_FILE}`, store.logPath(id)))) return;
     if (!(await addOwn(ACTUATOR_LOG_FILE, store.actuatorLogPath(id)))) return;
+    if (!(await addOwn(PREFLIGHT_FILE, store.preflightPath(id)))) return;
     let root: UntrustedDir;
     try {
       root = await UntrustedDir.open(store.outputDir(id));

@@ -51,13 +51,33 @@ export type OpenHardwareGateway = (
 
 export const SOCKET_NAME = 'hardware.sock';
 
+/** A command of the script the node refused (for the pre-flight report). */
+export type OnRefused = (
+  experimentId: string,
+  refusal: { method: string; path: string; code: string; message: string },
+) => void;
+
 export function hardwareGatewayFactory(
   hardware: ExperimentHardware | undefined,
   registerHardwareRoutes: RegisterHardwareRoutes | undefined,
+  onRefused?: OnRefused,
 ): OpenHardwareGateway {
   return async (experimentId, where) => {
     const app = Fastify({ logger: false, forceCloseConnections: true, bodyLimit: 64 * 1024 });
     installErrorHandlers(app);
+    if (onRefused) {
+      // Commands only: a read that fails (a sensor unavailable) refuses nothing the script asked the culture to do.
+      app.addHook('onError', async (request, _reply, error) => {
+        if (request.method === 'GET' || request.method === 'HEAD') return;
+        const code = (error as { code?: unknown }).code;
+        onRefused(experimentId, {
+          method: request.method,
+          path: request.url.split('?')[0] ?? request.url,
+          code: typeof code === 'string' ? code : 'ERROR',
+          message: error.message,
+        });
+      });
+    }
     app.get('/health', async () => ({ status: 'healthy', experiment_id: experimentId }));
     if (hardware && registerHardwareRoutes) {
       await registerHardwareRoutes(app, hardware, { source: `experiment:${experimentId}` });

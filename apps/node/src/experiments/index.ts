@@ -7,6 +7,7 @@ import { chooseRunner } from '../runner/index.js';
 import type { ExperimentRunner, RunnerInfoBody } from '../runner/runner.js';
 import { type ExperimentHardware, hardwareGatewayFactory, type RegisterHardwareRoutes } from './hardware-gateway.js';
 import { ExperimentManager, type ManagerLogger } from './manager.js';
+import { Preflight, type TwinHardware } from './preflight.js';
 import { ExperimentStore } from './store.js';
 
 export type { ExperimentHardware, RegisterHardwareRoutes } from './hardware-gateway.js';
@@ -25,12 +26,15 @@ export interface ExperimentsDeps {
   registerHardwareRoutes?: RegisterHardwareRoutes | undefined;
   /** The hardware's mode (HARDWARE_MODE, else the hardware file's), for the runner's guard and the manifest. */
   hardwareMode?: HardwareMode | undefined;
+  /** The node's simulated hardware, whose clock a pre-flight speeds up (docs/preflight.md). */
+  twin?: TwinHardware | undefined;
   log: ManagerLogger;
 }
 
 export interface Experiments {
   manager: ExperimentManager;
   store: ExperimentStore;
+  preflight: Preflight;
 }
 
 /** Builds the store and the lifecycle and reconciles with runs that were live when the node last stopped. */
@@ -48,10 +52,14 @@ export async function createExperiments(config: NodeConfig, deps: ExperimentsDep
       },
       hardwareMode,
     ));
+  const preflight = new Preflight({ twin: deps.twin, baseScale: config.BIOREACTOR_TIME_SCALE });
   const manager = new ExperimentManager({
+    preflight,
     store,
     runner,
-    openGateway: hardwareGatewayFactory(deps.hardware, deps.registerHardwareRoutes),
+    openGateway: hardwareGatewayFactory(deps.hardware, deps.registerHardwareRoutes, (id, refusal) =>
+      preflight.refused(id, refusal),
+    ),
     hardware: deps.hardware,
     dataDir,
     nodeVersion: SYSTEM_VERSION,
@@ -70,5 +78,5 @@ export async function createExperiments(config: NodeConfig, deps: ExperimentsDep
     log: deps.log,
   });
   await manager.recover();
-  return { manager, store };
+  return { manager, store, preflight };
 }

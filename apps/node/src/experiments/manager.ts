@@ -31,6 +31,7 @@ import {
   type OpenHardwareGateway,
   SOCKET_NAME,
 } from './hardware-gateway.js';
+import { type Preflight, requestedScale, writePreflight } from './preflight.js';
 import { lastSetpoints, RunActuatorLog, readRunActuatorLog } from './run-actuator-log.js';
 import { lastLogTime, RunLog, readLogTail } from './run-log.js';
 import { DEFAULT_OUTPUT_FILES, type ExperimentStore, type RunLimits, type StoredRun } from './store.js';
@@ -61,6 +62,8 @@ export interface ExperimentManagerOptions {
   stopEscalationMs?: number;
   log: ManagerLogger;
   now?: () => Date;
+  /** Runs on the twin at accelerated time and their reports (preflight.ts); absent: no run may ask for time_scale. */
+  preflight?: Preflight | undefined;
 }
 
 interface ActiveRun {
@@ -245,9 +248,10 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord]; log: [Ru
     return join(this.opts.dataDir, 'run', createHash('sha256').update(id).digest('hex').slice(0, 16));
   }
 
-  private spec(id: string, hardware: HardwareEndpoint): RunSpec {
+  private spec(id: string, hardware: HardwareEndpoint, run?: StoredRun): RunSpec {
     const { limits } = this.opts;
     return {
+      ...(run?.accelerated ? { time: run.accelerated } : {}),
       experimentId: id,
       scriptPath: this.opts.store.scriptPath(id),
       outputDir: this.opts.store.outputDir(id),
@@ -311,6 +315,7 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord]; log: [Ru
         `max_duration_s ${maxDuration} is above this node's limit of ${this.opts.maxDurationS} s (BIOREACTOR_EXPERIMENT_MAX_DURATION_S)`,
       );
     }
+    const timeScale = requestedScale(this.opts.preflight, request.time_scale);
     await this.assertRoomToStart();
     const id = request.experiment_id ?? randomUUID();
     // Claimed before the first await, so two starts at once can never both run.
@@ -361,6 +366,8 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord]; log: [Ru
       wroteFiles = true;
       await this.opts.store.create(id, script);
       this.openActuatorLog(active);
+      if (timeScale !== null && this.opts.preflight)
+        active.record.accelerated = this.opts.preflight.begin(id, timeScale);
       await this.publish(active.record);
       if (this.opts.runner.endpoint === 'unix') {
         // The socket's path is known in advance: the hardware API opens while the container is being created,
@@ -371,17 +378,18 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord]; log: [Ru
         opening.catch(() => undefined);
         const socketDir = this.socketDir(id);
         active.handle = await this.opts.runner.start({
-          ...this.spec(id, { kind: 'unix', socketDir, socketPath: join(socketDir, SOCKET_NAME) }),
+          ...this.spec(id, { kind: 'unix', socketDir, socketPath: join(socketDir, SOCKET_NAME) }, active.record),
           ready: opening,
         });
       } else {
         active.gateway = await this.openGateway(id);
-        active.handle = await this.opts.runner.start(this.spec(id, active.gateway.endpoint));
+        active.handle = await this.opts.runner.start(this.spec(id, active.gateway.endpoint, active.record));
       }
     } catch (err) {
       await opening?.catch(() => undefined);
       await active.gateway?.close().catch(() => undefined);
       this.closeActuatorLog(active);
+      this.opts.preflight?.cancel(id);
       if (wroteFiles) await this.opts.store.remove(id).catch(() => undefined);
       this.active = null;
       active.settle();
@@ -402,7 +410,8 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord]; log: [Ru
       { experiment_id: id, runner: this.opts.runner.kind, ref: active.handle.ref },
       'experiment started',
     );
-    this.watch(active, active.handle, maxDuration * 1000);
+    // On the twin at accelerated time the run's limit counts the twin's time.
+    this.watch(active, active.handle, (maxDuration * 1000) / (active.record.accelerated?.time_scale ?? 1));
     // A stop that arrived while the container was being created is honoured now.
     if (active.endReason) this.terminate(active, active.handle, 0);
     return active.record;
@@ -577,6 +586,7 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord]; log: [Ru
     if (this.opts.hardware?.counters) record.context.counters_at_end = this.opts.hardware.counters();
     // After the safe state, so that the end of the run is in its actuator log too.
     this.closeActuatorLog(active);
+    await this.writePreflight(record);
     try {
       await this.publish(record);
     } catch (err) {
@@ -699,6 +709,20 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord]; log: [Ru
     if (this.unrecorded.size > 0) this.scheduleRetry();
   }
 
+  /** An accelerated run's end: the twin back to its own rate, and preflight.json beside the run's other files. */
+  private async writePreflight(record: StoredRun): Promise<void> {
+    if (!record.accelerated || !this.opts.preflight) return;
+    try {
+      const report = this.opts.preflight.end(
+        record,
+        await readRunActuatorLog(this.opts.store.actuatorLogPath(record.experiment_id)),
+      );
+      if (report) writePreflight(this.opts.store.preflightPath(record.experiment_id), report);
+    } catch (err) {
+      this.opts.log.error({ err, experiment_id: record.experiment_id }, 'could not write the pre-flight report');
+    }
+  }
+
   /** Starts the run's own actuator log: every command the node carries out from now on, whoever asked. */
   private openActuatorLog(active: ActiveRun): void {
     const hardware = this.opts.hardware;
@@ -819,7 +843,8 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord]; log: [Ru
       // A run whose container was being created when the node died has no ref on record; the runner may still
       // find it by the run's id (the container's name), so that it is adopted instead of left running as a ghost.
       const ref = run.runner_ref ?? this.opts.runner.refFor?.(id) ?? null;
-      if (!this.active && run.runner === this.opts.runner.kind && ref) {
+      // A pre-flight's clock died with the node: it is recorded as interrupted (and is cheap to run again).
+      if (!this.active && run.runner === this.opts.runner.kind && ref && !run.accelerated) {
         let gateway: HardwareGateway | undefined;
         try {
           gateway = await this.openGateway(id);

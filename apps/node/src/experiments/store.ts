@@ -7,6 +7,7 @@ import { constants as fsConstants } from 'node:fs';
 import { type FileHandle, link, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ApiError, EXPERIMENT_ID_PATTERN, type RunRecord } from '@bioreactor/api';
+import { PREFLIGHT_FILE, type RunTime } from './preflight.js';
 import { ACTUATOR_LOG_FILE } from './run-actuator-log.js';
 import {
   type LeftOut,
@@ -37,6 +38,8 @@ export interface StoredRun extends RunRecord {
    * id: a node restarted on the same boot measures the run's time from it, whatever the wall clock did meanwhile.
    */
   start_monotonic?: { ns: string; boot_id: string } | null;
+  /** A run on the twin at accelerated time (a pre-flight): its rate and the instant both clocks were anchored at. */
+  accelerated?: RunTime;
   /** Node version, hardware configuration and capabilities when the run started (for the manifest). */
   context: RunContext;
   limits: RunLimits;
@@ -123,6 +126,11 @@ export class ExperimentStore {
   /** The run's own actuator log (run-actuator-log.ts), in the node's part of the folder. */
   actuatorLogPath(id: string): string {
     return join(this.dir(id), ACTUATOR_LOG_FILE);
+  }
+
+  /** An accelerated run's pre-flight report (preflight.ts), in the node's part of the folder. */
+  preflightPath(id: string): string {
+    return join(this.dir(id), PREFLIGHT_FILE);
   }
 
   /** The captured stdout and stderr: the node's file, outside the script's reach (output/ has a hard link to it). */

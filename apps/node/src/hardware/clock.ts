@@ -35,6 +35,135 @@ export function createScaledClock(factor: number, start = Date.now()): Clock {
   };
 }
 
+const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** The longest delay setTimeout takes (2^31 - 1 ms); a longer one fires at once, so longer waits are stepped. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** A simulation's clock whose rate can change while it runs (a pre-flight at 600x, then back to real time). */
+export interface ScalableClock extends Clock {
+  /** How many times faster than the wall clock it runs now. */
+  readonly scale: number;
+  /**
+   * Runs `factor` times faster than the wall clock from this instant on. Answers the instant as both clocks read
+   * it: another process maps its own time with `clockMs + (wall - wallMs) * factor`.
+   */
+  setScale(factor: number): { wallMs: number; clockMs: number };
+  /** How far (ms of this clock) the work due was behind the time it was due at, at most, since the last call. */
+  takeMaxLagMs(): number;
+}
+
+interface PacedSleeper {
+  at: number;
+  seq: number;
+  wake: () => void;
+}
+
+/**
+ * A clock for the simulation that runs `factor` times faster than the wall clock, paced: its sleepers wake in time
+ * order at exactly their time, each one's work settling before the next, and time never passes a sleeper that has
+ * not woken yet. A busy event loop therefore makes the simulated world wait instead of jumping ahead (at 600x, 5 ms
+ * of stall would otherwise be 3 s of the vessel's time, and every keep-alive and freshness check would fail); the
+ * clock then catches up as fast as the work allows.
+ */
+export function createScalableClock(factor = 1, start = Date.now()): ScalableClock {
+  if (!(factor > 0)) throw new Error('The time scale must be a positive number');
+  let scale = factor;
+  let anchorReal = performance.now();
+  let anchorClock = start;
+  let current = start;
+  let seq = 0;
+  let maxLag = 0;
+  const sleepers: PacedSleeper[] = [];
+  let pacer: NodeJS.Timeout | undefined;
+  let firing = false;
+  const target = () => anchorClock + (performance.now() - anchorReal) * scale;
+  const now = () => {
+    // While a sleeper's work settles, time stays at its moment: the next one is not due before it has run.
+    if (firing) return current;
+    const head = sleepers[0];
+    const t = head ? Math.min(target(), head.at) : target();
+    if (t > current) current = t;
+    return current;
+  };
+  const schedule = () => {
+    clearTimeout(pacer);
+    pacer = undefined;
+    const head = sleepers[0];
+    if (!head || firing) return;
+    const wait = (head.at - target()) / scale;
+    pacer = setTimeout(() => void fire(), Math.min(Math.max(0, wait), MAX_TIMER_MS));
+  };
+  const fire = async () => {
+    if (firing) return;
+    firing = true;
+    try {
+      for (;;) {
+        const head = sleepers[0];
+        const t = target();
+        if (!head || head.at > t) break;
+        sleepers.shift();
+        maxLag = Math.max(maxLag, t - head.at);
+        if (head.at > current) current = head.at;
+        head.wake();
+        await settle();
+      }
+    } finally {
+      firing = false;
+      schedule();
+    }
+  };
+  return {
+    now,
+    get scale() {
+      return scale;
+    },
+    sleep(ms, signal) {
+      return new Promise<void>((resolve) => {
+        if (signal?.aborted) return resolve();
+        const abort = () => {
+          const i = sleepers.indexOf(sleeper);
+          if (i >= 0) sleepers.splice(i, 1);
+          if (i === 0) schedule();
+          resolve();
+        };
+        const sleeper: PacedSleeper = {
+          at: now() + Math.max(0, ms),
+          seq: seq++,
+          wake: () => {
+            signal?.removeEventListener('abort', abort);
+            resolve();
+          },
+        };
+        let i = sleepers.length;
+        while (i > 0 && (sleepers[i - 1] as PacedSleeper).at > sleeper.at) i--;
+        sleepers.splice(i, 0, sleeper);
+        signal?.addEventListener('abort', abort, { once: true });
+        if (i === 0) schedule();
+      });
+    },
+    setScale(next) {
+      if (!(next > 0)) throw new Error('The time scale must be a positive number');
+      const clockMs = now();
+      anchorReal = performance.now();
+      anchorClock = clockMs;
+      scale = next;
+      schedule();
+      return { wallMs: Date.now(), clockMs };
+    },
+    takeMaxLagMs() {
+      const lag = maxLag;
+      maxLag = 0;
+      return lag;
+    },
+  };
+}
+
+/** Whether a clock is a simulation's clock whose rate can change. */
+export function isScalableClock(clock: Clock): clock is ScalableClock {
+  return typeof (clock as Partial<ScalableClock>).setScale === 'function';
+}
+
 export interface ManualClock extends Clock {
   /** Moves time forward by `ms`, waking every sleeper in order and letting its continuation run. */
   advance(ms: number): Promise<void>;
@@ -46,8 +175,6 @@ export interface ManualClock extends Clock {
   /** Sleepers not yet woken. */
   readonly pending: number;
 }
-
-const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** Time that only moves when a test says so; sleepers wake in time order, each one's work settling first. */
 export function createManualClock(start = Date.UTC(2026, 0, 1)): ManualClock {

@@ -10,7 +10,7 @@ import type {
   SimulatedFaultRequest,
 } from '@bioreactor/api';
 import type { NodeConfig } from '../config.js';
-import { type Clock, realClock } from './clock.js';
+import { type Clock, createScalableClock, realClock } from './clock.js';
 import {
   type AllStates,
   type Capabilities,
@@ -29,12 +29,22 @@ import { type LinuxPaths, linuxTransports } from './transports/linux.js';
 import type { TransportFactory } from './transports/types.js';
 import { resolveHardwareMode } from './types.js';
 
-export { type Clock, createManualClock, createScaledClock, type ManualClock } from './clock.js';
+export {
+  type Clock,
+  createManualClock,
+  createScalableClock,
+  createScaledClock,
+  isScalableClock,
+  type ManualClock,
+  type ScalableClock,
+} from './clock.js';
 export { type HardwareFile, HardwareFileError, parseHardwareFile } from './hardware-file.js';
 export type { AllStates, Capabilities, CommandLogEntry, ComponentReport, HardwareLog, HardwareMode };
 
 export interface Hardware {
   readonly mode: HardwareMode;
+  /** The hardware's time: the wall clock, or in simulation a clock a pre-flight may speed up (clock.ts). */
+  readonly clock: Clock;
   /** Opens buses, applies the safe state, starts the samplers. */
   start(): Promise<void>;
   /** Safe state, then releases everything. */
@@ -172,7 +182,9 @@ class NodeHardware extends HardwareController implements Hardware {
 /** Reads and validates the hardware file (a bad one throws naming every problem), and picks the mode. */
 export async function createHardware(
   config: Pick<NodeConfig, 'HARDWARE_MODE' | 'BIOREACTOR_HARDWARE_CONFIG' | 'DATA_DIR'> &
-    Partial<Pick<NodeConfig, 'BIOREACTOR_HEARTBEAT_TIMEOUT_MS' | 'BIOREACTOR_WATCHDOG_DEVICE'>>,
+    Partial<
+      Pick<NodeConfig, 'BIOREACTOR_HEARTBEAT_TIMEOUT_MS' | 'BIOREACTOR_WATCHDOG_DEVICE' | 'BIOREACTOR_TIME_SCALE'>
+    >,
   opts: CreateHardwareOptions,
 ): Promise<Hardware & HardwareController> {
   let file = opts.file;
@@ -187,7 +199,14 @@ export async function createHardware(
     file = loaded.file;
   }
   const mode = resolveHardwareMode(config.HARDWARE_MODE, file.hardware_mode);
-  const clock = opts.clock ?? realClock;
+  if (mode === 'real' && config.BIOREACTOR_TIME_SCALE !== undefined)
+    throw new Error(
+      `BIOREACTOR_TIME_SCALE=${config.BIOREACTOR_TIME_SCALE} makes the node a simulation twin, but it drives real hardware (hardware mode real): unset BIOREACTOR_TIME_SCALE, or set HARDWARE_MODE=simulation`,
+    );
+  // A simulation's time can be sped up (a twin, a pre-flight run); real hardware runs on the wall clock only.
+  const clock =
+    opts.clock ??
+    (mode === 'simulation' && !opts.transports ? createScalableClock(config.BIOREACTOR_TIME_SCALE ?? 1) : realClock);
   const simulation =
     mode === 'simulation' && !opts.transports ? createSimulation(file, clock, opts.seed ?? 1) : undefined;
   const paths: LinuxPaths = { sysfsRoot: file.sysfs_root, devRoot: file.dev_root, gpioChipLabel: file.gpio_chip_label };

@@ -1,5 +1,5 @@
 // Every route plugin of the node, registered explicitly.
-import { nodeRoutes, SYSTEM_VERSION } from '@bioreactor/api';
+import { type ExperimentLimits, nodeRoutes, SYSTEM_VERSION } from '@bioreactor/api';
 import type { Service } from '@bioreactor/service-kit';
 import type { NodeConfig } from '../config.js';
 import { CsvWatch } from '../experiments/csv-watch.js';
@@ -15,6 +15,8 @@ export interface RouteDeps {
   experiments?: ExperimentRouteDeps;
   hardware?: Hardware;
   experimentStatus?: () => ExperimentStatusProvider | undefined;
+  /** Present on a simulation twin: what /api/status advertises for pre-flights (experiments/preflight.ts). */
+  twin?: ExperimentLimits['twin'];
 }
 
 export async function registerRoutes(app: Service, config: NodeConfig, deps: RouteDeps = {}): Promise<void> {
@@ -39,8 +41,11 @@ export async function registerRoutes(app: Service, config: NodeConfig, deps: Rou
     await stream.start();
     const started = stream;
     app.addHook('onClose', async () => started.stop());
+    // A simulation twin says so: the hub sends pre-flights (time_scale) only to such a node.
+    const twin = deps.twin;
     await registerStatusRoutes(app, deps.hardware, deps.experimentStatus ?? (() => undefined), {
       max_duration_s: config.BIOREACTOR_EXPERIMENT_MAX_DURATION_S,
+      ...(twin ? { twin } : {}),
     });
     await registerHardwareRoutes(app, deps.hardware, { source: 'api', faultInjection: true, stream });
     await registerProgramRoutes(app, config, deps.hardware, deps.experimentStatus);

@@ -13,7 +13,15 @@ import {
   expectedClient,
   parseClientLabel,
 } from './client-check.js';
-import type { ExperimentRunner, OutputChunk, RunExit, RunHandle, RunnerInfoBody, RunSpec } from './runner.js';
+import {
+  acceleratedEnv,
+  type ExperimentRunner,
+  type OutputChunk,
+  type RunExit,
+  type RunHandle,
+  type RunnerInfoBody,
+  type RunSpec,
+} from './runner.js';
 
 /** Label on every experiment container, with the experiment id. */
 export const EXPERIMENT_LABEL = 'org.bioreactor.experiment';
@@ -243,6 +251,8 @@ export class DockerRunner implements ExperimentRunner {
         'HOME=/tmp',
         'MPLCONFIGDIR=/tmp/matplotlib',
         'MPLBACKEND=Agg',
+        // The entrypoint starts the script through bioreactor_client.accelerated when these are set.
+        ...Object.entries(spec.time ? acceleratedEnv(spec.time) : {}).map(([k, v]) => `${k}=${v}`),
       ],
       Labels: { [EXPERIMENT_LABEL]: spec.experimentId, [DATA_DIR_LABEL]: this.dataDir },
       StopSignal: 'SIGTERM',

@@ -7,7 +7,16 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import type { ExperimentRunner, OutputChunk, RunExit, RunHandle, RunnerInfoBody, RunSpec } from './runner.js';
+import {
+  ACCELERATED_MODULE,
+  acceleratedEnv,
+  type ExperimentRunner,
+  type OutputChunk,
+  type RunExit,
+  type RunHandle,
+  type RunnerInfoBody,
+  type RunSpec,
+} from './runner.js';
 
 /** python/src of this repository, where bioreactor_client lives. */
 export const CLIENT_SOURCE_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../../../python/src');
@@ -92,12 +101,15 @@ export class LocalRunner implements ExperimentRunner {
       PYTHONPATH: [...(this.opts.pythonPath ?? []), CLIENT_SOURCE_DIR].join(':'),
       MPLBACKEND: 'Agg',
       HOME: process.env.HOME ?? spec.outputDir,
+      ...(spec.time ? acceleratedEnv(spec.time) : {}),
     });
+    // At accelerated time the script runs through the client's module that scales its clock and sleeps.
+    const script = spec.time ? ['-m', ACCELERATED_MODULE, spec.scriptPath] : [spec.scriptPath];
     // ulimit -f counts 512-byte blocks; the shell then replaces itself with python3.
     const blocks = Math.max(1, Math.floor(spec.limits.fileBytes / 512));
     const child = spawn(
       '/bin/sh',
-      ['-c', `ulimit -f ${blocks} 2>/dev/null; exec "$@"`, 'sh', this.executable, '-u', spec.scriptPath],
+      ['-c', `ulimit -f ${blocks} 2>/dev/null; exec "$@"`, 'sh', this.executable, '-u', ...script],
       { cwd: spec.outputDir, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
     );
     await new Promise<void>((ok, fail) => {

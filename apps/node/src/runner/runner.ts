@@ -32,6 +32,11 @@ export interface RunSpec {
   outputDir: string;
   hardware: HardwareEndpoint;
   limits: RunLimitsSpec;
+  /**
+   * A run on the twin at accelerated time: the script starts through bioreactor_client.accelerated, its clock and
+   * sleeps at `time_scale`, anchored at the same instant as the twin's clock.
+   */
+  time?: { time_scale: number; origin_wall_ms: number; origin_clock_ms: number };
   /** Resolves when the hardware endpoint listens: the script must not start before (the container may be made). */
   ready?: Promise<unknown>;
   /** A re-attached run's output is wanted after this engine timestamp only (what the node kept already). */
@@ -39,6 +44,21 @@ export interface RunSpec {
   /** The end of what the node kept of a re-attached run's output, to find where the engine's log goes on from. */
   outputTail?: Buffer;
 }
+
+/**
+ * The script's environment for a run at accelerated time (python/src/bioreactor_client/accelerated.py): the rate, the
+ * wall-clock instant of the anchor and the twin's time at that instant, in epoch seconds.
+ */
+export function acceleratedEnv(time: NonNullable<RunSpec['time']>): Record<string, string> {
+  return {
+    BIOREACTOR_TIME_SCALE: String(time.time_scale),
+    BIOREACTOR_TIME_ORIGIN: (time.origin_wall_ms / 1000).toFixed(6),
+    BIOREACTOR_TIME_AT_ORIGIN: (time.origin_clock_ms / 1000).toFixed(6),
+  };
+}
+
+/** The module that runs a script with its clock and sleeps at accelerated time. */
+export const ACCELERATED_MODULE = 'bioreactor_client.accelerated';
 
 export interface RunExit {
   exitCode: number | null;

@@ -256,7 +256,7 @@ export interface paths {
         };
         /**
          * A CSV of the run as a chart: the whole file downsampled min/max per bucket by its node (its owner or an admin)
-         * @description Relayed to the node the experiment runs or ran on (GET /api/v3/experiments/:id/series there). A running run’s series grows; new rows arrive live on the web server’s stream.
+         * @description Relayed to the node the experiment runs or ran on (its GET /api/experiments/:id/series): each bucket of `bucket_rows` rows gives two points, `[t_first_ms, ...minimum of each column]` and `[t_last_ms, ...maximum of each column]`, so a spike stays visible however long the run. A running run’s series grows; its new rows arrive live on the web server’s stream.
          */
         get: operations["series"];
         put?: never;
@@ -1509,10 +1509,10 @@ export interface operations {
     };
     series: {
         parameters: {
-            query: {
-                /** @description A top-level CSV file of the run’s output/ folder, e.g. data.csv */
-                file: string;
-                /** @description About how many points to return (two per bucket: its minima and its maxima) */
+            query?: {
+                /** @description CSV file under output/ (the same rule as …/data), default experiment_data.csv */
+                file?: string;
+                /** @description Most points returned (two per bucket: its minimum and its maximum) */
                 points?: number;
             };
             header?: {
@@ -1545,13 +1545,13 @@ export interface operations {
                         /** @description Letters, digits, - and _ (1-64 characters); a UUID by default */
                         experiment_id: string;
                         file: string;
-                        /** @description Data rows in the file (the header not counted) */
+                        /** @description Data rows of the file (the header excluded) */
                         total_rows: number;
-                        /** @description Rows summarised by each pair of points (1: every row) */
+                        /** @description Rows each bucket covers (the last one may cover fewer) */
                         bucket_rows: number;
-                        /** @description The numeric columns, in the order of the values in a point */
+                        /** @description Columns with numbers, in the file's order, without the time column (`timestamp`); at most 64 */
                         columns: string[];
-                        /** @description `[t_ms, ...one value per column]`, in time order */
+                        /** @description Two points per bucket, in time order: `[t_first_ms, ...minimum of each column]` then `[t_last_ms, ...maximum of each column]`; t is ms since the epoch (an ISO 8601 time without an offset is UTC), null for a bucket without a readable time or a column without a number in it */
                         points: (number | null)[][];
                     };
                 };

@@ -869,6 +869,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/experiments/{id}/preflight": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The pre-flight report of a run on the twin at accelerated time: what the culture would have seen */
+        get: operations["experimentPreflight"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -957,6 +974,13 @@ export interface components {
         ExperimentLimits: {
             /** @description Largest max_duration_s this node runs (its BIOREACTOR_EXPERIMENT_MAX_DURATION_S) */
             max_duration_s: number;
+            /** @description Present when the node is a simulation (a twin): a run may ask for time_scale, a pre-flight (docs/preflight.md) */
+            twin?: {
+                /** @description How many times faster than the wall clock its simulated time runs between runs (1: real time) */
+                time_scale: number;
+                /** @description Largest time_scale a run may ask for (3600) */
+                max_time_scale: number;
+            };
         };
         EyespyState: {
             /** @enum {string} */
@@ -3501,6 +3525,8 @@ export interface operations {
                     experiment_id?: string;
                     /** @description Stop the run after this many seconds */
                     max_duration_s?: number;
+                    /** @description Simulation only: a pre-flight on the twin, its simulated time (the vessel, the script’s clock and sleeps, max_duration_s) this many times faster than the wall clock; its report is at …/preflight */
+                    time_scale?: number;
                 };
             };
         };
@@ -3857,6 +3883,109 @@ export interface operations {
             400: components["responses"]["VALIDATION_FAILED"];
             401: components["responses"]["UNAUTHORIZED"];
             404: components["responses"]["EXPERIMENT_NOT_FOUND"];
+            409: components["responses"]["INVALID_STATE"];
+            500: components["responses"]["INTERNAL"];
+        };
+    };
+    experimentPreflight: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Letters, digits, - and _ (1-64 characters); a UUID by default */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The report (also preflight.json in the download) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        status: "success";
+                        preflight: {
+                            /** @description Letters, digits, - and _ (1-64 characters); a UUID by default */
+                            experiment_id: string;
+                            /** @description Completed (exit 0) with no safety limit hit and no command refused */
+                            passed: boolean;
+                            /** @description Why it did not pass, each in words; empty when it passed */
+                            reasons: string[];
+                            /** @description The speed-up asked for */
+                            time_scale: number;
+                            /** @description Simulated time over wall time: below time_scale when the node could not keep up */
+                            achieved_time_scale: number;
+                            /** @description The twin’s clock at the start (ISO 8601, UTC) */
+                            simulated_start: string;
+                            simulated_end: string;
+                            simulated_duration_s: number;
+                            wall_duration_s: number;
+                            /** @description The vessel’s temperature (temp_sensor, the first thermometer) over the run; null without samples */
+                            temperature: {
+                                min_c: number;
+                                max_c: number;
+                                /** @description Time-weighted over the valid samples */
+                                mean_c: number;
+                                samples: number;
+                                /** @description Samples without a valid temperature (a failing thermometer) */
+                                invalid_samples: number;
+                            } | null;
+                            pumped_ml: {
+                                /** @description Pump → mL it moved during the run */
+                                per_pump: {
+                                    [key: string]: number;
+                                };
+                                total: number;
+                                /** @description counters: the node’s own volume accounting; actuator_log: velocities integrated over time */
+                                source: "counters" | "actuator_log";
+                            };
+                            safety: {
+                                /** @description Every safety interlock that was in force during the run */
+                                interlocks: string[];
+                                /** @description Actuator commands the node’s safety made during the run (the end-of-run safe state aside) */
+                                cut_offs: {
+                                    time: string;
+                                    component: string;
+                                    values: {
+                                        [key: string]: unknown;
+                                    };
+                                }[];
+                                /** @description Hardware requests of the script the node refused (at most 100 kept) */
+                                refused: {
+                                    /** @description The twin’s clock */
+                                    time: string;
+                                    method: string;
+                                    path: string;
+                                    code: string;
+                                    message: string;
+                                }[];
+                                refused_count: number;
+                            };
+                            exit: {
+                                /**
+                                 * @description starting | running | completed | failed | stopped | timed_out | interrupted
+                                 * @enum {unknown}
+                                 */
+                                status: "starting" | "running" | "completed" | "failed" | "stopped" | "timed_out" | "interrupted";
+                                exit_code: number | null;
+                                error_message: string | null;
+                                /** @description The Python exception, when it failed with one */
+                                exception: string | null;
+                                /** @description Where it was raised (the last frame) */
+                                frame: string | null;
+                            };
+                            generated_time: string;
+                        };
+                    };
+                };
+            };
+            400: components["responses"]["VALIDATION_FAILED"];
+            401: components["responses"]["UNAUTHORIZED"];
+            404: components["responses"]["EXPERIMENT_NOT_FOUND_or_FILE_NOT_FOUND"];
             409: components["responses"]["INVALID_STATE"];
             500: components["responses"]["INTERNAL"];
         };
