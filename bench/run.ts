@@ -6,6 +6,7 @@ import { benchDashboardCsv } from './lib/dashboard-csv.js';
 import { benchExperimentStart } from './lib/docker-experiments.js';
 import { benchIdle } from './lib/idle.js';
 import { benchLiveClients } from './lib/live-clients.js';
+import { benchLiveStream } from './lib/live-stream.js';
 import { benchNodeDies } from './lib/node-dies.js';
 import { benchNodeHttp } from './lib/node-http.js';
 import { benchNodeSafety } from './lib/node-safety.js';
@@ -29,6 +30,7 @@ const SECTIONS = [
   'experiments',
   'dashboard',
   'live-clients',
+  'live-stream',
 ] as const;
 type Section = (typeof SECTIONS)[number];
 
@@ -46,12 +48,14 @@ const wanted = (s: Section) => only.includes(s);
 
 // The services run as in production: with a service token, so its check is part of every figure.
 const token = 'bench-token-0123456789abcdef';
+/** The web server's admin: the browser streams of the live-stream section see every run's rows. */
+const adminPassword = 'bench-admin-password';
 const headers = { authorization: bearer(token) };
 
 const report = new Report();
 const started = Date.now();
 process.stdout.write(`Bioreactor benchmarks (${profile.name}); sections: ${only.join(', ')}\n`);
-const system = new BioreactorSystem({ token });
+const system = new BioreactorSystem({ token, adminPassword });
 let failed = false;
 try {
   await system.start();
@@ -67,6 +71,11 @@ try {
     ['queue-status', 'Queue status with 1,000 queued', () => benchQueueStatus(report, profile)],
     ['experiments', 'Experiment start and end (Docker)', () => benchExperimentStart(report, profile.dockerRuns)],
     ['live-clients', 'Live-data clients', () => benchLiveClients(report, system.web, profile)],
+    [
+      'live-stream',
+      'Live data pushed: node → hub → web → browsers',
+      () => benchLiveStream(report, system, profile, headers, adminPassword),
+    ],
     ['dashboard', 'Dashboard over a large CSV', () => benchDashboardCsv(report, profile)],
   ];
   for (const [section, title, step] of steps) {

@@ -1,5 +1,6 @@
-// Many dashboards at once: N clients on the web server's /api/live-data event stream. One follower polls the node
-// and fans each sample out; this measures the web server's CPU and memory and each event's delay from its sample.
+// Many dashboards at once: N clients on the web server's older /api/live-data event stream (the first reactor). The
+// web server's one upstream per node fans each batched sample out; this measures its CPU and memory and each event's
+// delay from the moment the node took the newest reading in it.
 import { MiB, measureWhile, processUsage } from './proc.js';
 import type { Profile } from './profile.js';
 import type { Report } from './report.js';
@@ -41,11 +42,16 @@ export async function benchLiveClients(report: Report, web: ServiceProcess, prof
     report.add(section, 'web server CPU while serving them', usage.cpuPercent, '% of a core');
     report.add(section, 'web server RSS with them connected', usage.peakRssBytes / MiB, 'MiB');
     report.add(section, 'web server RSS growth over idle', (usage.peakRssBytes - rssBefore) / MiB, 'MiB');
-    report.add(section, `sample → event at each client: p50 (${s.count} deliveries)`, s.p50, 'ms');
-    report.add(section, 'sample → event at each client: p99', s.p99, 'ms');
+    report.add(
+      section,
+      `node reading taken (at_ms) → sample event at each client: p50 (${s.count} deliveries)`,
+      s.p50,
+      'ms',
+    );
+    report.add(section, 'node reading taken (at_ms) → sample event at each client: p99', s.p99, 'ms');
     report.add(section, 'clients that got the snapshot', snapshots, 'clients');
     report.note(
-      `live-data: delays run from the node's state timestamp (read by the web server's one follower) to each client; the web server polls every update_interval (2 s by default)`,
+      `live-data: delays run from the node's at_ms of the newest reading in a sample to each client; samples are batched once per update_interval (2 s by default), so up to that much is waiting for the batch`,
     );
   } finally {
     for (const c of connections) c.close();
