@@ -343,7 +343,7 @@ describe('GET /api/experiments/:id/series', () => {
     await waitForStarted(h.hub, ran);
     const series = {
       experiment_id: ran,
-      file: 'data.csv',
+      file: 'experiment_data.csv',
       total_rows: 3_000_000,
       bucket_rows: 1465,
       columns: ['co2_ppm', 'temperature'],
@@ -353,35 +353,38 @@ describe('GET /api/experiments/:id/series', () => {
       ],
     };
     node.series.set(ran, series);
-    const url = `/api/experiments/${ran}/series?file=data.csv&points=200`;
+    const url = `/api/experiments/${ran}/series?file=experiment_data.csv&points=200`;
 
     const owner = await h.app.inject({ url, headers: { 'x-session-id': 'alice' } });
     expect(owner.statusCode, owner.body).toBe(200);
     expect(owner.headers['content-type']).toContain('application/json');
     expect(owner.json()).toEqual(series);
-    expect(node.seriesQueries.at(-1)).toEqual({ file: 'data.csv', points: '200' });
+    expect(node.seriesQueries.at(-1)).toEqual({ file: 'experiment_data.csv', points: '200' });
     const admin = await h.app.inject({ url, headers: { 'x-session-id': 'root', 'x-user-role': 'admin' } });
     expect(admin.json()).toEqual(series);
-    await h.app.inject({ url: `/api/experiments/${ran}/series?file=data.csv`, headers: { 'x-session-id': 'alice' } });
-    expect(node.seriesQueries.at(-1)).toEqual({ file: 'data.csv', points: '1000' });
+    // No file: the node's own default (experiment_data.csv).
+    const byDefault = await h.app.inject({
+      url: `/api/experiments/${ran}/series`,
+      headers: { 'x-session-id': 'alice' },
+    });
+    expect(byDefault.json()).toEqual(series);
+    expect(node.seriesQueries.at(-1)).toEqual({ points: '1000' });
 
     const other = await h.app.inject({ url, headers: { 'x-session-id': 'eve' } });
     expect(other.statusCode).toBe(403);
     expect(other.json().code).toBe('FORBIDDEN');
     const notRun = await h.app.inject({
-      url: `/api/experiments/${queued}/series?file=data.csv`,
+      url: `/api/experiments/${queued}/series`,
       headers: { 'x-session-id': 'alice' },
     });
     expect(notRun.statusCode).toBe(409);
     expect(notRun.json().message).toContain('has not run on a node yet');
-    const noFile = await h.app.inject({ url: `/api/experiments/${ran}/series`, headers: { 'x-session-id': 'alice' } });
-    expect(noFile.statusCode).toBe(400);
-    expect(noFile.json().code).toBe('VALIDATION_FAILED');
     const tooFew = await h.app.inject({
-      url: `/api/experiments/${ran}/series?file=data.csv&points=3`,
+      url: `/api/experiments/${ran}/series?points=3`,
       headers: { 'x-session-id': 'alice' },
     });
     expect(tooFew.statusCode).toBe(400);
+    expect(tooFew.json().code).toBe('VALIDATION_FAILED');
     const otherFile = await h.app.inject({
       url: `/api/experiments/${ran}/series?file=other.csv`,
       headers: { 'x-session-id': 'alice' },

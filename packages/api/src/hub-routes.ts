@@ -4,7 +4,7 @@ import { defineRoute, IdParams, ServiceHealth } from './common.js';
 import { DurationPolicy, MaxDurationSourceSchema } from './durations.js';
 import { errorResponses, Problem } from './errors.js';
 import { ExperimentId, ExperimentStateSchema, Timestamp } from './experiments.js';
-import { DataQuery, NEXT_OFFSET_HEADER, TailQuery } from './node-routes.js';
+import { DataQuery, NEXT_OFFSET_HEADER, NodeRunSeries, NodeSeriesQuery, TailQuery } from './node-routes.js';
 import {
   EVENT_STREAM,
   EXAMPLE_SCRIPT,
@@ -283,42 +283,6 @@ export const SubmittedScript = Type.Object({
   max_duration_source: Type.Optional(MaxDurationSourceSchema),
 });
 export type SubmittedScript = Static<typeof SubmittedScript>;
-
-/** Which CSV of a run to chart, and how finely. */
-export const RunSeriesQuery = Type.Object({
-  file: Type.String({
-    minLength: 1,
-    maxLength: 255,
-    pattern: '^[^/\\\\]+\\.csv$',
-    description: 'A top-level CSV file of the run’s output/ folder, e.g. data.csv',
-  }),
-  points: Type.Optional(
-    Type.Integer({
-      minimum: 10,
-      maximum: 5000,
-      default: 1000,
-      description: 'About how many points to return (two per bucket: its minima and its maxima)',
-    }),
-  ),
-});
-export type RunSeriesQuery = Static<typeof RunSeriesQuery>;
-
-/**
- * A run's whole CSV downsampled by its node, min/max per bucket so that a spike stays visible however long the run:
- * each bucket of `bucket_rows` rows gives two points, `[t_first_ms, ...minimum of each column]` and
- * `[t_last_ms, ...maximum of each column]` (ms since the epoch; null: no number in that bucket). Numeric columns only.
- */
-export const RunSeries = Type.Object({
-  experiment_id: ExperimentId,
-  file: Type.String(),
-  total_rows: Type.Integer({ minimum: 0, description: 'Data rows in the file (the header not counted)' }),
-  bucket_rows: Type.Integer({ minimum: 0, description: 'Rows summarised by each pair of points (1: every row)' }),
-  columns: Type.Array(Type.String(), { description: 'The numeric columns, in the order of the values in a point' }),
-  points: Type.Array(Type.Array(Type.Union([Type.Number(), Type.Null()])), {
-    description: '`[t_ms, ...one value per column]`, in time order',
-  }),
-});
-export type RunSeries = Static<typeof RunSeries>;
 
 /**
  * A relayed node stream's own event (`node.stream`): the hub's connection to the node opened or broke. `fresh` is
@@ -638,12 +602,12 @@ export const hubRoutes = withOperationIds({
       summary:
         'A CSV of the run as a chart: the whole file downsampled min/max per bucket by its node (its owner or an admin)',
       description:
-        'Relayed to the node the experiment runs or ran on (GET /api/v3/experiments/:id/series there). A running run’s series grows; new rows arrive live on the web server’s stream.',
+        'Relayed to the node the experiment runs or ran on (its GET /api/experiments/:id/series): each bucket of `bucket_rows` rows gives two points, `[t_first_ms, ...minimum of each column]` and `[t_last_ms, ...maximum of each column]`, so a spike stays visible however long the run. A running run’s series grows; its new rows arrive live on the web server’s stream.',
       docs: { ok: 'The series: columns and points `[t_ms, ...values]`, two per bucket', ...asUser },
       params: IdParams,
-      querystring: RunSeriesQuery,
+      querystring: NodeSeriesQuery,
       response: {
-        200: RunSeries,
+        200: NodeRunSeries,
         ...errorResponses(
           'EXPERIMENT_NOT_FOUND',
           'FORBIDDEN',

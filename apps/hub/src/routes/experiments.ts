@@ -448,8 +448,11 @@ export async function experimentRoutes(app: Service, config: HubConfig, hub: Hub
     ...hubRoutes.series,
     handler: async (request, reply) => {
       const { row, node } = runNode(request, request.params.id, 'data');
-      const { file, points = 1000 } = request.query;
-      const path = `/api/v3/experiments/${encodeURIComponent(row.id)}/series?file=${encodeURIComponent(file)}&points=${points}`;
+      const { file, points } = request.query;
+      const query = new URLSearchParams();
+      if (file !== undefined) query.set('file', file);
+      if (points !== undefined) query.set('points', String(points));
+      const path = `/api/experiments/${encodeURIComponent(row.id)}/series?${query}`;
       const upstream = new AbortController();
       request.raw.on('close', () => upstream.abort());
       const res = await node.client.http.fetch('GET', path, {
@@ -465,7 +468,11 @@ export async function experimentRoutes(app: Service, config: HubConfig, hub: Hub
         } catch {
           parsed = undefined;
         }
-        throw peerError(res.status, parsed, `Node '${node.name}' answered ${res.status} for the series of ${file}`);
+        throw peerError(
+          res.status,
+          parsed,
+          `Node '${node.name}' answered ${res.status} for the series of ${file ?? 'its data file'}`,
+        );
       }
       // The node's JSON text as it is (a string is not serialised again): points can be many, and the hub adds
       // nothing to them.

@@ -47,7 +47,7 @@ export class FakeNode extends EventEmitter<{
   readonly streamConnections: (string | undefined)[] = [];
   /** What a new follower of the stream gets first when it does not resume (the node's current states). */
   streamState: { event: string; data: string }[] = [{ event: 'safety', data: '{"interlocks":[]}' }];
-  /** GET /api/v3/experiments/:id/series answers, by experiment id (absent: 404 EXPERIMENT_NOT_FOUND). */
+  /** GET /api/experiments/:id/series answers, by experiment id (absent: 404 EXPERIMENT_NOT_FOUND). */
   readonly series = new Map<string, unknown>();
   /** The query strings the series route was asked with. */
   readonly seriesQueries: Record<string, unknown>[] = [];
@@ -250,12 +250,12 @@ export class FakeNode extends EventEmitter<{
       this.streamConnections.push(lastEventId);
       this.emit('streamOpened', lastEventId);
     });
-    app.get('/api/v3/experiments/:id/series', async (request, reply) => {
+    app.get('/api/experiments/:id/series', async (request, reply) => {
       const { id } = request.params as { id: string };
       this.seriesQueries.push({ ...(request.query as Record<string, unknown>) });
       const answer = this.series.get(id) as { file?: string } | undefined;
       if (answer === undefined) return reply.status(404).send(notFound(id));
-      const { file } = request.query as { file?: string };
+      const { file = 'experiment_data.csv' } = request.query as { file?: string };
       if (file !== answer.file) {
         return reply.status(404).send({
           statusCode: 404,
