@@ -23,6 +23,7 @@ import os
 import runpy
 import sys
 import time as _time
+from typing import Any, Optional, Tuple
 
 __all__ = ["ScaledTime", "install", "installed_scale", "main"]
 
@@ -84,7 +85,7 @@ class ScaledTime:
             _real_sleep(left / self.scale)
 
 
-def _datetime_classes(clock: ScaledTime):
+def _datetime_classes(clock: ScaledTime) -> Tuple[Any, Any]:
     """Subclasses of datetime.date and datetime.datetime whose now/today read ``clock``."""
 
     class _DateMeta(type(_RealDate)):  # type: ignore[misc]
@@ -98,21 +99,21 @@ def _datetime_classes(clock: ScaledTime):
 
     class date(_RealDate, metaclass=_DateMeta):  # noqa: N801 - stands in for datetime.date
         @classmethod
-        def today(cls):  # type: ignore[override]
+        def today(cls) -> Any:
             t = _RealDate.fromtimestamp(clock.time())
             return cls(t.year, t.month, t.day)
 
     class datetime(_RealDatetime, metaclass=_DatetimeMeta):  # noqa: N801 - stands in for datetime.datetime
         @classmethod
-        def now(cls, tz=None):  # type: ignore[override]
+        def now(cls, tz: Optional[_datetime.tzinfo] = None) -> Any:
             return cls.fromtimestamp(clock.time(), tz)
 
         @classmethod
-        def utcnow(cls):  # type: ignore[override]
+        def utcnow(cls) -> Any:
             return cls.fromtimestamp(clock.time(), _datetime.timezone.utc).replace(tzinfo=None)
 
         @classmethod
-        def today(cls):  # type: ignore[override]
+        def today(cls) -> Any:
             return cls.fromtimestamp(clock.time())
 
     return date, datetime
@@ -122,20 +123,24 @@ def install(clock: ScaledTime) -> None:
     """Replaces the time and datetime functions of this interpreter with ``clock``'s."""
     global _installed
     _installed = clock
-    _time.time = clock.time
-    _time.time_ns = lambda: int(clock.time() * 1e9)
-    _time.monotonic = clock.monotonic
-    _time.monotonic_ns = lambda: int(clock.monotonic() * 1e9)
-    _time.perf_counter = clock.perf_counter
-    _time.perf_counter_ns = lambda: int(clock.perf_counter() * 1e9)
-    _time.sleep = clock.sleep
-    _time.localtime = lambda secs=None: _real_localtime(clock.time() if secs is None else secs)
-    _time.gmtime = lambda secs=None: _real_gmtime(clock.time() if secs is None else secs)
-    _time.ctime = lambda secs=None: _real_ctime(clock.time() if secs is None else secs)
-    _time.strftime = lambda fmt, t=None: _real_strftime(fmt, _real_localtime(clock.time()) if t is None else t)
+    replaced = {
+        "time": clock.time,
+        "time_ns": lambda: int(clock.time() * 1e9),
+        "monotonic": clock.monotonic,
+        "monotonic_ns": lambda: int(clock.monotonic() * 1e9),
+        "perf_counter": clock.perf_counter,
+        "perf_counter_ns": lambda: int(clock.perf_counter() * 1e9),
+        "sleep": clock.sleep,
+        "localtime": lambda secs=None: _real_localtime(clock.time() if secs is None else secs),
+        "gmtime": lambda secs=None: _real_gmtime(clock.time() if secs is None else secs),
+        "ctime": lambda secs=None: _real_ctime(clock.time() if secs is None else secs),
+        "strftime": lambda fmt, t=None: _real_strftime(fmt, _real_localtime(clock.time()) if t is None else t),
+    }
+    for name, function in replaced.items():
+        setattr(_time, name, function)
     date, datetime = _datetime_classes(clock)
-    _datetime.date = date
-    _datetime.datetime = datetime
+    setattr(_datetime, "date", date)
+    setattr(_datetime, "datetime", datetime)
 
 
 def _from_env(environ: "dict[str, str]") -> ScaledTime:

@@ -87,7 +87,7 @@ def _time_scale() -> float:
     """How much faster than the wall clock the script's time runs (a pre-flight, bioreactor_client.accelerated)."""
     # Looked up, not imported: `python3 -m bioreactor_client.accelerated` must be the first to import that module.
     accelerated = sys.modules.get("bioreactor_client.accelerated")
-    return accelerated.installed_scale() if accelerated is not None else 1.0
+    return float(accelerated.installed_scale()) if accelerated is not None else 1.0
 
 
 class JobRunner:
