@@ -11,7 +11,7 @@ import { type ParsedEvent, readEventStream } from '@bioreactor/service-kit';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { HubDeps } from '../src/app.js';
 import { FakeNode } from './support/fake-node.js';
-import { GOOD_SCRIPT, makeHub, type TestHub, waitForStarted } from './support/hub.js';
+import { GOOD_SCRIPT, makeHub, type TestHub, waitForStarted, waitForState } from './support/hub.js';
 import { freePort, type HubProcess, startNodeProcess } from './support/hub-process.js';
 
 let h: TestHub | undefined;
@@ -322,6 +322,41 @@ describe('with a real node process', () => {
     const back = await f.waitFor(connected(true), 'node.stream saying the node is back', down, 30_000);
     await f.waitFor((e) => e.event === 'component.sample', 'samples again', f.events.indexOf(back) + 1, 30_000);
     expect(JSON.parse(back.data)).toEqual({ node: name, connected: true, reason: 'connected' });
+  });
+
+  it('relays the series of a run the node ran', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'hub-stream-node-'));
+    const port = await freePort();
+    proc = await startNodeProcess(dir, port);
+    h = await makeHub({ nodes: [`http://127.0.0.1:${port}`] });
+    const script = [
+      'import os',
+      'with open(os.path.join(os.environ["OUTPUT_DIR"], "experiment_data.csv"), "w") as f:',
+      '    f.write("timestamp,co2_ppm\\n")',
+      '    for i in range(100):',
+      '        f.write(f"2026-01-01T00:{i // 60:02d}:{i % 60:02d},{400 + (500 if i == 42 else i)}\\n")',
+      '',
+    ].join('\n');
+    const r = await h.app.inject({
+      method: 'POST',
+      url: '/api/experiments/start',
+      headers: { 'x-session-id': 'alice' },
+      payload: { script_content: script },
+    });
+    const id = r.json().experiment_id as string;
+    await waitForState(h.hub, id, 'completed', 60_000);
+    const res = await h.app.inject({
+      url: `/api/experiments/${id}/series?points=10`,
+      headers: { 'x-session-id': 'alice' },
+    });
+    expect(res.statusCode, res.body).toBe(200);
+    const series = res.json();
+    expect(series).toMatchObject({ experiment_id: id, file: 'experiment_data.csv', total_rows: 100 });
+    expect(series.columns).toEqual(['co2_ppm']);
+    expect(series.points.length).toBeLessThanOrEqual(10);
+    // The one spike survives the downsampling.
+    expect(Math.max(...series.points.map((p: number[]) => p[1] as number))).toBe(900);
+    expect(series.points[0][0]).toBe(Date.parse('2026-01-01T00:00:00Z'));
   });
 });
 
