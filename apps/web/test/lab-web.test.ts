@@ -273,9 +273,19 @@ describe('accounts, lab settings and notifications', () => {
       400,
     );
     const saved = await a.post('/api/settings/lab', { lab_name: 'Growth lab', time_zone: 'Europe/Berlin' });
-    expect(saved.json()).toEqual({ lab_name: 'Growth lab', time_zone: 'Europe/Berlin' });
+    // Live rows stay with each run's owner and the admins unless the lab chooses to share them.
+    expect(saved.json()).toEqual({ lab_name: 'Growth lab', time_zone: 'Europe/Berlin', share_live_data: false });
+    const shared = await a.post('/api/settings/lab', {
+      lab_name: 'Growth lab',
+      time_zone: 'Europe/Berlin',
+      share_live_data: true,
+    });
+    expect(shared.json()).toMatchObject({ share_live_data: true });
+    // A save without it keeps it; a restart too.
+    await a.post('/api/settings/lab', { lab_name: 'Growth lab', time_zone: 'Europe/Berlin' });
     expect((await (await web()).inject({ url: '/api/settings/lab' })).json()).toMatchObject({
       time_zone: 'Europe/Berlin',
+      share_live_data: true,
     });
 
     expect((await user.get('/api/account/notifications')).json()).toMatchObject({ browser_on_end: false });
