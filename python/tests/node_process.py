@@ -62,9 +62,15 @@ def free_port() -> int:
 class SimulatedNode:
     """``node --import tsx apps/node/src/server.ts`` in simulation, with its own data directory."""
 
-    def __init__(self, hardware: Optional[Dict[str, Any]] = None, token: Optional[str] = None) -> None:
+    def __init__(
+        self,
+        hardware: Optional[Dict[str, Any]] = None,
+        token: Optional[str] = None,
+        env: Optional[Dict[str, str]] = None,
+    ) -> None:
         self.hardware = hardware
         self.token = token
+        self.env = env or {}
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.tmp = tempfile.mkdtemp(prefix="bioreactor-client-test-")
@@ -91,6 +97,7 @@ class SimulatedNode:
         )
         if self.token:
             env["BIOREACTOR_API_TOKEN"] = self.token
+        env.update(self.env)
         log = open(self._log_path, "wb")
         try:
             self.process = subprocess.Popen(
@@ -164,12 +171,14 @@ class NodeTestCase(unittest.TestCase):
 
     hardware: Optional[Dict[str, Any]] = FULL_HARDWARE
     token: Optional[str] = None
+    #: Extra environment of the node (BIOREACTOR_RUNNER=local for tests that run scripts).
+    env: Optional[Dict[str, str]] = None
     node: SimulatedNode
 
     @classmethod
     def setUpClass(cls) -> None:
         super().setUpClass()
-        cls.node = SimulatedNode(cls.hardware, cls.token).start()
+        cls.node = SimulatedNode(cls.hardware, cls.token, cls.env).start()
 
     @classmethod
     def tearDownClass(cls) -> None:

@@ -12,6 +12,7 @@ import { createHardware, type Hardware } from './hardware/index.js';
 import { registerHardwareRoutes } from './routes/hardware.js';
 import { registerRoutes } from './routes/index.js';
 import { registerPreflightRoutes } from './routes/preflight.js';
+import { createProgramExecutor, registerProgramRouteSet } from './routes/programs.js';
 import type { ExperimentRunner } from './runner/runner.js';
 
 export interface NodeDeps {
@@ -43,7 +44,17 @@ export async function buildApp(config: NodeConfig, deps: NodeDeps = {}): Promise
   await hardware.start();
   app.addHook('onClose', async () => hardware.stop());
   const experimentHardware = deps.experimentHardware ?? hardware;
+  // Before the runs are recovered: a program run found live resumes with its program.
+  const programs = await createProgramExecutor(
+    config,
+    hardware,
+    app.log,
+    () => deps.experimentStatus?.activeExperimentId() ?? null,
+  );
+  app.addHook('onClose', async () => programs.detach());
   const experiments = await createExperiments(config, {
+    programs,
+    registerProgramRoutes: (server) => registerProgramRouteSet(server, programs),
     runner: deps.runner,
     hardware: experimentHardware,
     registerHardwareRoutes:
@@ -59,6 +70,7 @@ export async function buildApp(config: NodeConfig, deps: NodeDeps = {}): Promise
   await registerRoutes(app, config, {
     experiments: { ...experiments, hardware: experimentHardware },
     hardware,
+    programs,
     experimentStatus: () => deps.experimentStatus,
     twin: experiments.preflight.advertised(),
   });

@@ -181,6 +181,7 @@ export async function buildDownload(
     created_time: run.created_time,
     csv: { file: `output/${DATA_FILE}`, columns: await csvColumns(store, id) },
     actuator_commands: await commandsOf(store, hardware, run),
+    ...(run.programs ? { programs: run.programs } : {}),
     ...(run.accelerated
       ? { preflight: { ...run.accelerated, report: await readPreflight(store.preflightPath(id)) } }
       : {}),

@@ -1,5 +1,5 @@
 // The hardware-only API one experiment reaches while it runs: a second HTTP server with the v3 and v2 hardware
-// routes and nothing else (no experiment, admin or docs routes), on a Unix socket mounted into the container or
+// routes and the program routes, and nothing else (no experiment, admin or docs routes), on a Unix socket mounted into the container or
 // on a loopback port for the local runner. Closing it is how the node ends an experiment's access.
 import { chmod, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -18,8 +18,8 @@ export interface ActuatorCommand {
 
 /** What the experiment lifecycle needs from the node's hardware (apps/node/src/hardware). */
 export interface ExperimentHardware {
-  /** Peltier off, stirrer to its default, pumps off, lights off. */
-  applySafeState(reason: string): unknown;
+  /** Peltier off, stirrer to its default, pumps off, lights off; `keep` (actuatorKey names) left as they are. */
+  applySafeState(reason: string, keep?: readonly string[]): unknown;
   capabilities(): unknown;
   hardwareConfig(): unknown;
   /** What each actuator has done since the node started (pumped volumes, valve openings), for the manifest. */
@@ -38,6 +38,9 @@ export type RegisterHardwareRoutes = (
   hardware: ExperimentHardware,
   opts: { source: string },
 ) => unknown;
+
+/** Registers the program routes (start, state, change, stop, preview) on an experiment's private server. */
+export type RegisterProgramRoutes = (app: FastifyInstance) => Promise<unknown>;
 
 export interface HardwareGateway {
   readonly endpoint: HardwareEndpoint;
@@ -61,6 +64,7 @@ export function hardwareGatewayFactory(
   hardware: ExperimentHardware | undefined,
   registerHardwareRoutes: RegisterHardwareRoutes | undefined,
   onRefused?: OnRefused,
+  registerProgramRoutes?: RegisterProgramRoutes,
 ): OpenHardwareGateway {
   return async (experimentId, where) => {
     const app = Fastify({ logger: false, forceCloseConnections: true, bodyLimit: 64 * 1024 });
@@ -82,6 +86,8 @@ export function hardwareGatewayFactory(
     if (hardware && registerHardwareRoutes) {
       await registerHardwareRoutes(app, hardware, { source: `experiment:${experimentId}` });
     }
+    // A program the script starts belongs to its run and outlives it: the node runs it, not the script.
+    await registerProgramRoutes?.(app);
     if (where.kind === 'tcp') {
       await app.listen({ host: '127.0.0.1', port: 0 });
       const address = app.server.address();

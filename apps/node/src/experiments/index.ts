@@ -5,8 +5,13 @@ import { type NodeConfig, parseSize } from '../config.js';
 import { type HardwareMode, resolveHardwareMode } from '../hardware/types.js';
 import { chooseRunner } from '../runner/index.js';
 import type { ExperimentRunner, RunnerInfoBody } from '../runner/runner.js';
-import { type ExperimentHardware, hardwareGatewayFactory, type RegisterHardwareRoutes } from './hardware-gateway.js';
-import { ExperimentManager, type ManagerLogger } from './manager.js';
+import {
+  type ExperimentHardware,
+  hardwareGatewayFactory,
+  type RegisterHardwareRoutes,
+  type RegisterProgramRoutes,
+} from './hardware-gateway.js';
+import { ExperimentManager, type ManagerLogger, type NodePrograms } from './manager.js';
 import { Preflight, type TwinHardware } from './preflight.js';
 import { ExperimentStore } from './store.js';
 
@@ -24,6 +29,9 @@ export interface ExperimentsDeps {
   runner?: ExperimentRunner | undefined;
   hardware?: ExperimentHardware | undefined;
   registerHardwareRoutes?: RegisterHardwareRoutes | undefined;
+  /** The node's programs: on each run's private hardware API, kept on at a run's end, and runs of their own. */
+  programs?: NodePrograms | undefined;
+  registerProgramRoutes?: RegisterProgramRoutes | undefined;
   /** The hardware's mode (HARDWARE_MODE, else the hardware file's), for the runner's guard and the manifest. */
   hardwareMode?: HardwareMode | undefined;
   /** The node's simulated hardware, whose clock a pre-flight speeds up (docs/preflight.md). */
@@ -57,9 +65,13 @@ export async function createExperiments(config: NodeConfig, deps: ExperimentsDep
     preflight,
     store,
     runner,
-    openGateway: hardwareGatewayFactory(deps.hardware, deps.registerHardwareRoutes, (id, refusal) =>
-      preflight.refused(id, refusal),
+    openGateway: hardwareGatewayFactory(
+      deps.hardware,
+      deps.registerHardwareRoutes,
+      (id, refusal) => preflight.refused(id, refusal),
+      deps.registerProgramRoutes,
     ),
+    programs: deps.programs,
     hardware: deps.hardware,
     dataDir,
     nodeVersion: SYSTEM_VERSION,

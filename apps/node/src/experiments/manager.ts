@@ -3,12 +3,13 @@
 // output, the hardware safe state at every end, and reconciliation with what still runs after a node restart.
 import { createHash, randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { readFile, rm } from 'node:fs/promises';
+import { appendFile, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   ApiError,
   MAX_SCRIPT_BYTES,
   type NodeStartRequest,
+  type ProgramStatus,
   RUN_LIVE_STATES,
   type RunRecord,
   type RunState,
@@ -42,6 +43,14 @@ export interface ManagerLogger {
   error(obj: object | string, msg?: string): void;
 }
 
+/** What the lifecycle needs of the node's program executor (programs/executor.ts). */
+export interface NodePrograms {
+  /** The actuators the running program drives (actuatorKey names); none when no program runs. */
+  drivenActuators(): string[];
+  status(): ProgramStatus;
+  on(event: 'started', listener: (status: ProgramStatus) => void): unknown;
+}
+
 export interface ExperimentManagerOptions {
   store: ExperimentStore;
   runner: ExperimentRunner;
@@ -64,6 +73,8 @@ export interface ExperimentManagerOptions {
   now?: () => Date;
   /** Runs on the twin at accelerated time and their reports (preflight.ts); absent: no run may ask for time_scale. */
   preflight?: Preflight | undefined;
+  /** The node's programs: a run's end leaves their actuators alone; one a run starts is on its record. */
+  programs?: NodePrograms | undefined;
 }
 
 interface ActiveRun {
@@ -231,6 +242,26 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord]; log: [Ru
     // Every SSE follower is a listener; there is no leak to warn about.
     this.setMaxListeners(0);
     this.now = opts.now ?? (() => new Date());
+    opts.programs?.on('started', (status) => void this.programStarted(status));
+  }
+
+  /** A program the live run started (through its hardware API): in the run's actuator log and its manifest. */
+  private async programStarted(status: ProgramStatus): Promise<void> {
+    const active = this.active;
+    if (!active || status.experiment_id !== active.id || status.name === null || status.started_at === null) return;
+    const started = { name: status.name, started_at: status.started_at };
+    active.record.programs = [...(active.record.programs ?? []), started];
+    try {
+      active.actuatorLog?.log.append({
+        time: this.now().toISOString(),
+        source: `experiment:${active.id}`,
+        component: 'program',
+        values: { ...started, event: 'started' },
+      });
+      await this.opts.store.save(active.record);
+    } catch (err) {
+      this.opts.log.error({ err, experiment_id: active.id }, 'could not record the program the run started');
+    }
   }
 
   get runner(): ExperimentRunner {
@@ -582,7 +613,8 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord]; log: [Ru
     record.error_message = error;
     record.end_time = this.now().toISOString();
     record.runner_ref = null;
-    await this.safeState(`experiment ${active.id} ${status}`);
+    const kept = await this.safeState(`experiment ${active.id} ${status}`);
+    await this.noteKept(active.id, kept);
     if (this.opts.hardware?.counters) record.context.counters_at_end = this.opts.hardware.counters();
     // After the safe state, so that the end of the run is in its actuator log too.
     this.closeActuatorLog(active);
@@ -794,13 +826,31 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord]; log: [Ru
     }
   }
 
-  private async safeState(reason: string): Promise<void> {
-    if (!this.opts.hardware) return;
+  /**
+   * The hardware safe state, except the actuators a running program drives: the program keeps them (it outlives
+   * the run that started it). Answers those left alone.
+   */
+  private async safeState(reason: string): Promise<string[]> {
+    if (!this.opts.hardware) return [];
+    const keep = this.opts.programs?.drivenActuators() ?? [];
     try {
-      await this.opts.hardware.applySafeState(reason);
+      await this.opts.hardware.applySafeState(reason, keep);
     } catch (err) {
       this.opts.log.error({ err, reason }, 'could not apply the hardware safe state');
     }
+    return keep;
+  }
+
+  /** Says in the run's log (and the node's) which actuators its end left to the running program. */
+  private async noteKept(id: string, kept: string[]): Promise<void> {
+    if (kept.length === 0) return;
+    const program = this.opts.programs?.status();
+    const owner = program?.experiment_id === id ? 'this run started' : 'running on the node';
+    const text = `the run ended; program "${program?.name ?? '?'}" (${owner}) goes on and keeps ${kept.join(', ')}: the safe state left them as they are (stop it with DELETE /api/v3/programs/current)`;
+    this.opts.log.info({ experiment_id: id, program: program?.name, kept }, text);
+    await appendFile(this.opts.store.logPath(id), `\n[bioreactor: ${text}]\n`).catch((err: unknown) =>
+      this.opts.log.warn({ err, experiment_id: id }, 'could not write to the run log'),
+    );
   }
 
   /** Stops a run (SIGTERM, then SIGKILL after the grace period) and resolves once its end is recorded. */

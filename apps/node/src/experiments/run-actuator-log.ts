@@ -72,6 +72,9 @@ export function lastSetpoints(entries: readonly ActuatorCommand[]): Setpoint[] {
     delete values.reason;
     delete values.steps_per_10000s;
     switch (entry.component) {
+      // A program the run started is a fact of the run, not a setting to restore: the node resumes the program.
+      case 'program':
+        break;
       case 'pumps':
         last.set(`pumps:${String(values.pump_name)}`, { component: 'pumps', body: values });
         break;

@@ -9,6 +9,7 @@ import {
   type ActuatorName,
   type AllStates as AllStatesSchema,
   ApiError,
+  actuatorKey,
   type Capability,
   COMPONENT_NAMES,
   type ComponentControls,
@@ -481,12 +482,16 @@ export class HardwareController {
     return this.componentState(name) as ComponentStates[K];
   }
 
-  /** Every actuator to its safe state (peltier off first, pumps stopped, ...); each step tried even if another fails. */
-  async applySafeState(reason: string): Promise<void> {
+  /**
+   * Every actuator to its safe state (peltier off first, pumps stopped, ...); each step tried even if another fails.
+   * `keep` names actuators (as actuatorKey: `led`, `pumps:inflow`) left as they are: those a running program drives.
+   */
+  async applySafeState(reason: string, keep: readonly string[] = []): Promise<void> {
     const problems: string[] = [];
     const source = `safety:${reason}`;
     for (const [name, actuator] of this.safeOrder()) {
       for (const body of actuator.safe(reason)) {
+        if (keep.length > 0 && keep.includes(actuatorKey(name, body as Record<string, unknown>))) continue;
         try {
           await this.locked(name, () => actuator.apply(body, source));
           this.emitChanged(name, source);

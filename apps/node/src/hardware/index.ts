@@ -49,8 +49,11 @@ export interface Hardware {
   start(): Promise<void>;
   /** Safe state, then releases everything. */
   stop(): Promise<void>;
-  /** Peltier off, pumps stopped, stirrer at its idle duty, lights off; logged with the reason. */
-  applySafeState(reason: string): Promise<void>;
+  /**
+   * Peltier off, pumps stopped, stirrer at its idle duty, lights off; logged with the reason. `keep`: actuators
+   * (actuatorKey names) left as they are.
+   */
+  applySafeState(reason: string, keep?: readonly string[]): Promise<void>;
   capabilities(): Capabilities;
   allStates(): AllStates;
   /** The validated hardware file and the mode, for the experiment manifest. */

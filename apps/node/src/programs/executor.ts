@@ -3,6 +3,7 @@
 // same hardware control path and safety rules as the HTTP controls (source "program"), and its state kept in
 // DATA_DIR/programs/current.json at every change. A node that restarts (or is killed) resumes it: each track is put
 // in the step of now (the steps it missed are not replayed), each automation goes on from its kept state.
+import { EventEmitter } from 'node:events';
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import {
@@ -66,8 +67,23 @@ export interface ProgramExecutorOptions {
   activeRun?: () => string | null;
 }
 
-/** Every command the executor sends carries this source in the command log and the run's actuator log. */
+/**
+ * Every command the executor sends carries this source in the command log and the run's actuator log; a program a
+ * run owns adds `:experiment:<id>`, so that its pumps count towards that run's inflow cap as the run's own do.
+ */
 export const PROGRAM_SOURCE = 'program';
+
+/** The source of a program's commands: `program`, or `program:experiment:<id>` when run `id` owns it. */
+export const programSource = (experimentId: string | null): string =>
+  experimentId === null ? PROGRAM_SOURCE : `${PROGRAM_SOURCE}:experiment:${experimentId}`;
+
+/** A program that ended: why (`stopped`, `the program reached its end`, …) and the run that owned it. */
+export interface ProgramEnd {
+  name: string;
+  experiment_id: string | null;
+  started_at: string;
+  reason: string;
+}
 
 /** The state file, under DATA_DIR. */
 export const PROGRAM_STATE_FILE = join('programs', 'current.json');
@@ -137,7 +153,7 @@ export function writeFileAtomic(path: string, text: string): void {
 
 const round = (v: number, digits: number) => Math.round(v * 10 ** digits) / 10 ** digits;
 
-export class ProgramExecutor {
+export class ProgramExecutor extends EventEmitter<{ started: [ProgramStatus]; ended: [ProgramEnd] }> {
   private saved: Saved | null = null;
   private readonly clock: Clock;
   private readonly path: string;
@@ -154,6 +170,7 @@ export class ProgramExecutor {
   private ending: Promise<void> | null = null;
 
   constructor(private readonly opts: ProgramExecutorOptions) {
+    super();
     this.clock = opts.clock ?? realClock;
     this.path = join(opts.dataDir, PROGRAM_STATE_FILE);
     this.monotonic = opts.monotonic === undefined ? null : opts.monotonic;
@@ -197,8 +214,11 @@ export class ProgramExecutor {
     return new Date(Date.parse(saved.started_at) + seconds * 1000).toISOString();
   }
 
-  /** Validates and starts a program; 409 while one runs. */
-  async start(doc: unknown): Promise<ProgramStatus> {
+  /**
+   * Validates and starts a program; 409 while one runs. Its owner is `experimentId` when given (a program run),
+   * else the run live on the node, if any.
+   */
+  async start(doc: unknown, experimentId?: string): Promise<ProgramStatus> {
     if (this.saved)
       throw new ApiError(
         'INVALID_STATE',
@@ -212,14 +232,21 @@ export class ProgramExecutor {
       program,
       started_at: new Date(this.clock.now()).toISOString(),
       start_monotonic: mono?.boot_id ? { boot_id: mono.boot_id, ns: mono.ns.toString() } : null,
-      experiment_id: this.opts.activeRun?.() ?? null,
+      experiment_id: experimentId ?? this.opts.activeRun?.() ?? null,
       automations: program.automations.map(newAutomationState),
       inflow_ml: 0,
     };
     this.save();
     this.opts.log.info({ program: program.name }, `program "${program.name}" started`);
     this.launch();
-    return this.status();
+    const status = this.status();
+    this.emit('started', status);
+    return status;
+  }
+
+  /** The actuators the running program drives (as actuatorKey names them: `led`, `pumps:inflow`); none when idle. */
+  drivenActuators(): string[] {
+    return this.saved ? this.driven(this.saved.program).map((d) => d.key) : [];
   }
 
   /** At start-up: picks up the program a previous process ran, in the state it should be in now. */
@@ -303,7 +330,11 @@ export class ProgramExecutor {
   }
 
   private async command(component: ActuatorName, body: Record<string, unknown>): Promise<void> {
-    await this.opts.hardware.control(component as never, body as never, PROGRAM_SOURCE);
+    await this.opts.hardware.control(
+      component as never,
+      body as never,
+      programSource(this.saved?.experiment_id ?? null),
+    );
   }
 
   private async trackLoop(signal: AbortSignal): Promise<void> {
@@ -537,6 +568,12 @@ export class ProgramExecutor {
       rmSync(this.path, { force: true });
       this.saved = null;
       this.loops = [];
+      this.emit('ended', {
+        name: saved.program.name,
+        experiment_id: saved.experiment_id,
+        started_at: saved.started_at,
+        reason,
+      });
       if (problems.length > 0)
         this.opts.log.error(
           { program: saved.program.name, problems },

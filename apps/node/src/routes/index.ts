@@ -5,6 +5,7 @@ import type { NodeConfig } from '../config.js';
 import { CsvWatch } from '../experiments/csv-watch.js';
 import { SeriesCache } from '../experiments/series.js';
 import type { Hardware } from '../hardware/index.js';
+import type { ProgramExecutor } from '../programs/executor.js';
 import { NodeStream } from '../stream.js';
 import { type ExperimentRouteDeps, registerExperimentRoutes } from './experiments.js';
 import { registerHardwareRoutes } from './hardware.js';
@@ -14,6 +15,8 @@ import { type ExperimentStatusProvider, registerStatusRoutes } from './status.js
 export interface RouteDeps {
   experiments?: ExperimentRouteDeps;
   hardware?: Hardware;
+  /** The node's program executor (app.ts); created with the routes when absent. */
+  programs?: ProgramExecutor;
   experimentStatus?: () => ExperimentStatusProvider | undefined;
   /** Present on a simulation twin: what /api/status advertises for pre-flights (experiments/preflight.ts). */
   twin?: ExperimentLimits['twin'];
@@ -48,7 +51,7 @@ export async function registerRoutes(app: Service, config: NodeConfig, deps: Rou
       ...(twin ? { twin } : {}),
     });
     await registerHardwareRoutes(app, deps.hardware, { source: 'api', faultInjection: true, stream });
-    await registerProgramRoutes(app, config, deps.hardware, deps.experimentStatus);
+    await registerProgramRoutes(app, config, deps.hardware, deps.experimentStatus, deps.programs);
   } else {
     registerHealthOnly(app, config);
   }

@@ -1,13 +1,15 @@
 // The program routes (docs/programs.md): preview, start, state, change, stop. Thin: the document is parsed (JSON,
-// or YAML text), the executor (programs/executor.ts) does the rest. The executor is created here, resumes the
-// program a previous process ran, and lets go of it (state kept) when the node shuts down.
+// or YAML text), the executor (programs/executor.ts) does the rest. The node has one executor (app.ts creates it
+// before the runs are recovered, since a program run resumes with it); the same routes are on every run's private
+// hardware API.
 import { ApiError, nodeProgramRoutes as routes, validateProgram } from '@bioreactor/api';
 import { jsonText, type Service } from '@bioreactor/service-kit';
+import type { FastifyInstance } from 'fastify';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import type { NodeConfig } from '../config.js';
 import type { Clock } from '../hardware/clock.js';
 import type { Hardware } from '../hardware/index.js';
-import { ProgramExecutor } from '../programs/executor.js';
+import { ProgramExecutor, type ProgramLog } from '../programs/executor.js';
 import { expand } from '../programs/expand.js';
 import type { ExperimentStatusProvider } from './status.js';
 
@@ -35,21 +37,33 @@ export function parseProgramYaml(text: string): unknown {
   }
 }
 
-export async function registerProgramRoutes(
-  app: Service,
+/** The node's one program executor, resumed from the state a previous process left (before runs are recovered). */
+export async function createProgramExecutor(
   config: Pick<NodeConfig, 'DATA_DIR'>,
   hardware: Hardware,
-  experiments?: () => ExperimentStatusProvider | undefined,
+  log: ProgramLog,
+  activeRun: () => string | null,
 ): Promise<ProgramExecutor> {
   const executor = new ProgramExecutor({
     hardware: hardware as never,
     clock: (hardware as Hardware & { clock?: Clock }).clock,
     dataDir: config.DATA_DIR,
-    log: app.log,
-    activeRun: () => experiments?.()?.activeExperimentId() ?? null,
+    log,
+    activeRun,
   });
   await executor.resume();
-  app.addHook('onClose', async () => executor.detach());
+  return executor;
+}
+
+/**
+ * The program routes on any Fastify instance: the node's own server, and an experiment's private hardware API, so
+ * that a script can start a program that goes on after the script (and its container) ended.
+ */
+export async function registerProgramRouteSet(
+  server: FastifyInstance | Service,
+  executor: ProgramExecutor,
+): Promise<void> {
+  const app = server as Service;
   const inflowPumps = () => executor.context().inflowPumps;
 
   // A callback plugin: the YAML parser is this scope's only, so no other route takes YAML.
@@ -84,5 +98,27 @@ export async function registerProgramRoutes(
   app.route({ ...routes.current, handler: async () => executor.status() });
   app.route({ ...routes.change, handler: async (request) => executor.change(request.body) });
   app.route({ ...routes.stop, handler: async () => executor.stop() });
+}
+
+/** The program routes of the node; `existing` is the node's executor (created here when absent: tests). */
+export async function registerProgramRoutes(
+  app: Service,
+  config: Pick<NodeConfig, 'DATA_DIR'>,
+  hardware: Hardware,
+  experiments?: () => ExperimentStatusProvider | undefined,
+  existing?: ProgramExecutor,
+): Promise<ProgramExecutor> {
+  let executor = existing;
+  if (!executor) {
+    executor = await createProgramExecutor(
+      config,
+      hardware,
+      app.log,
+      () => experiments?.()?.activeExperimentId() ?? null,
+    );
+    const created = executor;
+    app.addHook('onClose', async () => created.detach());
+  }
+  await registerProgramRouteSet(app, executor);
   return executor;
 }
