@@ -151,7 +151,14 @@ async function screenshotAndAxe(page: Page, web: string, pages: [string, string]
     for (const [name, path] of pages) {
       await page.goto(`${web}${path}`);
       await page.locator('main h1').first().waitFor();
-      await page.waitForLoadState('networkidle').catch(() => undefined);
+      // Loaded: the live updates are on and nothing says "Loading…". (Not "networkidle": the browser's one stream
+      // is held by a shared worker, whose script request Chromium never reports as finished to the page.)
+      await page.getByTestId('hub-connection').and(page.locator('.dot-ok')).waitFor({ timeout: 20_000 });
+      await page
+        .waitForFunction("!document.querySelector('main').textContent.includes('Loading…')", undefined, {
+          timeout: 20_000,
+        })
+        .catch(() => undefined);
       await page.screenshot({ path: join(ARTIFACTS, `${label}-${name}-${vp.name}.png`), fullPage: true });
       for (const p of await axeProblems(page)) problems.push(`${label} ${name} ${vp.name}: ${p}`);
     }
