@@ -104,6 +104,11 @@ export const HubEnv = Type.Object({
     default: 5000,
     description: 'milliseconds before the first retry of a failed notification; each further retry waits twice as long',
   }),
+  BIOREACTOR_REQUIRE_PREFLIGHT: Type.Boolean({
+    default: false,
+    description:
+      'lab policy: a script or program may run on real hardware only after the same user ran it as a pre-flight on a simulation twin (docs/preflight.md) and its report passed; 1 or true to turn it on',
+  }),
   BIOREACTOR_PYTHON: Type.String({
     default: 'python3',
     description: 'Python 3.11 interpreter used to check script syntax and imports',

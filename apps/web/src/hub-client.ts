@@ -5,10 +5,12 @@ import {
   type HubExperiment,
   NEXT_OFFSET_HEADER,
   type NodeInfo,
+  type PreflightReport,
   type QueueStatus,
   ROLE_HEADER,
   type ScriptCheck,
   SESSION_HEADER,
+  type SubmitExperiment,
   type SubmitRequest,
   type SubmittedScript,
 } from '@bioreactor/api';
@@ -63,8 +65,11 @@ export class HubClient {
     return { [SESSION_HEADER]: caller.hubUser, [ROLE_HEADER]: caller.role };
   }
 
-  /** Queues a script; `idempotencyKey` (the browser's or API client's Idempotency-Key) makes a retry safe. */
-  submit(caller: HubCaller, body: SubmitRequest, idempotencyKey?: string): Promise<SubmitResult> {
+  /**
+   * Queues a script or a program, as a run or a pre-flight; `idempotencyKey` (the browser's or API client's
+   * Idempotency-Key) makes a retry safe.
+   */
+  submit(caller: HubCaller, body: SubmitExperiment, idempotencyKey?: string): Promise<SubmitResult> {
     const headers = { ...this.who(caller), ...(idempotencyKey ? { 'idempotency-key': idempotencyKey } : {}) };
     return this.http.json('POST', '/api/experiments/start', { body, headers, timeoutMs: 30_000 });
   }
@@ -73,6 +78,14 @@ export class HubClient {
   check(caller: HubCaller, body: Omit<SubmitRequest, 'node'>): Promise<ScriptCheck> {
     return this.http.json('POST', '/api/experiments/validate', {
       body,
+      headers: this.who(caller),
+      timeoutMs: READ_TIMEOUT_MS,
+    });
+  }
+
+  /** A pre-flight's report, as the hub relays it from its node (the hub checks that the caller owns it). */
+  preflight(caller: HubCaller, id: string): Promise<{ status: 'success'; preflight: PreflightReport }> {
+    return this.http.json('GET', `/api/experiments/${encodeURIComponent(id)}/preflight`, {
       headers: this.who(caller),
       timeoutMs: READ_TIMEOUT_MS,
     });

@@ -1,10 +1,17 @@
 // Route contracts of the hub (port 8000): the durable experiment queue and its nodes.
 import { type Static, Type } from 'typebox';
 import { defineRoute, IdParams, ServiceHealth } from './common.js';
-import { DurationPolicy, MaxDurationSourceSchema } from './durations.js';
+import { DurationPolicy, MAX_TIME_SCALE, MaxDurationSourceSchema } from './durations.js';
 import { errorResponses, Problem } from './errors.js';
 import { ExperimentId, ExperimentStateSchema, Timestamp } from './experiments.js';
-import { DataQuery, NEXT_OFFSET_HEADER, NodeRunSeries, NodeSeriesQuery, TailQuery } from './node-routes.js';
+import {
+  DataQuery,
+  NEXT_OFFSET_HEADER,
+  NodeRunSeries,
+  NodeSeriesQuery,
+  PreflightReport,
+  TailQuery,
+} from './node-routes.js';
 import {
   EVENT_STREAM,
   EXAMPLE_SCRIPT,
@@ -41,6 +48,15 @@ export type NodeReadiness = (typeof NODE_READINESS)[number];
 export const NodeReadinessSchema = Type.Enum([...NODE_READINESS] as NodeReadiness[], {
   description: 'ready | busy | starting | runner_unavailable | storage_problem | drained | offline',
 });
+
+/** What an experiment runs: a Python script in a container, or a program the node runs itself (docs/programs.md). */
+export const ExperimentKindSchema = Type.Union([Type.Literal('script'), Type.Literal('program')], {
+  description: 'script | program',
+});
+export type ExperimentKind = Static<typeof ExperimentKindSchema>;
+
+/** A pre-flight's speed-up when the submission names none: a 24 h run in 24 minutes. */
+export const DEFAULT_PREFLIGHT_TIME_SCALE = 60;
 
 /** One experiment as the hub reports it. */
 export const HubExperiment = Type.Object({
@@ -122,6 +138,25 @@ export const HubExperiment = Type.Object({
   labels: Type.Optional(
     Type.Array(Type.String(), { description: 'Its owner’s labels (for its owner and admins only)' }),
   ),
+  kind: Type.Optional(ExperimentKindSchema),
+  preflight: Type.Optional(
+    Type.Union(
+      [
+        Type.Object({
+          time_scale: Type.Integer({
+            description: 'Its simulated time runs this many times faster than the wall clock',
+          }),
+          passed: Type.Union([Type.Boolean(), Type.Null()], {
+            description: 'Its report’s verdict (GET /api/experiments/{id}/preflight); null until it is known',
+          }),
+        }),
+        Type.Null(),
+      ],
+      {
+        description: 'A pre-flight on a simulation twin at accelerated time (docs/preflight.md); null for a run',
+      },
+    ),
+  ),
 });
 export type HubExperiment = Static<typeof HubExperiment>;
 
@@ -150,6 +185,41 @@ export const SubmitRequest = Type.Object({
   node: Type.Optional(Type.String({ description: 'Run on this node only' })),
 });
 export type SubmitRequest = Static<typeof SubmitRequest>;
+
+export const PreflightRequest = Type.Object(
+  {
+    time_scale: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: MAX_TIME_SCALE,
+        default: DEFAULT_PREFLIGHT_TIME_SCALE,
+        description: `How many times faster than the wall clock the twin runs it (default ${DEFAULT_PREFLIGHT_TIME_SCALE})`,
+      }),
+    ),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'Run it as a pre-flight: on a simulation twin only (a node whose /api/status has experiment_limits.twin), at accelerated time, with a report of what the culture would have seen (docs/preflight.md)',
+  },
+);
+export type PreflightRequest = Static<typeof PreflightRequest>;
+
+/** A submission as JSON: a script or a program, either as a run or as a pre-flight. */
+export const SubmitExperiment = Type.Object({
+  script_content: Type.Optional(Type.String({ description: 'The Python script, as text (or `program` instead)' })),
+  program: Type.Optional(
+    Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.String()], {
+      description:
+        'A program instead of a script (docs/programs.md): the document, or its YAML or JSON text. Its shape is checked here, its components by the node that runs it',
+    }),
+  ),
+  preflight: Type.Optional(PreflightRequest),
+  name: Type.Optional(Type.String({ maxLength: 200 })),
+  max_duration_s: Type.Optional(Type.Integer({ minimum: 1 })),
+  node: Type.Optional(Type.String({ description: 'Run on this node only' })),
+});
+export type SubmitExperiment = Static<typeof SubmitExperiment>;
 
 export const SubmitResponse = Type.Object({
   experiment_id: ExperimentId,
@@ -239,6 +309,12 @@ export const NodeInfo = Type.Object({
       description: 'The longest run it takes, as it advertises (null: not said yet, or an older node)',
     }),
   ),
+  twin: Type.Optional(
+    Type.Union([Type.Object({ time_scale: Type.Integer(), max_time_scale: Type.Integer() }), Type.Null()], {
+      description:
+        'A simulation that runs pre-flights at accelerated time, as its /api/status says (null: real hardware, or not said yet)',
+    }),
+  ),
   storage_problem: Type.Optional(
     Type.Union([Type.String(), Type.Null()], {
       description: 'What the node says is wrong with its disk, e.g. "disk full: …" (null: nothing)',
@@ -278,7 +354,13 @@ export type ScriptCheck = Static<typeof ScriptCheck>;
 export const SubmittedScript = Type.Object({
   experiment_id: ExperimentId,
   name: Type.Union([Type.String(), Type.Null()]),
-  script_content: Type.String(),
+  script_content: Type.String({ description: 'The script; empty for a program' }),
+  kind: Type.Optional(ExperimentKindSchema),
+  program: Type.Optional(
+    Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()], {
+      description: 'The program document, for a program (null for a script)',
+    }),
+  ),
   max_duration_s: Type.Integer(),
   max_duration_source: Type.Optional(MaxDurationSourceSchema),
 });
@@ -298,15 +380,25 @@ export const NodeStreamStatus = Type.Object({
 export type NodeStreamStatus = Static<typeof NodeStreamStatus>;
 
 /** A script submission: a form with the file, JSON, or the script itself as the body. */
-const SUBMIT_BODIES = scriptBodies(
-  {
-    ...SUBMISSION_FORM_FIELDS,
-    node: formText('Run on this node only', 64),
-    script_content: formText('The script as text, instead of a file'),
+const SUBMIT_BODIES = {
+  ...scriptBodies(
+    {
+      ...SUBMISSION_FORM_FIELDS,
+      node: formText('Run on this node only', 64),
+      script_content: formText('The script as text, instead of a file'),
+      program: formText(
+        'A program (YAML or JSON text) instead of a script; a file ending in .yaml, .yml or .json is one too',
+      ),
+      preflight: formText('true: run it as a pre-flight on a simulation twin at accelerated time'),
+      time_scale: formText(`The pre-flight's speed-up, 1-${MAX_TIME_SCALE} (default ${DEFAULT_PREFLIGHT_TIME_SCALE})`),
+    },
+    SubmitExperiment,
+    true,
+  ),
+  'application/yaml': {
+    schema: Type.String({ description: 'A program in YAML (docs/programs.md), instead of a script' }),
   },
-  SubmitRequest,
-  true,
-);
+};
 
 const q = ['queue'];
 const asUser = { headers: USER_HEADERS };
@@ -342,9 +434,10 @@ export const hubRoutes = withOperationIds({
     url: '/api/experiments/start',
     schema: {
       tags: q,
-      summary: 'Queue a script: JSON {script_content}, a raw text/x-python body, or a multipart file',
+      summary:
+        'Queue a script or a program: JSON {script_content} or {program}, a raw text/x-python or YAML body, or a multipart file',
       description:
-        'The script is checked (size, UTF-8, syntax, imports) before it joins the queue; a rejected one answers 422 with every problem and its line. `name`, `max_duration_s` and `node` come from the JSON body, the form fields or, for a raw body, the query string.',
+        'The script is checked (size, UTF-8, syntax, imports) before it joins the queue; a rejected one answers 422 with every problem and its line. A program (docs/programs.md) is checked against the document’s schema (400 with every problem at its path) and run by the node itself. `preflight` makes it a pre-flight on a simulation twin at accelerated time (docs/preflight.md). With the lab policy BIOREACTOR_REQUIRE_PREFLIGHT, a run on real hardware is refused (403) until the same user’s pre-flight of the same script or program passed. `name`, `max_duration_s`, `node`, `preflight` and `time_scale` come from the JSON body, the form fields or, for a raw body, the query string.',
       docs: {
         ok: 'Queued (or, for a repeated Idempotency-Key, the first experiment as it is now)',
         body: SUBMIT_BODIES,
@@ -354,6 +447,16 @@ export const hubRoutes = withOperationIds({
             Type.Integer({ minimum: 1, description: 'Stop it after this many seconds (default: the lab’s)' }),
           ),
           node: Type.Optional(Type.String({ maxLength: 64, description: 'Run on this node only' })),
+          preflight: Type.Optional(
+            Type.Boolean({ description: 'Run it as a pre-flight on a simulation twin at accelerated time' }),
+          ),
+          time_scale: Type.Optional(
+            Type.Integer({
+              minimum: 1,
+              maximum: MAX_TIME_SCALE,
+              description: `The pre-flight's speed-up (default ${DEFAULT_PREFLIGHT_TIME_SCALE})`,
+            }),
+          ),
         }),
         headers: [...USER_HEADERS, IDEMPOTENCY_KEY_HEADER],
         responseHeaders: IDEMPOTENCY_REPLAYED,
@@ -368,6 +471,7 @@ export const hubRoutes = withOperationIds({
           'UNSUPPORTED_MEDIA_TYPE',
           'QUEUE_LIMIT_REACHED',
           'NODE_NOT_FOUND',
+          'FORBIDDEN',
         ),
       },
     },
@@ -616,6 +720,29 @@ export const hubRoutes = withOperationIds({
           'NODE_NOT_FOUND',
           'NODE_UNREACHABLE',
           'VALIDATION_FAILED',
+        ),
+      },
+    },
+  }),
+  preflight: defineRoute({
+    method: 'GET',
+    url: '/api/experiments/:id/preflight',
+    schema: {
+      tags: q,
+      summary: 'A pre-flight’s report: what the culture would have seen on the twin (its owner or an admin)',
+      description:
+        'Relayed to the node the pre-flight ran on (its GET /api/experiments/:id/preflight); also preflight.json in the download. docs/preflight.md',
+      docs: { ok: 'The report', ...asUser },
+      params: IdParams,
+      response: {
+        200: Type.Object({ status: Type.Literal('success'), preflight: PreflightReport }),
+        ...errorResponses(
+          'EXPERIMENT_NOT_FOUND',
+          'FORBIDDEN',
+          'INVALID_STATE',
+          'FILE_NOT_FOUND',
+          'NODE_NOT_FOUND',
+          'NODE_UNREACHABLE',
         ),
       },
     },

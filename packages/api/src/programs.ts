@@ -293,6 +293,23 @@ function schemaProblems(schema: TSchema, value: unknown, at: (string | number)[]
   return out;
 }
 
+/**
+ * The document's own shape, without a node to check it against (what the hub checks before it queues a program; the
+ * node checks the rest at the start). Every problem with its JSON path; empty when the shape is right.
+ */
+export function programShapeProblems(doc: unknown): Problem[] {
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc))
+    return [{ field: '', message: 'a program is an object with name, tracks and automations' }];
+  const problems = schemaProblems(ProgramDocument, doc, []);
+  const { tracks, automations } = doc as Record<string, unknown>;
+  if ((!Array.isArray(tracks) || tracks.length === 0) && (!Array.isArray(automations) || automations.length === 0))
+    problems.push({
+      field: 'tracks',
+      message: 'tracks: the program has no track and no automation: give at least one',
+    });
+  return problems;
+}
+
 function pointer(instancePath: string): (string | number)[] {
   return instancePath
     .split('/')

@@ -14,14 +14,17 @@ import { type ErrorCode, errorResponses } from './errors.js';
 import { ExperimentStateSchema } from './experiments.js';
 import {
   Annotations,
+  DEFAULT_PREFLIGHT_TIME_SCALE,
   HubExperiment,
   NodeInfo,
   QueueStatus,
   ScriptCheck,
+  SubmitExperiment,
   SubmitRequest,
   SubmitResponse,
   SubmittedScript,
 } from './hub-routes.js';
+import { PreflightReport } from './node-routes.js';
 import {
   EVENT_STREAM,
   IDEMPOTENCY_KEY_HEADER,
@@ -348,17 +351,26 @@ export const webRoutes = withOperationIds({
     schema: {
       tags: web,
       summary:
-        'Queue a script: multipart (file, name, max_duration_s) or JSON {script_content, name?, max_duration_s?}',
+        'Queue a script or a program: multipart (file, name, max_duration_s, preflight, time_scale) or JSON {script_content or program, name?, max_duration_s?, preflight?}',
       description:
-        'The hub checks the script (size, UTF-8, syntax, imports) before it joins the queue; a rejected one answers 422 with every problem and its line.',
+        'The hub checks the script (size, UTF-8, syntax, imports) before it joins the queue; a rejected one answers 422 with every problem and its line. A program (docs/programs.md; a .yaml, .yml or .json file, or the field program) is checked against the document’s schema. `preflight` runs it first on a simulation twin at accelerated time (docs/preflight.md); where the lab requires a passed pre-flight, a run on real hardware without one answers 403 saying so.',
       docs: {
         ok: 'Queued (or, for a repeated Idempotency-Key, the first experiment as it is now)',
         body: scriptBodies(
           {
             ...SUBMISSION_FORM_FIELDS,
             script_content: Type.Optional(Type.String({ description: 'Instead of a file' })),
+            program: Type.Optional(Type.String({ description: 'A program (YAML or JSON text) instead of a script' })),
+            preflight: Type.Optional(
+              Type.String({ description: 'true: run it as a pre-flight on a simulation twin at accelerated time' }),
+            ),
+            time_scale: Type.Optional(
+              Type.String({
+                description: `The pre-flight's speed-up, 1-3600 (default ${DEFAULT_PREFLIGHT_TIME_SCALE})`,
+              }),
+            ),
           },
-          Type.Omit(SubmitRequest, ['node']),
+          Type.Omit(SubmitExperiment, ['node']),
           false,
         ),
         headers: [IDEMPOTENCY_KEY_HEADER],
@@ -374,6 +386,27 @@ export const webRoutes = withOperationIds({
           'UNSUPPORTED_MEDIA_TYPE',
           'QUEUE_LIMIT_REACHED',
           'CSRF_FAILED',
+          'FORBIDDEN',
+          ...HUB_FAILURES,
+        ),
+      },
+    },
+  }),
+  preflight: defineRoute({
+    method: 'GET',
+    url: '/api/experiments/:id/preflight',
+    schema: {
+      tags: web,
+      summary: 'A pre-flight’s report, from the hub: what the culture would have seen on the twin',
+      docs: { ok: 'The report (docs/preflight.md)' },
+      params: IdParams,
+      response: {
+        200: Type.Object({ status: Type.Literal('success'), preflight: PreflightReport }),
+        ...errorResponses(
+          'EXPERIMENT_NOT_FOUND',
+          'FILE_NOT_FOUND',
+          'INVALID_STATE',
+          'NODE_UNREACHABLE',
           ...HUB_FAILURES,
         ),
       },

@@ -11,6 +11,13 @@ export const NODE_STREAM_PATH = '/api/v3/stream';
 /** Streams through the hub live as long as the caller keeps them open. */
 const STREAM_TIMEOUT_MS = 7 * 24 * 3600 * 1000;
 
+/**
+ * What the hub sends to start a run: a script, or a program the node runs with no container (its `program` field, the
+ * document as JSON); `time_scale` makes it a pre-flight on a twin.
+ */
+export type NodeRunStart = Omit<NodeStartRequest, 'script_content'> &
+  ({ script_content: string } | { program: Record<string, unknown> });
+
 /** The node answered that it has no such run. */
 function isMissing(err: unknown): boolean {
   return err instanceof ApiError && (err.code === 'EXPERIMENT_NOT_FOUND' || err.code === 'NOT_FOUND');
@@ -59,19 +66,28 @@ export class NodeClient {
   }
 
   /**
-   * From its /api/status: the longest run the node takes (null when it does not say: an older node) and whether its
-   * experiment runner can run scripts (null when it does not say).
+   * From its /api/status: the longest run the node takes (null when it does not say: an older node), whether its
+   * experiment runner can run scripts (null when it does not say), and whether it is a twin that runs pre-flights
+   * (null: real hardware, or an older node).
    */
-  async limits(
-    signal?: AbortSignal,
-  ): Promise<{ maxDurationS: number | null; runner: { available: boolean; detail: string } | null }> {
+  async limits(signal?: AbortSignal): Promise<{
+    maxDurationS: number | null;
+    runner: { available: boolean; detail: string } | null;
+    twin: { timeScale: number; maxTimeScale: number } | null;
+  }> {
     const status = await this.http.json<{
-      experiment_limits?: { max_duration_s?: unknown };
+      experiment_limits?: { max_duration_s?: unknown; twin?: { time_scale?: unknown; max_time_scale?: unknown } };
       runner?: { available?: unknown; detail?: unknown };
     }>('GET', '/api/status', signal ? { signal } : {});
     const v = status.experiment_limits?.max_duration_s;
     const r = status.runner;
+    const twin = status.experiment_limits?.twin;
+    const whole = (n: unknown): n is number => typeof n === 'number' && Number.isInteger(n) && n >= 1;
     return {
+      twin:
+        twin && whole(twin.max_time_scale)
+          ? { timeScale: whole(twin.time_scale) ? twin.time_scale : 1, maxTimeScale: twin.max_time_scale }
+          : null,
       maxDurationS: typeof v === 'number' && Number.isInteger(v) && v > 0 ? v : null,
       runner:
         r && typeof r.available === 'boolean'
@@ -80,9 +96,28 @@ export class NodeClient {
     };
   }
 
-  async start(body: NodeStartRequest): Promise<void> {
+  async start(body: NodeRunStart): Promise<void> {
     // Creating a container can take a while on a Pi; a start is never retried blindly, so allow it time.
     await this.http.json('POST', '/api/experiments/start', { body, timeoutMs: 60_000 });
+  }
+
+  /** Whether a pre-flight's report passed, or undefined when the node has no report of it (yet). */
+  async preflightPassed(id: string): Promise<boolean | undefined> {
+    try {
+      const reply = await this.http.json<{ preflight?: { passed?: unknown } }>(
+        'GET',
+        `/api/experiments/${encodeURIComponent(id)}/preflight`,
+      );
+      const passed = reply.preflight?.passed;
+      return typeof passed === 'boolean' ? passed : undefined;
+    } catch (err) {
+      if (
+        isMissing(err) ||
+        (err instanceof ApiError && (err.code === 'FILE_NOT_FOUND' || err.code === 'INVALID_STATE'))
+      )
+        return undefined;
+      throw err;
+    }
   }
 
   /** The node's record of a run, or undefined when the node has none. */

@@ -21,6 +21,11 @@ export interface NodeEntry {
   lost: boolean;
   /** The longest run it takes, as it advertises in /api/status (null: not said, or an older node). */
   maxDurationS: number | null;
+  /**
+   * A simulation (a twin) that runs pre-flights at accelerated time, as its /api/status says (experiment_limits.twin):
+   * the largest time_scale a run may ask for. Null for real hardware, an older node, or not read yet.
+   */
+  twin: { timeScale: number; maxTimeScale: number } | null;
   /** Timeline ms when the limits were last read. */
   limitsReadAt: number;
   detail: string | null;
@@ -118,6 +123,7 @@ export class NodeRegistry extends EventEmitter<RegistryEvents> {
       offlineSinceMono: null,
       lost: false,
       maxDurationS: null,
+      twin: null,
       limitsReadAt: Number.NEGATIVE_INFINITY,
       detail: 'not contacted yet',
       storageProblem: null,
@@ -235,6 +241,7 @@ export class NodeRegistry extends EventEmitter<RegistryEvents> {
       unreachable_since:
         entry.online === false && entry.offlineSince !== null ? new Date(entry.offlineSince).toISOString() : null,
       max_duration_s: entry.maxDurationS,
+      twin: entry.twin ? { time_scale: entry.twin.timeScale, max_time_scale: entry.twin.maxTimeScale } : null,
       storage_problem: entry.storageProblem,
       ...readinessOf(entry),
       drained: entry.drained,

@@ -148,7 +148,7 @@ export class Dispatcher {
     for (const node of this.registry.list()) {
       // Drained, a full disk, no runner or sensors still starting: it takes nothing new (readiness says why).
       if (!this.registry.canTakeWork(node) || node.retryAt > now) continue;
-      const row = this.queue.claimNext(node.name, node.maxDurationS);
+      const row = this.queue.claimNext(node.name, node.maxDurationS, node.twin?.maxTimeScale ?? 0);
       if (!row) continue;
       node.busyWith = row.id;
       node.starting = true;
@@ -160,9 +160,12 @@ export class Dispatcher {
   private async startOn(node: NodeEntry, row: ExperimentRow): Promise<void> {
     try {
       await node.client.start({
-        script_content: row.script_content,
+        ...(row.kind === 'program' && row.program !== null
+          ? { program: JSON.parse(row.program) as Record<string, unknown> }
+          : { script_content: row.script_content }),
         experiment_id: row.id,
         max_duration_s: row.max_duration_s,
+        ...(row.time_scale === null ? {} : { time_scale: row.time_scale }),
       });
       node.starting = false;
       node.backoffMs = 0;
@@ -224,6 +227,7 @@ export class Dispatcher {
         (n) =>
           readinessOf(n).ready &&
           (row.node_pin === null || row.node_pin === n.name) &&
+          (row.time_scale === null || (n.twin !== null && row.time_scale <= n.twin.maxTimeScale)) &&
           (n.maxDurationS === null || row.max_duration_s <= n.maxDurationS || row.max_duration_source !== 'declared'),
       );
     const moved = `Experiment ${id} moved to the front of the queue`;
@@ -276,6 +280,24 @@ export class Dispatcher {
       },
       message: `${moved}; experiment ${victim.id}, running on node ${victim.node}${ran}, was cancelled and is being stopped to make way for it`,
     };
+  }
+
+  /**
+   * Takes a finished pre-flight's verdict from its report on the node (BIOREACTOR_REQUIRE_PREFLIGHT looks for it).
+   * A node that does not answer now is asked again when the verdict is needed (routes/experiments.ts).
+   */
+  async recordPreflight(node: NodeEntry, id: string): Promise<boolean | undefined> {
+    try {
+      const passed = await node.client.preflightPassed(id);
+      if (passed !== undefined && !this.stopped) this.queue.setPreflightPassed(id, passed);
+      return passed;
+    } catch (err) {
+      this.opts.log.warn(
+        { node: node.name, experiment_id: id, err: (err as Error).message },
+        'the pre-flight report could not be read; it is asked for again when needed',
+      );
+      return undefined;
+    }
   }
 
   private stopInBackground(node: NodeEntry, id: string): void {
@@ -364,8 +386,14 @@ export class Dispatcher {
   /** Reads the longest run the node takes from its /api/status (kept as it was when the node does not answer). */
   private async readLimits(node: NodeEntry, signal: AbortSignal): Promise<void> {
     try {
-      const { maxDurationS: max, runner } = await node.client.limits(signal);
+      const { maxDurationS: max, runner, twin } = await node.client.limits(signal);
       node.limitsReadAt = this.queue.mono();
+      if (twin?.maxTimeScale !== node.twin?.maxTimeScale || twin?.timeScale !== node.twin?.timeScale) {
+        node.twin = twin;
+        this.registry.changed(node);
+        // A node that turned into a twin may take the pre-flights waiting for one.
+        if (twin) this.kick();
+      }
       if (max !== node.maxDurationS) {
         node.maxDurationS = max;
         if (max !== null) this.opts.log.info({ node: node.name, max_duration_s: max }, 'node run limit');
@@ -512,6 +540,7 @@ export class Dispatcher {
         completedAt: run.end_time,
       });
       this.overtime.delete(row.id);
+      if (row.time_scale !== null) void this.recordPreflight(node, row.id);
     }
     if (node.busyWith === run.experiment_id && !node.starting) {
       node.busyWith = null;

@@ -2,6 +2,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { ApiError, type ExperimentState, FINAL_STATES, formatSeconds, type MaxDurationSource } from '@bioreactor/api';
+import { programSha256 } from './programs.js';
 import { type Db, readMeta, writeMeta } from './store.js';
 
 /** One experiment as stored. Column names are the wire's snake_case so rows map to replies directly. */
@@ -39,18 +40,33 @@ export interface ExperimentRow {
   notes: string | null;
   /** Its owner's labels, a JSON array of strings (null: none). */
   labels: string | null;
+  /** A Python script, or a program the node runs itself (`program` holds it; script_content is empty). */
+  kind: ExperimentKind;
+  /** The program as canonical JSON (apps/hub/src/queue/programs.ts); null for a script. */
+  program: string | null;
+  /** A pre-flight on a simulation twin at this many times the wall clock; null for a run on any node. */
+  time_scale: number | null;
+  /** A pre-flight's verdict from its report: 1 passed, 0 did not, null not known (yet). */
+  preflight_passed: number | null;
 }
 
-/** A row without the script: what listings read, so a long queue of large scripts stays cheap to show. */
-export type ExperimentSummary = Omit<ExperimentRow, 'script_content'>;
+/** A row without the script or program: what listings read, so a long queue of large ones stays cheap to show. */
+export type ExperimentSummary = Omit<ExperimentRow, 'script_content' | 'program'>;
 
 const SUMMARY_COLUMNS =
-  'seq, id, name, user_id, status, order_key, node_pin, node, dispatched, max_duration_s, created_at, started_at, completed_at, updated_at, exit_code, error_message, script_sha256, max_duration_source, started_mono, ended_mono, preempted_by, archived_at, notes, labels';
+  'seq, id, name, user_id, status, order_key, node_pin, node, dispatched, max_duration_s, created_at, started_at, completed_at, updated_at, exit_code, error_message, script_sha256, max_duration_source, started_mono, ended_mono, preempted_by, archived_at, notes, labels, kind, time_scale, preflight_passed';
+
+export type ExperimentKind = 'script' | 'program';
 
 export interface SubmitInput {
   id?: string;
   userId: string;
+  /** The script's text; ignored when `program` is given. */
   script: string;
+  /** A program instead of a script: its canonical JSON. */
+  program?: string | null;
+  /** A pre-flight at this speed-up, on a twin only. */
+  timeScale?: number | null;
   name?: string | null;
   maxDurationS: number;
   maxDurationSource?: MaxDurationSource;
@@ -109,6 +125,11 @@ const HISTORY_ROWS = 5000;
 
 export function scriptSha256(script: string): string {
   return createHash('sha256').update(script).digest('hex');
+}
+
+/** The hash an experiment is matched by (estimates, pre-flights): of the script's bytes, or of the program's JSON. */
+export function submissionSha256(input: Pick<SubmitInput, 'script' | 'program'>): string {
+  return input.program ? programSha256(input.program) : scriptSha256(input.script);
 }
 
 const WAITING = "('queued', 'paused')";
@@ -279,21 +300,24 @@ export class ExperimentQueue extends EventEmitter<QueueEvents> {
       this.db
         .prepare(
           `INSERT INTO experiments (id, name, user_id, script_content, status, order_key, node_pin, max_duration_s,
-             max_duration_source, script_sha256, created_at, updated_at)
-           VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)`,
+             max_duration_source, script_sha256, created_at, updated_at, kind, program, time_scale)
+           VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(
           id,
           input.name ?? null,
           input.userId,
-          input.script,
+          input.program ? '' : input.script,
           k,
           input.nodePin ?? null,
           input.maxDurationS,
           input.maxDurationSource ?? 'declared',
-          scriptSha256(input.script),
+          submissionSha256(input),
           now,
           now,
+          input.program ? 'program' : 'script',
+          input.program ?? null,
+          input.timeScale ?? null,
         );
       if (idem) {
         this.db
@@ -357,7 +381,8 @@ export class ExperimentQueue extends EventEmitter<QueueEvents> {
         set('completed_at', nodeTimes?.completedAt ?? now);
         if (nodeTimes?.startedAt) set('started_at', nodeTimes.startedAt);
         set('ended_mono', ran ? (before.started_mono as number) + ranMs : t);
-        if (ran && before.dispatched && (to === 'completed' || to === 'failed')) {
+        // A pre-flight's wall time says nothing of how long the real run takes.
+        if (ran && before.dispatched && before.time_scale === null && (to === 'completed' || to === 'failed')) {
           this.db
             .prepare('INSERT INTO run_durations (duration_s, finished_at, user_id, script_sha256) VALUES (?, ?, ?, ?)')
             .run(ranMs / 1000, now, before.user_id, before.script_sha256);
@@ -373,19 +398,21 @@ export class ExperimentQueue extends EventEmitter<QueueEvents> {
   }
 
   /**
-   * Claims the first queued experiment this node may run (pinned to it or to none, and within its advertised
-   * maximum duration when it has one) and marks it running there, atomically.
+   * Claims the first queued experiment this node may run (pinned to it or to none, within its advertised maximum
+   * duration when it has one, and a pre-flight only on a twin that takes its speed-up) and marks it running there,
+   * atomically. `nodeMaxTimeScale` is the largest time_scale the node takes: 0 for real hardware.
    */
-  claimNext(nodeName: string, nodeMaxDurationS: number | null = null): ExperimentRow | undefined {
+  claimNext(nodeName: string, nodeMaxDurationS: number | null = null, nodeMaxTimeScale = 0): ExperimentRow | undefined {
     const claimed = this.db.transaction(() => {
       // A duration the user declared must fit the node; a default (the lab's, or the limit when the node's own was
       // not known yet at submission) is cut to what the node takes, so the run is not left waiting for ever.
       const next = this.db
         .prepare(
           `SELECT * FROM experiments WHERE status = 'queued' AND (node_pin IS NULL OR node_pin = ?)
-           AND (? IS NULL OR max_duration_s <= ? OR max_duration_source != 'declared') ${ORDER} LIMIT 1`,
+           AND (? IS NULL OR max_duration_s <= ? OR max_duration_source != 'declared')
+           AND (time_scale IS NULL OR time_scale <= ?) ${ORDER} LIMIT 1`,
         )
-        .get(nodeName, nodeMaxDurationS, nodeMaxDurationS) as ExperimentRow | undefined;
+        .get(nodeName, nodeMaxDurationS, nodeMaxDurationS, nodeMaxTimeScale) as ExperimentRow | undefined;
       if (!next) return undefined;
       const now = this.iso();
       const duration =
@@ -692,6 +719,39 @@ export class ExperimentQueue extends EventEmitter<QueueEvents> {
     if (this.historyCache.size > 10_000) this.historyCache.clear();
     this.historyCache.set(cacheKey, out);
     return out;
+  }
+
+  /** Records a pre-flight's verdict from its report (once known; the row changes only when it differs). */
+  setPreflightPassed(id: string, passed: boolean): ExperimentRow | undefined {
+    const row = this.db
+      .prepare(
+        'UPDATE experiments SET preflight_passed = ?, updated_at = ? WHERE id = ? AND time_scale IS NOT NULL AND preflight_passed IS NOT ? RETURNING *',
+      )
+      .get(passed ? 1 : 0, this.iso(), id, passed ? 1 : 0) as ExperimentRow | undefined;
+    if (row) this.emit('experiment', row);
+    return row;
+  }
+
+  /**
+   * A user's finished pre-flights of one script or program (by its hash): one that passed (completed with a passing
+   * report), those completed whose verdict is not known yet, and the newest that ran to an end (for the message).
+   */
+  preflightsOf(
+    userId: string,
+    sha256: string,
+  ): { passed: ExperimentSummary | undefined; unknown: ExperimentSummary[]; latest: ExperimentSummary | undefined } {
+    const rows = this.db
+      .prepare(
+        `SELECT ${SUMMARY_COLUMNS} FROM experiments WHERE user_id = ? AND script_sha256 = ? AND time_scale IS NOT NULL
+         AND status IN ('completed', 'failed') ORDER BY seq DESC`,
+      )
+      .all(userId, sha256) as ExperimentSummary[];
+    const completed = rows.filter((r) => r.status === 'completed');
+    return {
+      passed: completed.find((r) => r.preflight_passed === 1),
+      unknown: completed.filter((r) => r.preflight_passed === null),
+      latest: rows[0],
+    };
   }
 
   getMeta(key: string): string | undefined {

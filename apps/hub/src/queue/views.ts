@@ -1,6 +1,6 @@
 // How experiments and the queue look to a caller: positions, estimates, and other users' ids kept private.
 import type { HubExperiment, QueueStatus } from '@bioreactor/api';
-import { type NodeRegistry, readinessOf } from '../nodes/registry.js';
+import { type NodeEntry, type NodeRegistry, readinessOf } from '../nodes/registry.js';
 import type { HubDurations } from './duration-policy.js';
 import { type DurationEstimate, type Estimates, estimate, expectedDuration } from './estimates.js';
 import type { ExperimentQueue, ExperimentSummary } from './queue.js';
@@ -24,6 +24,11 @@ function parseLabels(text: string | null): string[] {
   } catch {
     return [];
   }
+}
+
+/** Whether a node may run this experiment's speed-up: any node a run, a twin that goes as fast a pre-flight. */
+function takesSpeedUp(node: NodeEntry, row: ExperimentSummary): boolean {
+  return row.time_scale === null || (node.twin !== null && row.time_scale <= node.twin.maxTimeScale);
 }
 
 /** A queue summary is reused this long at most (its estimates move with the clock); any change drops it. */
@@ -114,13 +119,20 @@ export class QueueViews {
       note,
       preempted_by: this.preemptedBy(row, viewer),
       archived_at: row.archived_at,
+      kind: row.kind,
+      preflight:
+        row.time_scale === null
+          ? null
+          : { time_scale: row.time_scale, passed: row.preflight_passed === null ? null : row.preflight_passed === 1 },
       ...(own ? { notes: row.notes, labels: parseLabels(row.labels) } : {}),
     };
   }
 
   /** Whether a node it may use can run experiments now (it may be busy). */
   private someNodeCanRun(row: ExperimentSummary): boolean {
-    return this.registry.list().some((n) => (row.node_pin === null || n.name === row.node_pin) && readinessOf(n).ready);
+    return this.registry
+      .list()
+      .some((n) => (row.node_pin === null || n.name === row.node_pin) && readinessOf(n).ready && takesSpeedUp(n, row));
   }
 
   /** Why no node can run experiments now, node by node ("pi-1: disk full: …"), or null when one can. */
@@ -134,6 +146,8 @@ export class QueueViews {
   /** Why a queued experiment has no expected start: no node it may use, or none that takes its duration. */
   private whyNoNode(row: ExperimentSummary): string {
     const nodes = this.registry.list().filter((n) => row.node_pin === null || n.name === row.node_pin);
+    if (row.time_scale !== null && !nodes.some((n) => takesSpeedUp(n, row)))
+      return `A pre-flight at ${row.time_scale}× runs only on a simulation twin that takes that speed-up (its /api/status shows experiment_limits.twin), and no node it may use is one now; it waits for one, or cancel it and submit it again without preflight to run it on real hardware`;
     if (nodes.length > 0 && !nodes.some((n) => readinessOf(n).ready))
       return `No node it may use can run experiments now (${nodes.map((n) => `${n.name}: ${readinessOf(n).readiness_detail}`).join('; ')}); it waits until one can`;
     const limits = nodes.map((n) => n.maxDurationS);

@@ -2,16 +2,37 @@
 // and the node's logs, data and results streamed through.
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { ApiError, hubRoutes, MAX_DURATION_CEILING_S, type Problem } from '@bioreactor/api';
+import {
+  ApiError,
+  DEFAULT_PREFLIGHT_TIME_SCALE,
+  hubRoutes,
+  MAX_DURATION_CEILING_S,
+  MAX_TIME_SCALE,
+  type Problem,
+} from '@bioreactor/api';
 import { jsonText, peerError, readForm, type Service } from '@bioreactor/service-kit';
 import multipart from '@fastify/multipart';
 import type { FastifyRequest } from 'fastify';
 import type { HubConfig } from '../config.js';
 import type { Hub } from '../hub.js';
+import type { NodeEntry } from '../nodes/registry.js';
+import { readProgram } from '../queue/programs.js';
+import { submissionSha256 } from '../queue/queue.js';
 import { requireAdmin, requireOwner, viewerOf } from './identity.js';
 
 /** Content types taken as the script itself. */
 const RAW_SCRIPT_TYPES = ['text/x-python', 'text/plain', 'application/x-python', 'application/octet-stream'];
+
+/** Content types taken as a program in YAML (docs/programs.md). */
+const YAML_TYPES = ['application/yaml', 'application/x-yaml', 'text/yaml', 'text/x-yaml'];
+
+/** A raw YAML body: a program's text, not a script. */
+class ProgramText {
+  constructor(readonly text: string) {}
+}
+
+/** A form's file taken as a program rather than a script, by its name. */
+const PROGRAM_FILE = /\.(ya?ml|json)$/i;
 
 /** A finished run's first series is one pass over its whole CSV on the node (millions of rows: seconds). */
 const SERIES_TIMEOUT_MS = 60_000;
@@ -28,9 +49,13 @@ export function workingUpload(host = 'localhost:8000'): string {
 interface Submission {
   script?: string;
   bytes?: Buffer;
+  /** A program instead of a script: the document, or its YAML or JSON text. */
+  program?: unknown;
   name?: string | undefined;
   maxDurationS?: number | undefined;
   node?: string | undefined;
+  /** A pre-flight at this speed-up; undefined for a run. */
+  timeScale?: number | undefined;
 }
 
 function invalidJson(detail: string, host: string | undefined): ApiError {
@@ -64,13 +89,58 @@ function optionalDuration(v: unknown, limit: number, problems: Problem[]): numbe
   return n;
 }
 
-function fieldsOf(source: Record<string, unknown>, _config: HubConfig): Omit<Submission, 'script' | 'bytes'> {
+const TIME_SCALE_RANGE = `a whole number from 1 to ${MAX_TIME_SCALE} (default ${DEFAULT_PREFLIGHT_TIME_SCALE})`;
+
+/**
+ * The pre-flight's speed-up, or undefined for a run: JSON `preflight: {time_scale}` (or `true`); a form or query
+ * string `preflight=true` with `time_scale`.
+ */
+function optionalPreflight(source: Record<string, unknown>, problems: Problem[]): number | undefined {
+  const p = source.preflight;
+  let scale: unknown = source.time_scale;
+  const off = p === undefined || p === null || p === '' || p === false || p === 'false' || p === '0';
+  if (off) {
+    if (scale !== undefined && scale !== null && scale !== '')
+      problems.push({
+        field: 'time_scale',
+        message:
+          'time_scale is the speed-up of a pre-flight: add preflight=true (JSON: "preflight": {"time_scale": …})',
+      });
+    return undefined;
+  }
+  if (typeof p === 'object' && !Array.isArray(p)) {
+    const { time_scale, ...rest } = p as Record<string, unknown>;
+    const extra = Object.keys(rest);
+    if (extra.length > 0)
+      problems.push({ field: 'preflight', message: `preflight takes only time_scale, not ${extra.join(', ')}` });
+    scale = time_scale ?? scale;
+  } else if (!(p === true || p === 'true' || p === '1')) {
+    problems.push({
+      field: 'preflight',
+      message: 'preflight must be {"time_scale": 60} in JSON, or true in a form or the query string',
+    });
+    return undefined;
+  }
+  if (scale === undefined || scale === null || scale === '') return DEFAULT_PREFLIGHT_TIME_SCALE;
+  const n = typeof scale === 'string' ? Number(scale) : scale;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > MAX_TIME_SCALE) {
+    problems.push({ field: 'preflight.time_scale', message: `preflight.time_scale must be ${TIME_SCALE_RANGE}` });
+    return undefined;
+  }
+  return n;
+}
+
+function fieldsOf(
+  source: Record<string, unknown>,
+  _config: HubConfig,
+): Omit<Submission, 'script' | 'bytes' | 'program'> {
   const problems: Problem[] = [];
   const out = {
     name: optionalString(source.name, 'name', 200, problems),
     // The limit itself is the duration policy's (hub.durations), checked with the node once the node is known.
     maxDurationS: optionalDuration(source.max_duration_s, MAX_DURATION_CEILING_S, problems),
     node: optionalString(source.node, 'node', 64, problems),
+    timeScale: optionalPreflight(source, problems),
   };
   if (problems.length > 0) throw new ApiError('VALIDATION_FAILED', problems.map((p) => p.message).join('; '), problems);
   return out;
@@ -93,10 +163,10 @@ function workingForm(host: string | undefined): string {
 /** A raw body that is JSON for the JSON route ({"script_content": …}) sent as text: a mistake, never a script. */
 function looksLikeJsonSubmission(bytes: Buffer): boolean {
   const text = bytes.subarray(0, 64).toString('utf8').trimStart();
-  if (!/^\{\s*"(script_content|name|max_duration_s|node)"\s*:/.test(text)) return false;
+  if (!/^\{\s*"(script_content|program|preflight|name|max_duration_s|node)"\s*:/.test(text)) return false;
   try {
     const parsed: unknown = JSON.parse(bytes.toString('utf8'));
-    return typeof parsed === 'object' && parsed !== null && 'script_content' in parsed;
+    return typeof parsed === 'object' && parsed !== null && ('script_content' in parsed || 'program' in parsed);
   } catch {
     return false;
   }
@@ -113,7 +183,16 @@ async function readSubmission(request: FastifyRequest, config: HubConfig): Promi
       example: workingForm(request.headers.host),
     });
     const fields: Record<string, unknown> = Object.fromEntries(form.fields);
+    if (typeof fields.program === 'string' && (form.file || typeof fields.script_content === 'string'))
+      throw bothKinds();
+    if (form.file && PROGRAM_FILE.test(form.file.filename ?? '')) {
+      if (typeof fields.script_content === 'string') throw bothKinds();
+      const f = fieldsOf({ ...query, ...fields }, config);
+      return { program: programFileText(form.file.bytes), ...f, name: f.name ?? safeName(form.file.filename) };
+    }
     if (!form.file) {
+      if (typeof fields.program === 'string')
+        return { program: fields.program, ...fieldsOf({ ...query, ...fields }, config) };
       if (typeof fields.script_content === 'string')
         return { script: fields.script_content, ...fieldsOf({ ...query, ...fields }, config) };
       throw new ApiError(
@@ -125,6 +204,7 @@ async function readSubmission(request: FastifyRequest, config: HubConfig): Promi
     return { bytes: form.file.bytes, ...f, name: f.name ?? safeName(form.file.filename) };
   }
   const body = request.body;
+  if (body instanceof ProgramText) return { program: body.text, ...fieldsOf(query, config) };
   if (Buffer.isBuffer(body)) {
     if (looksLikeJsonSubmission(body))
       throw new ApiError(
@@ -143,14 +223,37 @@ async function readSubmission(request: FastifyRequest, config: HubConfig): Promi
     throw new ApiError('VALIDATION_FAILED', 'The JSON body must be an object: {"script_content": "..."}');
   }
   const json = body as Record<string, unknown>;
+  if (json.program !== undefined && json.program !== null) {
+    if (json.script_content !== undefined) throw bothKinds();
+    return { program: json.program, ...fieldsOf({ ...query, ...json }, config) };
+  }
   if (typeof json.script_content !== 'string') {
     throw new ApiError(
       'VALIDATION_FAILED',
-      `body.script_content is required and must be a string (the script's text). Or send the file as it is: ${workingUpload(request.headers.host)}`,
+      `body.script_content is required and must be a string (the script's text), or body.program for a program (docs/programs.md). Or send the file as it is: ${workingUpload(request.headers.host)}`,
       [{ field: 'body.script_content', message: 'required string' }],
     );
   }
   return { script: json.script_content, ...fieldsOf({ ...query, ...json }, config) };
+}
+
+function bothKinds(): ApiError {
+  return new ApiError(
+    'VALIDATION_FAILED',
+    'Send a script or a program, not both: script_content (or a .py file) for a script, program (or a .yaml or .json file) for a program',
+    [{ field: 'program', message: 'a script or a program, not both' }],
+  );
+}
+
+/** A program file's bytes as text (UTF-8, without a byte-order mark). */
+function programFileText(bytes: Buffer): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes).replace(/^\uFEFF/, '');
+  } catch {
+    throw new ApiError('VALIDATION_FAILED', 'The program file is not UTF-8 text; save it as UTF-8 and send it again', [
+      { field: 'program', message: 'not valid UTF-8' },
+    ]);
+  }
 }
 
 /** The Idempotency-Key header, checked: 1-255 visible ASCII characters (a UUID is the usual choice). */
@@ -168,6 +271,48 @@ function idempotencyKey(header: string | string[] | undefined): string | null {
 
 export async function experimentRoutes(app: Service, config: HubConfig, hub: Hub): Promise<void> {
   const { queue, dispatcher, views, validator, registry } = hub;
+
+  /** A pre-flight pinned to a node that is known to be real hardware, or too slow for it, would wait for ever. */
+  const checkTwin = (node: NodeEntry, timeScale: number) => {
+    const known = Number.isFinite(node.limitsReadAt);
+    if (known && node.twin === null)
+      throw new ApiError(
+        'VALIDATION_FAILED',
+        `Node '${node.name}' is real hardware: a pre-flight runs only on a simulation twin (a node whose GET /api/status shows experiment_limits.twin); pin it to a twin, or leave node out`,
+        [{ field: 'node', message: 'not a simulation twin' }],
+      );
+    if (node.twin && timeScale > node.twin.maxTimeScale)
+      throw new ApiError(
+        'VALIDATION_FAILED',
+        `Node '${node.name}' runs pre-flights at up to ${node.twin.maxTimeScale}×: ask for preflight.time_scale ${node.twin.maxTimeScale} or less`,
+        [{ field: 'preflight.time_scale', message: `at most ${node.twin.maxTimeScale} on node ${node.name}` }],
+      );
+  };
+
+  /**
+   * The lab's policy BIOREACTOR_REQUIRE_PREFLIGHT: a run on real hardware needs a completed pre-flight of the same
+   * script or program (same hash) by the same user whose report passed. A verdict not known yet (the node did not
+   * answer when the pre-flight ended) is asked for now.
+   */
+  const requirePreflight = async (userId: string, sha256: string, kind: 'script' | 'program') => {
+    const { passed, unknown, latest } = queue.preflightsOf(userId, sha256);
+    if (passed) return;
+    for (const row of unknown) {
+      const node = row.node ? registry.get(row.node) : undefined;
+      if (node && (await dispatcher.recordPreflight(node, row.id))) return;
+    }
+    const how =
+      kind === 'program'
+        ? 'submit the same program with "preflight": {"time_scale": 60}'
+        : `submit the same script with "preflight": {"time_scale": 60} (a form or raw body: preflight=true&time_scale=60)`;
+    const last = latest
+      ? ` Your last pre-flight of it, ${latest.id}, ${latest.status === 'completed' && latest.preflight_passed === null ? 'has no report the hub could read yet' : 'did not pass'}: see why at GET /api/experiments/${latest.id}/preflight.`
+      : '';
+    throw new ApiError(
+      'FORBIDDEN',
+      `This lab runs a ${kind} on real hardware only after it passed a pre-flight on the simulation twin (BIOREACTOR_REQUIRE_PREFLIGHT): run it as a pre-flight first: ${how}, then submit it again as it is once its report passes, unchanged (the ${kind} is matched by its SHA-256).${last}`,
+    );
+  };
 
   // Parsers of this scope only: the raw script forms, and JSON with a message that shows a working command.
   // A callback plugin: Fastify queues the nested register itself, so nothing here needs awaiting.
@@ -188,6 +333,13 @@ export async function experimentRoutes(app: Service, config: HubConfig, hub: Hub
       }
     });
     scope.addContentTypeParser(RAW_SCRIPT_TYPES, { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+    scope.addContentTypeParser(YAML_TYPES, { parseAs: 'buffer' }, (req, body, done) => {
+      try {
+        done(null, new ProgramText(jsonText(body as Buffer, req.headers['content-type'])));
+      } catch (err) {
+        done(err as Error, undefined);
+      }
+    });
     // The limits are readForm's, per request.
     void scope.register(multipart, { throwFileSizeLimit: true });
 
@@ -195,17 +347,27 @@ export async function experimentRoutes(app: Service, config: HubConfig, hub: Hub
       ...hubRoutes.submit,
       handler: async (request, reply) => {
         const viewer = viewerOf(request);
+        const userId = viewer.userId ?? 'operator';
         const sub = await readSubmission(request, config);
-        const script = sub.bytes
-          ? await validator.validateBytes(sub.bytes)
-          : await validator.validate(sub.script ?? '').then(() => sub.script ?? '');
-        if (sub.node) registry.mustGet(sub.node);
+        const program = sub.program === undefined ? undefined : readProgram(sub.program);
+        const script = program
+          ? ''
+          : sub.bytes
+            ? await validator.validateBytes(sub.bytes)
+            : await validator.validate(sub.script ?? '').then(() => sub.script ?? '');
+        const pinned = sub.node ? registry.mustGet(sub.node) : undefined;
+        if (sub.timeScale !== undefined && pinned) checkTwin(pinned, sub.timeScale);
+        const sha256 = submissionSha256({ script, program: program?.canonical ?? null });
+        if (config.BIOREACTOR_REQUIRE_PREFLIGHT && sub.timeScale === undefined && !pinned?.twin)
+          await requirePreflight(userId, sha256, program ? 'program' : 'script');
         const duration = hub.durations.decide(sub.maxDurationS, sub.node ?? null);
         const key = idempotencyKey(request.headers['idempotency-key']);
         const row = queue.submit({
-          userId: viewer.userId ?? 'operator',
+          userId,
           script,
-          name: sub.name ?? null,
+          program: program?.canonical ?? null,
+          timeScale: sub.timeScale ?? null,
+          name: sub.name ?? program?.name ?? null,
           maxDurationS: duration.maxDurationS,
           maxDurationSource: duration.source,
           nodePin: sub.node ?? null,
@@ -214,7 +376,15 @@ export async function experimentRoutes(app: Service, config: HubConfig, hub: Hub
                 idempotency: {
                   key,
                   requestSha256: createHash('sha256')
-                    .update(JSON.stringify([script, sub.name ?? null, sub.maxDurationS ?? null, sub.node ?? null]))
+                    .update(
+                      JSON.stringify([
+                        program ? sha256 : script,
+                        sub.name ?? null,
+                        sub.maxDurationS ?? null,
+                        sub.node ?? null,
+                        ...(sub.timeScale === undefined ? [] : [sub.timeScale]),
+                      ]),
+                    )
                     .digest('hex'),
                 },
               }
@@ -234,7 +404,14 @@ export async function experimentRoutes(app: Service, config: HubConfig, hub: Hub
           };
         }
         // Not the user: an anonymous browser's X-Session-ID is its credential.
-        request.log.info({ experiment_id: row.id, queue_position: view.queue_position }, 'experiment queued');
+        request.log.info(
+          { experiment_id: row.id, queue_position: view.queue_position, kind: row.kind, time_scale: row.time_scale },
+          'experiment queued',
+        );
+        const what =
+          sub.timeScale === undefined
+            ? 'Experiment'
+            : `Pre-flight (on a simulation twin at ${sub.timeScale}×; its report at GET /api/experiments/${row.id}/preflight once it ends)`;
         return {
           experiment_id: row.id,
           status: 'queued' as const,
@@ -242,7 +419,7 @@ export async function experimentRoutes(app: Service, config: HubConfig, hub: Hub
           estimated_start: view.estimated_start,
           max_duration_s: row.max_duration_s,
           max_duration_source: duration.source,
-          message: `Experiment added to queue at position ${view.queue_position ?? 1}; ${duration.message}; follow it at GET /api/experiments/${row.id}/status`,
+          message: `${what} added to queue at position ${view.queue_position ?? 1}; ${duration.message}; follow it at GET /api/experiments/${row.id}/status`,
         };
       },
     });
@@ -294,6 +471,8 @@ export async function experimentRoutes(app: Service, config: HubConfig, hub: Hub
         experiment_id: row.id,
         name: row.name,
         script_content: row.script_content,
+        kind: row.kind,
+        program: row.program === null ? null : (JSON.parse(row.program) as Record<string, unknown>),
         max_duration_s: row.max_duration_s,
         max_duration_source: row.max_duration_source,
       };
@@ -476,6 +655,38 @@ export async function experimentRoutes(app: Service, config: HubConfig, hub: Hub
       }
       // The node's JSON text as it is (a string is not serialised again): points can be many, and the hub adds
       // nothing to them.
+      return reply.type('application/json; charset=utf-8').send(text as never);
+    },
+  });
+  app.route({
+    ...hubRoutes.preflight,
+    handler: async (request, reply) => {
+      const { row, node } = runNode(request, request.params.id, 'pre-flight report');
+      if (row.time_scale === null)
+        throw new ApiError(
+          'INVALID_STATE',
+          `Experiment '${row.id}' is a run, not a pre-flight, so it has no pre-flight report; submit it with "preflight": {"time_scale": 60} for one`,
+        );
+      const upstream = new AbortController();
+      request.raw.on('close', () => upstream.abort());
+      const res = await node.client.http.fetch('GET', `/api/experiments/${encodeURIComponent(row.id)}/preflight`, {
+        headers: { accept: 'application/json' },
+        signal: upstream.signal,
+        timeoutMs: config.BIOREACTOR_NODE_TIMEOUT_MS,
+      });
+      const text = await res.text();
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        parsed = undefined;
+      }
+      if (!res.ok)
+        throw peerError(res.status, parsed, `Node '${node.name}' answered ${res.status} for the pre-flight report`);
+      // The verdict is kept for the lab's policy (BIOREACTOR_REQUIRE_PREFLIGHT) in case the dispatcher missed it.
+      const passed = (parsed as { preflight?: { passed?: unknown } } | undefined)?.preflight?.passed;
+      if (typeof passed === 'boolean' && row.status === 'completed' && row.preflight_passed === null)
+        queue.setPreflightPassed(row.id, passed);
       return reply.type('application/json; charset=utf-8').send(text as never);
     },
   });

@@ -12,6 +12,8 @@ export interface FakeNodeOptions {
   port?: number;
   /** Advertised in /api/status as experiment_limits.max_duration_s, and enforced at start; unset: not advertised. */
   maxDurationS?: number;
+  /** A simulation twin (experiment_limits.twin in /api/status) that takes time_scale up to maxTimeScale. */
+  twin?: { timeScale: number; maxTimeScale: number };
 }
 
 /** One event of the fake node's live stream, with the node's own id. */
@@ -26,6 +28,7 @@ export class FakeNode extends EventEmitter<{
   start: [id: string];
   streamOpened: [lastEventId: string | undefined];
   streamClosed: [];
+  preflight: [id: string];
 }> {
   readonly runs = new Map<string, RunRecord & { script: string; csv: string }>();
   readonly stops: string[] = [];
@@ -51,12 +54,21 @@ export class FakeNode extends EventEmitter<{
   readonly series = new Map<string, unknown>();
   /** The query strings the series route was asked with. */
   readonly seriesQueries: Record<string, unknown>[] = [];
+  /** Whether /api/status says it is a twin (time_scale allowed up to maxTimeScale); tests may change it. */
+  twin: { timeScale: number; maxTimeScale: number } | undefined;
+  /** Each start's body as the hub sent it, by experiment id. */
+  readonly startBodies = new Map<string, Record<string, unknown>>();
+  /** GET /api/experiments/:id/preflight answers (the report), by experiment id (absent: 404 FILE_NOT_FOUND). */
+  readonly preflights = new Map<string, Record<string, unknown>>();
+  /** The experiment ids the pre-flight route was asked for, in order. */
+  readonly preflightRequests: string[] = [];
   private readonly streams = new Set<EventStream>();
   private readonly epoch = `fake${Math.random().toString(36).slice(2, 8)}`;
 
   constructor(private readonly opts: FakeNodeOptions = {}) {
     super();
     this.port = opts.port ?? 0;
+    this.twin = opts.twin;
   }
 
   get url(): string {
@@ -142,6 +154,20 @@ export class FakeNode extends EventEmitter<{
     });
   }
 
+  /** Resolves once the hub has asked for `id`'s pre-flight report (again, after `seen` earlier asks). */
+  preflightAsked(id: string, seen = 0): Promise<void> {
+    const asked = () => this.preflightRequests.filter((r) => r === id).length > seen;
+    if (asked()) return Promise.resolve();
+    return new Promise((resolve) => {
+      const on = () => {
+        if (!asked()) return;
+        this.off('preflight', on);
+        resolve();
+      };
+      this.on('preflight', on);
+    });
+  }
+
   /** Ends a run as the node would report it. */
   finish(
     id: string,
@@ -166,7 +192,16 @@ export class FakeNode extends EventEmitter<{
       status: 'operational',
       active_experiment: this.active()?.experiment_id ?? null,
       ...(this.runner ? { runner: this.runner } : {}),
-      ...(this.opts.maxDurationS ? { experiment_limits: { max_duration_s: this.opts.maxDurationS } } : {}),
+      ...(this.opts.maxDurationS || this.twin
+        ? {
+            experiment_limits: {
+              max_duration_s: this.opts.maxDurationS ?? 86_400,
+              ...(this.twin
+                ? { twin: { time_scale: this.twin.timeScale, max_time_scale: this.twin.maxTimeScale } }
+                : {}),
+            },
+          }
+        : {}),
     }));
     app.delete('/api/experiments/:id', async (request, reply) => {
       const { id } = request.params as { id: string };
@@ -175,7 +210,21 @@ export class FakeNode extends EventEmitter<{
       return { status: 'success', message: 'Experiment deleted' };
     });
     app.post('/api/experiments/start', async (request, reply) => {
-      const body = request.body as { script_content: string; experiment_id: string; max_duration_s?: number };
+      const body = request.body as {
+        script_content?: string;
+        program?: unknown;
+        experiment_id: string;
+        max_duration_s?: number;
+        time_scale?: number;
+      };
+      if (body.time_scale !== undefined && body.time_scale !== 1 && !this.twin) {
+        return reply.status(409).send({
+          statusCode: 409,
+          code: 'INVALID_STATE',
+          error: 'Conflict',
+          message: 'time_scale is for a simulation node (a twin); this node drives real hardware',
+        });
+      }
       const limit = this.opts.maxDurationS;
       if (limit && (body.max_duration_s ?? limit) > limit) {
         return reply.status(400).send({
@@ -206,11 +255,14 @@ export class FakeNode extends EventEmitter<{
         runner: 'local',
         image: null,
         image_digest: null,
-        script_sha256: createHash('sha256').update(body.script_content).digest('hex'),
-        script: body.script_content,
+        script_sha256: createHash('sha256')
+          .update(body.script_content ?? JSON.stringify(body.program))
+          .digest('hex'),
+        script: body.script_content ?? '',
         csv: 'timestamp,co2_ppm\n2026-01-01T00:00:00Z,400\n',
       };
       this.runs.set(body.experiment_id, run);
+      this.startBodies.set(body.experiment_id, body as Record<string, unknown>);
       this.starts.push(body.experiment_id);
       this.emit('start', body.experiment_id);
       this.publish(run);
@@ -271,6 +323,21 @@ export class FakeNode extends EventEmitter<{
       code: 'EXPERIMENT_NOT_FOUND',
       error: 'Not Found',
       message: `No experiment ${id}`,
+    });
+    app.get('/api/experiments/:id/preflight', async (request, reply) => {
+      const { id } = request.params as { id: string };
+      this.preflightRequests.push(id);
+      this.emit('preflight', id);
+      if (!this.runs.has(id)) return reply.status(404).send(notFound(id));
+      const report = this.preflights.get(id);
+      if (!report)
+        return reply.status(404).send({
+          statusCode: 404,
+          code: 'FILE_NOT_FOUND',
+          error: 'Not Found',
+          message: `Experiment ${id} has no pre-flight report`,
+        });
+      return { status: 'success', preflight: report };
     });
     app.get('/api/experiments/:id/status', async (request, reply) => {
       const { id } = request.params as { id: string };

@@ -7,12 +7,13 @@ import {
   type HubExperiment,
   MAX_SCRIPT_BYTES,
   type QueueStatus,
-  SubmitRequest,
+  SubmitExperiment,
   webRoutes,
 } from '@bioreactor/api';
 import { openEventStream, readForm, type Service } from '@bioreactor/service-kit';
 import multipart from '@fastify/multipart';
 import type { FastifyRequest } from 'fastify';
+import { Type } from 'typebox';
 import { Value } from 'typebox/value';
 import type { WebContext } from '../context.js';
 import { isOwner, viewExperiment, viewQueue } from '../experiment-view.js';
@@ -22,8 +23,14 @@ import { seriesFromHub } from '../live/series.js';
 const MAX_DURATION_FIELD = /^\d{1,7}$/;
 /** An account name (accounts.ts's USERNAME_PATTERN); a browser's session id is a UUID. */
 const USERNAME = /^[A-Za-z0-9_.-]{3,32}$/;
-/** Text fields an upload form may have besides the file (name, max_duration_s, script_content and spare). */
-const MAX_FORM_FIELDS = 8;
+/** Text fields an upload form may have besides the file (name, max_duration_s, script_content, program, preflight,
+ * time_scale and spare). */
+const MAX_FORM_FIELDS = 10;
+/** What the web server passes on as JSON: the hub takes the node from nobody here. */
+const UploadJson = Type.Omit(SubmitExperiment, ['node']);
+/** A form's file taken as a program rather than a script, by its name. */
+const PROGRAM_FILE = /\.(ya?ml|json)$/i;
+const TIME_SCALE_FIELD = /^\d{1,4}$/;
 /** A chart needs no more; the CSV of a long run is downsampled to this. */
 const DEFAULT_SERIES_POINTS = 1000;
 
@@ -75,13 +82,29 @@ function parseDuration(text: string | undefined): number | undefined {
   return Number(text);
 }
 
-async function readUpload(request: FastifyRequest): Promise<SubmitRequest> {
+/** A pre-flight's form fields (preflight=true, time_scale) as the hub's JSON; the hub checks the range. */
+function preflightOf(fields: Record<string, string>): SubmitExperiment['preflight'] {
+  const on = /^(true|1|on|yes)$/i.test(fields.preflight?.trim() ?? '');
+  const scale = fields.time_scale?.trim() ?? '';
+  if (!on) return undefined;
+  if (scale === '') return {};
+  if (!TIME_SCALE_FIELD.test(scale))
+    throw new ApiError('VALIDATION_FAILED', 'The pre-flight speed-up must be a whole number from 1 to 3600', [
+      { field: 'time_scale', message: 'a whole number from 1 to 3600' },
+    ]);
+  return { time_scale: Number(scale) };
+}
+
+async function readUpload(request: FastifyRequest): Promise<SubmitExperiment> {
   if (!request.isMultipart()) {
     const body = request.body;
-    if (!Value.Check(SubmitRequest, body))
+    if (
+      !Value.Check(UploadJson, body) ||
+      (body.script_content === undefined) === (body.program === undefined || body.program === null)
+    )
       throw new ApiError(
         'VALIDATION_FAILED',
-        'Send a multipart form with a .py file, or JSON {"script_content": "...", "name"?: "...", "max_duration_s"?: 300}',
+        'Send a multipart form with a .py file (or a .yaml program), or JSON {"script_content": "..."} or {"program": {...}}, with "name"?, "max_duration_s"? and "preflight"?: {"time_scale": 60}',
       );
     return body;
   }
@@ -93,14 +116,27 @@ async function readUpload(request: FastifyRequest): Promise<SubmitRequest> {
     example: "the upload page, or curl -F file=@script.py (with the page's session cookie and X-CSRF-Token)",
   });
   const fields = Object.fromEntries(form.fields);
+  const common: Omit<SubmitExperiment, 'script_content' | 'program'> = {};
+  const name = fields.name?.trim();
+  if (name) common.name = name.slice(0, 200);
+  const duration = parseDuration(fields.max_duration_s);
+  if (duration !== undefined) common.max_duration_s = duration;
+  const preflight = preflightOf(fields);
+  if (preflight) common.preflight = preflight;
+  // A program: a .yaml, .yml or .json file, or the field; the hub reads and checks it.
+  if (form.file && PROGRAM_FILE.test(form.file.filename)) {
+    const base = form.file.filename.replace(PROGRAM_FILE, '').slice(0, 200);
+    return { ...common, program: decodeScript(form.file.bytes), ...(common.name || !base ? {} : { name: base }) };
+  }
+  if (!form.file && fields.program?.trim()) return { ...common, program: fields.program };
   let script: string | undefined;
   if (form.file) {
     // The client's file name is only checked, never used as a path: uploads are not kept on disk.
     if (!/\.py$/i.test(form.file.filename))
       throw new ApiError(
         'VALIDATION_FAILED',
-        `"${form.file.filename.slice(0, 200)}" is not a Python file: choose a file ending in .py`,
-        [{ field: 'file', message: 'must end in .py' }],
+        `"${form.file.filename.slice(0, 200)}" is not a Python file or a program: choose a file ending in .py, or a program ending in .yaml or .json`,
+        [{ field: 'file', message: 'must end in .py, .yaml, .yml or .json' }],
       );
     script = decodeScript(form.file.bytes);
   }
@@ -109,12 +145,7 @@ async function readUpload(request: FastifyRequest): Promise<SubmitRequest> {
     throw new ApiError('VALIDATION_FAILED', 'Choose a .py file or write a script before submitting', [
       { field: 'file', message: 'no script' },
     ]);
-  const out: SubmitRequest = { script_content: script };
-  const name = fields.name?.trim();
-  if (name) out.name = name.slice(0, 200);
-  const duration = parseDuration(fields.max_duration_s);
-  if (duration !== undefined) out.max_duration_s = duration;
-  return out;
+  return { ...common, script_content: script };
 }
 
 export async function experimentRoutes(app: Service, ctx: WebContext): Promise<void> {
@@ -127,7 +158,7 @@ export async function experimentRoutes(app: Service, ctx: WebContext): Promise<v
       bodyLimit: MAX_SCRIPT_BYTES * 2,
       handler: async (request) => {
         const submission = await readUpload(request);
-        if (Buffer.byteLength(submission.script_content) > MAX_SCRIPT_BYTES)
+        if (submission.script_content !== undefined && Buffer.byteLength(submission.script_content) > MAX_SCRIPT_BYTES)
           throw new ApiError('PAYLOAD_TOO_LARGE', `Scripts are limited to ${MAX_SCRIPT_BYTES / 1024} KiB`);
         const key = request.headers['idempotency-key'];
         return ctx.hub.submit(caller(request), submission, typeof key === 'string' ? key : undefined);
@@ -168,6 +199,15 @@ export async function experimentRoutes(app: Service, ctx: WebContext): Promise<v
       if (Buffer.byteLength(request.body.script_content) > MAX_SCRIPT_BYTES)
         throw new ApiError('PAYLOAD_TOO_LARGE', `Scripts are limited to ${MAX_SCRIPT_BYTES / 1024} KiB`);
       return ctx.hub.check(caller(request), request.body);
+    },
+  });
+
+  app.route({
+    ...webRoutes.preflight,
+    handler: async (request) => {
+      const { id } = request.params;
+      await visibleExperiment(ctx, request, id);
+      return ctx.hub.preflight(caller(request), id);
     },
   });
 

@@ -33,8 +33,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Queue a script: JSON {script_content}, a raw text/x-python body, or a multipart file
-         * @description The script is checked (size, UTF-8, syntax, imports) before it joins the queue; a rejected one answers 422 with every problem and its line. `name`, `max_duration_s` and `node` come from the JSON body, the form fields or, for a raw body, the query string.
+         * Queue a script or a program: JSON {script_content} or {program}, a raw text/x-python or YAML body, or a multipart file
+         * @description The script is checked (size, UTF-8, syntax, imports) before it joins the queue; a rejected one answers 422 with every problem and its line. A program (docs/programs.md) is checked against the document’s schema (400 with every problem at its path) and run by the node itself. `preflight` makes it a pre-flight on a simulation twin at accelerated time (docs/preflight.md). With the lab policy BIOREACTOR_REQUIRE_PREFLIGHT, a run on real hardware is refused (403) until the same user’s pre-flight of the same script or program passed. `name`, `max_duration_s`, `node`, `preflight` and `time_scale` come from the JSON body, the form fields or, for a raw body, the query string.
          */
         post: operations["submit"];
         delete?: never;
@@ -259,6 +259,26 @@ export interface paths {
          * @description Relayed to the node the experiment runs or ran on (its GET /api/experiments/:id/series): each bucket of `bucket_rows` rows gives two points, `[t_first_ms, ...minimum of each column]` and `[t_last_ms, ...maximum of each column]`, so a spike stays visible however long the run. A running run’s series grows; its new rows arrive live on the web server’s stream.
          */
         get: operations["series"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/experiments/{id}/preflight": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A pre-flight’s report: what the culture would have seen on the twin (its owner or an admin)
+         * @description Relayed to the node the pre-flight ran on (its GET /api/experiments/:id/preflight); also preflight.json in the download. docs/preflight.md
+         */
+        get: operations["preflight"];
         put?: never;
         post?: never;
         delete?: never;
@@ -566,6 +586,15 @@ export interface components {
             notes?: string | null;
             /** @description Its owner’s labels (for its owner and admins only) */
             labels?: string[];
+            /** @description script | program */
+            kind?: "script" | "program";
+            /** @description A pre-flight on a simulation twin at accelerated time (docs/preflight.md); null for a run */
+            preflight?: {
+                /** @description Its simulated time runs this many times faster than the wall clock */
+                time_scale: number;
+                /** @description Its report’s verdict (GET /api/experiments/{id}/preflight); null until it is known */
+                passed: boolean | null;
+            } | null;
         };
         NodeInfo: {
             name: string;
@@ -579,6 +608,11 @@ export interface components {
             unreachable_since?: string | null;
             /** @description The longest run it takes, as it advertises (null: not said yet, or an older node) */
             max_duration_s?: number | null;
+            /** @description A simulation that runs pre-flights at accelerated time, as its /api/status says (null: real hardware, or not said yet) */
+            twin?: {
+                time_scale: number;
+                max_time_scale: number;
+            } | null;
             /** @description What the node says is wrong with its disk, e.g. "disk full: …" (null: nothing) */
             storage_problem?: string | null;
             /** @description It can run experiments: online, not drained, its runner and disk fine and its sensors started (it may be busy) */
@@ -866,6 +900,10 @@ export interface operations {
                 max_duration_s?: number;
                 /** @description Run on this node only */
                 node?: string;
+                /** @description Run it as a pre-flight on a simulation twin at accelerated time */
+                preflight?: boolean;
+                /** @description The pre-flight's speed-up (default 60) */
+                time_scale?: number;
             };
             header?: {
                 /**
@@ -915,10 +953,37 @@ export interface operations {
                      * @example
                      */
                     script_content?: string;
+                    /**
+                     * @description A program (YAML or JSON text) instead of a script; a file ending in .yaml, .yml or .json is one too
+                     * @example
+                     */
+                    program?: string;
+                    /**
+                     * @description true: run it as a pre-flight on a simulation twin at accelerated time
+                     * @example
+                     */
+                    preflight?: string;
+                    /**
+                     * @description The pre-flight's speed-up, 1-3600 (default 60)
+                     * @example
+                     */
+                    time_scale?: string;
                 };
                 "application/json": {
-                    /** @description The Python script, as text */
-                    script_content: string;
+                    /** @description The Python script, as text (or `program` instead) */
+                    script_content?: string;
+                    /** @description A program instead of a script (docs/programs.md): the document, or its YAML or JSON text. Its shape is checked here, its components by the node that runs it */
+                    program?: {
+                        [key: string]: unknown;
+                    } | string;
+                    /** @description Run it as a pre-flight: on a simulation twin only (a node whose /api/status has experiment_limits.twin), at accelerated time, with a report of what the culture would have seen (docs/preflight.md) */
+                    preflight?: {
+                        /**
+                         * @description How many times faster than the wall clock the twin runs it (default 60)
+                         * @default 60
+                         */
+                        time_scale?: number;
+                    };
                     name?: string;
                     max_duration_s?: number;
                     /** @description Run on this node only */
@@ -928,6 +993,7 @@ export interface operations {
                 "text/plain": string;
                 "application/x-python": string;
                 "application/octet-stream": Blob;
+                "application/yaml": string;
             };
         };
         responses: {
@@ -944,6 +1010,7 @@ export interface operations {
             };
             400: components["responses"]["INVALID_JSON_or_VALIDATION_FAILED"];
             401: components["responses"]["UNAUTHORIZED"];
+            403: components["responses"]["FORBIDDEN"];
             404: components["responses"]["NODE_NOT_FOUND"];
             413: components["responses"]["PAYLOAD_TOO_LARGE"];
             415: components["responses"]["UNSUPPORTED_MEDIA_TYPE"];
@@ -1046,7 +1113,14 @@ export interface operations {
                         /** @description Letters, digits, - and _ (1-64 characters); a UUID by default */
                         experiment_id: string;
                         name: string | null;
+                        /** @description The script; empty for a program */
                         script_content: string;
+                        /** @description script | program */
+                        kind?: "script" | "program";
+                        /** @description The program document, for a program (null for a script) */
+                        program?: {
+                            [key: string]: unknown;
+                        } | null;
                         max_duration_s: number;
                         /**
                          * @description declared | lab_default | limit
@@ -1553,6 +1627,122 @@ export interface operations {
                         columns: string[];
                         /** @description Two points per bucket, in time order: `[t_first_ms, ...minimum of each column]` then `[t_last_ms, ...maximum of each column]`; t is ms since the epoch (an ISO 8601 time without an offset is UTC), null for a bucket without a readable time or a column without a number in it */
                         points: (number | null)[][];
+                    };
+                };
+            };
+            400: components["responses"]["VALIDATION_FAILED"];
+            401: components["responses"]["UNAUTHORIZED"];
+            403: components["responses"]["FORBIDDEN"];
+            404: components["responses"]["EXPERIMENT_NOT_FOUND_or_FILE_NOT_FOUND_or_NODE_NOT_FOUND"];
+            409: components["responses"]["INVALID_STATE"];
+            500: components["responses"]["INTERNAL"];
+            503: components["responses"]["NODE_UNREACHABLE"];
+        };
+    };
+    preflight: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description The user the request is made for (the web server sends the browser session or `account-<name>`). Absent: an operator, who sees and may do everything but run-now and admin actions
+                 * @example alice
+                 */
+                "x-session-id"?: string;
+                /**
+                 * @description The role of that user: `admin` may act on every experiment, reorder the queue and manage nodes
+                 * @example user
+                 */
+                "x-user-role"?: "user" | "admin";
+            };
+            path: {
+                /** @description Letters, digits, - and _ (1-64 characters); a UUID by default */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The report */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        status: "success";
+                        preflight: {
+                            /** @description Letters, digits, - and _ (1-64 characters); a UUID by default */
+                            experiment_id: string;
+                            /** @description Completed (exit 0) with no safety limit hit and no command refused */
+                            passed: boolean;
+                            /** @description Why it did not pass, each in words; empty when it passed */
+                            reasons: string[];
+                            /** @description The speed-up asked for */
+                            time_scale: number;
+                            /** @description Simulated time over wall time: below time_scale when the node could not keep up */
+                            achieved_time_scale: number;
+                            /** @description The twin’s clock at the start (ISO 8601, UTC) */
+                            simulated_start: string;
+                            simulated_end: string;
+                            simulated_duration_s: number;
+                            wall_duration_s: number;
+                            /** @description The vessel’s temperature (temp_sensor, the first thermometer) over the run; null without samples */
+                            temperature: {
+                                min_c: number;
+                                max_c: number;
+                                /** @description Time-weighted over the valid samples */
+                                mean_c: number;
+                                samples: number;
+                                /** @description Samples without a valid temperature (a failing thermometer) */
+                                invalid_samples: number;
+                            } | null;
+                            pumped_ml: {
+                                /** @description Pump → mL it moved during the run */
+                                per_pump: {
+                                    [key: string]: number;
+                                };
+                                total: number;
+                                /** @description counters: the node’s own volume accounting; actuator_log: velocities integrated over time */
+                                source: "counters" | "actuator_log";
+                            };
+                            safety: {
+                                /** @description Every safety interlock that was in force during the run */
+                                interlocks: string[];
+                                /** @description Actuator commands the node’s safety made during the run (the end-of-run safe state aside) */
+                                cut_offs: {
+                                    time: string;
+                                    component: string;
+                                    values: {
+                                        [key: string]: unknown;
+                                    };
+                                }[];
+                                /** @description Hardware requests of the script the node refused (at most 100 kept) */
+                                refused: {
+                                    /** @description The twin’s clock */
+                                    time: string;
+                                    method: string;
+                                    path: string;
+                                    code: string;
+                                    message: string;
+                                }[];
+                                refused_count: number;
+                            };
+                            exit: {
+                                /**
+                                 * @description starting | running | completed | failed | stopped | timed_out | interrupted
+                                 * @enum {unknown}
+                                 */
+                                status: "starting" | "running" | "completed" | "failed" | "stopped" | "timed_out" | "interrupted";
+                                exit_code: number | null;
+                                error_message: string | null;
+                                /** @description The Python exception, when it failed with one */
+                                exception: string | null;
+                                /** @description Where it was raised (the last frame) */
+                                frame: string | null;
+                            };
+                            generated_time: string;
+                        };
                     };
                 };
             };

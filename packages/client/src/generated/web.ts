@@ -118,8 +118,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Queue a script: multipart (file, name, max_duration_s) or JSON {script_content, name?, max_duration_s?}
-         * @description The hub checks the script (size, UTF-8, syntax, imports) before it joins the queue; a rejected one answers 422 with every problem and its line.
+         * Queue a script or a program: multipart (file, name, max_duration_s, preflight, time_scale) or JSON {script_content or program, name?, max_duration_s?, preflight?}
+         * @description The hub checks the script (size, UTF-8, syntax, imports) before it joins the queue; a rejected one answers 422 with every problem and its line. A program (docs/programs.md; a .yaml, .yml or .json file, or the field program) is checked against the document’s schema. `preflight` runs it first on a simulation twin at accelerated time (docs/preflight.md); where the lab requires a passed pre-flight, a run on real hardware without one answers 403 saying so.
          */
         post: operations["upload"];
         delete?: never;
@@ -176,6 +176,23 @@ export interface paths {
          * @description The same checks as a submission (size, UTF-8, syntax, imports, max_duration_s); the editor calls it as you type.
          */
         post: operations["check"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/experiments/{id}/preflight": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A pre-flight’s report, from the hub: what the culture would have seen on the twin */
+        get: operations["preflight"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -655,6 +672,11 @@ export interface components {
             unreachable_since?: string | null;
             /** @description The longest run it takes, as it advertises (null: not said yet, or an older node) */
             max_duration_s?: number | null;
+            /** @description A simulation that runs pre-flights at accelerated time, as its /api/status says (null: real hardware, or not said yet) */
+            twin?: {
+                time_scale: number;
+                max_time_scale: number;
+            } | null;
             /** @description What the node says is wrong with its disk, e.g. "disk full: …" (null: nothing) */
             storage_problem?: string | null;
             /** @description It can run experiments: online, not drained, its runner and disk fine and its sensors started (it may be busy) */
@@ -761,6 +783,15 @@ export interface components {
             notes?: string | null;
             /** @description Its owner’s labels (for its owner and admins only) */
             labels?: string[];
+            /** @description script | program */
+            kind?: "script" | "program";
+            /** @description A pre-flight on a simulation twin at accelerated time (docs/preflight.md); null for a run */
+            preflight?: {
+                /** @description Its simulated time runs this many times faster than the wall clock */
+                time_scale: number;
+                /** @description Its report’s verdict (GET /api/experiments/{id}/preflight); null until it is known */
+                passed: boolean | null;
+            } | null;
             /** @description Failed or interrupted with a message: what went wrong, in one line (null otherwise or masked) */
             failure?: {
                 /** @description One line: "ValueError: bad row (line 6, in main)" or the first line */
@@ -1238,10 +1269,28 @@ export interface operations {
                     max_duration_s?: number;
                     /** @description Instead of a file */
                     script_content?: string;
+                    /** @description A program (YAML or JSON text) instead of a script */
+                    program?: string;
+                    /** @description true: run it as a pre-flight on a simulation twin at accelerated time */
+                    preflight?: string;
+                    /** @description The pre-flight's speed-up, 1-3600 (default 60) */
+                    time_scale?: string;
                 };
                 "application/json": {
-                    /** @description The Python script, as text */
-                    script_content: string;
+                    /** @description The Python script, as text (or `program` instead) */
+                    script_content?: string;
+                    /** @description A program instead of a script (docs/programs.md): the document, or its YAML or JSON text. Its shape is checked here, its components by the node that runs it */
+                    program?: {
+                        [key: string]: unknown;
+                    } | string;
+                    /** @description Run it as a pre-flight: on a simulation twin only (a node whose /api/status has experiment_limits.twin), at accelerated time, with a report of what the culture would have seen (docs/preflight.md) */
+                    preflight?: {
+                        /**
+                         * @description How many times faster than the wall clock the twin runs it (default 60)
+                         * @default 60
+                         */
+                        time_scale?: number;
+                    };
                     name?: string;
                     max_duration_s?: number;
                 };
@@ -1386,6 +1435,111 @@ export interface operations {
             503: components["responses"]["HUB_UNREACHABLE"];
         };
     };
+    preflight: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Letters, digits, - and _ (1-64 characters); a UUID by default */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The report (docs/preflight.md) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        status: "success";
+                        preflight: {
+                            /** @description Letters, digits, - and _ (1-64 characters); a UUID by default */
+                            experiment_id: string;
+                            /** @description Completed (exit 0) with no safety limit hit and no command refused */
+                            passed: boolean;
+                            /** @description Why it did not pass, each in words; empty when it passed */
+                            reasons: string[];
+                            /** @description The speed-up asked for */
+                            time_scale: number;
+                            /** @description Simulated time over wall time: below time_scale when the node could not keep up */
+                            achieved_time_scale: number;
+                            /** @description The twin’s clock at the start (ISO 8601, UTC) */
+                            simulated_start: string;
+                            simulated_end: string;
+                            simulated_duration_s: number;
+                            wall_duration_s: number;
+                            /** @description The vessel’s temperature (temp_sensor, the first thermometer) over the run; null without samples */
+                            temperature: {
+                                min_c: number;
+                                max_c: number;
+                                /** @description Time-weighted over the valid samples */
+                                mean_c: number;
+                                samples: number;
+                                /** @description Samples without a valid temperature (a failing thermometer) */
+                                invalid_samples: number;
+                            } | null;
+                            pumped_ml: {
+                                /** @description Pump → mL it moved during the run */
+                                per_pump: {
+                                    [key: string]: number;
+                                };
+                                total: number;
+                                /** @description counters: the node’s own volume accounting; actuator_log: velocities integrated over time */
+                                source: "counters" | "actuator_log";
+                            };
+                            safety: {
+                                /** @description Every safety interlock that was in force during the run */
+                                interlocks: string[];
+                                /** @description Actuator commands the node’s safety made during the run (the end-of-run safe state aside) */
+                                cut_offs: {
+                                    time: string;
+                                    component: string;
+                                    values: {
+                                        [key: string]: unknown;
+                                    };
+                                }[];
+                                /** @description Hardware requests of the script the node refused (at most 100 kept) */
+                                refused: {
+                                    /** @description The twin’s clock */
+                                    time: string;
+                                    method: string;
+                                    path: string;
+                                    code: string;
+                                    message: string;
+                                }[];
+                                refused_count: number;
+                            };
+                            exit: {
+                                /**
+                                 * @description starting | running | completed | failed | stopped | timed_out | interrupted
+                                 * @enum {unknown}
+                                 */
+                                status: "starting" | "running" | "completed" | "failed" | "stopped" | "timed_out" | "interrupted";
+                                exit_code: number | null;
+                                error_message: string | null;
+                                /** @description The Python exception, when it failed with one */
+                                exception: string | null;
+                                /** @description Where it was raised (the last frame) */
+                                frame: string | null;
+                            };
+                            generated_time: string;
+                        };
+                    };
+                };
+            };
+            400: components["responses"]["VALIDATION_FAILED"];
+            401: components["responses"]["UNAUTHORIZED"];
+            403: components["responses"]["FORBIDDEN"];
+            404: components["responses"]["EXPERIMENT_NOT_FOUND_or_FILE_NOT_FOUND"];
+            409: components["responses"]["INVALID_STATE"];
+            500: components["responses"]["INTERNAL"];
+            503: components["responses"]["NODE_UNREACHABLE_or_HUB_UNREACHABLE"];
+        };
+    };
     script: {
         parameters: {
             query?: never;
@@ -1408,7 +1562,14 @@ export interface operations {
                         /** @description Letters, digits, - and _ (1-64 characters); a UUID by default */
                         experiment_id: string;
                         name: string | null;
+                        /** @description The script; empty for a program */
                         script_content: string;
+                        /** @description script | program */
+                        kind?: "script" | "program";
+                        /** @description The program document, for a program (null for a script) */
+                        program?: {
+                            [key: string]: unknown;
+                        } | null;
                         max_duration_s: number;
                         /**
                          * @description declared | lab_default | limit
