@@ -108,8 +108,8 @@ export async function startFakeHub(): Promise<FakeHub> {
   };
 
   app.post('/api/experiments/start', async (request, reply) => {
-    const body = request.body as { script_content: string; name?: string; max_duration_s?: number };
-    if (body.script_content.includes('import os.system_bad'))
+    const body = request.body as { script_content?: string; name?: string; max_duration_s?: number };
+    if (body.script_content?.includes('import os.system_bad'))
       return reply
         .status(422)
         .send(
@@ -120,7 +120,7 @@ export async function startFakeHub(): Promise<FakeHub> {
     const e = experimentFor(user(request.headers), 'queued');
     e.name = body.name ?? null;
     if (body.max_duration_s) e.max_duration_s = body.max_duration_s;
-    experiments.set(e.experiment_id, { ...e, script: body.script_content });
+    experiments.set(e.experiment_id, { ...e, script: body.script_content ?? '' });
     return {
       experiment_id: e.experiment_id,
       status: 'queued',

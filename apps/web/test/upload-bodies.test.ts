@@ -104,7 +104,7 @@ describe('uploads the web server refuses', () => {
       `${Array.from({ length: 12 }, (_, i) => field(`f${i}`, '1')).join('')}--${B}--\r\n`,
       413,
       'PAYLOAD_TOO_LARGE',
-      /more than 8 fields/,
+      /more than 10 fields/,
     ],
     ['an unknown content type', 'application/x-unknown', 'x', 415, 'UNSUPPORTED_MEDIA_TYPE', /multipart\/form-data/],
     [
@@ -159,5 +159,54 @@ describe('uploads the web server refuses', () => {
         expect({ url, type, status: res.statusCode }, res.body).toEqual({ url, type, status });
       }
     }
+  });
+});
+
+describe('programs and pre-flights', () => {
+  const started = () =>
+    hub.requests.filter((r) => r.url === '/api/experiments/start').map((r) => r.body as Record<string, unknown>);
+  const yamlFile = (content: string) =>
+    `--${B}\r\nContent-Disposition: form-data; name="file"; filename="light-cycle.yaml"\r\nContent-Type: application/yaml\r\n\r\n${content}\r\n`;
+
+  it('passes a program and a pre-flight on to the hub, as JSON and from a form', async () => {
+    const browser = await new Browser(app).open();
+    const program = {
+      name: 'light cycle',
+      tracks: [{ component: 'led', steps: [{ duration: '1h', set: { power: 5 } }] }],
+    };
+    const json = await browser.request('POST', '/api/experiments/upload', {
+      json: { program, preflight: { time_scale: 600 } },
+    });
+    expect(json.statusCode, json.body).toBe(200);
+    const form = await browser.request('POST', '/api/experiments/upload', {
+      headers: { 'content-type': FORM },
+      payload: `${field('preflight', 'true')}${field('time_scale', '120')}${yamlFile('name: light cycle\n')}--${B}--\r\n`,
+    });
+    expect(form.statusCode, form.body).toBe(200);
+    const script = await browser.request('POST', '/api/experiments/upload', {
+      headers: { 'content-type': FORM },
+      payload: `${field('preflight', 'true')}${file('file', 'print("hi")\n')}--${B}--\r\n`,
+    });
+    expect(script.statusCode, script.body).toBe(200);
+    expect(started()).toEqual([
+      { program, preflight: { time_scale: 600 } },
+      { program: 'name: light cycle\n', preflight: { time_scale: 120 }, name: 'light-cycle' },
+      { script_content: 'print("hi")\n', preflight: {} },
+    ]);
+  });
+
+  it('refuses a script and a program at once, and a speed-up that is no number, before the hub', async () => {
+    const browser = await new Browser(app).open();
+    const both = await browser.request('POST', '/api/experiments/upload', {
+      json: { script_content: 'print(1)\n', program: 'name: x\n' },
+    });
+    expect(both.statusCode).toBe(400);
+    const scale = await browser.request('POST', '/api/experiments/upload', {
+      headers: { 'content-type': FORM },
+      payload: `${field('preflight', 'true')}${field('time_scale', 'fast')}${file('file', 'print("hi")\n')}--${B}--\r\n`,
+    });
+    expect(scale.statusCode).toBe(400);
+    expect(scale.json().message).toMatch(/speed-up must be a whole number from 1 to 3600/);
+    expect(submissions()).toBe(0);
   });
 });
