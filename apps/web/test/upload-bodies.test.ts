@@ -206,7 +206,7 @@ describe('programs and pre-flights', () => {
       payload: `${field('preflight', 'true')}${field('time_scale', 'fast')}${file('file', 'print("hi")\n')}--${B}--\r\n`,
     });
     expect(scale.statusCode).toBe(400);
-    expect(scale.json().message).toMatch(/speed-up must be a whole number from 1 to 3600/);
+    expect(scale.json<{ message: string }>().message).toMatch(/speed-up must be a whole number from 1 to 3600/);
     expect(submissions()).toBe(0);
   });
 });
