@@ -468,10 +468,16 @@ export class ProgramExecutor extends EventEmitter<{ started: [ProgramStatus]; en
     if (this.context().inflowPumps.includes(pump) && this.saved) this.saved.inflow_ml += ml;
   }
 
+  /**
+   * Whether a dose of `ml` stays within the program's limits.max_inflow_ml and the node's max_run_inflow_ml (a
+   * program no run owns has no run whose cap the pumps count it towards: it is held to that cap here).
+   */
   private inflowLeft(ml: number): boolean {
     const saved = this.saved as Saved;
-    const cap = saved.program.limits.max_inflow_ml;
-    return cap === null || saved.inflow_ml + ml <= cap;
+    const caps = [saved.program.limits.max_inflow_ml, this.context().maxRunInflowMl].filter(
+      (c): c is number => c !== null,
+    );
+    return caps.every((cap) => saved.inflow_ml + ml <= cap);
   }
 
   private async turbidostatTick(a: Turbidostat, state: AutomationState, index: number): Promise<void> {
@@ -490,7 +496,7 @@ export class ProgramExecutor extends EventEmitter<{ started: [ProgramStatus]; en
     state.error = null;
     if (value <= a.od_target) return;
     if (!this.inflowLeft(a.dose_ml)) {
-      state.error = `limits.max_inflow_ml reached (${(this.saved as Saved).inflow_ml} mL added): no more doses`;
+      state.error = `limits.max_inflow_ml or the node's overflow_guard.max_run_inflow_ml reached (${(this.saved as Saved).inflow_ml} mL added): no more doses`;
       return;
     }
     await this.dose(a.pump, a.dose_ml, a.velocity_ml_s, index);
@@ -502,7 +508,7 @@ export class ProgramExecutor extends EventEmitter<{ started: [ProgramStatus]; en
   private async chemostatTick(a: Chemostat, state: AutomationState, index: number): Promise<void> {
     const ml = chemostatDoseMl(a);
     if (!this.inflowLeft(ml)) {
-      state.error = `limits.max_inflow_ml reached (${(this.saved as Saved).inflow_ml} mL added): no more doses`;
+      state.error = `limits.max_inflow_ml or the node's overflow_guard.max_run_inflow_ml reached (${(this.saved as Saved).inflow_ml} mL added): no more doses`;
       return;
     }
     state.error = null;

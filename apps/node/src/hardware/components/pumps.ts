@@ -112,9 +112,12 @@ export function pumpCalibration(pump: Static<typeof PumpSchema>): PumpCalibratio
   return { stepsPerMl, maxSpeed, maxMlPerS: maxSpeed / stepsPerMl };
 }
 
-/** The experiment run a command source belongs to: `experiment:<id>` and the node's `restore:experiment:<id>`. */
+/**
+ * The experiment run a command source belongs to: `experiment:<id>`, the node's `restore:experiment:<id>`, and
+ * `program:experiment:<id>` of a program the run owns (its doses count towards the run's inflow cap).
+ */
 export function runOfSource(source: string): string | null {
-  const m = /^(?:restore:)?experiment:(.+)$/.exec(source);
+  const m = /^(?:restore:|program:)?experiment:(.+)$/.exec(source);
   return m ? (m[1] ?? null) : null;
 }
 
