@@ -447,7 +447,22 @@ export const componentControlRoutes = withOperationIds(
 // ---- experiment runs on the node (original-system.md §2.7, fixed) ----
 
 export const NodeStartRequest = Type.Object({
-  script_content: Type.String({ minLength: 1 }),
+  script_content: Type.Optional(
+    Type.String({ minLength: 1, description: 'The Python script to run (user_script.py); or give program' }),
+  ),
+  program: Type.Optional(
+    Type.Unknown({
+      description:
+        'Instead of a script: a program document (docs/programs.md; JSON, or YAML text) the node runs as the run itself, with no container: it lasts the program’s limits.duration, a stop cancels the program, and the node writes output/program.json and a row of the guide’s CSV columns to output/experiment_data.csv every sample_interval_s',
+    }),
+  ),
+  sample_interval_s: Type.Optional(
+    Type.Integer({
+      minimum: 1,
+      maximum: 3600,
+      description: 'A program run: seconds between the rows the node writes to experiment_data.csv (default 60)',
+    }),
+  ),
   experiment_id: Type.Optional(ExperimentId),
   max_duration_s: Type.Optional(Type.Integer({ minimum: 1, description: 'Stop the run after this many seconds' })),
   time_scale: Type.Optional(
@@ -602,13 +617,34 @@ export const nodeExperimentRoutes = withOperationIds(
       url: '/api/experiments/start',
       schema: {
         tags: runs,
-        summary: 'Start an experiment container (one at a time)',
+        summary: 'Start an experiment (one at a time): a script in a container, or a program the node runs itself',
         docs: {
           ok: 'Started',
           examples: {
             script: {
               summary: 'A script with its id and a time limit',
               value: { script_content: EXAMPLE_SCRIPT, experiment_id: 'od-run-1', max_duration_s: 600 },
+            },
+            program: {
+              summary: 'A program run: the node runs the program itself, no container',
+              value: {
+                experiment_id: 'light-cycle-1',
+                sample_interval_s: 60,
+                program: {
+                  name: 'light cycle',
+                  tracks: [
+                    {
+                      component: 'led',
+                      steps: [
+                        { duration: '12h', set: { power: 80 } },
+                        { duration: '12h', set: { power: 0 } },
+                      ],
+                      repeat: 2,
+                    },
+                  ],
+                  limits: { duration: '2d' },
+                },
+              },
             },
           },
         },

@@ -28,6 +28,10 @@ export interface ExperimentHardware {
   commandLog(sinceIso?: string): unknown;
   /** Calls `listener` with every actuator command from now on, as it is carried out; returns the unsubscribe. */
   onCommand?(listener: (entry: ActuatorCommand) => void): () => void;
+  /** Every component's state (`{components}`), for a program run's CSV rows. */
+  allStates?(): unknown;
+  /** The hardware's clock (a pre-flight's runs faster). */
+  readonly clock?: { now(): number };
   /** Carries out one actuator command (the v3 control body) with the node's safety rules, as `source`. */
   control?(component: string, body: Record<string, unknown>, source: string): Promise<unknown>;
 }

@@ -3,16 +3,21 @@
 // output, the hardware safe state at every end, and reconciliation with what still runs after a node restart.
 import { createHash, randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { appendFile, readFile, rm } from 'node:fs/promises';
+import { appendFile, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   ApiError,
+  GUIDE_CSV_COLUMNS,
   MAX_SCRIPT_BYTES,
   type NodeStartRequest,
+  type ProgramContext,
   type ProgramStatus,
+  programEnd,
   RUN_LIVE_STATES,
   type RunRecord,
   type RunState,
+  readingsFrom,
+  validateProgram,
 } from '@bioreactor/api';
 import type {
   ExperimentRunner,
@@ -45,10 +50,41 @@ export interface ManagerLogger {
 
 /** What the lifecycle needs of the node's program executor (programs/executor.ts). */
 export interface NodePrograms {
+  readonly running: boolean;
   /** The actuators the running program drives (actuatorKey names); none when no program runs. */
   drivenActuators(): string[];
   status(): ProgramStatus;
+  context(): ProgramContext;
+  start(doc: unknown, experimentId: string): Promise<ProgramStatus>;
+  stop(): Promise<unknown>;
   on(event: 'started', listener: (status: ProgramStatus) => void): unknown;
+  on(event: 'ended', listener: (end: { experiment_id: string | null; reason: string }) => void): unknown;
+}
+
+/** A program run's rows of experiment_data.csv: this often unless the start asks otherwise (sample_interval_s). */
+const PROGRAM_SAMPLE_INTERVAL_S = 60;
+
+/** A program run's place of user_script.py: no script ran. */
+const PROGRAM_RUN_SCRIPT = '# This run is a program the node ran itself (output/program.json); no script ran.\n';
+
+/** What the node writes into a program run's output folder. */
+const PROGRAM_FILE = 'program.json';
+const PROGRAM_CSV = 'experiment_data.csv';
+
+/** A program that ends at its own duration ends the run before the run's limit does (timers are not exact). */
+const PROGRAM_END_GRACE_MS = 5_000;
+
+/** One CSV cell as bioreactor_client's data.py writes it: empty for none, lists as compact JSON, quoted if needed. */
+function csvCell(value: unknown): string {
+  if (value === null || value === undefined) return '';
+  if (typeof value === 'number') return Number.isFinite(value) ? String(value) : '';
+  const text = typeof value === 'string' ? value : JSON.stringify(value);
+  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+}
+
+/** An instant as data.py's rows carry it: ISO 8601 in UTC with microseconds and the offset. */
+export function csvTimestamp(ms: number): string {
+  return new Date(ms).toISOString().replace('Z', '000+00:00');
 }
 
 export interface ExperimentManagerOptions {
@@ -95,6 +131,8 @@ interface ActiveRun {
   recentLogChars: number;
   /** The run's own actuator log, open while the run is live. */
   actuatorLog?: { log: RunActuatorLog; unsubscribe: () => void };
+  /** A program run: the rows the node writes (one at a time). */
+  csvWriting?: Promise<void>;
   /** Settles when the run's end is recorded. */
   done: Promise<void>;
   settle: () => void;
@@ -243,6 +281,17 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord]; log: [Ru
     this.setMaxListeners(0);
     this.now = opts.now ?? (() => new Date());
     opts.programs?.on('started', (status) => void this.programStarted(status));
+    opts.programs?.on('ended', (end) => void this.programEnded(end));
+  }
+
+  /** A program run's program ended (its duration, a stop, DELETE /api/v3/programs/current): so does the run. */
+  private async programEnded(end: { experiment_id: string | null; reason: string }): Promise<void> {
+    const active = this.active;
+    if (!active?.record.program_run || end.experiment_id !== active.id) return;
+    // Ended from outside the run's own stop (the program's routes): the run was stopped.
+    if (end.reason === 'stopped') active.endReason ??= 'stopped';
+    await active.csvWriting?.catch(() => undefined);
+    await this.finish(active, undefined, { exitCode: active.endReason ? null : 0, oomKilled: false });
   }
 
   /** A program the live run started (through its hardware API): in the run's actuator log and its manifest. */
@@ -324,7 +373,14 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord]; log: [Ru
   }
 
   async start(request: NodeStartRequest): Promise<StoredRun> {
+    if (request.program !== undefined) return this.startProgram(request);
     const script = request.script_content;
+    if (script === undefined)
+      throw new ApiError(
+        'VALIDATION_FAILED',
+        'Give script_content (a Python script) or program (a program document, docs/programs.md)',
+        [{ field: 'script_content', message: 'script_content or program is required' }],
+      );
     const scriptSha = createHash('sha256').update(script).digest('hex');
     if (this.active) {
       // A retried start of the run already going (same id, same script) is answered, not refused.
@@ -446,6 +502,158 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord]; log: [Ru
     // A stop that arrived while the container was being created is honoured now.
     if (active.endReason) this.terminate(active, active.handle, 0);
     return active.record;
+  }
+
+  /**
+   * A program run: no container; the node's program executor runs the program as the run (its limits.duration is
+   * the run's), a stop cancels it, and its end ends the run. The output folder gets program.json, and a row of the
+   * guide's CSV columns every sample_interval_s in experiment_data.csv.
+   */
+  private async startProgram(request: NodeStartRequest): Promise<StoredRun> {
+    const programs = this.opts.programs;
+    if (!programs) throw new ApiError('RUNNER_UNAVAILABLE', 'This node has no hardware to run a program on');
+    if (request.script_content !== undefined)
+      throw new ApiError('VALIDATION_FAILED', 'Give either script_content or program, not both', [
+        { field: 'program', message: 'a run is a script or a program' },
+      ]);
+    const program = validateProgram(request.program, programs.context());
+    const text = `${JSON.stringify(request.program, null, 2)}\n`;
+    const sha = createHash('sha256').update(text).digest('hex');
+    if (this.active) {
+      if (this.active.id === request.experiment_id && this.active.record.script_sha256 === sha)
+        return this.active.record;
+      throw new ApiError(
+        'NODE_BUSY',
+        `Experiment ${this.active.id} is ${this.active.record.status} on this node; stop it or wait for it to end`,
+      );
+    }
+    if (programs.running)
+      throw new ApiError(
+        'INVALID_STATE',
+        `Program "${programs.status().name}" is running on this node: stop it first (DELETE /api/v3/programs/current)`,
+      );
+    const end = programEnd(program);
+    const maxDuration = end === null ? (request.max_duration_s ?? this.opts.maxDurationS) : Math.ceil(end);
+    if (maxDuration > this.opts.maxDurationS)
+      throw new ApiError(
+        'VALIDATION_FAILED',
+        end === null
+          ? `max_duration_s ${maxDuration} is above this node's limit of ${this.opts.maxDurationS} s (BIOREACTOR_EXPERIMENT_MAX_DURATION_S)`
+          : `The program lasts ${maxDuration} s (limits.duration), above this node's limit of ${this.opts.maxDurationS} s (BIOREACTOR_EXPERIMENT_MAX_DURATION_S): shorten it`,
+        [{ field: end === null ? 'max_duration_s' : 'program.limits.duration', message: 'above the node limit' }],
+      );
+    const timeScale = requestedScale(this.opts.preflight, request.time_scale);
+    await this.assertRoomToStart();
+    const id = request.experiment_id ?? randomUUID();
+    const active = newActiveRun(id, {
+      experiment_id: id,
+      status: 'starting',
+      start_time: null,
+      end_time: null,
+      exit_code: null,
+      error_message: null,
+      oom_killed: false,
+      max_duration_s: maxDuration,
+      runner: 'program',
+      image: null,
+      image_digest: null,
+      script_sha256: sha,
+      created_time: this.now().toISOString(),
+      runner_ref: null,
+      program_run: {
+        name: program.name,
+        sample_interval_s: request.sample_interval_s ?? PROGRAM_SAMPLE_INTERVAL_S,
+        ends: end !== null,
+      },
+      context: {
+        node_version: this.opts.nodeVersion,
+        hardware_mode: this.opts.hardwareMode,
+        hardware_config: this.opts.hardware?.hardwareConfig() ?? null,
+        capabilities: this.opts.hardware?.capabilities() ?? null,
+      },
+      limits: this.opts.limits,
+    });
+    this.active = active;
+    let wroteFiles = false;
+    try {
+      if (await this.opts.store.exists(id))
+        throw new ApiError(
+          'INVALID_STATE',
+          `Experiment ${id} already exists on this node; DELETE /api/experiments/${id} first or use another id`,
+        );
+      if (this.opts.hardware?.counters) active.record.context.counters_at_start = this.opts.hardware.counters();
+      wroteFiles = true;
+      await this.opts.store.create(id, PROGRAM_RUN_SCRIPT);
+      await writeFile(join(this.opts.store.outputDir(id), PROGRAM_FILE), text);
+      this.openActuatorLog(active);
+      if (timeScale !== null && this.opts.preflight)
+        active.record.accelerated = this.opts.preflight.begin(id, timeScale);
+      await this.publish(active.record);
+      await programs.start(request.program, id);
+    } catch (err) {
+      this.closeActuatorLog(active);
+      this.opts.preflight?.cancel(id);
+      if (wroteFiles) await this.opts.store.remove(id).catch(() => undefined);
+      this.active = null;
+      active.settle();
+      if (err instanceof ApiError) throw err;
+      this.opts.log.error({ err, experiment_id: id }, 'program run could not start');
+      throw new ApiError('RUNNER_UNAVAILABLE', `Experiment ${id} could not start: ${(err as Error).message}`);
+    }
+    active.record.status = 'running';
+    active.record.start_time = this.now().toISOString();
+    const boot = await bootId();
+    active.record.start_monotonic = boot ? { ns: String(process.hrtime.bigint()), boot_id: boot } : null;
+    await this.publish(active.record);
+    this.opts.log.info({ experiment_id: id, program: program.name }, 'program run started');
+    this.watchProgram(active, maxDuration * 1000);
+    if (active.endReason) void this.opts.programs?.stop().catch(() => undefined);
+    return active.record;
+  }
+
+  /** A program run's limit and rows; its end comes from the program's (programEnded). */
+  private watchProgram(active: ActiveRun, remainingMs: number): void {
+    const run = active.record.program_run;
+    if (!run) return;
+    const scale = active.record.accelerated?.time_scale ?? 1;
+    // A program with an end ends the run itself; the limit is there for one that never ends.
+    afterMonotonic(remainingMs / scale + (run.ends ? PROGRAM_END_GRACE_MS : 0), active.timers, () => {
+      active.endReason ??= 'timed_out';
+      this.opts.log.info({ experiment_id: active.id }, 'program run reached its maximum duration');
+      void this.opts.programs?.stop().catch(() => undefined);
+    });
+    const every = (run.sample_interval_s * 1000) / scale;
+    const tick = () => {
+      if (active.finishing || active.detached) return;
+      active.csvWriting = this.writeProgramRow(active);
+      active.timers.push(setTimeout(tick, every));
+    };
+    tick();
+  }
+
+  /** One row of the guide's columns (timestamp, co2_ppm, temperature, od_voltages, ...) from the current states. */
+  private async writeProgramRow(active: ActiveRun): Promise<void> {
+    const hardware = this.opts.hardware;
+    const states = ((hardware?.allStates?.() as { components?: Record<string, unknown> } | undefined)?.components ??
+      {}) as Record<string, unknown>;
+    const readings = readingsFrom(states) as Record<string, unknown>;
+    const at = hardware?.clock?.now() ?? Date.now();
+    const row = GUIDE_CSV_COLUMNS.map((c) => (c === 'timestamp' ? csvTimestamp(at) : csvCell(readings[c]))).join(',');
+    const path = join(this.opts.store.outputDir(active.id), PROGRAM_CSV);
+    try {
+      await active.csvWriting;
+    } catch {
+      // The previous row's failure was logged.
+    }
+    try {
+      const header = await readFile(path).then(
+        (b) => b.length === 0,
+        () => true,
+      );
+      await appendFile(path, `${header ? `${GUIDE_CSV_COLUMNS.join(',')}\n` : ''}${row}\n`);
+    } catch (err) {
+      this.opts.log.error({ err, experiment_id: active.id }, "could not write the program run's CSV row");
+    }
   }
 
   /** Follows a started or re-attached run to its end: log streaming, duration and output limits, finalisation. */
@@ -783,7 +991,7 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord]; log: [Ru
    * the run had them. Each restore goes through the node's safety rules; one that is refused (heating with no valid
    * temperature, a pump that did not answer) is logged and kept in the run's actuator log with the reason.
    */
-  private async resumeActuatorLog(active: ActiveRun): Promise<void> {
+  private async resumeActuatorLog(active: ActiveRun, restore = true): Promise<void> {
     const hardware = this.opts.hardware;
     if (!hardware?.onCommand) return;
     const path = this.opts.store.actuatorLogPath(active.id);
@@ -797,7 +1005,7 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord]; log: [Ru
       (e) => e.time !== since || !before.some((b) => JSON.stringify(b) === JSON.stringify(e)),
     );
     for (const entry of missed) log.append(entry);
-    if (!hardware.control) return;
+    if (!hardware.control || !restore) return;
     const source = `restore:experiment:${active.id}`;
     const restored: string[] = [];
     const refused: string[] = [];
@@ -862,6 +1070,9 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord]; log: [Ru
     }
     active.endReason ??= 'stopped';
     if (active.handle) this.terminate(active, active.handle, this.opts.stopGraceMs);
+    // A program run: its program goes (every actuator it drove safe), and its end ends the run.
+    else if (active.record.program_run && active.record.status === 'running')
+      await this.opts.programs?.stop().catch(() => undefined);
     await active.done;
     return { record: active.record, message: `Experiment ${id} ${active.record.status}` };
   }
@@ -890,6 +1101,16 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord]; log: [Ru
     let interrupted = false;
     for (const run of live) {
       const id = run.experiment_id;
+      if (run.program_run) {
+        if (await this.resumeProgramRun(run)) continue;
+        run.status = 'interrupted';
+        run.end_time = this.now().toISOString();
+        run.error_message = 'The node restarted during this program run and its program could not be resumed';
+        await this.publish(run);
+        this.opts.log.warn({ experiment_id: id }, 'program run interrupted by a node restart');
+        interrupted = true;
+        continue;
+      }
       // A run whose container was being created when the node died has no ref on record; the runner may still
       // find it by the run's id (the container's name), so that it is adopted instead of left running as a ghost.
       const ref = run.runner_ref ?? this.opts.runner.refFor?.(id) ?? null;
@@ -953,6 +1174,25 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord]; log: [Ru
     if (!this.active) await rm(join(this.opts.dataDir, 'run'), { recursive: true, force: true }).catch(() => undefined);
   }
 
+  /** A program run found live at start-up, whose program the executor resumed: followed again, still running. */
+  private async resumeProgramRun(run: StoredRun): Promise<boolean> {
+    const programs = this.opts.programs;
+    const owned = programs?.running === true && programs.status().experiment_id === run.experiment_id;
+    // A pre-flight's clock died with the node: its program goes too.
+    if (!programs || !owned || this.active || run.accelerated) {
+      if (owned) await programs?.stop().catch(() => undefined);
+      return false;
+    }
+    const active = newActiveRun(run.experiment_id, run);
+    // Only what the node did meanwhile is added: the program has put its actuators in the step of now itself.
+    await this.resumeActuatorLog(active, false);
+    this.active = active;
+    const elapsed = runElapsedMs(run, this.now().getTime(), process.hrtime.bigint(), await bootId());
+    this.watchProgram(active, run.max_duration_s * 1000 - elapsed.ms);
+    this.opts.log.info({ experiment_id: run.experiment_id }, 'program run resumed after a node restart');
+    return true;
+  }
+
   /**
    * The node is shutting down. A container keeps running and is re-attached at the next start (its hardware access
    * pauses meanwhile); a local process cannot be re-attached, so it is stopped and recorded as interrupted.
@@ -961,6 +1201,16 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord]; log: [Ru
     clearTimeout(this.retryTimer);
     const active = this.active;
     if (!active) return;
+    // A program run stays running: its program's state is on disk and the next start resumes both.
+    if (active.record.program_run) {
+      active.detached = true;
+      for (const timer of active.timers) clearTimeout(timer);
+      await active.csvWriting?.catch(() => undefined);
+      this.closeActuatorLog(active);
+      this.active = null;
+      active.settle();
+      return;
+    }
     if (this.opts.runner.kind === 'local' || !active.handle) {
       active.endReason ??= 'stopped';
       if (active.handle) this.terminate(active, active.handle, Math.min(this.opts.stopGraceMs, 2000));

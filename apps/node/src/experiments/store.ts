@@ -40,6 +40,8 @@ export interface StoredRun extends RunRecord {
   start_monotonic?: { ns: string; boot_id: string } | null;
   /** A run on the twin at accelerated time (a pre-flight): its rate and the instant both clocks were anchored at. */
   accelerated?: RunTime;
+  /** A program run (no script): its program's name, the CSV's interval, and whether the program ends by itself. */
+  program_run?: { name: string; sample_interval_s: number; ends: boolean };
   /** Programs the run started (through its hardware API), which may outlive it: for the manifest. */
   programs?: { name: string; started_at: string }[];
   /** Node version, hardware configuration and capabilities when the run started (for the manifest). */

@@ -14,6 +14,7 @@ import type { ExperimentHardware } from '../experiments/hardware-gateway.js';
 import { type ExperimentManager, isLive, publicRecord } from '../experiments/manager.js';
 import { SeriesCache } from '../experiments/series.js';
 import { DATA_FILE, type ExperimentStore } from '../experiments/store.js';
+import { parseProgramYaml } from './programs.js';
 
 export interface ExperimentRouteDeps {
   manager: ExperimentManager;
@@ -34,7 +35,10 @@ export async function registerExperimentRoutes(app: Service, deps: ExperimentRou
   app.route({
     ...routes.start,
     handler: async (request) => {
-      const run = await manager.start(request.body);
+      const body = request.body;
+      // A program may come as text (YAML, or JSON as YAML reads it too).
+      const program = typeof body.program === 'string' ? parseProgramYaml(body.program) : body.program;
+      const run = await manager.start(body.program === undefined ? body : { ...body, program });
       return { status: 'success' as const, experiment_id: run.experiment_id, message: 'Experiment started' };
     },
   });

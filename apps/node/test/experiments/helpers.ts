@@ -77,9 +77,9 @@ export function recordingProxy(real: ExperimentHardware): ExperimentHardware & {
   const safeStates: string[] = [];
   return {
     safeStates,
-    applySafeState: (reason: string) => {
+    applySafeState: (reason: string, keep?: readonly string[]) => {
       safeStates.push(reason);
-      return real.applySafeState(reason);
+      return real.applySafeState(reason, keep);
     },
     capabilities: () => real.capabilities(),
     hardwareConfig: () => real.hardwareConfig(),

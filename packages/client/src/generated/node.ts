@@ -688,7 +688,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Start an experiment container (one at a time) */
+        /** Start an experiment (one at a time): a script in a container, or a program the node runs itself */
         post: operations["experimentStart"];
         delete?: never;
         options?: never;
@@ -3520,7 +3520,12 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    script_content: string;
+                    /** @description The Python script to run (user_script.py); or give program */
+                    script_content?: string;
+                    /** @description Instead of a script: a program document (docs/programs.md; JSON, or YAML text) the node runs as the run itself, with no container: it lasts the program’s limits.duration, a stop cancels the program, and the node writes output/program.json and a row of the guide’s CSV columns to output/experiment_data.csv every sample_interval_s */
+                    program?: unknown;
+                    /** @description A program run: seconds between the rows the node writes to experiment_data.csv (default 60) */
+                    sample_interval_s?: number;
                     /** @description Letters, digits, - and _ (1-64 characters); a UUID by default */
                     experiment_id?: string;
                     /** @description Stop the run after this many seconds */
