@@ -169,7 +169,10 @@ describe.skipIf(!hasChromium)('live data of two reactors in Chromium, one stream
         .getByTestId('upload-error')
         .first()
         .textContent()
-        .catch(() => ''),
+        .then(
+          (t) => t ?? '',
+          () => '',
+        ),
     ).toBe(0);
     const id = (await page.getByTestId('upload-experiment-id').textContent()) ?? '';
     expect(await page.getByTestId('upload-result-node').textContent()).toBe(target);

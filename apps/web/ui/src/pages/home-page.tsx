@@ -3,6 +3,7 @@ import { NodeReadiness } from '../components/node-readiness.js';
 import { StatusBadge } from '../components/status-badge.js';
 import { elapsedSeconds, formatDuration, formatNumber } from '../format.js';
 import { useLiveResource } from '../hub-events.js';
+import { useLive } from '../live-stream.js';
 import { Link } from '../router.js';
 import { experimentLabel } from './my-experiments-page.js';
 
@@ -20,7 +21,8 @@ const FEATURES = [
 export function HomePage() {
   const queue = useLiveResource(() => call(client.GET('/api/queue')), 'queue');
   const nodes = useLiveResource(() => call(client.GET('/api/nodes')), 'nodes');
-  const live = useLiveResource(() => call(client.GET('/api/live-data')), 'live', 5000);
+  // Each reactor's newest values, from the browser's one stream (no polling).
+  const live = useLive();
   const running = queue.data?.queue.find((e) => e.status === 'running');
   return (
     <div className="page">
@@ -42,15 +44,20 @@ export function HomePage() {
               {nodes.error}
             </p>
           )}
-          {(nodes.data?.nodes ?? []).map((n) => (
-            <p key={n.name}>
-              <NodeReadiness node={n} />
-            </p>
-          ))}
+          {(nodes.data?.nodes ?? []).map((n) => {
+            const sample = live.reactors[n.name]?.sample;
+            return (
+              <div key={n.name}>
+                <p>
+                  <NodeReadiness node={n} />
+                </p>
+                <p className="muted small">
+                  CO2 {formatNumber(sample?.co2_ppm, 0)} ppm · {formatNumber(sample?.temperature, 1)} °C
+                </p>
+              </div>
+            );
+          })}
           {nodes.data?.nodes.length === 0 && <p className="muted">No node registered with the hub.</p>}
-          <p className="muted small">
-            CO2 {formatNumber(live.data?.co2_ppm, 0)} ppm · {formatNumber(live.data?.temperature, 1)} °C
-          </p>
         </section>
         <section className="card" data-testid="home-queue">
           <h2>Queue</h2>
