@@ -10,13 +10,14 @@ import { csvColumnUnit } from '@bioreactor/api';
 import yazl from 'yazl';
 import type { ExperimentHardware } from './hardware-gateway.js';
 import { publicRecord } from './manager.js';
-import { PREFLIGHT_FILE, readPreflight } from './preflight.js';
+import { readPreflight } from './preflight.js';
 import { ACTUATOR_LOG_FILE, readRunActuatorLog } from './run-actuator-log.js';
 import {
   DATA_FILE,
   DEFAULT_OUTPUT_FILES,
   type ExperimentStore,
   LOG_FILE,
+  PREFLIGHT_FILE,
   SCRIPT_FILE,
   type StoredRun,
 } from './store.js';

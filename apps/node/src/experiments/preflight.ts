@@ -8,9 +8,7 @@ import { ApiError, MAX_TIME_SCALE, type PreflightReport } from '@bioreactor/api'
 import { type Clock, isScalableClock, type ScalableClock } from '../hardware/clock.js';
 import { findTraceback } from './failure-summary.js';
 import type { ActuatorCommand } from './hardware-gateway.js';
-import type { StoredRun } from './store.js';
-
-export const PREFLIGHT_FILE = 'preflight.json';
+import type { RunTime, StoredRun } from './store.js';
 
 /**
  * The rate of a run asking for `requested` (see Preflight.scaleFor); on a node without a twin, any time_scale is
@@ -42,14 +40,6 @@ export interface TwinHardware {
 }
 
 /** A run's time on the twin, kept in its status.json: the script maps its clock with the same three numbers. */
-export interface RunTime {
-  time_scale: number;
-  /** Wall-clock ms at the instant the run's rate took effect. */
-  origin_wall_ms: number;
-  /** The twin's clock at that same instant (ms since the epoch). */
-  origin_clock_ms: number;
-}
-
 /** One hardware request of a run's script that the node refused. */
 export interface Refusal {
   method: string;

@@ -7,7 +7,6 @@ import { constants as fsConstants } from 'node:fs';
 import { type FileHandle, link, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ApiError, EXPERIMENT_ID_PATTERN, type RunRecord } from '@bioreactor/api';
-import { PREFLIGHT_FILE, type RunTime } from './preflight.js';
 import { ACTUATOR_LOG_FILE } from './run-actuator-log.js';
 import {
   type LeftOut,
@@ -26,6 +25,18 @@ export const LOG_FILE = 'container_logs.txt';
 export const DATA_FILE = 'experiment_data.csv';
 
 const ID = new RegExp(EXPERIMENT_ID_PATTERN);
+
+/** An accelerated run's report (preflight.ts), among the node's own files of the run. */
+export const PREFLIGHT_FILE = 'preflight.json';
+
+/** The time of an accelerated run: its rate and the instant it took effect on both clocks. */
+export interface RunTime {
+  time_scale: number;
+  /** Wall-clock ms at the instant the run's rate took effect. */
+  origin_wall_ms: number;
+  /** The twin's clock at that same instant (ms since the epoch). */
+  origin_clock_ms: number;
+}
 
 /** What the node keeps about a run: the public record plus what it needs to re-attach and to write the manifest. */
 export interface StoredRun extends RunRecord {
