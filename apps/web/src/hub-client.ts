@@ -6,6 +6,8 @@ import {
   NEXT_OFFSET_HEADER,
   type NodeInfo,
   type PreflightReport,
+  type ProgramPreview,
+  type ProgramPreviewRequest,
   type QueueStatus,
   ROLE_HEADER,
   type ScriptCheck,
@@ -77,6 +79,16 @@ export class HubClient {
   /** Runs the hub's checks on a script without queueing it. */
   check(caller: HubCaller, body: Omit<SubmitRequest, 'node'>): Promise<ScriptCheck> {
     return this.http.json('POST', '/api/experiments/validate', {
+      body,
+      headers: this.who(caller),
+      timeoutMs: READ_TIMEOUT_MS,
+    });
+  }
+
+  /** A program checked by the hub and a node without queueing it, with its timeline of the first `hours`. */
+  programPreview(caller: HubCaller, body: ProgramPreviewRequest, hours: number | undefined): Promise<ProgramPreview> {
+    const query = hours === undefined ? '' : `?hours=${hours}`;
+    return this.http.json('POST', `/api/programs/preview${query}`, {
       body,
       headers: this.who(caller),
       timeoutMs: READ_TIMEOUT_MS,

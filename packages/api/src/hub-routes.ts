@@ -24,6 +24,7 @@ import {
   withOperationIds,
   ZIP,
 } from './openapi.js';
+import { ProgramTimeline } from './programs.js';
 
 /** What an expected run length rests on, best first (docs/queue.md, "Estimates"). */
 export const ESTIMATE_BASES = ['same_script', 'declared', 'same_owner', 'all_runs', 'none'] as const;
@@ -349,6 +350,40 @@ export const ScriptCheck = Type.Object({
   max_duration_source: Type.Optional(MaxDurationSourceSchema),
 });
 export type ScriptCheck = Static<typeof ScriptCheck>;
+
+/** A program to preview: the document, or its YAML or JSON text (what `program` of a submission takes). */
+export const ProgramPreviewRequest = Type.Object(
+  {
+    program: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.String()], {
+      description: 'The program document (docs/programs.md), or its YAML or JSON text',
+    }),
+  },
+  { additionalProperties: false },
+);
+export type ProgramPreviewRequest = Static<typeof ProgramPreviewRequest>;
+
+export const ProgramPreviewQueryWithNode = Type.Object({
+  hours: Type.Optional(
+    Type.Number({ exclusiveMinimum: 0, maximum: 24 * 400, description: 'How far to expand (default 240)' }),
+  ),
+  node: Type.Optional(Type.String({ description: 'The node to check it against (default: any online node)' })),
+});
+
+/**
+ * A program checked without queueing it: its shape by the hub, its components by a node, and that node's expanded
+ * timeline. An invalid program is an answer (valid false, every problem at its path under `program`), not an error,
+ * since an editor asks as the user types.
+ */
+export const ProgramPreview = Type.Object({
+  valid: Type.Boolean({ description: 'It would be queued as it is and the node took it' }),
+  problems: Type.Array(Problem, { description: 'Every problem at its path (`program.tracks[0].steps[1].duration`)' }),
+  message: Type.String(),
+  node: Type.Union([Type.String(), Type.Null()], {
+    description: 'The node that checked it against its components and expanded it; null when none is online',
+  }),
+  timeline: Type.Union([ProgramTimeline, Type.Null()], { description: 'Its timeline; null when not valid' }),
+});
+export type ProgramPreview = Static<typeof ProgramPreview>;
 
 /** The script an experiment was submitted with, for its owner or an admin (to run it again or edit it). */
 export const SubmittedScript = Type.Object({
@@ -721,6 +756,23 @@ export const hubRoutes = withOperationIds({
           'NODE_UNREACHABLE',
           'VALIDATION_FAILED',
         ),
+      },
+    },
+  }),
+  programPreview: defineRoute({
+    method: 'POST',
+    url: '/api/programs/preview',
+    schema: {
+      tags: q,
+      summary: 'Check a program without queueing it and expand its timeline (what each component does when)',
+      description:
+        'The hub checks the document’s shape, then an online node (`node`, or any) checks it against its components and expands the first `hours` (its POST /api/v3/programs/preview). An invalid program answers 200 with `valid: false` and every problem at its path under `program`. docs/programs.md',
+      docs: { ok: '`valid`, the problems, and the timeline', ...asUser },
+      body: ProgramPreviewRequest,
+      querystring: ProgramPreviewQueryWithNode,
+      response: {
+        200: ProgramPreview,
+        ...errorResponses('VALIDATION_FAILED', 'PAYLOAD_TOO_LARGE', 'NODE_NOT_FOUND', 'NODE_UNREACHABLE'),
       },
     },
   }),

@@ -17,6 +17,8 @@ import {
   DEFAULT_PREFLIGHT_TIME_SCALE,
   HubExperiment,
   NodeInfo,
+  ProgramPreview,
+  ProgramPreviewRequest,
   QueueStatus,
   ScriptCheck,
   SubmitExperiment,
@@ -463,6 +465,25 @@ export const webRoutes = withOperationIds({
       response: {
         200: ScriptCheck,
         ...errorResponses('VALIDATION_FAILED', 'PAYLOAD_TOO_LARGE', 'CSRF_FAILED', ...HUB_FAILURES),
+      },
+    },
+  }),
+  programPreview: defineRoute({
+    method: 'POST',
+    url: '/api/programs/preview',
+    schema: {
+      tags: web,
+      summary: 'Check a program without queueing it and expand its timeline, through the hub',
+      description:
+        'The hub checks the document’s shape and an online node checks it against its components and expands the first `hours` (default 240); the upload page calls it as you type. An invalid program answers 200 with `valid: false` and every problem at its path under `program`. docs/programs.md',
+      docs: { ok: '`valid`, the problems, the node that checked it, and the timeline' },
+      body: ProgramPreviewRequest,
+      querystring: Type.Object({
+        hours: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 24 * 400, description: 'How far to expand' })),
+      }),
+      response: {
+        200: ProgramPreview,
+        ...errorResponses('VALIDATION_FAILED', 'PAYLOAD_TOO_LARGE', 'CSRF_FAILED', 'NODE_UNREACHABLE', ...HUB_FAILURES),
       },
     },
   }),

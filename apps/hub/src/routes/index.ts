@@ -6,6 +6,7 @@ import type { Hub } from '../hub.js';
 import { eventRoutes } from './events.js';
 import { experimentRoutes } from './experiments.js';
 import { nodeRoutes } from './nodes.js';
+import { programRoutes } from './programs.js';
 import { queueRoutes } from './queue.js';
 import { queueActionRoutes } from './queue-actions.js';
 
@@ -50,5 +51,6 @@ export async function registerRoutes(app: Service, config: HubConfig, hub: Hub):
   await queueRoutes(app, config, hub);
   await queueActionRoutes(app, hub, app.log);
   await nodeRoutes(app, hub);
+  await programRoutes(app, config, hub);
   await eventRoutes(app, hub);
 }

@@ -203,6 +203,12 @@ export async function experimentRoutes(app: Service, ctx: WebContext): Promise<v
   });
 
   app.route({
+    ...webRoutes.programPreview,
+    bodyLimit: MAX_SCRIPT_BYTES * 2 + 65_536,
+    handler: async (request) => ctx.hub.programPreview(caller(request), request.body, request.query.hours),
+  });
+
+  app.route({
     ...webRoutes.preflight,
     handler: async (request) => {
       const { id } = request.params;

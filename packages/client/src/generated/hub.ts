@@ -478,6 +478,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/programs/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Check a program without queueing it and expand its timeline (what each component does when)
+         * @description The hub checks the document’s shape, then an online node (`node`, or any) checks it against its components and expands the first `hours` (its POST /api/v3/programs/preview). An invalid program answers 200 with `valid: false` and every problem at its path under `program`. docs/programs.md
+         */
+        post: operations["programPreview"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/events": {
         parameters: {
             query?: never;
@@ -644,6 +664,27 @@ export interface components {
             line?: number;
             /** @description 1-based column in the script */
             column?: number;
+        };
+        ProgramChange: {
+            /** @description The actuator */
+            component: string;
+            /** @description Seconds after the program started */
+            at_s: number;
+            /**
+             * Format: date-time
+             * @description When, for a running program
+             */
+            at?: string;
+            /** @description The control body applied */
+            set: {
+                [key: string]: unknown;
+            };
+            /** @description Index of the track */
+            track: number;
+            /** @description Index of the step in its track */
+            step: number;
+            /** @description Which run of the steps (0 first) */
+            cycle: number;
         };
         QueueStatus: {
             total_queued: number;
@@ -2257,6 +2298,97 @@ export interface operations {
             403: components["responses"]["FORBIDDEN"];
             404: components["responses"]["NODE_NOT_FOUND"];
             500: components["responses"]["INTERNAL"];
+        };
+    };
+    programPreview: {
+        parameters: {
+            query?: {
+                /** @description How far to expand (default 240) */
+                hours?: number;
+                /** @description The node to check it against (default: any online node) */
+                node?: string;
+            };
+            header?: {
+                /**
+                 * @description The user the request is made for (the web server sends the browser session or `account-<name>`). Absent: an operator, who sees and may do everything but run-now and admin actions
+                 * @example alice
+                 */
+                "x-session-id"?: string;
+                /**
+                 * @description The role of that user: `admin` may act on every experiment, reorder the queue and manage nodes
+                 * @example user
+                 */
+                "x-user-role"?: "user" | "admin";
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description The program document (docs/programs.md), or its YAML or JSON text */
+                    program: {
+                        [key: string]: unknown;
+                    } | string;
+                };
+            };
+        };
+        responses: {
+            /** @description `valid`, the problems, and the timeline */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description It would be queued as it is and the node took it */
+                        valid: boolean;
+                        /** @description Every problem at its path (`program.tracks[0].steps[1].duration`) */
+                        problems: components["schemas"]["Problem"][];
+                        message: string;
+                        /** @description The node that checked it against its components and expanded it; null when none is online */
+                        node: string | null;
+                        /** @description Its timeline; null when not valid */
+                        timeline: {
+                            name: string;
+                            from_s: number;
+                            to_s: number;
+                            /** @description When the program ends; null: when stopped */
+                            end_s: number | null;
+                            /** @description What each component is set to when: the setting in force at from_s first, then every change */
+                            changes: components["schemas"]["ProgramChange"][];
+                            automations: {
+                                index: number;
+                                kind: string;
+                                from_s: number;
+                                /** @description null: until the program is stopped */
+                                to_s: number | null;
+                                /** @description The actuators it drives, e.g. pumps:inflow */
+                                drives: string[];
+                                params: {
+                                    [key: string]: unknown;
+                                };
+                                /** @description Thermostat: the setpoint held from each moment on, within the preview */
+                                setpoints?: {
+                                    at_s: number;
+                                    setpoint_c: number;
+                                }[];
+                            }[];
+                            /** @description More changes than one preview lists: ask for fewer hours */
+                            truncated: boolean;
+                            /** @description The most it can add through the inflow pumps; null: without end */
+                            planned_inflow_ml: number | null;
+                        } | null;
+                    };
+                };
+            };
+            400: components["responses"]["VALIDATION_FAILED_or_INVALID_JSON"];
+            401: components["responses"]["UNAUTHORIZED"];
+            404: components["responses"]["NODE_NOT_FOUND"];
+            413: components["responses"]["PAYLOAD_TOO_LARGE"];
+            415: components["responses"]["UNSUPPORTED_MEDIA_TYPE"];
+            500: components["responses"]["INTERNAL"];
+            503: components["responses"]["NODE_UNREACHABLE"];
         };
     };
     events: {

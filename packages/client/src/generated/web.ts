@@ -182,6 +182,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/programs/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Check a program without queueing it and expand its timeline, through the hub
+         * @description The hub checks the document’s shape and an online node checks it against its components and expands the first `hours` (default 240); the upload page calls it as you type. An invalid program answers 200 with `valid: false` and every problem at its path under `program`. docs/programs.md
+         */
+        post: operations["programPreview"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/experiments/{id}/preflight": {
         parameters: {
             query?: never;
@@ -699,6 +719,27 @@ export interface components {
             line?: number;
             /** @description 1-based column in the script */
             column?: number;
+        };
+        ProgramChange: {
+            /** @description The actuator */
+            component: string;
+            /** @description Seconds after the program started */
+            at_s: number;
+            /**
+             * Format: date-time
+             * @description When, for a running program
+             */
+            at?: string;
+            /** @description The control body applied */
+            set: {
+                [key: string]: unknown;
+            };
+            /** @description Index of the track */
+            track: number;
+            /** @description Index of the step in its track */
+            step: number;
+            /** @description Which run of the steps (0 first) */
+            cycle: number;
         };
         ServiceHealth: {
             status: "healthy" | "degraded";
@@ -1433,6 +1474,87 @@ export interface operations {
             415: components["responses"]["UNSUPPORTED_MEDIA_TYPE"];
             500: components["responses"]["INTERNAL"];
             503: components["responses"]["HUB_UNREACHABLE"];
+        };
+    };
+    programPreview: {
+        parameters: {
+            query?: {
+                /** @description How far to expand */
+                hours?: number;
+            };
+            header?: {
+                /** @description Needed on every POST, PUT and DELETE (403 CSRF_FAILED without it): echoes the `csrf_token` cookie, also the `csrf_token` of GET /api/session. Swagger UI here and the browser client of @bioreactor/client fill it in from the cookie */
+                "x-csrf-token"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description The program document (docs/programs.md), or its YAML or JSON text */
+                    program: {
+                        [key: string]: unknown;
+                    } | string;
+                };
+            };
+        };
+        responses: {
+            /** @description `valid`, the problems, the node that checked it, and the timeline */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description It would be queued as it is and the node took it */
+                        valid: boolean;
+                        /** @description Every problem at its path (`program.tracks[0].steps[1].duration`) */
+                        problems: components["schemas"]["Problem"][];
+                        message: string;
+                        /** @description The node that checked it against its components and expanded it; null when none is online */
+                        node: string | null;
+                        /** @description Its timeline; null when not valid */
+                        timeline: {
+                            name: string;
+                            from_s: number;
+                            to_s: number;
+                            /** @description When the program ends; null: when stopped */
+                            end_s: number | null;
+                            /** @description What each component is set to when: the setting in force at from_s first, then every change */
+                            changes: components["schemas"]["ProgramChange"][];
+                            automations: {
+                                index: number;
+                                kind: string;
+                                from_s: number;
+                                /** @description null: until the program is stopped */
+                                to_s: number | null;
+                                /** @description The actuators it drives, e.g. pumps:inflow */
+                                drives: string[];
+                                params: {
+                                    [key: string]: unknown;
+                                };
+                                /** @description Thermostat: the setpoint held from each moment on, within the preview */
+                                setpoints?: {
+                                    at_s: number;
+                                    setpoint_c: number;
+                                }[];
+                            }[];
+                            /** @description More changes than one preview lists: ask for fewer hours */
+                            truncated: boolean;
+                            /** @description The most it can add through the inflow pumps; null: without end */
+                            planned_inflow_ml: number | null;
+                        } | null;
+                    };
+                };
+            };
+            400: components["responses"]["VALIDATION_FAILED_or_INVALID_JSON"];
+            401: components["responses"]["UNAUTHORIZED"];
+            403: components["responses"]["CSRF_FAILED_or_FORBIDDEN"];
+            413: components["responses"]["PAYLOAD_TOO_LARGE"];
+            415: components["responses"]["UNSUPPORTED_MEDIA_TYPE"];
+            500: components["responses"]["INTERNAL"];
+            503: components["responses"]["NODE_UNREACHABLE_or_HUB_UNREACHABLE"];
         };
     };
     preflight: {
