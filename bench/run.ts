@@ -16,6 +16,7 @@ import { benchPythonClient } from './lib/python-client.js';
 import { benchQueueLatency } from './lib/queue-latency.js';
 import { benchQueueStatus } from './lib/queue-status.js';
 import { Report } from './lib/report.js';
+import { benchSeries } from './lib/series.js';
 import { BioreactorSystem, repoRoot } from './lib/system.js';
 
 const SECTIONS = [
@@ -31,6 +32,7 @@ const SECTIONS = [
   'dashboard',
   'live-clients',
   'live-stream',
+  'series',
 ] as const;
 type Section = (typeof SECTIONS)[number];
 
@@ -77,6 +79,7 @@ try {
       () => benchLiveStream(report, system, profile, headers, adminPassword),
     ],
     ['dashboard', 'Dashboard over a large CSV', () => benchDashboardCsv(report, profile)],
+    ['series', 'Whole-run chart of a long run', () => benchSeries(report, profile)],
   ];
   for (const [section, title, step] of steps) {
     if (!wanted(section)) continue;
