@@ -62,6 +62,8 @@ export interface StackOptions {
   env?: Partial<Record<'node' | 'hub' | 'web', Record<string, string>>>;
   /** Reactors the hub drives, each a node process of its own with its own data folder (default 1). */
   nodes?: number;
+  /** Extra environment of the i-th node alone (e.g. BIOREACTOR_TIME_SCALE: a simulation twin for pre-flights). */
+  nodeEnv?: Record<string, string>[];
 }
 
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
@@ -95,6 +97,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         DATA_DIR: join(dir, i === 0 ? 'node-data' : `node-data-${i + 1}`),
         // No container engine is needed: the node runs scripts with the local Python in simulation.
         BIOREACTOR_RUNNER: process.env.BIOREACTOR_RUNNER ?? 'local',
+        ...opts.nodeEnv?.[i],
       },
     })),
     {

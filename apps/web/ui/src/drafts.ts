@@ -1,10 +1,13 @@
-// The script being written, kept in this browser (localStorage) as it is typed, so a reload or another page loses
+// The script or program being written, kept in this browser (localStorage) as it is typed, so a reload or another page loses
 // nothing; and a fresh Idempotency-Key for each submission.
 
 const KEY = 'bioreactor.uploadDraft';
 
 export interface Draft {
   script: string;
+  /** What is being written: a Python script (default) or a program (JSON or YAML), kept apart. */
+  kind?: 'script' | 'program';
+  program?: string;
   name: string;
   maxMinutes: string;
   /** The experiment it was loaded from (Edit and resubmit), if any. */
@@ -20,6 +23,8 @@ export function loadDraft(): Draft | undefined {
     if (typeof d.script !== 'string') return undefined;
     return {
       script: d.script,
+      kind: d.kind === 'program' ? 'program' : 'script',
+      program: typeof d.program === 'string' ? d.program : '',
       name: typeof d.name === 'string' ? d.name : '',
       maxMinutes: typeof d.maxMinutes === 'string' ? d.maxMinutes : '',
       from: typeof d.from === 'string' ? d.from : undefined,
@@ -33,7 +38,8 @@ export function loadDraft(): Draft | undefined {
 /** Saves the draft; an empty one is removed. Returns false when the browser refuses (private mode, quota). */
 export function saveDraft(draft: Omit<Draft, 'savedAt'>): boolean {
   try {
-    if (!draft.script.trim() && !draft.name.trim() && !draft.maxMinutes.trim()) localStorage.removeItem(KEY);
+    if (!draft.script.trim() && !draft.program?.trim() && !draft.name.trim() && !draft.maxMinutes.trim())
+      localStorage.removeItem(KEY);
     else localStorage.setItem(KEY, JSON.stringify({ ...draft, savedAt: Date.now() }));
     return true;
   } catch {

@@ -1,4 +1,5 @@
-// The script editor: CodeMirror 6 with Python highlighting, and the hub's problems marked at their lines.
+// The script editor: CodeMirror 6 with Python highlighting, and the hub's problems marked at their lines. A program
+// (JSON or YAML) is edited in the same editor without the Python language (it is created once per language).
 import { defaultKeymap, history, historyKeymap, indentWithTab } from '@codemirror/commands';
 import { python } from '@codemirror/lang-python';
 import { bracketMatching, defaultHighlightStyle, indentOnInput, syntaxHighlighting } from '@codemirror/language';
@@ -17,10 +18,13 @@ export function ScriptEditor({
   value,
   onChange,
   problems,
+  language = 'python',
 }: {
   value: string;
   onChange: (text: string) => void;
   problems: LineProblem[];
+  /** python: a script, highlighted; program: a JSON or YAML document. */
+  language?: 'python' | 'program';
 }) {
   const host = useRef<HTMLDivElement>(null);
   const view = useRef<EditorView | null>(null);
@@ -42,13 +46,18 @@ export function ScriptEditor({
           indentOnInput(),
           bracketMatching(),
           syntaxHighlighting(defaultHighlightStyle, { fallback: true }),
-          python(),
+          // A program's JSON is often one long line: wrapped, it needs no sideways scrolling (which a keyboard cannot reach).
+          language === 'python' ? python() : EditorView.lineWrapping,
           lintGutter(),
           keymap.of([...defaultKeymap, ...historyKeymap, indentWithTab]),
           EditorView.updateListener.of((update) => {
             if (update.docChanged) changed.current(update.state.doc.toString());
           }),
-          EditorView.contentAttributes.of({ 'aria-label': 'Python script', 'data-testid': 'script-editor' }),
+          EditorView.contentAttributes.of(
+            language === 'python'
+              ? { 'aria-label': 'Python script', 'data-testid': 'script-editor' }
+              : { 'aria-label': 'Program, JSON or YAML', 'data-testid': 'program-editor' },
+          ),
         ],
       }),
     });

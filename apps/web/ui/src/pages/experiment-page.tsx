@@ -1,10 +1,14 @@
-// One experiment: state and timing, actions, a live tail of its log, a chart of its CSV, the download.
-import { EVENT_TYPES, type LiveSample, type RunState, type WebExperiment } from '@bioreactor/api';
+// One experiment: state and timing, actions, a live tail of its log, a chart of its CSV, the download. A program
+// shows its document and timeline; a pre-flight its report from the twin.
+import { EVENT_TYPES, type LiveSample, type ProgramPreview, type RunState, type WebExperiment } from '@bioreactor/api';
 import { useEffect, useMemo, useRef, useState } from 'react';
 import { call, client, errorText } from '../api.js';
 import { ExperimentActions } from '../components/experiment-actions.js';
+import { ExperimentTags } from '../components/experiment-tags.js';
 import { FailureDetails } from '../components/failure-line.js';
 import { Labels, NotesForm } from '../components/labels.js';
+import { PreflightReport } from '../components/preflight-report.js';
+import { ProgramTimelineChart } from '../components/program-timeline.js';
 import { SampleCharts } from '../components/sample-charts.js';
 import { StatusBadge } from '../components/status-badge.js';
 import { newIdempotencyKey } from '../drafts.js';
@@ -174,7 +178,10 @@ function SubmittedScript({ experiment }: { experiment: WebExperiment }) {
     name: string | null;
     max_duration_s: number;
     max_duration_source?: string;
+    kind?: 'script' | 'program';
+    program?: Record<string, unknown> | null;
   }>();
+  const [timeline, setTimeline] = useState<ProgramPreview>();
   const [error, setError] = useState<string>();
   const [busy, setBusy] = useState(false);
   useEffect(() => {
@@ -182,6 +189,14 @@ function SubmittedScript({ experiment }: { experiment: WebExperiment }) {
       setError(errorText(err)),
     );
   }, [id]);
+  const program = script?.kind === 'program' ? script.program : null;
+  // A program's timeline, expanded by a node as on the upload page.
+  useEffect(() => {
+    if (!program) return;
+    call(client.POST('/api/programs/preview', { body: { program } })).then(setTimeline, (err: unknown) =>
+      setError(`Could not draw the program’s timeline: ${errorText(err)}`),
+    );
+  }, [program]);
   const runAgain = async () => {
     if (!script) return;
     setBusy(true);
@@ -190,7 +205,7 @@ function SubmittedScript({ experiment }: { experiment: WebExperiment }) {
       const res = await call(
         client.POST('/api/experiments/upload', {
           body: {
-            script_content: script.script_content,
+            ...(program ? { program } : { script_content: script.script_content }),
             ...(script.name ? { name: script.name } : {}),
             ...(script.max_duration_source === 'declared' ? { max_duration_s: script.max_duration_s } : {}),
           },
@@ -206,7 +221,7 @@ function SubmittedScript({ experiment }: { experiment: WebExperiment }) {
   };
   return (
     <section className="card" data-testid="submitted-script">
-      <h2>Script</h2>
+      <h2>{program ? 'Program' : 'Script'}</h2>
       {error && (
         <p className="inline-error" role="alert">
           {error}
@@ -226,7 +241,23 @@ function SubmittedScript({ experiment }: { experiment: WebExperiment }) {
           Edit and resubmit
         </Link>
       </div>
-      {script && (
+      {program && (
+        <>
+          {timeline?.timeline ? (
+            <ProgramTimelineChart timeline={timeline.timeline} testId="experiment-timeline" />
+          ) : (
+            timeline && <p className="muted small">{timeline.message}</p>
+          )}
+          <details>
+            <summary>Show the program</summary>
+            {/* biome-ignore lint/a11y/noNoninteractiveTabindex: a scrolling box must be reachable by keyboard (WCAG 2.1.1) */}
+            <pre className="script-view" data-testid="program-text" tabIndex={0}>
+              {JSON.stringify(program, null, 2)}
+            </pre>
+          </details>
+        </>
+      )}
+      {script && !program && (
         <details>
           <summary>Show the script ({script.script_content.split('\n').length} lines)</summary>
           {/* biome-ignore lint/a11y/noNoninteractiveTabindex: a scrolling box must be reachable by keyboard (WCAG 2.1.1) */}
@@ -283,6 +314,7 @@ export function ExperimentPage({ id }: { id: string }) {
         <h1 className="name-cell">
           {e.name ?? 'Experiment'} <StatusBadge status={e.status} />
         </h1>
+        <ExperimentTags experiment={e} />
         <Labels labels={e.labels} />
         <div className="mono muted small" data-testid="experiment-id">
           {e.experiment_id}
@@ -294,6 +326,11 @@ export function ExperimentPage({ id }: { id: string }) {
           <dl className="facts">
             <dt>State</dt>
             <dd data-testid="experiment-status">{e.status}</dd>
+            <dt>Kind</dt>
+            <dd data-testid="experiment-kind">
+              {e.kind === 'program' ? 'program (run by the node)' : 'Python script'}
+              {e.preflight ? `, pre-flight on the twin at ${e.preflight.time_scale}×` : ''}
+            </dd>
             {e.queue_position !== null && (
               <>
                 <dt>Queue position</dt>
@@ -360,9 +397,12 @@ export function ExperimentPage({ id }: { id: string }) {
           )}
         </section>
       </div>
+      {!e.masked && e.preflight && <PreflightReport experiment={e} />}
+      {/* A program's timeline needs the page's width. */}
+      {!e.masked && e.kind === 'program' && <SubmittedScript experiment={e} />}
       {!e.masked && (
         <div className="grid-2">
-          <SubmittedScript experiment={e} />
+          {e.kind !== 'program' && <SubmittedScript experiment={e} />}
           <section className="card">
             <h2>Notes and labels</h2>
             <NotesForm experiment={e} onSaved={reload} />

@@ -4,6 +4,7 @@ import type { ExperimentState, WebExperiment } from '@bioreactor/api';
 import { useState } from 'react';
 import { call, client } from '../api.js';
 import { ExperimentActions } from '../components/experiment-actions.js';
+import { ExperimentTags } from '../components/experiment-tags.js';
 import { FailureLine } from '../components/failure-line.js';
 import { Labels } from '../components/labels.js';
 import { Pager } from '../components/pager.js';
@@ -157,6 +158,7 @@ export function MyExperimentsPage() {
                   <td className="name-cell">
                     <Link href={`/experiment/${e.experiment_id}`}>{experimentLabel(e)}</Link>
                     {e.name && <div className="muted mono small">{e.experiment_id.slice(0, 8)}</div>}
+                    <ExperimentTags experiment={e} />
                     <Labels labels={e.labels} />
                   </td>
                   <td className="cell-status">

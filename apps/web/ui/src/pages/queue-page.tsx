@@ -3,6 +3,7 @@ import type { WebExperiment } from '@bioreactor/api';
 import { useState } from 'react';
 import { call, client, errorText } from '../api.js';
 import { ExperimentActions } from '../components/experiment-actions.js';
+import { ExperimentTags } from '../components/experiment-tags.js';
 import { FailureLine } from '../components/failure-line.js';
 import { StatusBadge } from '../components/status-badge.js';
 import { elapsedSeconds, formatDuration, formatTime, relativeStart } from '../format.js';
@@ -135,7 +136,8 @@ export function QueuePage() {
                       </span>
                     ) : (
                       <Link href={`/experiment/${e.experiment_id}`}>{experimentLabel(e)}</Link>
-                    )}
+                    )}{' '}
+                    <ExperimentTags experiment={e} />
                     {e.note && e.status === 'running' && <div className="muted small">{e.note}</div>}
                   </td>
                   <td className="hide-sm">{e.mine ? <strong>you</strong> : e.owner}</td>
