@@ -102,8 +102,11 @@ export function sha256(data: string | Buffer): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
+/** Temporary files' sequence: two writes of one file in the same millisecond must not share a temporary name. */
+let tmpSeq = 0;
+
 async function writeFileDurably(path: string, data: string | Buffer, mode = 0o644): Promise<void> {
-  const tmp = `${path}.${process.pid}.${Date.now()}.tmp`;
+  const tmp = `${path}.${process.pid}.${Date.now()}.${tmpSeq++}.tmp`;
   const handle = await open(tmp, 'w', mode);
   try {
     await handle.writeFile(data);
@@ -123,6 +126,8 @@ async function writeFileDurably(path: string, data: string | Buffer, mode = 0o64
 
 export class ExperimentStore {
   readonly root: string;
+  /** Per status.json, the save in progress (see save). */
+  private readonly saving = new Map<string, Promise<void>>();
 
   constructor(dataDir: string) {
     this.root = resolve(dataDir, 'experiments');
@@ -212,8 +217,22 @@ export class ExperimentStore {
     );
   }
 
+  /**
+   * Writes the run's status.json. Saves of one run are written one after the other in the order they were asked
+   * for (a program's start and the run's own start save at once): the last state asked for is the one on disk.
+   */
   async save(run: StoredRun): Promise<void> {
-    await writeFileDurably(join(this.dir(run.experiment_id), STATUS_FILE), `${JSON.stringify(run, null, 2)}\n`);
+    const path = join(this.dir(run.experiment_id), STATUS_FILE);
+    const text = `${JSON.stringify(run, null, 2)}\n`;
+    const write = (this.saving.get(path) ?? Promise.resolve())
+      .catch(() => undefined)
+      .then(() => writeFileDurably(path, text));
+    this.saving.set(path, write);
+    try {
+      await write;
+    } finally {
+      if (this.saving.get(path) === write) this.saving.delete(path);
+    }
   }
 
   async load(id: string): Promise<StoredRun> {
