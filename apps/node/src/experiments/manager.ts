@@ -74,6 +74,9 @@ const PROGRAM_CSV = 'experiment_data.csv';
 /** A program that ends at its own duration ends the run before the run's limit does (timers are not exact). */
 const PROGRAM_END_GRACE_MS = 5_000;
 
+/** A program run's limit on a twin that fell behind is looked at again at most this often (wall ms). */
+const TWIN_LIMIT_RECHECK_MS = 100;
+
 /** One CSV cell as bioreactor_client's data.py writes it: empty for none, lists as compact JSON, quoted if needed. */
 function csvCell(value: unknown): string {
   if (value === null || value === undefined) return '';
@@ -616,12 +619,25 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord]; log: [Ru
     const run = active.record.program_run;
     if (!run) return;
     const scale = active.record.accelerated?.time_scale ?? 1;
-    // A program with an end ends the run itself; the limit is there for one that never ends.
-    afterMonotonic(remainingMs / scale + (run.ends ? PROGRAM_END_GRACE_MS : 0), active.timers, () => {
+    const timedOut = () => {
       active.endReason ??= 'timed_out';
       this.opts.log.info({ experiment_id: active.id }, 'program run reached its maximum duration');
       void this.opts.programs?.stop().catch(() => undefined);
-    });
+    };
+    const twin = active.record.accelerated ? this.opts.hardware?.clock : undefined;
+    // A program with an end ends the run itself; the limit is there for one that never ends.
+    if (!twin) afterMonotonic(remainingMs + (run.ends ? PROGRAM_END_GRACE_MS : 0), active.timers, timedOut);
+    else {
+      // On the twin the limit counts the twin's time, as the program does: the paced clock falls behind the wall
+      // clock when the machine cannot keep up, and a wall-clock limit would then end the run before its program.
+      const deadline = twin.now() + remainingMs + (run.ends ? PROGRAM_END_GRACE_MS * scale : 0);
+      const check = () => {
+        const left = deadline - twin.now();
+        if (left <= 0) timedOut();
+        else afterMonotonic(Math.max(left / scale, TWIN_LIMIT_RECHECK_MS), active.timers, check);
+      };
+      check();
+    }
     const every = (run.sample_interval_s * 1000) / scale;
     const tick = () => {
       if (active.finishing || active.detached) return;
