@@ -1,7 +1,9 @@
 // Programs and pre-flights in Debian's Chromium against the real services (simulation): a reactor and a twin (a
-// node with BIOREACTOR_TIME_SCALE). A program typed into the upload page is drawn as its timeline while it is typed,
-// a value its node refuses is listed at its path, and the program, submitted as a pre-flight at 600×, ends with its
-// report on the experiment page; the queue tags it; axe-core finds no serious or critical violation on the new UI.
+// node with BIOREACTOR_TIME_SCALE), in a lab that requires a pre-flight (BIOREACTOR_REQUIRE_PREFLIGHT). A program
+// typed into the upload page is drawn as its timeline while it is typed and a value its node refuses is listed at its
+// path; the run is refused in the hub's words, with the pre-flight one click away; sent as a pre-flight at 600x it
+// ends with its report on the experiment page, after which the same program is queued as a run. The lists tag it, and
+// axe-core finds no serious or critical violation on the new UI.
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -60,7 +62,11 @@ describe.skipIf(!hasChromium)('programs and pre-flights in Chromium (a reactor a
 
   beforeAll(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
-    stack = await startStack({ nodes: 2, nodeEnv: [{}, { BIOREACTOR_TIME_SCALE: '60' }] });
+    stack = await startStack({
+      nodes: 2,
+      nodeEnv: [{}, { BIOREACTOR_TIME_SCALE: '60' }],
+      env: { hub: { BIOREACTOR_REQUIRE_PREFLIGHT: '1' } },
+    });
     profile = mkdtempSync(join(tmpdir(), 'chromium-profile-'));
     context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
@@ -76,7 +82,7 @@ describe.skipIf(!hasChromium)('programs and pre-flights in Chromium (a reactor a
     await stack?.stop();
   });
 
-  it('previews a typed program, lists a refused value at its path, and shows the pre-flight’s report', async () => {
+  it('previews a typed program, lists a refused value at its path, pre-flights it and shows the report', async () => {
     const web = stack.webUrl;
     const page = await context.newPage();
     await page.goto(`${web}/upload`);
@@ -84,11 +90,28 @@ describe.skipIf(!hasChromium)('programs and pre-flights in Chromium (a reactor a
     await page.getByTestId('kind-program').check();
     await page.getByTestId('program-editor').waitFor();
 
+    // The example: a lane per track (the ring light's bands in its colours) and the thermostat as a labelled span.
+    await page.getByTestId('insert-example-program').click();
+    await page.locator('[data-testid="timeline-lane"][data-lane="ring_light"]').waitFor({ timeout: 20_000 });
+    expect(await page.locator('[data-testid="timeline-lane"]').count()).toBe(2);
+    const thermostat = page.locator('[data-testid="timeline-automation"][data-kind="thermostat"]');
+    expect(await thermostat.textContent()).toContain('30 °C, 37 °C from 24 h');
+    const uploadAxe: string[] = [];
+    for (const vp of [
+      { name: 'phone', width: 390, height: 844 },
+      { name: 'desktop', width: 1280, height: 900 },
+    ]) {
+      await page.setViewportSize({ width: vp.width, height: vp.height });
+      await page.screenshot({ path: join(ARTIFACTS, `program-example-${vp.name}.png`), fullPage: true });
+      uploadAxe.push(...(await axeProblems(page)).map((p) => `${vp.name}: ${p}`));
+    }
+
     // The timeline as it is typed: one lane, the stirrer, with its two steps.
     await typeProgram(page, program(60));
     const lane = page.locator('[data-testid="timeline-lane"][data-lane="stirrer"]');
-    await lane.waitFor({ timeout: 20_000 });
-    expect(await lane.locator('rect.pt-band').count()).toBe(2);
+    // (The example's stirrer lane had one step: the new one has two, and the ring light's lane is gone.)
+    await expect.poll(() => lane.locator('rect.pt-band').count(), { timeout: 20_000 }).toBe(2);
+    expect(await page.locator('[data-testid="timeline-lane"]').count()).toBe(1);
     await expect
       .poll(() => page.getByTestId('preview-status').textContent(), { timeout: 15_000 })
       .toMatch(/takes the program; it lasts 20 min/);
@@ -103,14 +126,20 @@ describe.skipIf(!hasChromium)('programs and pre-flights in Chromium (a reactor a
     await problem.waitFor({ timeout: 20_000 });
     expect(await problem.getByTestId('problem-path').textContent()).toBe('program.tracks[0].steps[1].set.duty_cycle');
     await page.screenshot({ path: join(ARTIFACTS, 'program-preview-problem-desktop.png'), fullPage: true });
-    const uploadAxe = await axeProblems(page);
+    uploadAxe.push(...(await axeProblems(page)));
 
     // Fixed, and sent to the twin at 600×: the form says what that speed-up makes of the program's 20 minutes.
     await typeProgram(page, program(60));
     await page.getByTestId('preview-problems').waitFor({ state: 'detached', timeout: 20_000 });
     const preflight = page.getByTestId('upload-preflight');
     await expect.poll(() => preflight.isEnabled(), { timeout: 20_000 }).toBe(true);
-    await preflight.check();
+    // The lab requires a passed pre-flight: the hub's refusal is shown as it is, with the way out one click away.
+    await page.getByTestId('upload-submit').click();
+    await expect
+      .poll(() => page.getByTestId('upload-error').textContent(), { timeout: 20_000 })
+      .toContain('BIOREACTOR_REQUIRE_PREFLIGHT');
+    await page.getByTestId('choose-preflight').click();
+    expect(await preflight.isChecked()).toBe(true);
     await page.getByTestId('upload-time-scale').fill('600');
     await expect
       .poll(() => page.getByTestId('preflight-help').textContent())
@@ -144,6 +173,14 @@ describe.skipIf(!hasChromium)('programs and pre-flights in Chromium (a reactor a
     await page.screenshot({ path: join(ARTIFACTS, 'program-preflight-report-desktop.png'), fullPage: true });
     const reportAxe = await axeProblems(page);
     expect([...uploadAxe, ...reportAxe]).toEqual([]);
+
+    // Passed: the same program, opened again from its page, is now queued as a run.
+    await page.getByTestId('edit-resubmit').click();
+    await expect.poll(() => page.getByTestId('kind-program').isChecked(), { timeout: 20_000 }).toBe(true);
+    await expect.poll(() => page.getByTestId('program-editor').textContent()).toContain('stir in two steps');
+    await page.getByTestId('upload-submit').click();
+    await page.locator('[data-testid="upload-result"], [data-testid="upload-error"]').first().waitFor();
+    expect(await page.getByTestId('upload-error').count(), await page.content()).toBe(0);
     await page.close();
   }, 240_000);
 });

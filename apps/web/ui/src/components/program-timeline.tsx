@@ -210,9 +210,11 @@ export function ProgramTimelineChart({
       </svg>
       <figcaption className="muted small" data-testid={`${testId}-caption`}>
         {summary}.{timeline.truncated ? ' More changes than one preview lists: the chart shows the first ones.' : ''}
-        {timeline.planned_inflow_ml !== null
-          ? ` It can add up to ${Math.round(timeline.planned_inflow_ml * 100) / 100} mL through the inflow pumps.`
-          : ' It adds liquid without end unless stopped.'}
+        {timeline.planned_inflow_ml === null
+          ? ' It adds liquid without end unless stopped.'
+          : timeline.planned_inflow_ml > 0
+            ? ` It can add up to ${Math.round(timeline.planned_inflow_ml * 100) / 100} mL through the inflow pumps.`
+            : ''}
       </figcaption>
       <details>
         <summary>The timeline as a table</summary>
