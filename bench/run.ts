@@ -76,7 +76,7 @@ try {
     [
       'live-stream',
       'Live data pushed: node → hub → web → browsers',
-      () => benchLiveStream(report, system, profile, headers, adminPassword),
+      () => benchLiveStream(report, system, profile, headers, adminPassword, token),
     ],
     ['dashboard', 'Dashboard over a large CSV', () => benchDashboardCsv(report, profile)],
     ['series', 'Whole-run chart of a long run', () => benchSeries(report, profile)],
