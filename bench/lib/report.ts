@@ -17,6 +17,8 @@ export class Report {
   readonly figures: Figure[] = [];
   readonly notes: string[] = [];
   readonly startedAt = new Date();
+  /** Taken when the run starts: what else loads the machine then, not after the run's own load. */
+  private readonly loadAtStart = loadavg().map((l) => round(l, 2));
 
   add(section: string, metric: string, value: number, unit: string, compare?: string): void {
     const f: Figure = { section, metric, value: round(value, value < 10 ? 3 : 1), unit };
@@ -39,7 +41,7 @@ export class Report {
       node: process.version,
       cpu: cpus()[0]?.model ?? 'unknown',
       cores: cpus().length,
-      load_average_at_start: loadavg().map((l) => round(l, 2)),
+      load_average_at_start: this.loadAtStart,
     };
   }
 
