@@ -202,7 +202,8 @@ export function QueuePage() {
                 <span className="name-cell">
                   <Link href={`/experiment/${e.experiment_id}`}>{experimentLabel(e)}</Link>
                 </span>{' '}
-                <StatusBadge status={e.status} /> <span className="muted small">{formatTime(e.completed_at)}</span>
+                <ExperimentTags experiment={e} /> <StatusBadge status={e.status} />{' '}
+                <span className="muted small">{formatTime(e.completed_at)}</span>
                 <FailureLine experiment={e} />
               </li>
             ))}

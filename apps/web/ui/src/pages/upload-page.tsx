@@ -179,11 +179,13 @@ function PreflightOption({
         </label>
       )}
       <p id="preflight-help" className="muted small" data-testid="preflight-help">
-        {twins.length === 0
-          ? 'No twin node is among this lab’s reactors, so a pre-flight cannot run here.'
-          : on && !valid
-            ? `The speed-up must be a whole number from 1 to ${max || 3600}.`
-            : `It runs on the simulation twin (${twins.map((n) => n.name).join(', ')}) with its time sped up, and its report says what the culture would have seen. At ${on && valid ? value : DEFAULT_TIME_SCALE}×, ${durationS ? 'this' : 'a'} ${formatDuration(run)} run takes ${formatDuration(run / (on && valid ? value : DEFAULT_TIME_SCALE))}.`}
+        {nodes === undefined
+          ? 'Looking for a twin node…'
+          : twins.length === 0
+            ? 'No twin node is among this lab’s reactors, so a pre-flight cannot run here.'
+            : on && !valid
+              ? `The speed-up must be a whole number from 1 to ${max || 3600}.`
+              : `It runs on ${twins.length === 1 ? 'the simulation twin' : 'a simulation twin'} (${twins.map((n) => n.name).join(' or ')}) with its time sped up, and its report says what the culture would have seen. At ${on && valid ? value : DEFAULT_TIME_SCALE}×, ${durationS ? 'this' : 'a'} ${formatDuration(run)} run takes ${formatDuration(run / (on && valid ? value : DEFAULT_TIME_SCALE))}.`}
       </p>
     </fieldset>
   );
