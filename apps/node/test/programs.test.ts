@@ -286,6 +286,24 @@ describe('program executor', () => {
     expect(await executor(hardware, clock, dataDir).resume()).toBe(false);
   });
 
+  it('a thermostat without a temperature yet (the first samples after a restart) heats as soon as there is one', async () => {
+    const clock = createManualClock();
+    let temperature: number | null = null;
+    const { hardware, commands } = fakeHardware(clock, () => temperature);
+    const e = executor(hardware, clock, tempDir());
+    await e.start({ name: 'warm', tracks: [], automations: [{ kind: 'thermostat', setpoint_c: 30, interval: '1m' }] });
+    await clock.advance(100);
+    expect(e.status().automations[0]?.error).toContain('no valid temperature');
+    temperature = 22;
+    await clock.advance(2000);
+    const heating = commands.filter((c) => c.component === 'peltier_driver' && c.body.direction === 'heat');
+    expect(heating.at(-1)?.body.duty_cycle).toBeGreaterThan(0);
+    // Once it has readings, it keeps to its interval.
+    const sent = commands.length;
+    await clock.advance(30_000);
+    expect(commands.length).toBe(sent);
+  });
+
   it('a change of setpoint acts at once; a changed track starts its steps now', async () => {
     const clock = createManualClock();
     const { hardware, commands } = fakeHardware(clock);

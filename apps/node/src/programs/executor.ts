@@ -88,6 +88,9 @@ export interface ProgramEnd {
 /** The state file, under DATA_DIR. */
 export const PROGRAM_STATE_FILE = join('programs', 'current.json');
 
+/** An automation whose sensor had no valid reading looks again after this many seconds (at most its interval). */
+const NO_READING_RETRY_S = 1;
+
 /** Thermostat state is written at most this often (steps and doses at once). */
 const THERMOSTAT_SAVE_MS = 60_000;
 
@@ -397,9 +400,13 @@ export class ProgramExecutor extends EventEmitter<{ started: [ProgramStatus]; en
         state.error = (err as Error).message;
       }
       if (signal.aborted) return;
-      // The next tick on the automation's own grid; ticks missed while the node was down are not made up.
+      // The next tick on the automation's own grid; ticks missed while the node was down are not made up. One that
+      // had no valid reading (the sensors' first samples after a node restart) looks again soon instead: a thermostat
+      // would otherwise leave the vessel unheated for a whole interval.
       const now = this.elapsedS();
-      state.next_s = (Math.floor(now / automation.interval_s) + 1) * automation.interval_s;
+      const grid = (Math.floor(now / automation.interval_s) + 1) * automation.interval_s;
+      const blind = automation.kind !== 'chemostat' && state.last_value === null;
+      state.next_s = blind ? Math.min(grid, now + NO_READING_RETRY_S) : grid;
       if (automation.kind !== 'thermostat' || this.clock.now() - this.lastThermostatSave >= THERMOSTAT_SAVE_MS) {
         if (automation.kind === 'thermostat') this.lastThermostatSave = this.clock.now();
         this.save();
