@@ -183,4 +183,40 @@ describe.skipIf(!hasChromium)('programs and pre-flights in Chromium (a reactor a
     expect(await page.getByTestId('upload-error').count(), await page.content()).toBe(0);
     await page.close();
   }, 240_000);
+
+  it('reports a Python script’s failed pre-flight with its reasons and its exception', async () => {
+    const web = stack.webUrl;
+    const page = await context.newPage();
+    await page.goto(`${web}/upload`);
+    await page.locator('.cm-content').waitFor();
+    await page.getByTestId('kind-script').check();
+    // Ten minutes of the twin's time (a second at 600x), then an error.
+    const script = 'import time\n\ntime.sleep(600)\nraise RuntimeError("the culture ran dry")\n';
+    await page.getByTestId('upload-file').setInputFiles({
+      name: 'dry.py',
+      mimeType: 'text/x-python',
+      buffer: Buffer.from(script),
+    });
+    const preflight = page.getByTestId('upload-preflight');
+    await expect.poll(() => preflight.isEnabled(), { timeout: 20_000 }).toBe(true);
+    await preflight.check();
+    await page.getByTestId('upload-time-scale').fill('600');
+    await page.getByTestId('upload-max-duration').fill('30');
+    await expect.poll(() => page.getByTestId('preflight-help').textContent()).toMatch(/this 30 min run takes 3 s/);
+    await page.getByTestId('upload-submit').click();
+    await page.locator('[data-testid="upload-result"], [data-testid="upload-error"]').first().waitFor();
+    expect(await page.getByTestId('upload-error').count(), await page.content()).toBe(0);
+    const id = (await page.getByTestId('upload-experiment-id').textContent()) ?? '';
+    await page.goto(`${web}/experiment/${id}`);
+    expect(await page.getByTestId('experiment-kind').textContent()).toMatch(/Python script.*600×/);
+    const verdict = page.getByTestId('preflight-verdict');
+    await verdict.waitFor({ timeout: 120_000 });
+    expect(await verdict.getAttribute('data-passed')).toBe('false');
+    expect(await page.getByTestId('preflight-reasons').textContent()).not.toBe('');
+    expect(await page.getByTestId('preflight-exit').textContent()).toContain('RuntimeError');
+    await expect.poll(() => page.getByTestId('tag-preflight').textContent()).toBe('pre-flight 600×: failed');
+    await page.screenshot({ path: join(ARTIFACTS, 'script-preflight-failed-desktop.png'), fullPage: true });
+    expect(await axeProblems(page)).toEqual([]);
+    await page.close();
+  }, 180_000);
 });
