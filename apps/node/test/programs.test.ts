@@ -304,6 +304,23 @@ describe('program executor', () => {
     expect(commands.length).toBe(sent);
   });
 
+  it('a resumed thermostat commands the peltier again, which the restart left off', async () => {
+    const clock = createManualClock();
+    const dataDir = tempDir();
+    const first = fakeHardware(clock, () => 22);
+    const before = executor(first.hardware, clock, dataDir);
+    await before.start({ name: 'warm', tracks: [], automations: [{ kind: 'thermostat', setpoint_c: 30 }] });
+    await clock.advance(61_000);
+    expect(before.status().automations[0]?.values.output).toBe(100);
+    await before.detach();
+    await clock.stall(5000);
+    const second = fakeHardware(clock, () => 22);
+    const after = executor(second.hardware, clock, dataDir);
+    expect(await after.resume()).toBe(true);
+    await clock.advance(11_000);
+    expect(second.now['peltier_driver']).toEqual({ duty_cycle: 100, direction: 'heat' });
+  });
+
   it('a change of setpoint acts at once; a changed track starts its steps now', async () => {
     const clock = createManualClock();
     const { hardware, commands } = fakeHardware(clock);

@@ -170,6 +170,8 @@ export class ProgramExecutor extends EventEmitter<{ started: [ProgramStatus]; en
   private applied: (string | null)[] = [];
   private trackErrors: (string | null)[] = [];
   private lastThermostatSave = 0;
+  /** Thermostats that sent the peltier a command in this process: after a restart the peltier is off, whatever was kept. */
+  private commanded = new WeakSet<AutomationState>();
   private ending: Promise<void> | null = null;
 
   constructor(private readonly opts: ProgramExecutorOptions) {
@@ -304,6 +306,7 @@ export class ProgramExecutor extends EventEmitter<{ started: [ProgramStatus]; en
   private launch(): void {
     const saved = this.saved as Saved;
     this.stopping = new AbortController();
+    this.commanded = new WeakSet();
     this.applied = saved.program.tracks.map(() => null);
     this.trackErrors = saved.program.tracks.map(() => null);
     const signal = this.stopping.signal;
@@ -447,10 +450,11 @@ export class ProgramExecutor extends EventEmitter<{ started: [ProgramStatus]; en
     if (
       Math.abs(duty - Math.abs(state.output)) < 0.5 &&
       Math.sign(output) === Math.sign(state.output) &&
-      state.doses > 0
+      this.commanded.has(state)
     )
       return;
     await this.command('peltier_driver', { duty_cycle: duty, direction: output < 0 ? 'cool' : 'heat' });
+    this.commanded.add(state);
     state.output = round(output, 1);
     state.doses += 1;
   }
