@@ -276,6 +276,11 @@ export class ProgramExecutor extends EventEmitter<{ started: [ProgramStatus]; en
     }
     await this.defaultMonotonic();
     this.saved = saved;
+    // The restart left the peltier off: each thermostat acts at once instead of at its next tick.
+    saved.program.automations.forEach((a, i) => {
+      const state = saved.automations[i];
+      if (a.kind === 'thermostat' && state) state.next_s = 0;
+    });
     // The run that owned it may have ended meanwhile; the program goes on either way.
     const elapsed = this.elapsedS();
     this.opts.log.info(
