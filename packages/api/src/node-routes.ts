@@ -93,6 +93,28 @@ export const NodeStatus = Type.Object({
   ...Readiness,
 });
 
+/**
+ * `GET /api/v3/clock`: the hardware's clock. On a simulation twin it runs faster during a pre-flight; a script at
+ * accelerated time (bioreactor_client.accelerated) follows it, so that its sleeps last what the culture lives.
+ */
+export const NodeClock = Type.Object({
+  now_ms: Type.Number({ description: "Milliseconds since the epoch on the hardware's clock (the twin's time)" }),
+  time_scale: Type.Number({
+    description: 'How many times faster than the wall clock it is asked to run (1: real time)',
+  }),
+  achieved_time_scale: Type.Number({
+    description:
+      'How many times faster it ran over about the last wall second: below time_scale when a busy node lets its simulated world wait',
+  }),
+});
+export type NodeClock = Static<typeof NodeClock>;
+
+/**
+ * Every reply of an experiment's private hardware API carries the hardware's clock as the reply leaves, as
+ * `<now_ms>; time_scale=<n>; achieved=<n>` (the fields of NodeClock), for a script at accelerated time.
+ */
+export const CLOCK_HEADER = 'x-bioreactor-clock';
+
 /** `GET /api/v3/stream`: where a re-created EventSource resumes (it cannot send the Last-Event-ID header). */
 export const StreamQuery = Type.Object({
   last_event_id: Type.Optional(
@@ -190,6 +212,16 @@ export const nodeRoutes = withOperationIds({
       summary: 'Available components with units, ranges and names',
       docs: { ok: 'Component name → what it is and can do' },
       response: { 200: Capabilities },
+    },
+  }),
+  clock: defineRoute({
+    method: 'GET',
+    url: '/api/v3/clock',
+    schema: {
+      tags: hw,
+      summary: "The hardware's clock: the twin's time and rate during a pre-flight",
+      docs: { ok: 'Its time, the rate asked for and the rate it reached' },
+      response: { 200: NodeClock },
     },
   }),
   allStates: defineRoute({

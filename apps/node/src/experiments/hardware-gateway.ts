@@ -5,6 +5,7 @@ import { chmod, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { installErrorHandlers } from '@bioreactor/service-kit';
 import Fastify, { type FastifyInstance } from 'fastify';
+import { registerClockRoute } from '../routes/clock.js';
 import type { HardwareEndpoint } from '../runner/runner.js';
 
 /** One actuator command as the node's command log keeps it. */
@@ -30,8 +31,8 @@ export interface ExperimentHardware {
   onCommand?(listener: (entry: ActuatorCommand) => void): () => void;
   /** Every component's state (`{components}`), for a program run's CSV rows. */
   allStates?(): unknown;
-  /** The hardware's clock (a pre-flight's runs faster). */
-  readonly clock?: { now(): number };
+  /** The hardware's clock (a pre-flight's runs faster; `scale` says how many times, on a simulation). */
+  readonly clock?: { now(): number; readonly scale?: number };
   /** Carries out one actuator command (the v3 control body) with the node's safety rules, as `source`. */
   control?(component: string, body: Record<string, unknown>, source: string): Promise<unknown>;
 }
@@ -87,6 +88,8 @@ export function hardwareGatewayFactory(
       });
     }
     app.get('/health', async () => ({ status: 'healthy', experiment_id: experimentId }));
+    // A script at accelerated time follows the twin's clock from every reply, and from GET /api/v3/clock while idle.
+    if (hardware?.clock) registerClockRoute(app, hardware.clock, { header: true });
     if (hardware && registerHardwareRoutes) {
       await registerHardwareRoutes(app, hardware, { source: `experiment:${experimentId}` });
     }

@@ -500,8 +500,8 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord]; log: [Ru
       { experiment_id: id, runner: this.opts.runner.kind, ref: active.handle.ref },
       'experiment started',
     );
-    // On the twin at accelerated time the run's limit counts the twin's time.
-    this.watch(active, active.handle, (maxDuration * 1000) / (active.record.accelerated?.time_scale ?? 1));
+    // On the twin at accelerated time the run's limit counts the twin's time (watch).
+    this.watch(active, active.handle, maxDuration * 1000);
     // A stop that arrived while the container was being created is honoured now.
     if (active.endReason) this.terminate(active, active.handle, 0);
     return active.record;
@@ -673,13 +673,28 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord]; log: [Ru
   }
 
   /** Follows a started or re-attached run to its end: log streaming, duration and output limits, finalisation. */
+  /** `remainingMs` of the run's time: the twin's at accelerated time, else the wall clock's. */
   private watch(active: ActiveRun, handle: RunHandle, remainingMs: number): void {
     const { store } = this.opts;
-    afterMonotonic(remainingMs, active.timers, () => {
+    const timedOut = () => {
       active.endReason ??= 'timed_out';
       this.opts.log.info({ experiment_id: active.id }, 'experiment reached its maximum duration');
       this.terminate(active, handle, this.opts.stopGraceMs);
-    });
+    };
+    const twin = active.record.accelerated ? this.opts.hardware?.clock : undefined;
+    if (!twin) afterMonotonic(remainingMs, active.timers, timedOut);
+    else {
+      // The script follows the twin's clock (bioreactor_client.accelerated), which falls behind the wall clock when
+      // the machine cannot keep up: a limit on the wall clock would end the script before its time.
+      const scale = active.record.accelerated?.time_scale ?? 1;
+      const deadline = twin.now() + remainingMs;
+      const check = () => {
+        const left = deadline - twin.now();
+        if (left <= 0) timedOut();
+        else afterMonotonic(Math.max(left / scale, TWIN_LIMIT_RECHECK_MS), active.timers, check);
+      };
+      check();
+    }
     const caps = {
       bytes: this.opts.limits.output_bytes,
       entries: this.opts.limits.output_files ?? DEFAULT_OUTPUT_FILES,

@@ -7,6 +7,7 @@ import { SeriesCache } from '../experiments/series.js';
 import type { Hardware } from '../hardware/index.js';
 import type { ProgramExecutor } from '../programs/executor.js';
 import { NodeStream } from '../stream.js';
+import { registerClockRoute } from './clock.js';
 import { type ExperimentRouteDeps, registerExperimentRoutes } from './experiments.js';
 import { registerHardwareRoutes } from './hardware.js';
 import { registerProgramRoutes } from './programs.js';
@@ -51,6 +52,7 @@ export async function registerRoutes(app: Service, config: NodeConfig, deps: Rou
       ...(twin ? { twin } : {}),
     });
     await registerHardwareRoutes(app, deps.hardware, { source: 'api', faultInjection: true, stream });
+    registerClockRoute(app, deps.hardware.clock);
     await registerProgramRoutes(app, config, deps.hardware, deps.experimentStatus, deps.programs);
   } else {
     registerHealthOnly(app, config);

@@ -626,6 +626,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v3/clock": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The hardware's clock: the twin's time and rate during a pre-flight */
+        get: operations["clock"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v3/programs/preview": {
         parameters: {
             query?: never;
@@ -2996,6 +3013,35 @@ export interface operations {
             };
             401: components["responses"]["UNAUTHORIZED"];
             404: components["responses"]["NOT_FOUND"];
+            500: components["responses"]["INTERNAL"];
+        };
+    };
+    clock: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Its time, the rate asked for and the rate it reached */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Milliseconds since the epoch on the hardware's clock (the twin's time) */
+                        now_ms: number;
+                        /** @description How many times faster than the wall clock it is asked to run (1: real time) */
+                        time_scale: number;
+                        /** @description How many times faster it ran over about the last wall second: below time_scale when a busy node lets its simulated world wait */
+                        achieved_time_scale: number;
+                    };
+                };
+            };
+            401: components["responses"]["UNAUTHORIZED"];
             500: components["responses"]["INTERNAL"];
         };
     };
