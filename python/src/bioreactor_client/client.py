@@ -8,6 +8,7 @@ import logging
 import math
 import os
 import socket
+import sys
 import time
 import urllib.error
 import urllib.parse
@@ -192,6 +193,7 @@ class BioreactorClient:
             try:
                 status, raw = self._send(request)
             except urllib.error.HTTPError as exc:
+                _observe_clock(exc.headers)
                 try:
                     raw_error = exc.read()
                 finally:
@@ -232,6 +234,7 @@ class BioreactorClient:
 
     def _send(self, request: urllib.request.Request) -> Tuple[int, bytes]:
         with self._opener.open(request, timeout=self.timeout) as response:
+            _observe_clock(response.headers)
             return response.status, response.read()
 
     # ---- routes ----
@@ -367,6 +370,14 @@ class BioreactorClient:
             return self.request(method, path, json.loads(text))
         # YAML: the node parses it (this client uses the standard library only).
         return self.request(method, path, content=("application/yaml", text.encode("utf-8")))
+
+
+def _observe_clock(headers: Any) -> None:
+    """At accelerated time (a pre-flight), the script's clock follows the twin's from each reply's header."""
+    # Looked up, not imported: `python3 -m bioreactor_client.accelerated` must be the first to import that module.
+    accelerated = sys.modules.get("bioreactor_client.accelerated")
+    if accelerated is not None:
+        accelerated.observe(headers)
 
 
 def _positive(value: float, what: str) -> float:
