@@ -2,7 +2,7 @@
 // sensors in the background (sampler.ts), applies actuator commands under each component's lock, applies the safe
 // state, and logs every command. What each component is and does lives in its module (components/); this is the
 // orchestration between them, and the only thing that holds them all.
-import { EventEmitter } from 'node:events';
+import { EventEmitter, setMaxListeners } from 'node:events';
 import { join } from 'node:path';
 import {
   ACTUATOR_NAMES,
@@ -114,7 +114,13 @@ export class HardwareController {
   private started = false;
   private ready = false;
   /** Aborted at stop: wakes every sampler's and keep-alive's sleep so nothing keeps the process alive. */
-  private readonly stopping = new AbortController();
+  private readonly stopping = (() => {
+    const controller = new AbortController();
+    // Every sampler, watchdog and timed command sleeps on this one signal at the same time (one listener each, let go
+    // when it wakes): more than Node's default warning threshold of 10 on a full node, and no leak.
+    setMaxListeners(256, controller.signal);
+    return controller;
+  })();
   /** Requests waiting for first samples during start. */
   private readonly firstSampleWaiters = new Set<() => void>();
   /** Every enabled sensor has had its first sample or error: set once, so the hot path checks one boolean. */

@@ -2,6 +2,7 @@
 // Tics on the manual clock. A Tic that stops (an injected stall, a node stalled past the Tic's command timeout, a
 // Tic gone from USB) is found within one keep-alive tick, reported in the state, the log, the command log (so the
 // run's actuator log) and on the stream, restarted or faulted, and its volume is counted only while it ran.
+import { getEventListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -290,5 +291,23 @@ describe('overflow guards', () => {
     expect(n.hardware.interlocks()).toEqual([]);
     await control(0.2, 'experiment:run-b');
     expect((await pumpsState(n)).run_inflow).toMatchObject({ experiment_id: 'run-b', inflow_ml: 0, tripped: null });
+  });
+});
+
+describe('a node dosing for weeks', () => {
+  it('lets go of its stop signal after every dose, so listeners do not pile up dose after dose', async () => {
+    const n = await node();
+    const signal = (n.hardware as unknown as { stopping: AbortController }).stopping.signal;
+    const name = Object.keys(n.hardware.file.pumps)[0] as string;
+    const listeners = () => getEventListeners(signal, 'abort').length;
+    const before = listeners();
+    for (let dose = 0; dose < 40; dose++) {
+      expect((await run(n, name, 0.1)).statusCode).toBe(200);
+      await n.clock.advance(TIC_KEEPALIVE_MS * 2);
+      expect((await run(n, name, 0)).statusCode).toBe(200);
+      await n.clock.advance(TIC_KEEPALIVE_MS * 2);
+    }
+    // One sleeper per sampler and watchdog, as before the doses: not one more per dose.
+    expect(listeners()).toBeLessThanOrEqual(before + 1);
   });
 });

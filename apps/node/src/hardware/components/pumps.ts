@@ -207,9 +207,15 @@ class Pumps {
     while (ctx.running) {
       if (![...this.units.values()].some((p) => p.velocity !== 0)) {
         // Nothing runs: wait for a pump to start instead of waking twice a second for nothing.
+        // Woken by a pump, it lets go of the signal: the node's signal lives for weeks and would otherwise collect a
+        // listener per dose.
         await new Promise<void>((resolve) => {
-          this.pumpStarted = resolve;
-          ctx.signal.addEventListener('abort', () => resolve(), { once: true });
+          const abort = () => resolve();
+          this.pumpStarted = () => {
+            ctx.signal.removeEventListener('abort', abort);
+            resolve();
+          };
+          ctx.signal.addEventListener('abort', abort, { once: true });
         });
         continue;
       }
