@@ -411,27 +411,8 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord]; log: [Ru
     // Claimed before the first await, so two starts at once can never both run.
     const created = this.now().toISOString();
     const active = newActiveRun(id, {
-      experiment_id: id,
-      status: 'starting',
-      start_time: null,
-      end_time: null,
-      exit_code: null,
-      error_message: null,
-      oom_killed: false,
-      max_duration_s: maxDuration,
+      ...this.startingRecord(id, maxDuration, scriptSha, created),
       runner: this.opts.runner.kind,
-      image: null,
-      image_digest: null,
-      script_sha256: scriptSha,
-      created_time: created,
-      runner_ref: null,
-      context: {
-        node_version: this.opts.nodeVersion,
-        hardware_mode: this.opts.hardwareMode,
-        hardware_config: null,
-        capabilities: null,
-      },
-      limits: this.opts.limits,
     });
     this.active = active;
     let wroteFiles = false;
@@ -548,33 +529,21 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord]; log: [Ru
     const timeScale = requestedScale(this.opts.preflight, request.time_scale);
     await this.assertRoomToStart();
     const id = request.experiment_id ?? randomUUID();
+    const base = this.startingRecord(id, maxDuration, sha, this.now().toISOString());
     const active = newActiveRun(id, {
-      experiment_id: id,
-      status: 'starting',
-      start_time: null,
-      end_time: null,
-      exit_code: null,
-      error_message: null,
-      oom_killed: false,
-      max_duration_s: maxDuration,
+      ...base,
       runner: 'program',
-      image: null,
-      image_digest: null,
-      script_sha256: sha,
-      created_time: this.now().toISOString(),
-      runner_ref: null,
       program_run: {
         name: program.name,
         sample_interval_s: request.sample_interval_s ?? PROGRAM_SAMPLE_INTERVAL_S,
         ends: end !== null,
       },
+      // A program run has no container to report them later: the node's own hardware is what it drives.
       context: {
-        node_version: this.opts.nodeVersion,
-        hardware_mode: this.opts.hardwareMode,
+        ...base.context,
         hardware_config: this.opts.hardware?.hardwareConfig() ?? null,
         capabilities: this.opts.hardware?.capabilities() ?? null,
       },
-      limits: this.opts.limits,
     });
     this.active = active;
     let wroteFiles = false;
@@ -919,6 +888,32 @@ export class ExperimentManager extends EventEmitter<{ run: [RunRecord]; log: [Ru
     if (own.length > 0 || (await this.opts.store.reservedNames(id)).size > 0) return own.toString('utf8');
     const legacy = await this.opts.store.openLog(id).catch(() => null);
     return readTail(legacy, maxBytes).finally(() => legacy?.close());
+  }
+
+  /** A new run's record as it starts, whatever runs it (a runner's script or the node's program executor). */
+  private startingRecord(id: string, maxDurationS: number, sha: string, created: string) {
+    return {
+      experiment_id: id,
+      status: 'starting' as const,
+      start_time: null,
+      end_time: null,
+      exit_code: null,
+      error_message: null,
+      oom_killed: false,
+      max_duration_s: maxDurationS,
+      image: null,
+      image_digest: null,
+      script_sha256: sha,
+      created_time: created,
+      runner_ref: null,
+      context: {
+        node_version: this.opts.nodeVersion,
+        hardware_mode: this.opts.hardwareMode,
+        hardware_config: null,
+        capabilities: null,
+      },
+      limits: this.opts.limits,
+    };
   }
 
   /** Refuses a start while an end is unwritten or the disk is below BIOREACTOR_MIN_FREE_DISK. */
