@@ -4,22 +4,21 @@
 // replay ring, so a follower that lost its connection gets exactly what it missed, or, when that is no longer in the
 // ring, starts again from the current state of everything.
 import { ACTUATOR_NAMES, EVENT_TYPES, type RunRecord } from '@bioreactor/api';
+import { type ReplayEntry, ReplayLog } from '@bioreactor/service-kit';
 import type { RunRows } from './experiments/csv-watch.js';
 import { type ExperimentManager, publicRecord } from './experiments/manager.js';
 import type { Hardware } from './hardware/index.js';
 
 /** Events kept for resuming followers. */
 export const REPLAY_EVENTS = 2000;
-/** Bytes of event data kept for resuming followers (run.rows events can be large). */
+/** Characters of event data kept for resuming followers (run.rows events can be large; this JSON is ASCII bytes). */
 export const REPLAY_BYTES = 8 * 1024 * 1024;
 
-export interface StreamEntry {
-  id: string;
-  seq: number;
+export type StreamEntry = ReplayEntry<{
   event: string;
   /** The JSON payload, encoded once for every follower. */
   data: string;
-}
+}>;
 
 /** An event of a follower's first burst (the current state), without an id of its own. */
 export interface SnapshotEvent {
@@ -36,12 +35,7 @@ export interface NodeStreamOptions {
 }
 
 export class NodeStream {
-  readonly epoch = String(Date.now());
-  private seq = 0;
-  private readonly ring: StreamEntry[] = [];
-  private ringBytes = 0;
-  /** The newest seq pushed out of the ring: a follower that saw it or later has missed nothing that is gone. */
-  private evictedUpTo = 0;
+  private readonly log: ReplayLog<{ event: string; data: string }>;
   private readonly listeners = new Set<(entry: StreamEntry) => void>();
   /** When each component last sampled or changed (node wall clock, ms). */
   private readonly lastAt = new Map<string, number>();
@@ -49,7 +43,18 @@ export class NodeStream {
   private run: RunRecord | null = null;
   private readonly unsubscribe: (() => void)[] = [];
 
-  constructor(private readonly opts: NodeStreamOptions) {}
+  constructor(private readonly opts: NodeStreamOptions) {
+    this.log = new ReplayLog({
+      maxEvents: opts.replayEvents ?? REPLAY_EVENTS,
+      maxChars: opts.replayBytes ?? REPLAY_BYTES,
+      epoch: String(Date.now()),
+    });
+  }
+
+  /** When this node process started (ms): ids of an earlier process are never taken for this one's. */
+  get epoch(): string {
+    return this.log.epoch;
+  }
 
   /** Listens to the hardware and the runs; the current run (or the newest one) is what a new follower gets. */
   async start(): Promise<void> {
@@ -96,34 +101,20 @@ export class NodeStream {
 
   /** The id of the newest event (`<epoch>-0` before the first). */
   lastId(): string {
-    return `${this.epoch}-${this.seq}`;
+    return this.log.lastId;
   }
 
   private publish(event: string, payload: unknown): void {
-    const seq = ++this.seq;
-    const entry: StreamEntry = { id: `${this.epoch}-${seq}`, seq, event, data: JSON.stringify(payload) };
-    this.ring.push(entry);
-    this.ringBytes += entry.data.length;
-    const maxEvents = this.opts.replayEvents ?? REPLAY_EVENTS;
-    const maxBytes = this.opts.replayBytes ?? REPLAY_BYTES;
-    while (this.ring.length > maxEvents || (this.ringBytes > maxBytes && this.ring.length > 1)) {
-      const gone = this.ring.shift() as StreamEntry;
-      this.ringBytes -= gone.data.length;
-      this.evictedUpTo = gone.seq;
-    }
+    const entry = this.log.append({ event, data: JSON.stringify(payload) });
     for (const listener of this.listeners) listener(entry);
   }
 
   /**
-   * The events after `lastEventId`, or null when they cannot all be given (an id of another node process, one
+   * The events after `lastEventId`, or undefined when they cannot all be given (an id of another node process, one
    * from the future, or one whose successors have left the ring): then the follower starts from the current state.
    */
-  since(lastEventId: string | undefined): StreamEntry[] | null {
-    const match = /^(\d+)-(\d+)$/.exec(lastEventId?.trim() ?? '');
-    if (!match || match[1] !== this.epoch) return null;
-    const seq = Number(match[2]);
-    if (seq > this.seq || seq < this.evictedUpTo) return null;
-    return this.ring.filter((entry) => entry.seq > seq);
+  since(lastEventId: string | undefined): StreamEntry[] | undefined {
+    return this.log.since(lastEventId);
   }
 
   /**

@@ -1,8 +1,7 @@
 // GET /api/nodes/:name/stream behind the route: one connection per node to its live stream (GET /api/v3/stream),
 // shared by every follower and relayed as received, under the hub's own resumable ids.
-import { randomBytes } from 'node:crypto';
 import { EVENT_TYPES, type NodeStreamStatus, SSE_HEARTBEAT_MS } from '@bioreactor/api';
-import { EventStreamParser, type ParsedEvent } from '@bioreactor/service-kit';
+import { EventStreamParser, type ParsedEvent, type ReplayEntry, ReplayLog } from '@bioreactor/service-kit';
 import type { NodeEntry, NodeRegistry } from './registry.js';
 
 export interface NodeStreamOptions {
@@ -39,11 +38,7 @@ export interface NodeStreamFollower {
   end(reason: string): void;
 }
 
-interface Relayed {
-  seq: number;
-  event: string;
-  data: string;
-}
+type Relayed = ReplayEntry<{ event: string; data: string }>;
 
 /** The latest of these per key is what a follower joining afresh needs to know the node's state. */
 function stateKey(event: string, data: string): string | undefined {
@@ -59,14 +54,12 @@ function stateKey(event: string, data: string): string | undefined {
 
 /** The hub's connection to one node's stream and what it relayed lately. */
 class Upstream {
-  /** New for every connection's lifetime: ids of an earlier one (or another hub process) never resume here. */
-  readonly epoch = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
   readonly followers = new Set<NodeStreamFollower>();
-  private seq = 0;
-  /** The last events relayed, oldest first from `ringStart` (the array is compacted now and then, not per event). */
-  private ring: Relayed[] = [];
-  private ringStart = 0;
-  private ringChars = 0;
+  /**
+   * The last events relayed, under an epoch new for every upstream's lifetime: ids of an earlier one (or another hub
+   * process) never resume here.
+   */
+  private readonly log: ReplayLog<{ event: string; data: string }>;
   private readonly latest = new Map<string, Relayed>();
   private connected = false;
   private reason = 'connecting to the node';
@@ -81,22 +74,19 @@ class Upstream {
     private readonly opts: NodeStreamOptions,
     private readonly onIdle: () => void,
   ) {
+    this.log = new ReplayLog({ maxEvents: opts.ringSize, maxChars: opts.ringChars });
     void this.run();
-  }
-
-  private idOf(seq: number): string {
-    return `${this.epoch}-${seq}`;
   }
 
   join(follower: NodeStreamFollower, lastEventId: string | undefined): void {
     clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
-    const missed = lastEventId === undefined ? undefined : this.since(lastEventId);
+    const missed = this.log.since(lastEventId);
     if (missed) {
-      for (const e of missed) follower.send(e.event, e.data, this.idOf(e.seq));
+      for (const e of missed) follower.send(e.event, e.data, e.id);
     } else {
       const status: NodeStreamStatus = { ...this.status(), fresh: true };
-      follower.send(EVENT_TYPES.nodeStream, JSON.stringify(status), this.idOf(this.seq));
+      follower.send(EVENT_TYPES.nodeStream, JSON.stringify(status), this.log.lastId);
       const states = [...this.latest.values()].sort((a, b) => a.seq - b.seq);
       for (const e of states) follower.send(e.event, e.data);
     }
@@ -111,38 +101,15 @@ class Upstream {
     this.idleTimer.unref();
   }
 
-  /** What followed `lastEventId`, or undefined when that is not exactly known (another epoch, or out of the ring). */
-  private since(lastEventId: string): Relayed[] | undefined {
-    const dash = lastEventId.lastIndexOf('-');
-    if (dash < 0 || lastEventId.slice(0, dash) !== this.epoch) return undefined;
-    const after = Number(lastEventId.slice(dash + 1));
-    const oldest = this.ring[this.ringStart]?.seq ?? this.seq + 1;
-    if (!Number.isSafeInteger(after) || after > this.seq || after < oldest - 1) return undefined;
-    return this.ring.slice(this.ringStart + (after + 1 - oldest));
-  }
-
   private status(): NodeStreamStatus {
     return { node: this.entry.name, connected: this.connected, reason: this.reason };
   }
 
   private relay(event: string, data: string): void {
-    const e: Relayed = { seq: ++this.seq, event, data };
-    this.ring.push(e);
-    this.ringChars += data.length;
-    while (
-      this.ring.length - this.ringStart > this.opts.ringSize ||
-      (this.ringChars > this.opts.ringChars && this.ring.length - this.ringStart > 1)
-    ) {
-      this.ringChars -= (this.ring[this.ringStart++] as Relayed).data.length;
-    }
-    if (this.ringStart > 1024 && this.ringStart * 2 > this.ring.length) {
-      this.ring = this.ring.slice(this.ringStart);
-      this.ringStart = 0;
-    }
+    const e = this.log.append({ event, data });
     const key = stateKey(event, data);
     if (key !== undefined) this.latest.set(key, e);
-    const id = this.idOf(e.seq);
-    for (const f of [...this.followers]) f.send(event, data, id);
+    for (const f of [...this.followers]) f.send(event, data, e.id);
   }
 
   /** node.stream whenever the connection opens or breaks (and when why it is down changes). */

@@ -11,7 +11,7 @@ import {
   type NodeInfo,
   type QueueStatus,
 } from '@bioreactor/api';
-import { readEventStream } from '@bioreactor/service-kit';
+import { type ReplayEntry, ReplayLog, readEventStream } from '@bioreactor/service-kit';
 import { isOwner, viewExperiment, viewQueue } from '../experiment-view.js';
 import type { HubCaller, HubClient } from '../hub-client.js';
 import type { HubEvent, HubEventRelay } from '../hub-events.js';
@@ -30,21 +30,23 @@ const MAX_BACKOFF_MS = 15_000;
 export type Viewer = HubCaller;
 
 /**
- * One event on the bus. `text` is the JSON every viewer gets; `render` is for events that differ per viewer (the
- * masked queue, a reactor list cut by `?nodes=`). `rowsOf` limits it to viewers who may see that experiment's data.
+ * One event on the bus, as published. `data` is the JSON every viewer gets; `render` is for events that differ per
+ * viewer (the masked queue, a reactor list cut by `?nodes=`). `rowsOf` limits it to viewers who may see that
+ * experiment's data.
  */
-export interface BusEvent {
-  seq: number;
-  id: string;
+export interface BusMessage {
   event: string;
   /** The reactor it is about, for `?nodes=`. */
   node?: string;
-  text?: string;
+  data?: string;
   render?: (viewer: Viewer, nodes: ReadonlySet<string> | undefined) => string | undefined;
   rowsOf?: string;
   /** The payload as an object, for the older /api/live-data stream. */
   payload?: unknown;
 }
+
+/** A bus event with its place in the stream (`id` is `<epoch>-<seq>`). */
+export type BusEvent = ReplayEntry<BusMessage>;
 
 export interface LiveSubscriber {
   viewer: Viewer;
@@ -128,9 +130,8 @@ interface RowsEvent {
 }
 
 export class LiveHub {
-  private readonly epoch: string;
-  private seq = 0;
-  private readonly ring: BusEvent[] = [];
+  /** Every event published, for Last-Event-ID resumes; its epoch is this server run's start. */
+  private readonly log: ReplayLog<BusMessage>;
   private readonly nodes = new Map<string, NodeLive>();
   private readonly nodeInfo = new Map<string, NodeInfo>();
   private readonly subscribers = new Set<LiveSubscriber>();
@@ -146,7 +147,7 @@ export class LiveHub {
 
   constructor(private readonly deps: LiveHubDeps) {
     this.now = deps.now ?? Date.now;
-    this.epoch = this.now().toString(36);
+    this.log = new ReplayLog({ maxEvents: REPLAY_EVENTS, epoch: this.now().toString(36) });
   }
 
   get clientCount(): number {
@@ -239,20 +240,15 @@ export class LiveHub {
   }
 
   private currentId(): string {
-    return `${this.epoch}-${this.seq}`;
+    return this.log.lastId;
   }
 
-  /** Events after `lastEventId`, or undefined when they cannot all be replayed (another server run, too old). */
+  /**
+   * Events after `lastEventId` before filtering per viewer, or undefined when they cannot all be replayed (another
+   * server run, too old).
+   */
   missedSince(lastEventId: string | undefined): BusEvent[] | undefined {
-    if (!lastEventId) return undefined;
-    const dash = lastEventId.lastIndexOf('-');
-    const epoch = lastEventId.slice(0, dash);
-    const seq = Number(lastEventId.slice(dash + 1));
-    if (dash < 0 || epoch !== this.epoch || !Number.isInteger(seq) || seq < 0 || seq > this.seq) return undefined;
-    if (seq === this.seq) return [];
-    const first = this.ring[0];
-    if (!first || first.seq > seq + 1) return undefined;
-    return this.ring.filter((e) => e.seq > seq);
+    return this.log.since(lastEventId);
   }
 
   private deliver(sub: LiveSubscriber, e: BusEvent): void {
@@ -262,16 +258,12 @@ export class LiveHub {
       sub.raw(e);
       return;
     }
-    const text = e.text ?? e.render?.(sub.viewer, sub.nodes);
+    const text = e.data ?? e.render?.(sub.viewer, sub.nodes);
     if (text !== undefined) sub.send(e.event, text, e.id);
   }
 
-  private publish(e: Omit<BusEvent, 'seq' | 'id'>): void {
-    this.seq++;
-    const event: BusEvent = { ...e, seq: this.seq, id: `${this.epoch}-${this.seq}` };
-    this.ring.push(event);
-    // Trimmed in batches: shifting one event per publish would cost O(n) each time.
-    if (this.ring.length > REPLAY_EVENTS * 1.25) this.ring.splice(0, this.ring.length - REPLAY_EVENTS);
+  private publish(e: BusMessage): void {
+    const event = this.log.append(e);
     for (const sub of this.subscribers) this.deliver(sub, event);
   }
 
@@ -279,7 +271,7 @@ export class LiveHub {
 
   private onHubEvent({ event, data }: HubEvent): void {
     if (event === 'hub.status') {
-      this.publish({ event, text: JSON.stringify(data) });
+      this.publish({ event, data: JSON.stringify(data) });
       this.publishStatus();
     } else if (event === EVENT_TYPES.queueUpdated) {
       const queue = data as QueueStatus;
@@ -307,7 +299,7 @@ export class LiveHub {
       });
     } else if (event === EVENT_TYPES.nodeUpdated) {
       this.addNode(data as NodeInfo);
-      this.publish({ event, text: JSON.stringify(data) });
+      this.publish({ event, data: JSON.stringify(data) });
     }
   }
 
@@ -440,7 +432,7 @@ export class LiveHub {
       n.dirty = true;
       if (event === EVENT_TYPES.componentChanged) {
         const payload = { node: n.name, component, state, at_ms: at };
-        this.publish({ event: EVENT_TYPES.liveChanged, node: n.name, text: JSON.stringify(payload), payload });
+        this.publish({ event: EVENT_TYPES.liveChanged, node: n.name, data: JSON.stringify(payload), payload });
       }
     } else if (event === EVENT_TYPES.safety) {
       const interlocks = (data as { interlocks?: unknown }).interlocks;
@@ -450,7 +442,7 @@ export class LiveHub {
       n.interlocks = now;
       if (before && before.length === now.length && before.every((t, i) => t === now[i])) return;
       const payload = { node: n.name, interlocks: now };
-      this.publish({ event: EVENT_TYPES.liveSafety, node: n.name, text: JSON.stringify(payload), payload });
+      this.publish({ event: EVENT_TYPES.liveSafety, node: n.name, data: JSON.stringify(payload), payload });
     } else if (event === EVENT_TYPES.runUpdated) {
       const run = (data as { experiment?: { experiment_id?: unknown; status?: unknown } }).experiment;
       if (typeof run?.experiment_id !== 'string') return;
@@ -512,7 +504,7 @@ export class LiveHub {
       rows: fresh,
       at_ms: typeof e.at_ms === 'number' ? e.at_ms : null,
     };
-    this.publish({ event: EVENT_TYPES.liveRows, node: n.name, rowsOf: id, text: JSON.stringify(payload), payload });
+    this.publish({ event: EVENT_TYPES.liveRows, node: n.name, rowsOf: id, data: JSON.stringify(payload), payload });
     // The panel's source turns to the experiment's CSV for those who may see it.
     if (first) this.broadcastSnapshot(n);
   }
@@ -592,7 +584,7 @@ export class LiveHub {
 
   private publishStatus(): void {
     const payload = this.status();
-    this.publish({ event: EVENT_TYPES.liveStatus, text: JSON.stringify(payload), payload });
+    this.publish({ event: EVENT_TYPES.liveStatus, data: JSON.stringify(payload), payload });
   }
 
   private broadcastSnapshot(n: NodeLive): void {
