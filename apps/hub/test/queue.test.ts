@@ -68,6 +68,15 @@ describe('uploads', () => {
       'Content-Disposition: form-data; name="max_duration_s"',
       '',
       '90',
+      // Fields left blank, as Swagger UI's "Try it out" sends them: no program, no second script.
+      `--${boundary}`,
+      'Content-Disposition: form-data; name="program"',
+      '',
+      '',
+      `--${boundary}`,
+      'Content-Disposition: form-data; name="script_content"',
+      '',
+      '',
       `--${boundary}--`,
       '',
     ].join('\r\n');

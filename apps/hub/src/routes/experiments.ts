@@ -183,6 +183,9 @@ async function readSubmission(request: FastifyRequest, config: HubConfig): Promi
       example: workingForm(request.headers.host),
     });
     const fields: Record<string, unknown> = Object.fromEntries(form.fields);
+    // A form client sends a field left blank as an empty string (Swagger UI's "Try it out" does): no program or script.
+    for (const key of ['program', 'script_content'])
+      if (typeof fields[key] === 'string' && (fields[key] as string).trim() === '') delete fields[key];
     if (typeof fields.program === 'string' && (form.file || typeof fields.script_content === 'string'))
       throw bothKinds();
     if (form.file && PROGRAM_FILE.test(form.file.filename ?? '')) {
