@@ -571,6 +571,36 @@ describe.skipIf(!hasChromium || !hasPython)('the lab web app in Chromium (real s
     await page.close();
   }, 150_000);
 
+  it('opens the one stream again as the user who signs in, for every tab it serves', async () => {
+    const web = stack.webUrl;
+    const fresh = await openBrowser();
+    try {
+      await fresh.context.grantPermissions(['notifications'], { origin: web });
+      await fresh.context.addInitScript(`
+        window.shownNotifications = [];
+        window.Notification = class {
+          static permission = 'granted';
+          static requestPermission = async () => 'granted';
+          constructor(title) { window.shownNotifications.push(title); }
+        };
+      `);
+      // An anonymous tab holds the shared worker, and its stream, open across the other tab's sign-in.
+      const holder = await fresh.context.newPage();
+      await holder.goto(`${web}/queue`);
+      await holder.getByRole('heading', { level: 1 }).first().waitFor();
+      const page = await fresh.context.newPage();
+      // pat asked for browser notifications in the test before; they come from the stream's own view of the run.
+      await signIn(page, web, 'pat', 'pat-password-1');
+      const id = await submitScript(page, web, 'print(2)\n', 'seen as pat');
+      await expect.poll(() => hubStatus(stack, id), { timeout: 90_000 }).toBe('completed');
+      await expect
+        .poll(() => page.evaluate('window.shownNotifications') as Promise<string[]>, { timeout: 20_000 })
+        .toContain('Experiment seen as pat completed');
+    } finally {
+      await fresh.close();
+    }
+  }, 150_000);
+
   it('screenshots every page at 1280×800 and 390×844, with no serious or critical axe-core violation', async () => {
     const web = stack.webUrl;
     const mine = (await (

@@ -19,6 +19,8 @@ class TabStream {
   private readonly changeListeners = new Set<() => void>();
   /** The in-tab connection, when this tab holds its own. */
   private local: StreamConnection | null = null;
+  /** The port to the shared worker, when the worker holds the connection. */
+  private port: MessagePort | null = null;
   /** How this tab gets the stream: the shared worker, or its own EventSource. */
   mode: 'shared' | 'tab' | 'none' = 'none';
 
@@ -28,6 +30,14 @@ class TabStream {
     if (typeof SharedWorker !== 'function' || !this.connectShared()) this.connectLocal();
   }
 
+  /** The browser signed in or out: the stream is opened again as the new viewer (for every tab it serves). */
+  reconnect(): void {
+    if (!this.started) return;
+    this.model = emptyModel();
+    if (this.mode === 'shared') this.port?.postMessage({ type: 'reconnect' } satisfies TabMessage);
+    else this.local?.reconnect();
+  }
+
   private connectShared(): boolean {
     try {
       const worker = new SharedWorker(new URL('./stream-worker.ts', import.meta.url), {
@@ -35,6 +45,7 @@ class TabStream {
         name: 'bioreactor-stream',
       });
       const port = worker.port;
+      this.port = port;
       port.onmessage = (e: MessageEvent<StreamMessage>) => this.receive(e.data);
       // A worker that cannot start (blocked, a script error) leaves this tab with its own connection.
       worker.onerror = () => {
@@ -95,6 +106,11 @@ const stream = new TabStream();
 /** Starts the browser's stream for this tab (the app does at startup; every hook also does). */
 export function startStream(): void {
   stream.start();
+}
+
+/** Opens the browser's stream again as the viewer the browser is now (after a sign-in, sign-out or new session). */
+export function reconnectStream(): void {
+  stream.reconnect();
 }
 
 /** Every event of the stream, as it comes; `replay` marks the state a newly connected tab is handed at once. */

@@ -78,6 +78,19 @@ export class StreamConnection {
     };
   }
 
+  /**
+   * Opens the stream afresh as whoever the browser is now (after a sign-in or sign-out: the server chose what this
+   * connection may see when it opened), dropping what the old one was sent.
+   */
+  reconnect(): void {
+    this.close();
+    this.lastId = '';
+    this.failures = 0;
+    this.kept.clear();
+    this.model = emptyModel();
+    this.open();
+  }
+
   close(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;

@@ -3,8 +3,11 @@
 // stream. A tab that connects gets the current state at once (stream-connection.ts's subscribe).
 import { StreamConnection, type StreamMessage } from './stream-connection.js';
 
-/** What a tab sends: `bye` when it goes away (pagehide), so its port is let go. */
-export type TabMessage = { type: 'bye' };
+/**
+ * What a tab sends: `bye` when it goes away (pagehide), so its port is let go; `reconnect` when the browser signed in
+ * or out, so the one stream is opened again as the new viewer for every tab.
+ */
+export type TabMessage = { type: 'bye' } | { type: 'reconnect' };
 
 interface ConnectScope {
   onconnect: ((event: MessageEvent) => void) | null;
@@ -21,7 +24,7 @@ scope.onconnect = (event) => {
     if (e.data?.type === 'bye') {
       unsubscribe();
       port.close();
-    }
+    } else if (e.data?.type === 'reconnect') connection.reconnect();
   };
   port.start();
   connection.start();
