@@ -311,7 +311,9 @@ describe.skipIf(pythonMissing)('programs and pre-flights through the hub', () =>
     // The culture grew past the target, and the turbidostat diluted it: as much out as in.
     expect(report.pumped_ml.per_pump.inflow).toBeGreaterThan(0);
     const inflow = report.pumped_ml.per_pump.inflow ?? 0;
-    expect(Math.abs((report.pumped_ml.per_pump.outflow ?? 0) - inflow)).toBeLessThan(0.01 * inflow);
+    // Within 10 %: at 3600x a millisecond of a busy event loop between a pump's start and its timed stop is 3.6 s of
+    // the twin's pumping, so each dose in and out may differ a little (5 % was seen on a loaded machine).
+    expect(Math.abs((report.pumped_ml.per_pump.outflow ?? 0) - inflow)).toBeLessThan(0.1 * inflow);
     expect(report.safety).toMatchObject({ interlocks: [], cut_offs: [], refused_count: 0 });
     const record = (await get(`${system.hub.url}/api/experiments/${id}/status`)).experiment;
     expect(record).toMatchObject({ kind: 'program', preflight: { time_scale: 3600, passed: true } });
